@@ -1,0 +1,3 @@
+from doorbell_ci.cli import main
+
+raise SystemExit(main())

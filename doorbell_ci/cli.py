@@ -1,0 +1,170 @@
+"""The command line: parse, build a Config, call the pipeline, print one line per problem.
+
+Errors of the tool (not test failures) are DoorbellError subclasses, caught here once and
+printed as a single ``doorbell-ci: error: ...`` line with their exit code; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from doorbell_ci import __version__
+from doorbell_ci.errors import DoorbellError, ExitCode
+from doorbell_ci.options import OPTIONS, Option
+from doorbell_ci.results import RunResult
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _add_option(parser: argparse.ArgumentParser, option: Option) -> None:
+    """Add ``option`` to ``parser``; only flags actually given end up in the namespace."""
+    if option.negative_flag:
+        parser.add_argument(option.negative_flag, dest=option.name, action="store_const", const="false",
+                            default=argparse.SUPPRESS, help=option.help + " (on by default; this turns it off)")
+    elif option.is_flag:
+        parser.add_argument(option.flag, dest=option.name, action="store_const", const="true",
+                            default=argparse.SUPPRESS, help=option.help)
+    elif option.name == "suites":
+        parser.add_argument(option.flag, dest=option.name, nargs="+", metavar=option.metavar,
+                            default=argparse.SUPPRESS, help=option.help)
+    else:
+        parser.add_argument(option.flag, dest=option.name, metavar=option.metavar,
+                            default=argparse.SUPPRESS, help=option.help + f" (default: {_shown(option.default)})")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return " ".join(value)
+    return "none" if value is None else str(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="doorbell-ci",
+        description="Run, measure and report the test suites of a pytest project.",
+    )
+    parser.add_argument("--version", action="version", version=f"doorbell-ci {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the suites and write the reports",
+                              description="Run the selected suites and write reports to the output folder.")
+    for option in OPTIONS:
+        if option.flag or option.negative_flag:
+            _add_option(run, option)
+    run.set_defaults(handler=_run)
+
+    report = commands.add_parser("report", help="re-render every report from a results folder's report.json")
+    report.add_argument("results", type=Path, help="folder holding report.json (e.g. test-results)")
+    report.set_defaults(handler=_report)
+    return parser
+
+
+def _config_from(args: argparse.Namespace):  # noqa: ANN202 - returns Config
+    from doorbell_ci.config import load_config
+
+    cli_values = {o.name: getattr(args, o.name) for o in OPTIONS if hasattr(args, o.name) and o.name != "project"}
+    project = Path(getattr(args, "project", ".")).expanduser()
+    return load_config(project, cli_values)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from doorbell_ci import pipeline
+    from doorbell_ci.execution import Console
+
+    config = _config_from(args)
+    console = Console(quiet=config.quiet)
+    result, exit_code = pipeline.run(config, console, command=["doorbell-ci", *sys.argv[1:]])
+    print_summary(result, config.output_dir, config.reports)
+    return int(exit_code)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from doorbell_ci import pipeline, reports
+    from doorbell_ci.reports import json_report
+
+    result, document = json_report.read(args.results)
+    exit_code = document.get("run", {}).get("exit_code")
+    if exit_code is None:
+        exit_code = int(pipeline.decide_exit_code(result))
+    written = reports.write_all(result, args.results if args.results.is_dir() else args.results.parent, exit_code)
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+    print_closing(result)
+    return int(exit_code)
+
+
+def print_summary(result: RunResult, output_dir: Path, full_reports: bool) -> None:
+    from doorbell_ci.reports.text import human_seconds
+
+    print()
+    width = max((len(s.name) for s in result.suites), default=5)
+    for suite in result.suites:
+        c = suite.counts
+        line = f"  {suite.name:<{width}}  {suite.status.value:<8}"
+        if c.tests:
+            line += f"  {c.passed} passed, {c.failed} failed, {c.errors} errors, {c.skipped} skipped"
+            line += f"  ({human_seconds(suite.duration)})"
+        if suite.reason:
+            line += f"  [{suite.reason}]"
+        print(line)
+    if result.coverage is not None:
+        print(f"  coverage: {result.coverage.percent:.1f}%")
+    for notice in result.notices:
+        print(f"  notice: {notice}")
+    target = output_dir / ("report.html" if full_reports else "report.json")
+    print(f"report: {target}")
+    print_closing(result)
+
+
+def print_closing(result: RunResult) -> None:
+    from doorbell_ci.reports.text import closing_line
+
+    counts = result.counts
+    if counts.errors:
+        print(f"({counts.failed} failed and {counts.errors} errors count as failed below)")
+    print(closing_line(result), flush=True)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _utf8_console() -> None:
+    """A Windows console (cp1252) cannot print test names in other scripts; never crash on it."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(encoding="utf-8", errors="replace")
+            except (OSError, ValueError):
+                pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _utf8_console()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        return args.handler(args)
+    except DoorbellError as error:
+        if args.debug:
+            raise
+        print(f"doorbell-ci: error: {error}", file=sys.stderr)
+        return int(error.exit_code)
+    except KeyboardInterrupt:
+        print("doorbell-ci: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,208 @@
+"""Stage 4: turn what the processes left behind into SuiteResults and a coverage total.
+
+Sources, in order of trust: the suite's JUnit XML; when that is missing or broken (a crash,
+a timeout), the progress events written by ``progress_plugin`` for every test that finished,
+plus an ``error`` entry for the test that was running when the suite was killed. Nothing a
+suite produced before it died is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from doorbell_ci.errors import CollectError
+from doorbell_ci.execution import Execution
+from doorbell_ci.plan import Plan, PlannedSuite
+from doorbell_ci.results import (
+    CoverageSummary,
+    FileCoverage,
+    Outcome,
+    SuiteResult,
+    SuiteStatus,
+    TestResult,
+    read_junit,
+)
+
+# pytest's exit codes (pytest.ExitCode)
+PYTEST_OK, PYTEST_FAILED, PYTEST_INTERRUPTED, PYTEST_INTERNAL, PYTEST_USAGE, PYTEST_NO_TESTS = range(6)
+_SEVERITY = {Outcome.FAILED: 3, Outcome.ERROR: 2, Outcome.SKIPPED: 1, Outcome.PASSED: 0}
+
+
+def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> SuiteResult:
+    junit = plan.output_dir / suite.junit_name
+    if suite.config.command is not None and suite.config.junit:
+        _copy_command_junit(plan.project / suite.config.junit, junit)
+    result = SuiteResult(
+        name=suite.name,
+        status=SuiteStatus.PASSED,
+        exit_code=execution.exit_code,
+        started_at=execution.started_at,
+        duration=execution.duration,
+        resources=execution.resources,
+        command=execution.argv,
+        junit_file=suite.junit_name if junit.exists() else None,
+        log_file=suite.log_name,
+        output_tail=execution.output_tail,
+    )
+    if execution.start_error:
+        result.status, result.reason = SuiteStatus.ERROR, execution.start_error
+        return result
+
+    junit_problem = None
+    try:
+        result.tests = read_junit(junit, suite.name)
+    except CollectError as error:
+        junit_problem = str(error)
+        result.tests = tests_from_progress(plan.output_dir / suite.progress_name, suite.name,
+                                           killed=execution.timed_out or execution.interrupted)
+
+    code = execution.exit_code
+    if execution.timed_out:
+        result.status = SuiteStatus.TIMEOUT
+        killed = sum(1 for t in result.tests if t.message.startswith("killed:"))
+        result.reason = (f"killed at the suite timeout of {suite.timeout:g}s; "
+                         f"{len(result.tests) - killed} tests had finished, {killed} was running")
+    elif execution.interrupted:
+        result.status = SuiteStatus.NOT_RUN if not result.tests else SuiteStatus.ERROR
+        result.reason = "interrupted (Ctrl-C or SIGTERM)"
+    elif junit_problem and not (suite.config.is_pytest and code == PYTEST_NO_TESTS):
+        result.status = SuiteStatus.ERROR
+        result.reason = f"{junit_problem} (exit code {code})"
+    elif suite.config.is_pytest and code == PYTEST_NO_TESTS:
+        result.status, result.reason = SuiteStatus.NO_TESTS, "pytest collected no tests"
+    elif suite.config.is_pytest and code in (PYTEST_INTERRUPTED, PYTEST_INTERNAL, PYTEST_USAGE):
+        result.status = SuiteStatus.ERROR
+        result.reason = {
+            PYTEST_INTERRUPTED: "pytest was interrupted (collection errors?)",
+            PYTEST_INTERNAL: "pytest hit an internal error",
+            PYTEST_USAGE: "pytest was called wrongly (usage error)",
+        }[code]
+    elif code is not None and code < 0:
+        result.status, result.reason = SuiteStatus.ERROR, f"the runner died from signal {-code}"
+    elif any(t.outcome in (Outcome.FAILED, Outcome.ERROR) for t in result.tests):
+        result.status = SuiteStatus.FAILED
+    elif code not in (0, None):
+        result.status = SuiteStatus.ERROR
+        result.reason = f"exit code {code} although no test failed"
+    elif not result.tests:
+        result.status, result.reason = SuiteStatus.NO_TESTS, "no test results"
+    return result
+
+
+def _copy_command_junit(source: Path, target: Path) -> None:
+    if source.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+
+
+def tests_from_progress(path: Path, suite: str, killed: bool) -> list[TestResult]:
+    """Results of the tests that finished, from the progress events; the running ones as errors."""
+    results: dict[str, TestResult] = {}
+    started: list[str] = []
+    finished: set[str] = set()
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # the last line may be cut off by the kill
+        if not isinstance(event, dict):
+            continue
+        kind, nodeid = event.get("event"), str(event.get("nodeid", ""))
+        if kind == "start":
+            started.append(nodeid)
+        elif kind == "finish":
+            finished.add(nodeid)
+        elif kind == "report":
+            _merge_report(results, suite, nodeid, event)
+    if killed:
+        for nodeid in started:
+            if nodeid not in finished:
+                file, _, name = nodeid.rpartition("::")
+                results[nodeid] = TestResult(
+                    suite=suite, name=name or nodeid, classname=file, outcome=Outcome.ERROR,
+                    file=file.split("::")[0] or None,
+                    message="killed: the suite hit its timeout (or was interrupted) while this test ran",
+                )
+    return list(results.values())
+
+
+def _merge_report(results: dict[str, TestResult], suite: str, nodeid: str, event: dict) -> None:
+    try:
+        outcome = Outcome(event.get("outcome"))
+    except ValueError:
+        outcome = Outcome.FAILED if event.get("outcome") == "failed" else Outcome.ERROR
+    path, _, name = nodeid.rpartition("::")
+    longrepr = str(event.get("longrepr") or "")
+    existing = results.get(nodeid)
+    duration = float(event.get("duration") or 0.0)
+    if existing is None:
+        line = event.get("line")
+        results[nodeid] = TestResult(
+            suite=suite, name=name or nodeid, classname=path.replace("/", ".").removesuffix(".py"),
+            outcome=outcome, duration=duration, file=event.get("file") or None,
+            line=line if isinstance(line, int) else None,
+            message=longrepr.strip().splitlines()[-1] if longrepr.strip() else "", details=longrepr,
+        )
+    else:
+        existing.duration += duration
+        if _SEVERITY[outcome] > _SEVERITY[existing.outcome]:
+            existing.outcome = outcome
+            existing.details = longrepr
+            existing.message = longrepr.strip().splitlines()[-1] if longrepr.strip() else ""
+
+
+def collect_coverage(plan: Plan, fail_under: float | None, write_reports: bool) -> CoverageSummary | None:
+    """Combine the per-suite coverage data into one total; write HTML, JSON and Cobertura XML."""
+    folder = plan.output_dir / "coverage"
+    data_files = sorted(str(p) for p in folder.glob(".coverage.*")) if folder.is_dir() else []
+    if not data_files:
+        return None
+    import coverage  # pytest-cov's dependency; imported here to keep start-up light
+
+    pyproject = plan.project / "pyproject.toml"
+    cov = coverage.Coverage(
+        data_file=str(folder / ".coverage"),
+        config_file=str(pyproject) if pyproject.exists() else True,
+    )
+    try:
+        cov.combine(data_files, keep=True)
+        cov.save()
+        cov.load()
+        json_path = folder / "coverage.json"
+        cov.json_report(outfile=str(json_path), ignore_errors=True)
+        reports = {"json": "coverage/coverage.json"}
+        if write_reports:
+            cov.xml_report(outfile=str(folder / "coverage.xml"), ignore_errors=True)
+            cov.html_report(directory=str(folder / "html"), ignore_errors=True)
+            reports |= {"xml": "coverage/coverage.xml", "html": "coverage/html/index.html"}
+    except coverage.exceptions.CoverageException as error:
+        raise CollectError(f"coverage data could not be combined: {error}") from None
+    data = json.loads(json_path.read_text(encoding="utf-8"))
+    files = []
+    for path, info in sorted(data.get("files", {}).items()):
+        summary = info.get("summary", {})
+        try:
+            shown = str(Path(path).resolve().relative_to(plan.project))
+        except ValueError:
+            shown = path
+        files.append(FileCoverage(
+            path=shown,
+            statements=int(summary.get("num_statements", 0)),
+            missing=int(summary.get("missing_lines", 0)),
+            percent=round(float(summary.get("percent_covered", 0.0)), 2),
+        ))
+    totals = data.get("totals", {})
+    return CoverageSummary(
+        percent=round(float(totals.get("percent_covered", 0.0)), 2),
+        statements=int(totals.get("num_statements", 0)),
+        covered=int(totals.get("covered_lines", 0)),
+        files=files,
+        fail_under=fail_under,
+        reports=reports,
+    )

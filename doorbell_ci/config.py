@@ -1,0 +1,256 @@
+"""The run configuration, merged from four sources.
+
+Precedence, lowest first: built-in defaults < ``[tool.doorbell-ci]`` in the project's
+pyproject.toml < ``DOORBELL_CI_*`` environment variables < command-line flags.
+Options are declared in ``options.py``; suites are configured per name under
+``[tool.doorbell-ci.suite.NAME]``. Anything unknown or malformed is a ConfigError that
+names the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from doorbell_ci.errors import ConfigError
+from doorbell_ci.options import OPTIONS, OPTIONS_BY_NAME, SUITE_NAMES, parse_bool, parse_option, parse_seconds
+
+PYPROJECT_TABLE = "tool.doorbell-ci"
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """How one suite runs. A suite is either pytest over ``paths`` or an arbitrary ``command``."""
+
+    name: str
+    paths: tuple[str, ...] = ()
+    markers: str | None = None  # a pytest -m expression
+    parallel: bool = True  # safe to spread over pytest-xdist workers
+    exclusive: bool = False  # must run alone on the machine (performance, load)
+    coverage: bool = True
+    timeout: float = 900.0
+    pytest_args: tuple[str, ...] = ()
+    command: tuple[str, ...] | None = None  # a non-pytest suite: any command that writes JUnit XML
+    junit: str | None = None  # where `command` writes its JUnit XML, relative to the project
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_pytest(self) -> bool:
+        return self.command is None
+
+
+def _default_suites() -> dict[str, SuiteConfig]:
+    """The Doorbell Security System layout: one folder per suite under tests/."""
+    serial = {"e2e", "streaming"}  # share ports, a camera stream or a database: one process
+    alone = {"performance", "load"}  # their numbers must not be disturbed by other work
+    timeouts = {"unit": 600.0, "performance": 1800.0, "load": 1800.0}
+    return {
+        name: SuiteConfig(
+            name=name,
+            paths=(f"tests/{name}",),
+            parallel=name not in serial | alone,
+            exclusive=name in alone,
+            coverage=name not in alone,
+            timeout=timeouts.get(name, 900.0),
+        )
+        for name in SUITE_NAMES
+    }
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs to know, fully resolved (absolute paths, parsed values)."""
+
+    project: Path
+    suites: tuple[str, ...] = ("all",)
+    environment: str = "local"
+    workers: int | str = "auto"
+    timeout: float | None = None
+    parallel_suites: int | str = "auto"
+    output_dir: Path = Path("test-results")
+    reports: bool = True
+    coverage: bool = True
+    coverage_fail_under: float | None = None
+    fail_fast: bool = False
+    quiet: bool = False
+    suite_configs: Mapping[str, SuiteConfig] = field(default_factory=_default_suites)
+    coverage_source: tuple[str, ...] = ()  # empty: the whole project
+    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # other [tool.doorbell-ci.X]
+    origins: Mapping[str, str] = field(default_factory=dict)  # option name -> where its value came from
+    debug: bool = False
+
+
+# Sub-tables of [tool.doorbell-ci] that other stages own; each stage validates its own keys.
+KNOWN_TABLES: set[str] = set()
+_SUITE_KEYS = {f.name for f in fields(SuiteConfig)} - {"name"}
+_TOP_LEVEL_EXTRA_KEYS = {"coverage_source", "suite"}
+
+
+def load_config(
+    project: Path,
+    cli_values: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Build the Config for ``project`` from defaults, pyproject, environment and CLI values.
+
+    ``cli_values`` maps option names to raw values, only for flags actually given.
+    """
+    cli_values = dict(cli_values or {})
+    environ = os.environ if environ is None else environ
+    project = project.resolve()
+    if not project.is_dir():
+        raise ConfigError(f"project folder {project} does not exist; pass --project DIR")
+
+    values: dict[str, Any] = {option.name: option.default for option in OPTIONS}
+    origins = {option.name: "default" for option in OPTIONS}
+
+    table = _read_pyproject_table(project / "pyproject.toml")
+    source = f"{project / 'pyproject.toml'} [{PYPROJECT_TABLE}]"
+    for key, raw in table.items():
+        if isinstance(raw, dict) and key in KNOWN_TABLES | {"suite"}:
+            continue
+        option = OPTIONS_BY_NAME.get(key)
+        if key == "coverage_source":
+            values[key] = _string_list(raw, f"{source} key 'coverage_source'")
+            origins[key] = "pyproject"
+            continue
+        if option is None or not option.in_pyproject:
+            known = sorted([o.name for o in OPTIONS if o.in_pyproject] + list(_TOP_LEVEL_EXTRA_KEYS | KNOWN_TABLES))
+            raise ConfigError(f"{source}: unknown key {key!r}; known keys: {', '.join(known)}")
+        values[key] = parse_option(option, raw, source)
+        origins[key] = "pyproject"
+
+    for option in OPTIONS:
+        if option.env_var in environ and option.name != "project":
+            values[option.name] = parse_option(option, environ[option.env_var], f"environment {option.env_var}")
+            origins[option.name] = "environment"
+
+    for name, raw in cli_values.items():
+        option = OPTIONS_BY_NAME[name]
+        values[name] = parse_option(option, raw, f"command line {option.flag or option.negative_flag}")
+        origins[name] = "command line"
+
+    values.setdefault("coverage_source", ())
+    suite_configs = _suite_configs(table.get("suite", {}), source, project)
+    output_dir = Path(values.pop("output_dir"))
+    values.pop("project")
+    tables = {name: table[name] for name in KNOWN_TABLES if isinstance(table.get(name), dict)}
+    config = Config(
+        project=project,
+        output_dir=output_dir if output_dir.is_absolute() else project / output_dir,
+        suite_configs=suite_configs,
+        tables=tables,
+        origins=origins,
+        **values,
+    )
+    _check_selection(config)
+    return config
+
+
+def _read_pyproject_table(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    table: Any = document.get("tool", {}).get("doorbell-ci", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{PYPROJECT_TABLE}] must be a table")
+    return table
+
+
+def _suite_configs(raw_suites: Any, source: str, project: Path) -> dict[str, SuiteConfig]:
+    suites = _default_suites()
+    if not isinstance(raw_suites, dict):
+        raise ConfigError(f"{source}: 'suite' must be a table of [{PYPROJECT_TABLE}.suite.NAME] tables")
+    for name, raw in raw_suites.items():
+        where = f"{source.rsplit(' [', 1)[0]} [{PYPROJECT_TABLE}.suite.{name}]"
+        if not name.replace("-", "_").isidentifier() or name == "all":
+            raise ConfigError(f"{where}: {name!r} is not a usable suite name (letters, digits, - and _)")
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: must be a table")
+        unknown = set(raw) - _SUITE_KEYS
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown key {sorted(unknown)[0]!r}; known keys: {', '.join(sorted(_SUITE_KEYS))}"
+            )
+        base = suites.get(name, SuiteConfig(name=name, paths=()))
+        suites[name] = replace(base, **_suite_values(raw, where, project))
+        suite = suites[name]
+        if suite.command is None and not suite.paths and not suite.markers:
+            raise ConfigError(f"{where}: a suite needs 'paths', 'markers' or a 'command'")
+        if suite.command is not None and not suite.junit:
+            raise ConfigError(f"{where}: a 'command' suite needs 'junit', the path of the XML it writes")
+    return suites
+
+
+def _suite_values(raw: Mapping[str, Any], where: str, project: Path) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        label = f"{where} key {key!r}"
+        if key in {"parallel", "exclusive", "coverage"}:
+            values[key] = _checked(parse_bool, value, label)
+        elif key == "timeout":
+            values[key] = _checked(parse_seconds, value, label)
+            if values[key] is None:
+                raise ConfigError(f"{label}: a suite needs a timeout")
+        elif key == "paths":
+            values[key] = tuple(_inside_project(p, project, label) for p in _string_list(value, label))
+        elif key == "junit":
+            values[key] = _inside_project(_string(value, label), project, label)
+        elif key in {"markers"}:
+            values[key] = _string(value, label)
+        elif key in {"pytest_args", "command"}:
+            values[key] = tuple(_string_list(value, label))
+            if key == "command" and not values[key]:
+                raise ConfigError(f"{label}: the command is empty")
+        elif key == "env":
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                raise ConfigError(f"{label}: must be a table of strings")
+            values[key] = dict(value)
+    return values
+
+
+def _checked(parse: Any, value: Any, label: str) -> Any:
+    try:
+        return parse(value)
+    except ValueError as error:
+        raise ConfigError(f"{label}: {error}") from None
+
+
+def _string(value: Any, label: str) -> str:
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise ConfigError(f"{label}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _string_list(value: Any, label: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError(f"{label}: expected a list of strings, got {value!r}")
+    return tuple(_string(item, label) for item in value)
+
+
+def _inside_project(path: str, project: Path, label: str) -> str:
+    """Refuse absolute paths and paths that climb out of the project, whatever the OS."""
+    candidate = Path(path)
+    resolved = (project / candidate).resolve()
+    if candidate.is_absolute() or not resolved.is_relative_to(project):
+        raise ConfigError(f"{label}: {path!r} is outside the project; use a path inside {project}")
+    if path.startswith("-"):
+        raise ConfigError(f"{label}: {path!r} looks like an option, not a path")
+    return candidate.as_posix()
+
+
+def _check_selection(config: Config) -> None:
+    for name in config.suites:
+        if name != "all" and name not in config.suite_configs:
+            raise ConfigError(
+                f"unknown suite {name!r}; choose from all, {', '.join(config.suite_configs)}"
+            )

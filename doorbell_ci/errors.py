@@ -1,0 +1,49 @@
+"""One exception type per pipeline stage, and the exit codes the CLI maps them to.
+
+The CLI catches :class:`DoorbellError` once and prints ``str(error)`` as a single line,
+so every message should say what went wrong *and* what to do about it.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of ``doorbell-ci`` (documented in docs/CONFIGURATION.md)."""
+
+    OK = 0  # every selected suite passed (or had no tests)
+    TESTS_FAILED = 1  # at least one test failed or errored, or a suite crashed / timed out
+    USAGE = 2  # bad command line or configuration
+    ENVIRONMENT = 3  # the test environment could not be prepared (Docker missing, ...)
+    REPORT = 4  # results could not be read or reports could not be written
+    PUBLISH = 5  # publishing to GitHub failed in a way that was asked to be fatal
+    REGRESSION = 6  # tests passed but a confirmed performance regression was found
+    COVERAGE = 7  # tests passed but coverage is under the configured fail-under
+    INTERRUPTED = 130  # Ctrl-C / SIGTERM
+
+
+class DoorbellError(Exception):
+    """Base class: a failure the user can act on, printed as one line."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+
+class ConfigError(DoorbellError):
+    exit_code = ExitCode.USAGE
+
+
+class EnvironmentError_(DoorbellError):  # noqa: N801 - avoid shadowing the builtin
+    exit_code = ExitCode.ENVIRONMENT
+
+
+class CollectError(DoorbellError):
+    exit_code = ExitCode.REPORT
+
+
+class ReportError(DoorbellError):
+    exit_code = ExitCode.REPORT
+
+
+class PublishError(DoorbellError):
+    exit_code = ExitCode.PUBLISH

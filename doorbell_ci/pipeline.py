@@ -1,0 +1,106 @@
+"""The run, stage by stage: plan -> environment -> run -> collect -> compare -> analyse -> report.
+
+Each stage is a function of the previous stage's result and the Config; this module only
+orders them and decides the exit code. Publishing to GitHub is a separate step
+(``doorbell-ci publish``) so a run never depends on the network.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import UTC, datetime
+
+from doorbell_ci import environments, platforms, reports
+from doorbell_ci.collect import PYTEST_NO_TESTS, collect_coverage, collect_suite
+from doorbell_ci.config import Config
+from doorbell_ci.errors import CollectError, ExitCode
+from doorbell_ci.execution import Console, Execution, SuiteRunner
+from doorbell_ci.plan import Plan, PlannedSuite, make_plan
+from doorbell_ci.results import RunResult, SuiteResult, SuiteStatus
+
+RESULT_FOLDERS = ("junit", "logs", "coverage")
+
+
+def run(config: Config, console: Console, command: list[str] | None = None) -> tuple[RunResult, ExitCode]:
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    begin = time.monotonic()
+    plan = make_plan(config)
+    _fresh_output_dir(plan)
+    environment = environments.create(config)
+    runner = SuiteRunner(plan, environment, console)
+    interrupted = False
+    try:
+        environment.prepare(plan)
+        runner.run(is_failure=_is_failure)
+    except KeyboardInterrupt:
+        interrupted = True
+        console.write("doorbell-ci: interrupted; stopping every suite and keeping the results so far")
+        runner.stop()
+    finally:
+        environment.cleanup()
+    environment_facts = environment.describe()
+
+    suites = _collect(plan, runner.executions, runner.stopped_by, interrupted)
+    notices: list[str] = []
+    coverage = None
+    try:
+        coverage = collect_coverage(plan, config.coverage_fail_under, config.reports)
+    except CollectError as error:
+        notices.append(f"coverage: {error}")
+    result = RunResult(
+        run_id=plan.run_id,
+        project=str(plan.project),
+        started_at=started_at,
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        duration=round(time.monotonic() - begin, 3),
+        suites=suites,
+        environment=environment_facts,
+        platform=platforms.describe(),
+        coverage=coverage,
+        command=command or [],
+        notices=notices,
+    )
+    exit_code = decide_exit_code(result, interrupted)
+    reports.write_all(result, plan.output_dir, int(exit_code), full=config.reports)
+    return result, exit_code
+
+
+def _fresh_output_dir(plan: Plan) -> None:
+    """Results of an earlier run in the same folder must not mix with this one's."""
+    plan.output_dir.mkdir(parents=True, exist_ok=True)
+    for folder in RESULT_FOLDERS:
+        shutil.rmtree(plan.output_dir / folder, ignore_errors=True)
+        (plan.output_dir / folder).mkdir()
+
+
+def _is_failure(suite: PlannedSuite, execution: Execution) -> bool:
+    if execution.timed_out or execution.start_error:
+        return True
+    ok_codes = (0, PYTEST_NO_TESTS) if suite.config.is_pytest else (0,)
+    return execution.exit_code not in ok_codes
+
+
+def _collect(plan: Plan, executions: dict[str, Execution], stopped_by: str | None,
+             interrupted: bool) -> list[SuiteResult]:
+    results: list[SuiteResult] = []
+    for suite in plan.suites:
+        execution = executions.get(suite.name)
+        if execution is None:
+            why = "interrupted before it started" if interrupted else f"--fail-fast: {stopped_by} failed first"
+            results.append(SuiteResult(name=suite.name, status=SuiteStatus.NOT_RUN, reason=why))
+        else:
+            results.append(collect_suite(plan, suite, execution))
+    for absent in plan.absent:
+        results.append(SuiteResult(name=absent.name, status=SuiteStatus.ABSENT, reason=absent.reason))
+    return results
+
+
+def decide_exit_code(result: RunResult, interrupted: bool = False) -> ExitCode:
+    if interrupted:
+        return ExitCode.INTERRUPTED
+    if result.failed:
+        return ExitCode.TESTS_FAILED
+    if result.coverage is not None and result.coverage.below_threshold:
+        return ExitCode.COVERAGE
+    return ExitCode.OK

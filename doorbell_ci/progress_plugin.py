@@ -1,0 +1,84 @@
+"""A pytest plugin, loaded with ``-p doorbell_ci.progress_plugin`` into each suite's pytest.
+
+It appends one JSON line per event to the file named by ``DOORBELL_CI_PROGRESS``:
+how many tests were collected, which test started, and each finished test's outcome.
+The orchestrator tails the file for live progress, and, when a suite is killed at its
+timeout (so pytest never writes its JUnit XML), rebuilds the results of every test that
+finished from it and names the test that was running. Only the controller writes; under
+pytest-xdist the workers' reports reach the controller's hooks anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import IO, Any
+
+import pytest
+
+ENV_VAR = "DOORBELL_CI_PROGRESS"
+_LONGREPR_LIMIT = 20_000
+
+
+class ProgressWriter:
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._collected_reported = False
+
+    def emit(self, **event: Any) -> None:
+        self._stream.write(json.dumps(event, separators=(",", ":")) + "\n")
+        self._stream.flush()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.emit(event="collected", count=len(session.items))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if not self._collected_reported:
+            self._collected_reported = True
+            self.emit(event="collected", count=len(ids))
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self.emit(event="start", nodeid=nodeid)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call" and report.passed:
+            return
+        outcome = report.outcome
+        if hasattr(report, "wasxfail"):
+            outcome = "skipped" if report.skipped else "passed"
+        elif report.when != "call" and report.failed:
+            outcome = "error"
+        longrepr = ""
+        if report.failed or report.skipped:
+            longrepr = str(report.longrepr)[-_LONGREPR_LIMIT:] if report.longrepr else ""
+        path, line, _ = report.location
+        self.emit(
+            event="report",
+            nodeid=report.nodeid,
+            when=report.when,
+            outcome=outcome,
+            duration=round(report.duration, 6),
+            file=path,
+            line=None if line is None else line + 1,
+            longrepr=longrepr,
+        )
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        self.emit(event="finish", nodeid=nodeid)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    path = os.environ.get(ENV_VAR)
+    if not path or hasattr(config, "workerinput"):  # xdist workers: the controller reports
+        return
+    stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in pytest_unconfigure
+    config._doorbell_ci_progress_stream = stream  # type: ignore[attr-defined]
+    config.pluginmanager.register(ProgressWriter(stream), "doorbell-ci-progress")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    stream = getattr(config, "_doorbell_ci_progress_stream", None)
+    if stream is not None:
+        stream.close()

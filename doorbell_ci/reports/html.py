@@ -1,0 +1,58 @@
+"""report.html: one self-contained page (no script, no external resource) rendered with jinja2.
+
+Autoescaping is on for every value, and the page carries a Content-Security-Policy that
+allows no script at all, so a hostile test name or captured output stays text. Large runs
+stay usable: failures are listed in full (up to a cap), and the list of all tests is split
+per suite into collapsed sections of at most ``ROWS_PER_SUITE`` rows; report.json and
+junit.xml hold the rest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from doorbell_ci import __version__
+from doorbell_ci.reports.text import failures, human_bytes, human_seconds, location, slowest
+from doorbell_ci.results import Outcome, RunResult
+
+FILENAME = "report.html"
+MAX_FAILURES = 500
+ROWS_PER_SUITE = 2_000
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+
+_environment = Environment(
+    loader=PackageLoader("doorbell_ci.reports", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_environment.filters.update(bytes=human_bytes, seconds=human_seconds, location=location)
+
+
+def render(run: RunResult, exit_code: int | None = None) -> str:
+    failed = failures(run)
+    skipped = [t for t in run.iter_tests() if t.outcome is Outcome.SKIPPED]
+    return _environment.get_template("report.html.j2").render(
+        run=run,
+        counts=run.counts,
+        csp=CSP,
+        version=__version__,
+        exit_code=exit_code,
+        failures=failed[:MAX_FAILURES],
+        failures_cut=max(0, len(failed) - MAX_FAILURES),
+        skipped=skipped[:ROWS_PER_SUITE],
+        skipped_cut=max(0, len(skipped) - ROWS_PER_SUITE),
+        slowest=slowest(run, 25),
+        rows_per_suite=ROWS_PER_SUITE,
+        coverage_files=sorted(run.coverage.files, key=lambda f: f.percent)[:300] if run.coverage else [],
+    )
+
+
+def write(run: RunResult, output_dir: Path, exit_code: int | None = None) -> Path:
+    from doorbell_ci.reports.json_report import write_atomic
+
+    path = output_dir / FILENAME
+    write_atomic(path, render(run, exit_code))
+    return path

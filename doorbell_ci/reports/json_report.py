@@ -1,0 +1,188 @@
+"""report.json: the versioned, documented record of a run (schema in docs/REPORT_SCHEMA.md).
+
+Every other report can be re-rendered from this file alone (``doorbell-ci report DIR``).
+The reader refuses a file it does not understand (another schema, a newer major version)
+with a message that says so, rather than guessing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from doorbell_ci import __version__
+from doorbell_ci.errors import ReportError
+from doorbell_ci.results import (
+    Counts,
+    CoverageSummary,
+    FileCoverage,
+    Outcome,
+    ResourceUsage,
+    RunResult,
+    SuiteResult,
+    SuiteStatus,
+    TestResult,
+)
+
+SCHEMA = "doorbell-ci/report"
+SCHEMA_VERSION = 1
+FILENAME = "report.json"
+
+_TEST_FIELDS = ("name", "classname", "file", "line", "message", "details", "stdout", "stderr")
+
+
+def _counts(counts: Counts) -> dict[str, int]:
+    return {"tests": counts.tests, "passed": counts.passed, "failed": counts.failed,
+            "errors": counts.errors, "skipped": counts.skipped}
+
+
+def _test(test: TestResult) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": test.name, "classname": test.classname, "outcome": test.outcome.value,
+                            "duration": round(test.duration, 6)}
+    for key in ("file", "line", "message", "details", "stdout", "stderr"):
+        value = getattr(test, key)
+        if value:
+            data[key] = value
+    return data
+
+
+def _suite(suite: SuiteResult) -> dict[str, Any]:
+    r = suite.resources
+    return {
+        "name": suite.name,
+        "status": suite.status.value,
+        "reason": suite.reason,
+        "exit_code": suite.exit_code,
+        "started_at": suite.started_at,
+        "duration_seconds": round(suite.duration, 3),
+        "counts": _counts(suite.counts),
+        "resources": {"wall_seconds": r.wall_seconds, "cpu_seconds": r.cpu_seconds,
+                      "peak_rss_bytes": r.peak_rss_bytes, "processes": r.processes},
+        "command": suite.command,
+        "junit_file": suite.junit_file,
+        "log_file": suite.log_file,
+        "output_tail": suite.output_tail,
+        "tests": [_test(t) for t in suite.tests],
+    }
+
+
+def to_dict(run: RunResult, exit_code: int | None = None) -> dict[str, Any]:
+    coverage = None
+    if run.coverage is not None:
+        c = run.coverage
+        coverage = {
+            "percent": c.percent, "statements": c.statements, "covered": c.covered,
+            "fail_under": c.fail_under, "reports": c.reports,
+            "files": [{"path": f.path, "statements": f.statements, "missing": f.missing, "percent": f.percent}
+                      for f in c.files],
+        }
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "doorbell-ci", "version": __version__},
+        "run": {
+            "id": run.run_id,
+            "project": run.project,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "duration_seconds": round(run.duration, 3),
+            "status": "failed" if run.failed else "passed",
+            "exit_code": exit_code,
+            "command": run.command,
+        },
+        "totals": _counts(run.counts),
+        "suites": [_suite(s) for s in run.suites],
+        "coverage": coverage,
+        "environment": run.environment,
+        "platform": run.platform,
+        "performance": run.performance,
+        "analysis": run.analysis,
+        "notices": run.notices,
+    }
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+
+
+def write(run: RunResult, output_dir: Path, exit_code: int | None = None) -> Path:
+    path = output_dir / FILENAME
+    try:
+        write_atomic(path, json.dumps(to_dict(run, exit_code), ensure_ascii=False, separators=(",", ":")))
+    except OSError as error:
+        raise ReportError(f"could not write {path}: {error.strerror or error}") from None
+    return path
+
+
+def read(path: Path) -> tuple[RunResult, dict[str, Any]]:
+    """Load report.json back into a RunResult (and the raw document, for fields we only pass on)."""
+    if path.is_dir():
+        path = path / FILENAME
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportError(f"{path} does not exist; run `doorbell-ci run` first or name a results folder") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ReportError(f"{path} is not readable JSON: {error}") from None
+    if not isinstance(document, dict) or document.get("schema") != SCHEMA:
+        raise ReportError(f"{path} is not a doorbell-ci report (no \"schema\": \"{SCHEMA}\")")
+    version = document.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ReportError(
+            f"{path} has schema version {version!r}; this doorbell-ci {__version__} reads version "
+            f"{SCHEMA_VERSION}: use the doorbell-ci version that wrote it"
+        )
+    try:
+        return _from_dict(document), document
+    except (KeyError, TypeError, ValueError) as error:
+        raise ReportError(f"{path} is damaged: missing or bad field {error}") from None
+
+
+def _from_dict(document: dict[str, Any]) -> RunResult:
+    run = document["run"]
+    suites = []
+    for s in document["suites"]:
+        tests = [
+            TestResult(suite=s["name"], outcome=Outcome(t["outcome"]), duration=float(t.get("duration", 0.0)),
+                       **{key: t.get(key, None if key in ("file", "line") else "") for key in _TEST_FIELDS})
+            for t in s["tests"]
+        ]
+        suites.append(SuiteResult(
+            name=s["name"], status=SuiteStatus(s["status"]), tests=tests, reason=s.get("reason", ""),
+            exit_code=s.get("exit_code"), started_at=s.get("started_at"),
+            duration=float(s.get("duration_seconds", 0.0)),
+            resources=ResourceUsage(**s.get("resources", {})), command=list(s.get("command", [])),
+            junit_file=s.get("junit_file"), log_file=s.get("log_file"), output_tail=s.get("output_tail", ""),
+        ))
+    coverage = None
+    if document.get("coverage"):
+        c = document["coverage"]
+        coverage = CoverageSummary(
+            percent=c["percent"], statements=c["statements"], covered=c["covered"],
+            files=[FileCoverage(**f) for f in c.get("files", [])], fail_under=c.get("fail_under"),
+            reports=c.get("reports", {}),
+        )
+    return RunResult(
+        run_id=run["id"], project=run["project"], started_at=run["started_at"], finished_at=run["finished_at"],
+        duration=float(run["duration_seconds"]), suites=suites, environment=document.get("environment", {}),
+        platform=document.get("platform", {}), coverage=coverage, command=run.get("command", []),
+        notices=document.get("notices", []), performance=document.get("performance"),
+        analysis=document.get("analysis"),
+    )

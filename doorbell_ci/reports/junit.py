@@ -1,0 +1,63 @@
+"""The merged junit.xml: one <testsuite> per doorbell-ci suite, written with junitparser.
+
+It is built from the collected results rather than by pasting files together, so suites
+that never wrote XML (killed at a timeout, a crashed runner) still appear with the tests
+that finished and an error case that says what happened.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from junitparser import Error, Failure, JUnitXml, Skipped, SystemErr, SystemOut, TestCase, TestSuite
+
+from doorbell_ci.results import Outcome, RunResult, SuiteStatus
+
+FILENAME = "junit.xml"
+_RESULT_TYPES = {Outcome.FAILED: Failure, Outcome.ERROR: Error, Outcome.SKIPPED: Skipped}
+
+
+def _xml_text(text: str) -> str:
+    """Drop characters XML 1.0 cannot carry (control characters from captured output)."""
+    return "".join(ch for ch in text if ch in "\t\n\r" or ord(ch) >= 0x20 and ch not in "\ufffe\uffff")
+
+
+def build(run: RunResult) -> JUnitXml:
+    document = JUnitXml(name="doorbell-ci")
+    for suite in run.suites:
+        if suite.status in (SuiteStatus.ABSENT, SuiteStatus.NOT_RUN):
+            continue
+        testsuite = TestSuite(suite.name)
+        testsuite.timestamp = suite.started_at or ""
+        for test in suite.tests:
+            case = TestCase(_xml_text(test.name), _xml_text(test.classname), round(test.duration, 6))
+            if test.file:
+                case._elem.set("file", _xml_text(test.file))  # noqa: SLF001 - junitparser has no API for it
+            if test.line is not None:
+                case._elem.set("line", str(test.line))  # noqa: SLF001
+            result_type = _RESULT_TYPES.get(test.outcome)
+            if result_type is not None:
+                entry = result_type(_xml_text(test.message))
+                entry.text = _xml_text(test.details)
+                case.result = [entry]
+            if test.stdout:
+                case.append(SystemOut(_xml_text(test.stdout)))
+            if test.stderr:
+                case.append(SystemErr(_xml_text(test.stderr)))
+            testsuite._add_testcase_no_update_stats(case)  # noqa: SLF001 - one stats pass below
+        if suite.status in (SuiteStatus.ERROR, SuiteStatus.TIMEOUT):
+            case = TestCase(f"{suite.name} ({suite.status.value})", f"doorbell-ci.{suite.name}", 0.0)
+            entry = Error(_xml_text(suite.reason))
+            entry.text = _xml_text(suite.output_tail)
+            case.result = [entry]
+            testsuite._add_testcase_no_update_stats(case)  # noqa: SLF001
+        testsuite.update_statistics()
+        document.add_testsuite(testsuite)
+    document.update_statistics()
+    return document
+
+
+def write(run: RunResult, output_dir: Path) -> Path:
+    path = output_dir / FILENAME
+    build(run).write(str(path))
+    return path

@@ -1,0 +1,121 @@
+"""summary.md: the Markdown shown as the GitHub job summary and the PR comment.
+
+It leads with the verdict and the per-suite table, then failure details (test, message,
+file:line, traceback), slowest tests and coverage. ``render`` takes a character budget and
+drops detail in steps (tracebacks, then the failure list, then the slowest tests) rather than
+cutting the text mid-table, so the result always renders and always fits.
+"""
+
+from __future__ import annotations
+
+from doorbell_ci.reports.text import (
+    failures,
+    human_bytes,
+    human_seconds,
+    location,
+    md_code,
+    md_code_block,
+    md_inline,
+    slowest,
+)
+from doorbell_ci.results import RunResult, SuiteStatus
+
+FILENAME = "summary.md"
+DEFAULT_LIMIT = 60_000  # under GitHub's 65,535-character comment and check-run limits
+_STATUS_ICON = {
+    SuiteStatus.PASSED: "✅", SuiteStatus.FAILED: "❌", SuiteStatus.ERROR: "💥", SuiteStatus.TIMEOUT: "⏱️",
+    SuiteStatus.NO_TESTS: "➖", SuiteStatus.ABSENT: "➖", SuiteStatus.NOT_RUN: "⏭️",
+}
+
+
+def render(run: RunResult, limit: int = DEFAULT_LIMIT, details_url: str | None = None) -> str:
+    """The richest summary that fits in ``limit`` characters."""
+    levels = [(20, True, 10), (50, False, 10), (20, False, 5), (0, False, 0)]
+    text = ""
+    for max_failures, tracebacks, slow_count in levels:
+        text = _render(run, max_failures, tracebacks, slow_count, details_url)
+        if len(text) <= limit:
+            return text
+    note = "\n\n… (cut to fit; the full report is in the run's artifacts)\n"
+    return text[: limit - len(note)] + note
+
+
+def _render(run: RunResult, max_failures: int, tracebacks: bool, slow_count: int,
+            details_url: str | None) -> str:
+    counts = run.counts
+    verdict = "❌ failed" if run.failed else "✅ passed"
+    parts = [
+        f"## doorbell-ci: {verdict}",
+        "",
+        f"**{counts.passed} passed, {counts.failed} failed, {counts.errors} errors, {counts.skipped} skipped** "
+        f"in {human_seconds(run.duration)}"
+        + (f" · coverage {run.coverage.percent:.1f}%" if run.coverage else ""),
+        "",
+    ]
+    parts += _notices(run)
+    parts += _suite_table(run)
+    parts += _failures(run, max_failures, tracebacks)
+    if slow_count:
+        parts += _slowest(run, slow_count)
+    if run.coverage is not None:
+        c = run.coverage
+        line = f"**Coverage:** {c.percent:.1f}% ({c.covered} of {c.statements} statements)"
+        if c.fail_under is not None:
+            line += f", required {c.fail_under:g}% {'❌' if c.below_threshold else '✅'}"
+        parts += [line, ""]
+    footer = f"<sub>run {md_inline(run.run_id)} · {md_inline(str(run.environment.get('kind', 'local')))}"
+    if details_url:
+        footer += f" · [full report]({details_url})"
+    parts.append(footer + "</sub>")
+    return "\n".join(parts) + "\n"
+
+
+def _notices(run: RunResult) -> list[str]:
+    return [f"> ⚠️ {md_inline(notice, 500)}" for notice in run.notices] + ([""] if run.notices else [])
+
+
+def _suite_table(run: RunResult) -> list[str]:
+    rows = [
+        "| Suite | Status | Tests | Passed | Failed | Errors | Skipped | Time | CPU | Peak memory |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for suite in run.suites:
+        c, r = suite.counts, suite.resources
+        status = f"{_STATUS_ICON[suite.status]} {suite.status.value}"
+        if suite.reason and suite.status not in (SuiteStatus.PASSED, SuiteStatus.FAILED):
+            status += f" ({md_inline(suite.reason, 120)})"
+        rows.append(
+            f"| {md_inline(suite.name)} | {status} | {c.tests} | {c.passed} | {c.failed} | {c.errors} "
+            f"| {c.skipped} | {human_seconds(suite.duration)} | {human_seconds(r.cpu_seconds or None)} "
+            f"| {human_bytes(r.peak_rss_bytes)} |"
+        )
+    return rows + [""]
+
+
+def _failures(run: RunResult, max_failures: int, tracebacks: bool) -> list[str]:
+    failed = failures(run)
+    if not failed:
+        return []
+    parts = [f"### Failures ({len(failed)})", ""]
+    for test in failed[:max_failures]:
+        where = location(test)
+        parts.append(
+            f"- **{md_inline(test.nodeid, 200)}** ({md_inline(test.suite)}, {test.outcome.value})"
+            + (f" at {md_code(where, 200)}" if where else "")
+            + (f": {md_inline(test.message, 300)}" if test.message else "")
+        )
+        if tracebacks and (test.details or test.stdout or test.stderr):
+            body = test.details or test.stderr or test.stdout
+            parts += ["", "  <details><summary>Traceback</summary>", "", md_code_block(body, 3000), "", "  </details>"]
+    if len(failed) > max_failures:
+        parts.append(f"- … and {len(failed) - max_failures} more (see the HTML report)")
+    return parts + [""]
+
+
+def _slowest(run: RunResult, count: int) -> list[str]:
+    tests = slowest(run, count)
+    if not tests:
+        return []
+    parts = ["<details><summary>Slowest tests</summary>", "", "| Test | Suite | Time |", "|---|---|---:|"]
+    parts += [f"| {md_inline(t.nodeid, 150)} | {md_inline(t.suite)} | {human_seconds(t.duration)} |" for t in tests]
+    return parts + ["", "</details>", ""]
