@@ -64,7 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="re-render every report from a results folder's report.json")
     report.add_argument("results", type=Path, help="folder holding report.json (e.g. test-results)")
     report.set_defaults(handler=_report)
+
+    for register in _subcommand_modules():
+        register(commands)
     return parser
+
+
+def _subcommand_modules() -> list[Callable[[Any], None]]:
+    """Stages that bring their own subcommands; each exposes ``register_commands(subparsers)``."""
+    registrars: list[Callable[[Any], None]] = []
+    return registrars
 
 
 def _config_from(args: argparse.Namespace):  # noqa: ANN202 - returns Config

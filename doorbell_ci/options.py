@@ -170,6 +170,10 @@ OPTIONS: tuple[Option, ...] = (
            parse_bool, False, flag="--fail-fast", is_flag=True, action_input="fail-fast"),
     Option("quiet", "Print only per-suite results and the final counts, not the live test output.",
            parse_bool, False, flag="--quiet", is_flag=True, in_pyproject=False),
+    # --- environments (local / docker) ---
+    # --- performance regression ---
+    # --- failure analysis, flaky reruns, sharding ---
+    # --- GitHub publishing ---
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
