@@ -1,0 +1,28 @@
+"""Skip-or-fail for tests that need an external tool (Docker engine, Chromium, Prism, act).
+
+On a developer's machine a missing tool skips the test with the reason. In CI, where
+scripts/setup.sh installs every tool, ``DOORBELL_CI_REQUIRE_TOOLS=1`` turns the same
+situation into a failure, so a broken install can never hide behind a green run.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+REQUIRE_ENV = "DOORBELL_CI_REQUIRE_TOOLS"
+
+
+def tools_required() -> bool:
+    return os.environ.get(REQUIRE_ENV, "").strip().lower() in {"1", "true", "yes"}
+
+
+def require_tool(name: str, available: bool, why: str) -> None:
+    """Skip (or, with DOORBELL_CI_REQUIRE_TOOLS=1, fail) the calling test when ``name`` is missing."""
+    if available:
+        return
+    message = f"{name} is not available: {why}"
+    if tools_required():
+        pytest.fail(f"{message} ({REQUIRE_ENV}=1, so this is a failure, not a skip)")
+    pytest.skip(message)
