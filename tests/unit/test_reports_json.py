@@ -1,0 +1,84 @@
+"""report.json: a faithful round trip, a refusal of what it does not understand, atomic writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from doorbell_ci.errors import ReportError
+from doorbell_ci.reports import json_report, write_all
+from tests.unit._report_samples import sample_run
+
+
+def test_round_trip_is_equal(tmp_path: Path) -> None:
+    run = sample_run()
+    json_report.write(run, tmp_path, exit_code=1)
+    again, document = json_report.read(tmp_path)
+    assert again == run
+    assert document["run"]["exit_code"] == 1
+    assert document["schema"] == "doorbell-ci/report" and document["schema_version"] == 1
+    assert document["totals"] == {"tests": 4, "passed": 1, "failed": 1, "errors": 1, "skipped": 1}
+
+
+def test_round_trip_keeps_unicode_as_is(tmp_path: Path) -> None:
+    run = sample_run(name="test_\U0001f514_\u05e2\u05d1\u05e8\u05d9\u05ea", message="\u202e\U00010348")
+    json_report.write(run, tmp_path)
+    assert json_report.read(tmp_path / "report.json")[0] == run
+    assert "\U0001f514" in (tmp_path / "report.json").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("version", [2, 0, "1", None])
+def test_other_schema_versions_are_refused(tmp_path: Path, version: object) -> None:
+    json_report.write(sample_run(), tmp_path)
+    path = tmp_path / "report.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["schema_version"] = version
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(ReportError, match="schema version"):
+        json_report.read(tmp_path)
+
+
+def test_foreign_json_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "report.json").write_text('{"tests": 3}', encoding="utf-8")
+    with pytest.raises(ReportError, match="not a doorbell-ci report"):
+        json_report.read(tmp_path)
+
+
+def test_broken_json_and_missing_file_are_report_errors(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="does not exist"):
+        json_report.read(tmp_path)
+    (tmp_path / "report.json").write_text('{"schema": "doorbell-ci/re', encoding="utf-8")
+    with pytest.raises(ReportError, match="not readable JSON"):
+        json_report.read(tmp_path)
+
+
+def test_damaged_document_is_a_report_error(tmp_path: Path) -> None:
+    json_report.write(sample_run(), tmp_path)
+    path = tmp_path / "report.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["suites"][0]["status"] = "exploded"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(ReportError, match="damaged"):
+        json_report.read(tmp_path)
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
+    write_all(sample_run(), tmp_path, exit_code=1)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["junit.xml", "report.html", "report.json", "summary.md"]
+
+
+def test_failed_atomic_write_keeps_the_old_file_and_no_temp(tmp_path: Path) -> None:
+    path = tmp_path / "report.json"
+    path.write_text("old", encoding="utf-8")
+
+    class Unwritable:
+        def __str__(self) -> str:
+            raise RuntimeError("cannot render")
+
+    with pytest.raises(TypeError):
+        json_report.write_atomic(path, Unwritable())  # type: ignore[arg-type]
+    assert path.read_text(encoding="utf-8") == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
