@@ -13,6 +13,7 @@ load) waits for the machine to be empty and keeps it to itself.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -34,6 +35,7 @@ from doorbell_ci.results import ResourceUsage
 SAMPLE_INTERVAL = 0.25  # seconds between process-tree samples
 TERMINATE_GRACE = 3.0  # seconds between SIGTERM and SIGKILL
 TAIL_LINES = 60
+PROGRESS_INTERVAL = 5.0  # seconds between live "[suite] N/M done" lines
 
 Printer = Callable[[str], None]
 
@@ -161,8 +163,12 @@ def run_command(
     log_path: Path,
     printer: Printer | None = None,
     cancel: threading.Event | None = None,
+    on_tick: Callable[[], None] | None = None,
 ) -> Execution:
-    """Run one command to completion, its timeout, or ``cancel``; never leaves a process behind."""
+    """Run one command to completion, its timeout, or ``cancel``; never leaves a process behind.
+
+    ``on_tick`` is called every ``PROGRESS_INTERVAL`` seconds while the command runs (live progress).
+    """
     cancel = cancel or threading.Event()
     started = datetime.now(UTC).isoformat(timespec="seconds")
     execution = Execution(suite=suite, argv=command.argv, started_at=started, log_path=log_path)
@@ -195,6 +201,7 @@ def run_command(
         )
         reader.start()
         deadline = begin + timeout
+        next_tick = begin + PROGRESS_INTERVAL
         try:
             while popen.poll() is None:
                 if cancel.is_set():
@@ -205,7 +212,13 @@ def run_command(
                     break
                 if tree is not None:
                     tree.sample()
-                cancel.wait(SAMPLE_INTERVAL)
+                if on_tick is not None and time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + PROGRESS_INTERVAL
+                    on_tick()
+                try:  # returns as soon as the suite exits, not at the end of the interval
+                    popen.wait(timeout=SAMPLE_INTERVAL)
+                except subprocess.TimeoutExpired:
+                    pass
         finally:
             if tree is not None:
                 if popen.poll() is None or tree.alive():
@@ -302,6 +315,7 @@ class SuiteRunner:
     def _run_one(self, suite: PlannedSuite, cost: int,
                  is_failure: Callable[[PlannedSuite, Execution], bool]) -> None:
         self.console.suite_started(suite)
+        progress = ProgressTail(self.plan.output_dir / suite.progress_name)
         try:
             command = self.environment.command(suite)
             execution = run_command(
@@ -311,6 +325,7 @@ class SuiteRunner:
                 self.plan.output_dir / suite.log_name,
                 printer=self.console.line_printer(suite.name),
                 cancel=self.cancel,
+                on_tick=None if self.console.quiet else lambda: self.console.progress(suite.name, progress),
             )
             self.environment.collect(suite)
         except Exception as error:  # noqa: BLE001 - recorded as this suite's error, others go on
@@ -327,6 +342,58 @@ class SuiteRunner:
                 self.stopped_by = suite.name
             self._done.notify_all()
         self.console.suite_finished(suite, execution)
+
+
+class ProgressTail:
+    """Live counts of one suite, read from its progress file (``progress_plugin``) as it grows.
+
+    Each update reads only the bytes appended since the last one, so a suite of 100,000 tests
+    costs a few kilobytes of reading every few seconds, never a re-read of the whole file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.collected: int | None = None
+        self.done = 0
+        self._failed: set[str] = set()
+        self._offset = 0
+        self._partial = b""
+
+    @property
+    def failed(self) -> int:
+        return len(self._failed)
+
+    def update(self) -> None:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self._offset)
+                data = handle.read()
+        except OSError:
+            return  # not written yet (pytest still starting) or not a pytest suite
+        self._offset += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()  # an event still being written
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(event, dict):
+                continue
+            kind = event.get("event")
+            if kind == "collected":
+                self.collected = int(event.get("count") or 0)
+            elif kind == "finish":
+                self.done += 1
+            elif kind == "report" and event.get("outcome") in ("failed", "error"):
+                self._failed.add(str(event.get("nodeid")))
+
+    def summary(self) -> str | None:
+        """``120/500 done, 2 failed``, or None while nothing is known yet."""
+        if self.collected is None and not self.done:
+            return None
+        total = f"/{self.collected}" if self.collected is not None else ""
+        return f"{self.done}{total} done, {self.failed} failed"
 
 
 class Console:
@@ -355,6 +422,15 @@ class Console:
             self.write(f"[{suite}] {line}")
 
         return printer
+
+    def progress(self, suite: str, tail: ProgressTail) -> None:
+        """Print the suite's live counts (called every ``PROGRESS_INTERVAL`` seconds while it runs)."""
+        if self.quiet:
+            return
+        tail.update()
+        summary = tail.summary()
+        if summary is not None:
+            self.write(f"[{suite}] {summary}")
 
     def suite_started(self, suite: PlannedSuite) -> None:
         with self._lock:

@@ -7,6 +7,7 @@ that finished and an error case that says what happened.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from junitparser import Error, Failure, JUnitXml, Skipped, SystemErr, SystemOut, TestCase, TestSuite
@@ -17,9 +18,12 @@ FILENAME = "junit.xml"
 _RESULT_TYPES = {Outcome.FAILED: Failure, Outcome.ERROR: Error, Outcome.SKIPPED: Skipped}
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def _xml_text(text: str) -> str:
     """Drop characters XML 1.0 cannot carry (control characters from captured output)."""
-    return "".join(ch for ch in text if ch in "\t\n\r" or ord(ch) >= 0x20 and ch not in "\ufffe\uffff")
+    return _NOT_XML.sub("", text)
 
 
 def build(run: RunResult) -> JUnitXml:

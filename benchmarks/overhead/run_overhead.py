@@ -1,0 +1,151 @@
+"""Orchestrator overhead: `doorbell-ci run` against bare pytest with the same flags.
+
+Why: doorbell-ci wraps pytest (a subprocess, a progress plugin, process-tree sampling, JUnit
+parsing, four reports). The issue's target is that all this costs at most 5 % of wall time on
+2,000 quick tests. Both commands run the same tests with the same xdist workers, the same
+JUnit options and either both with or both without coverage; the runs are interleaved so a
+busy moment on the shared machine hits both sides alike, and the median ratio is reported.
+
+One command re-runs it:  python benchmarks/overhead/run_overhead.py [--runs 5] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TESTS = 2_000
+FILES = 20
+
+# The pytest options doorbell-ci passes for a suite (plan.pytest_arguments), minus its own plugin.
+JUNIT_OPTIONS = ["-o", "junit_family=xunit1", "-o", "junit_logging=all", "-o", "junit_log_passing_tests=false",
+                 "-p", "no:cacheprovider"]
+
+
+def make_project(root: Path, tests: int = TESTS, files: int = FILES) -> Path:
+    """A project with ``tests`` quick tests in tests/unit and a small package they import."""
+    (root / "src" / "bench_app").mkdir(parents=True)
+    (root / "src" / "bench_app" / "__init__.py").write_text(
+        "def add(a: int, b: int) -> int:\n    return a + b\n\n\n"
+        "def words(text: str) -> list[str]:\n    return [w for w in text.split() if w]\n",
+        encoding="utf-8",
+    )
+    unit = root / "tests" / "unit"
+    unit.mkdir(parents=True)
+    (root / "tests" / "__init__.py").write_text("", encoding="utf-8")
+    (unit / "__init__.py").write_text("", encoding="utf-8")
+    per_file = tests // files
+    for index in range(files):
+        body = ["import pytest", "", "from bench_app import add, words", ""]
+        body += [
+            f"@pytest.mark.parametrize('n', range({per_file}))",
+            f"def test_add_{index}(n):",
+            "    assert add(n, 1) == n + 1",
+            "    assert words('a b  c') == ['a', 'b', 'c']",
+            "",
+        ]
+        (unit / f"test_quick_{index:02d}.py").write_text("\n".join(body), encoding="utf-8")
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "bench-app"\nversion = "0"\n\n'
+        '[tool.pytest.ini_options]\npythonpath = ["src"]\n\n'
+        '[tool.coverage.run]\nsource = ["src"]\n\n'
+        '[tool.doorbell-ci]\ncoverage_source = ["src"]\n',
+        encoding="utf-8",
+    )
+    return root
+
+
+def commands(project: Path, out: Path, workers: int, coverage: bool) -> dict[str, list[str]]:
+    """The two argv lists compared; the bare pytest writes the same kinds of coverage reports."""
+    bare = [sys.executable, "-m", "pytest", "tests/unit", f"--junitxml={out / 'bare' / 'unit.xml'}",
+            *JUNIT_OPTIONS, "-q", "-n", str(workers)]
+    if coverage:
+        cov_dir = out / "bare" / "coverage"
+        bare += ["--cov=src", f"--cov-report=html:{cov_dir / 'html'}", f"--cov-report=xml:{cov_dir / 'coverage.xml'}",
+                 f"--cov-report=json:{cov_dir / 'coverage.json'}"]
+    else:
+        bare += ["-p", "no:cov"]
+    doorbell = [sys.executable, "-m", "doorbell_ci", "run", "--project", str(project), "--suites", "unit",
+                "--workers", str(workers), "--output-dir", str(out / "doorbell"), "--quiet"]
+    if not coverage:
+        doorbell.append("--no-coverage")
+    return {"pytest": bare, "doorbell-ci": doorbell}
+
+
+def timed(argv: list[str], cwd: Path) -> float:
+    begin = time.perf_counter()
+    completed = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)  # noqa: S603
+    elapsed = time.perf_counter() - begin
+    if completed.returncode != 0:
+        sys.exit(f"benchmark command failed ({completed.returncode}): {' '.join(argv)}\n"
+                 + completed.stdout.decode(errors="replace")[-3000:])
+    return elapsed
+
+
+def machine() -> dict[str, object]:
+    model = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(),
+            "system": f"{platform.system()} {platform.release()}"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs of each command per configuration")
+    parser.add_argument("--workers", type=int, default=2, help="pytest-xdist workers on both sides")
+    parser.add_argument("--configs", nargs="+", default=["no-coverage", "coverage"],
+                        choices=["no-coverage", "coverage"])
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+
+    root = Path(tempfile.mkdtemp(prefix="doorbell-overhead-"))
+    try:
+        project = make_project(root / "project")
+        results: dict[str, dict[str, object]] = {}
+        for config in args.configs:
+            argvs = commands(project, root / "out", args.workers, coverage=config == "coverage")
+            for command in argvs.values():  # one warm-up each: imports, .pyc, page cache
+                timed(command, project)
+            times: dict[str, list[float]] = {tool: [] for tool in argvs}
+            for _ in range(args.runs):
+                for tool, command in argvs.items():
+                    times[tool].append(timed(command, project))
+            medians = {tool: statistics.median(values) for tool, values in times.items()}
+            ratios = [d / p for d, p in zip(times["doorbell-ci"], times["pytest"], strict=True)]
+            results[config] = {
+                "times": {tool: [round(v, 3) for v in values] for tool, values in times.items()},
+                "median": {tool: round(v, 3) for tool, v in medians.items()},
+                "ratio_of_medians": round(medians["doorbell-ci"] / medians["pytest"], 3),
+                "median_of_pair_ratios": round(statistics.median(ratios), 3),
+                "commands": {tool: " ".join(c).replace(str(root), "$TMP") for tool, c in argvs.items()},
+            }
+            print(f"{config}: pytest median {medians['pytest']:.2f}s, doorbell-ci median "
+                  f"{medians['doorbell-ci']:.2f}s, ratio {results[config]['ratio_of_medians']:.3f} "
+                  f"(median of paired ratios {results[config]['median_of_pair_ratios']:.3f})", flush=True)
+        report = {"tests": TESTS, "runs": args.runs, "workers": args.workers, "machine": machine(),
+                  "results": results}
+        print(json.dumps(report, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
