@@ -25,6 +25,7 @@ RESULT_FOLDERS = ("junit", "logs", "coverage")
 def run(config: Config, console: Console, command: list[str] | None = None) -> tuple[RunResult, ExitCode]:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     begin = time.monotonic()
+    throttle_start = platforms.sample_throttle()  # a Pi that throttles during the run is not comparable
     plan = make_plan(config)
     _fresh_output_dir(plan)
     environment = environments.create(config)
@@ -56,7 +57,7 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
         duration=round(time.monotonic() - begin, 3),
         suites=suites,
         environment=environment_facts,
-        platform=platforms.describe(),
+        platform=platforms.describe(throttle_start=throttle_start),
         coverage=coverage,
         command=command or [],
         notices=notices,
