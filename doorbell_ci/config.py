@@ -77,6 +77,14 @@ class Config:
     coverage_fail_under: float | None = None
     fail_fast: bool = False
     quiet: bool = False
+    reruns: int = 0  # --- failure analysis, flaky reruns, sharding (options.py) ---
+    flaky_fails: bool = False
+    against: Path | None = None
+    shard: tuple[int, int] | None = None
+    durations: Path | None = None
+    comment: str = "always"  # --- GitHub publishing (options.py) ---
+    check_run: bool = False
+    check_name: str = "doorbell-ci"
     suite_configs: Mapping[str, SuiteConfig] = field(default_factory=_default_suites)
     coverage_source: tuple[str, ...] = ()  # empty: the whole project
     tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # other [tool.doorbell-ci.X]

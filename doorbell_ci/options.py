@@ -112,6 +112,38 @@ def parse_parallel_suites(raw: Any) -> int | str:
     return parse_workers(raw)
 
 
+def parse_count(raw: Any) -> int:
+    """A whole number, 0 allowed (e.g. reruns: 0 turns them off)."""
+    if isinstance(raw, bool):
+        raise ValueError(f"expected a whole number, got {raw!r}")
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"must be 0 or more, got {value}")
+    return value
+
+
+def parse_shard(raw: Any) -> tuple[int, int] | None:
+    """``K/N``: run shard K (1-based) of N."""
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in {"", "none"}):
+        return None
+    index, slash, total = str(raw).strip().partition("/")
+    if not slash or not index.strip().isdigit() or not total.strip().isdigit():
+        raise ValueError(f"expected K/N such as 2/4, got {raw!r}")
+    k, n = int(index), int(total)
+    if not 1 <= k <= n:
+        raise ValueError(f"K must be between 1 and N in K/N, got {raw!r}")
+    return k, n
+
+
+def parse_optional_path(raw: Any) -> Path | None:
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+        return None
+    return parse_path(raw)
+
+
 def choice(*allowed: str) -> Callable[[Any], str]:
     def parse(raw: Any) -> str:
         text = str(raw).strip().lower()
@@ -121,6 +153,19 @@ def choice(*allowed: str) -> Callable[[Any], str]:
 
     parse.__doc__ = " | ".join(allowed)
     return parse
+
+
+def parse_comment_mode(raw: Any) -> str:
+    """always | changes | failures (on-failure is the action's spelling of failures) | off."""
+    text = choice("always", "changes", "failures", "on-failure", "off")(raw)
+    return "failures" if text == "on-failure" else text
+
+
+def parse_check_name(raw: Any) -> str:
+    text = str(raw).strip()
+    if not text or len(text) > 100 or any(ch in text for ch in "\r\n\x00"):
+        raise ValueError(f"expected a one-line name of 1-100 characters, got {raw!r}")
+    return text
 
 
 @dataclass(frozen=True)
@@ -173,7 +218,27 @@ OPTIONS: tuple[Option, ...] = (
     # --- environments (local / docker) ---
     # --- performance regression ---
     # --- failure analysis, flaky reruns, sharding ---
+    Option("reruns", "Rerun each failed test alone up to this many times; one that passes is reported flaky "
+           "(0 turns reruns off).", parse_count, 0, flag="--reruns", metavar="N"),
+    Option("flaky_fails", "Count a flaky test (failed, then passed on a rerun) as failed.",
+           parse_bool, False, flag="--flaky-fails", is_flag=True),
+    Option("against", "report.json (or its folder) of the base branch's last run: failures are classified "
+           "as new, still failing or fixed against it (default: the previous report.json in the output folder).",
+           parse_optional_path, None, flag="--against", metavar="REPORT"),
+    Option("shard", "Run only shard K of N (e.g. 2/4), a share of the selected tests balanced by recorded "
+           "durations; merge the shards' folders with `doorbell-ci merge`.",
+           parse_shard, None, flag="--shard", metavar="K/N", in_pyproject=False),
+    Option("durations", "Durations used to balance shards: a report.json (or its folder) or a JSON object "
+           "{node id: seconds}; without it, the previous report.json in the output folder, else equal counts.",
+           parse_optional_path, None, flag="--durations", metavar="FILE"),
     # --- GitHub publishing ---
+    Option("comment", "PR comment (doorbell-ci publish): always, changes (only when counts or verdicts differ "
+           "from our last comment), failures (alias on-failure: only when something failed, and to clear an "
+           "earlier failure comment), off.", parse_comment_mode, "always", action_input="comment"),
+    Option("check_run", "doorbell-ci publish also creates a separately named check run with annotations "
+           "(off by default: the job's own summary and ::error annotations attach to the right workflow).",
+           parse_bool, False, action_input="check-run"),
+    Option("check_name", "Name of the check run made with check_run.", parse_check_name, "doorbell-ci"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

@@ -1,0 +1,273 @@
+"""Baseline artifacts of earlier runs: find one, download it, extract it safely.
+
+An artifact is a zip built by whoever could push to the repository, or by a fork whose
+artifact we mistakenly picked, so ``safe_extract`` treats every archive as hostile: no
+absolute paths or ``..``, no symlinks, a file-count cap and a size cap enforced on the bytes
+actually inflated (a zip's declared sizes can lie). The security suite reuses it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+
+from doorbell_ci.errors import PublishError
+
+MAX_FILES = 10_000
+MAX_TOTAL_BYTES = 256 * 1024 * 1024  # unpacked; a baseline is a few JSON files
+MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024  # packed
+_CHUNK = 1024 * 1024
+
+
+class ArtifactError(PublishError):
+    """A baseline artifact could not be found, downloaded or read."""
+
+
+class UnsafeArchiveError(ArtifactError):
+    """The archive tries to write outside its folder, holds links, or is too big: nothing was extracted."""
+
+
+def _checked_name(name: str) -> PurePosixPath:
+    """The entry's relative path, or UnsafeArchiveError when it could land outside the folder."""
+    if not name or "\x00" in name:
+        raise UnsafeArchiveError(f"archive entry with an unusable name {name!r}")
+    normalised = name.replace("\\", "/")
+    if normalised.startswith("/") or (len(normalised) > 1 and normalised[1] == ":"):
+        raise UnsafeArchiveError(f"archive entry {name!r} is an absolute path")
+    path = PurePosixPath(normalised)
+    if ".." in path.parts:
+        raise UnsafeArchiveError(f"archive entry {name!r} climbs out of the folder with '..'")
+    return path
+
+
+def _is_symlink(info: zipfile.ZipInfo) -> bool:
+    return stat.S_ISLNK(info.external_attr >> 16)
+
+
+def safe_extract(archive: Path, destination: Path, max_files: int = MAX_FILES,
+                 max_total_bytes: int = MAX_TOTAL_BYTES) -> list[Path]:
+    """Extract ``archive`` into ``destination`` (created), all or nothing; returns the files written.
+
+    Every entry is checked before anything is written, then the bytes are counted while
+    inflating, so a bomb whose headers under-declare its size stops at the cap too.
+    """
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            infos = bundle.infolist()
+            if len(infos) > max_files:
+                raise UnsafeArchiveError(
+                    f"{archive.name} holds {len(infos)} entries, more than the {max_files} allowed")
+            declared = 0
+            plan: list[tuple[zipfile.ZipInfo, PurePosixPath]] = []
+            for info in infos:
+                relative = _checked_name(info.filename)
+                if _is_symlink(info):
+                    raise UnsafeArchiveError(f"archive entry {info.filename!r} is a symbolic link")
+                declared += info.file_size
+                if declared > max_total_bytes:
+                    raise UnsafeArchiveError(
+                        f"{archive.name} unpacks to more than {max_total_bytes // (1024 * 1024)} MiB "
+                        "(a decompression bomb?)")
+                plan.append((info, relative))
+            destination.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=destination))
+            try:
+                written = _inflate(bundle, plan, staging, max_total_bytes, archive.name)
+                final = []
+                for path in written:
+                    target = destination / path.relative_to(staging)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, target)
+                    final.append(target)
+                return final
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    except zipfile.BadZipFile as error:
+        raise ArtifactError(f"{archive.name} is not a readable zip: {error}") from None
+    except OSError as error:
+        raise ArtifactError(f"could not extract {archive.name}: {error.strerror or error}") from None
+
+
+def _inflate(bundle: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, PurePosixPath]], staging: Path,
+             max_total_bytes: int, archive_name: str) -> list[Path]:
+    total = 0
+    written: list[Path] = []
+    root = staging.resolve()
+    for info, relative in plan:
+        target = staging.joinpath(*relative.parts)
+        if not target.resolve().is_relative_to(root):
+            raise UnsafeArchiveError(f"archive entry {info.filename!r} resolves outside the folder")
+        if info.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with bundle.open(info) as source, open(target, "wb") as sink:
+            while chunk := source.read(_CHUNK):
+                total += len(chunk)
+                if total > max_total_bytes:
+                    raise UnsafeArchiveError(
+                        f"{archive_name} inflates past {max_total_bytes // (1024 * 1024)} MiB "
+                        "(a decompression bomb?)")
+                sink.write(chunk)
+        written.append(target)
+    return written
+
+
+# --- finding and downloading a baseline artifact ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    id: int
+    name: str
+    created_at: str
+    run_id: int | None
+    head_sha: str | None
+    size: int
+
+
+def pick_baseline(artifacts: list[dict[str, Any]], name: str, default_branch: str, repository_id: int,
+                  now: datetime | None = None) -> list[ArtifactRef]:
+    """Usable candidates, newest first: our name, default branch, not expired, built by this repository.
+
+    ``head_repository_id`` differing from the repository's id means a fork's run made it; a fork can
+    write anything into its artifact, so it is never a baseline.
+    """
+    now = now or datetime.now(UTC)
+    usable: list[ArtifactRef] = []
+    for artifact in artifacts:
+        run = artifact.get("workflow_run") or {}
+        if artifact.get("name") != name or artifact.get("expired"):
+            continue
+        expires = artifact.get("expires_at")
+        if isinstance(expires, str) and _parse_time(expires) is not None and _parse_time(expires) <= now:
+            continue
+        if run.get("head_branch") != default_branch or run.get("head_repository_id") != repository_id:
+            continue
+        usable.append(ArtifactRef(id=int(artifact["id"]), name=name, created_at=str(artifact.get("created_at") or ""),
+                                  run_id=run.get("id"), head_sha=run.get("head_sha"),
+                                  size=int(artifact.get("size_in_bytes") or 0)))
+    usable.sort(key=lambda ref: ref.created_at, reverse=True)
+    return usable
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+class ArtifactClient:
+    """The three calls a baseline needs, on a ``requests`` session (PyGithub cannot download artifacts)."""
+
+    def __init__(self, api_url: str, repository: str, token: str, session: requests.Session | None = None,
+                 timeout: float = 30.0) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.repository = repository
+        self.token = token
+        self.session = session or requests.Session()
+        self.timeout = timeout
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def _get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        response = self.session.get(f"{self.api_url}{path}", params=params, headers=self._headers(),
+                                    timeout=self.timeout)
+        if response.status_code != 200:
+            raise ArtifactError(f"GET {path} answered {response.status_code}: {_message(response)}")
+        return response.json()
+
+    def repository_facts(self) -> tuple[int, str]:
+        data = self._get_json(f"/repos/{self.repository}")
+        return int(data["id"]), str(data["default_branch"])
+
+    def list_artifacts(self, name: str) -> list[dict[str, Any]]:
+        data = self._get_json(f"/repos/{self.repository}/actions/artifacts", {"name": name, "per_page": 100})
+        artifacts = data.get("artifacts") if isinstance(data, dict) else None
+        return [a for a in artifacts or [] if isinstance(a, dict)]
+
+    def run_succeeded(self, run_id: int) -> bool:
+        data = self._get_json(f"/repos/{self.repository}/actions/runs/{run_id}")
+        return data.get("conclusion") == "success"
+
+    def download(self, artifact_id: int, target: Path, max_bytes: int = MAX_DOWNLOAD_BYTES) -> Path:
+        """Download the zip: the API answers 302 to a blob URL valid for a minute, fetched without our token."""
+        path = f"/repos/{self.repository}/actions/artifacts/{artifact_id}/zip"
+        response = self.session.get(f"{self.api_url}{path}", headers=self._headers(), allow_redirects=False,
+                                    timeout=self.timeout)
+        if response.status_code in (301, 302, 303, 307, 308):
+            location = response.headers.get("Location", "")
+            if urlparse(location).scheme not in ("https", "http"):
+                raise ArtifactError(f"GET {path} redirected to an unusable address {location!r}")
+            # a fresh request: the Authorization header must not reach the blob host
+            response = requests.get(location, stream=True, timeout=self.timeout)
+        elif response.status_code == 200:
+            pass
+        else:
+            raise ArtifactError(f"GET {path} answered {response.status_code}: {_message(response)}")
+        if response.status_code != 200:
+            raise ArtifactError(f"the artifact download answered {response.status_code}")
+        size = 0
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as sink:
+            for chunk in response.iter_content(_CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ArtifactError(f"artifact {artifact_id} is larger than {max_bytes // (1024 * 1024)} MiB")
+                sink.write(chunk)
+        return target
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.reason or ""
+    return str(data.get("message", "")) if isinstance(data, dict) else ""
+
+
+@dataclass
+class BaselineFetch:
+    source: str  # "artifact", "repo" or "none"
+    directory: Path | None
+    detail: str  # one line for the log and the job summary
+
+
+def fetch_baseline(client: ArtifactClient | None, name: str, destination: Path, repo_baselines: Path,
+                   max_candidates: int = 5) -> BaselineFetch:
+    """The newest usable baseline artifact, else the repository's baselines/ folder, saying which."""
+    reason = "no GitHub API access (not in Actions, or no token)"
+    if client is not None:
+        try:
+            repository_id, default_branch = client.repository_facts()
+            candidates = pick_baseline(client.list_artifacts(name), name, default_branch, repository_id)
+            reason = f"no usable artifact named {name!r} from {default_branch}"
+            for ref in candidates[:max_candidates]:
+                if ref.run_id is not None and not client.run_succeeded(ref.run_id):
+                    continue
+                with tempfile.TemporaryDirectory() as scratch:
+                    archive = client.download(ref.id, Path(scratch) / "baseline.zip")
+                    shutil.rmtree(destination, ignore_errors=True)
+                    safe_extract(archive, destination)
+                return BaselineFetch("artifact", destination,
+                                     f"baseline from artifact {name!r} #{ref.id} (run {ref.run_id}, {ref.created_at})")
+        except (ArtifactError, requests.RequestException, KeyError, ValueError, TypeError) as error:
+            reason = f"artifact lookup failed: {error}"
+    if repo_baselines.is_dir():
+        return BaselineFetch("repo", repo_baselines, f"baseline from the repository's {repo_baselines} ({reason})")
+    return BaselineFetch("none", None, f"no baseline: {reason}, and no {repo_baselines} folder")
