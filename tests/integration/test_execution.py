@@ -1,0 +1,285 @@
+"""Execution and collection with real pytest processes: timeouts, process trees, exit codes, fail-fast.
+
+Each test builds a small project in tmp_path and runs the real pipeline on it, in-process
+(so the console can be captured), with real subprocesses underneath.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from doorbell_ci import execution, pipeline
+from doorbell_ci.config import load_config
+from doorbell_ci.errors import ExitCode
+from doorbell_ci.execution import Console
+from doorbell_ci.results import Outcome, RunResult, SuiteResult, SuiteStatus
+
+
+def make_project(root: Path, files: dict[str, str], table: str = "") -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+    (root / "pyproject.toml").write_text(f"[project]\nname = 'probe'\n\n[tool.doorbell-ci]\n{table}\n",
+                                         encoding="utf-8")
+    return root
+
+
+def run_pipeline(project: Path, quiet: bool = True, **cli: str) -> tuple[RunResult, ExitCode, str]:
+    config = load_config(project, {"coverage": "false", **cli}, environ={})
+    stream = io.StringIO()
+    result, code = pipeline.run(config, Console(quiet=quiet, stream=stream))
+    return result, code, stream.getvalue()
+
+
+def suite(result: RunResult, name: str) -> SuiteResult:
+    return next(s for s in result.suites if s.name == name)
+
+
+# --- timeouts and the process tree ---------------------------------------------------------------
+
+HUNG_TESTS = '''
+    import os, signal, subprocess, sys, time, json
+    from pathlib import Path
+
+    import psutil
+
+    PIDS = Path(os.environ["PROBE_PIDS"])
+
+    def record(pid):
+        proc = psutil.Process(pid)
+        (PIDS / f"{pid}.json").write_text(json.dumps({"pid": pid, "created": proc.create_time()}))
+
+    def test_quick_one():
+        record(os.getpid())
+        record(os.getppid())  # the xdist controller (the suite's pytest process)
+
+    def test_quick_two():
+        record(os.getpid())
+
+    def test_hangs_with_a_stubborn_grandchild():
+        record(os.getpid())
+        stubborn = subprocess.Popen([sys.executable, "-c",
+            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"],
+            start_new_session=True)  # its own session: killing the suite's process group misses it
+        record(stubborn.pid)
+        time.sleep(600)
+'''
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM-ignoring grandchild is a POSIX scenario")
+def test_hung_xdist_suite_is_killed_with_its_whole_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    monkeypatch.setenv("PROBE_PIDS", str(pids))
+    project = make_project(tmp_path / "proj", {"tests/unit/test_hang.py": HUNG_TESTS})
+    begin = time.monotonic()
+    result, code, _ = run_pipeline(project, suites="unit", workers="2", timeout="15")
+    elapsed = time.monotonic() - begin
+
+    unit = suite(result, "unit")
+    assert code is ExitCode.TESTS_FAILED
+    assert unit.status is SuiteStatus.TIMEOUT
+    assert "timeout of 15s" in unit.reason
+    assert elapsed < 15 + 15  # killed at the timeout, not at the end of the sleep
+
+    outcomes = {t.name: t.outcome for t in unit.tests}
+    assert outcomes["test_quick_one"] is Outcome.PASSED  # finished before the kill: kept
+    assert outcomes["test_quick_two"] is Outcome.PASSED
+    assert outcomes["test_hangs_with_a_stubborn_grandchild"] is Outcome.ERROR
+    hung = next(t for t in unit.tests if t.name == "test_hangs_with_a_stubborn_grandchild")
+    assert hung.message.startswith("killed:")
+
+    seen = [json.loads(p.read_text()) for p in pids.glob("*.json")]
+    assert len(seen) >= 3  # the controller, the xdist worker(s) and the stubborn grandchild
+    survivors = []
+    for entry in seen:
+        try:
+            proc = psutil.Process(entry["pid"])
+            if abs(proc.create_time() - entry["created"]) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE:
+                survivors.append(entry["pid"])
+        except psutil.NoSuchProcess:
+            pass
+    assert survivors == []
+    assert unit.resources.processes >= 4
+    assert unit.resources.peak_rss_bytes > 0
+
+    log = (project / "test-results" / "logs" / "unit.log").read_text(encoding="utf-8")
+    assert "killed the suite's process tree at its timeout of 15s" in log
+    assert "timeout" in unit.output_tail
+    report = json.loads((project / "test-results" / "report.json").read_text(encoding="utf-8"))
+    assert report["suites"][0]["status"] == "timeout"
+    assert report["totals"]["passed"] == 2
+
+
+# --- exit codes ----------------------------------------------------------------------------------
+
+
+def test_fail_fast_stops_after_the_first_failing_suite(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {
+        "tests/unit/test_u.py": "def test_fails():\n    assert False, 'broken bell'\n",
+        "tests/integration/test_i.py": "def test_fine():\n    pass\n",
+        "tests/security/test_s.py": "def test_fine():\n    pass\n",
+    })
+    result, code, _ = run_pipeline(project, suites="unit integration security", fail_fast="true",
+                                   parallel_suites="1", workers="1")
+    assert code is ExitCode.TESTS_FAILED
+    assert suite(result, "unit").status is SuiteStatus.FAILED
+    for name in ("integration", "security"):
+        assert suite(result, name).status is SuiteStatus.NOT_RUN
+        assert suite(result, name).reason == "--fail-fast: unit failed first"
+    assert result.counts.failed == 1
+
+
+def test_without_fail_fast_every_suite_runs(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {
+        "tests/unit/test_u.py": "def test_fails():\n    assert False\n",
+        "tests/integration/test_i.py": "def test_fine():\n    pass\n",
+    })
+    result, _, _ = run_pipeline(project, suites="unit integration", parallel_suites="1", workers="1")
+    assert suite(result, "integration").status is SuiteStatus.PASSED
+
+
+@pytest.mark.parametrize(
+    ("files", "table", "pytest_exit", "reason"),
+    [
+        # exit 2: interrupted by a collection error
+        ({"tests/unit/test_bad.py": "def test_x(:\n    pass\n"}, "", 2, "interrupted"),
+        # exit 3: internal error in a hook
+        ({"tests/unit/conftest.py": "def pytest_runtestloop(session):\n    raise RuntimeError('hook blew up')\n",
+          "tests/unit/test_x.py": "def test_x():\n    pass\n"}, "", 3, "internal error"),
+        # exit 4: usage error (an option pytest does not know)
+        ({"tests/unit/test_x.py": "def test_x():\n    pass\n"},
+         "[tool.doorbell-ci.suite.unit]\npytest_args = ['--no-such-option']\n", 4, "usage error"),
+    ],
+    ids=["exit2", "exit3", "exit4"],
+)
+def test_pytest_crash_is_a_suite_error_with_the_output_tail(
+    tmp_path: Path, files: dict[str, str], table: str, pytest_exit: int, reason: str
+) -> None:
+    project = make_project(tmp_path, files, table)
+    result, code, _ = run_pipeline(project, suites="unit", workers="1")
+    unit = suite(result, "unit")
+    assert unit.exit_code == pytest_exit
+    assert unit.status is SuiteStatus.ERROR
+    assert code is ExitCode.TESTS_FAILED
+    assert unit.output_tail.strip()
+    expected_in_tail = {2: "SyntaxError", 3: "hook blew up", 4: "--no-such-option"}[pytest_exit]
+    assert expected_in_tail in unit.output_tail
+    summary = (project / "test-results" / "summary.md").read_text(encoding="utf-8")
+    assert "unit | \U0001f4a5 error" in summary
+
+
+def test_nothing_collected_is_no_tests_not_a_failure(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"tests/unit/helpers.py": "VALUE = 1\n"})
+    result, code, _ = run_pipeline(project, suites="unit", workers="1")
+    unit = suite(result, "unit")
+    assert unit.exit_code == 5
+    assert unit.status is SuiteStatus.NO_TESTS
+    assert code is ExitCode.OK
+
+
+# --- command suites ------------------------------------------------------------------------------
+
+JUNIT_WRITER = '''
+    """A stand-in for jest or a C++ test binary: writes JUnit XML, exits 1 on failure."""
+    import pathlib, sys
+    out = pathlib.Path("web/junit.xml")
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(
+        '<testsuites><testsuite name="web" tests="3" failures="1">'
+        '<testcase classname="Button" name="renders" time="0.01"/>'
+        '<testcase classname="Button" name="rings" time="0.02">'
+        '<failure message="expected ring">at Button.js:9</failure></testcase>'
+        '<testcase classname="Button" name="night mode" time="0"><skipped/></testcase>'
+        '</testsuite></testsuites>', encoding="utf-8")
+    print("web suite done")
+    sys.exit(1)
+'''
+
+
+def test_command_suite_results_flow_into_the_reports(tmp_path: Path) -> None:
+    table = (
+        "[tool.doorbell-ci.suite.web]\n"
+        f"command = {json.dumps([sys.executable, 'write_junit.py'])}\n"
+        "junit = 'web/junit.xml'\n"
+    )
+    project = make_project(tmp_path, {"write_junit.py": JUNIT_WRITER}, table)
+    result, code, _ = run_pipeline(project, suites="web")
+    web = suite(result, "web")
+    assert web.status is SuiteStatus.FAILED
+    assert (web.counts.passed, web.counts.failed, web.counts.skipped) == (1, 1, 1)
+    assert code is ExitCode.TESTS_FAILED
+    output = project / "test-results"
+    assert (output / "junit" / "web.xml").is_file()
+    assert "web suite done" in (output / "logs" / "web.log").read_text(encoding="utf-8")
+    assert 'name="rings"' in (output / "junit.xml").read_text(encoding="utf-8")
+    assert "expected ring" in (output / "report.html").read_text(encoding="utf-8")
+    assert "expected ring" in (output / "summary.md").read_text(encoding="utf-8")
+
+
+def test_command_suite_that_writes_no_junit_is_an_error(tmp_path: Path) -> None:
+    table = (
+        "[tool.doorbell-ci.suite.web]\n"
+        f"command = {json.dumps([sys.executable, '-c', 'print(42)'])}\n"
+        "junit = 'web/junit.xml'\n"
+    )
+    result, _, _ = run_pipeline(make_project(tmp_path, {}, table), suites="web")
+    web = suite(result, "web")
+    assert web.status is SuiteStatus.ERROR
+    assert "was not written" in web.reason
+
+
+def test_command_that_cannot_start_is_an_error(tmp_path: Path) -> None:
+    table = "[tool.doorbell-ci.suite.web]\ncommand = ['no-such-program-doorbell']\njunit = 'web.xml'\n"
+    result, code, _ = run_pipeline(make_project(tmp_path, {}, table), suites="web")
+    web = suite(result, "web")
+    assert web.status is SuiteStatus.ERROR
+    assert "could not start 'no-such-program-doorbell'" in web.reason
+    assert code is ExitCode.TESTS_FAILED
+
+
+# --- live progress and logs ----------------------------------------------------------------------
+
+
+def test_live_progress_lines_and_log_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(execution, "PROGRESS_INTERVAL", 0.5)
+    tests = "import time\n\ndef test_a():\n    assert False\n\ndef test_b():\n    pass\n\n" \
+            "def test_slow():\n    time.sleep(4)\n"
+    project = make_project(tmp_path, {"tests/unit/test_p.py": tests})
+    result, _, output = run_pipeline(project, quiet=False, suites="unit", workers="1")
+    assert "[unit] 2/3 done, 1 failed" in output
+    assert "==> unit: starting" in output and "<== unit: exit 1" in output
+    log = (project / "test-results" / "logs" / "unit.log").read_text(encoding="utf-8")
+    assert "1 failed, 2 passed" in log
+
+
+def test_quiet_prints_no_test_output(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"tests/unit/test_q.py": "def test_a():\n    print('noisy')\n"})
+    _, _, output = run_pipeline(project, quiet=True, suites="unit", workers="1")
+    assert "[unit]" not in output
+    assert "<== unit: exit 0" in output
+    assert "test session starts" in (project / "test-results" / "logs" / "unit.log").read_text(encoding="utf-8")
+
+
+def test_progress_tail_reads_only_new_complete_lines(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    tail = execution.ProgressTail(path)
+    tail.update()
+    assert tail.summary() is None
+    path.write_text('{"event":"collected","count":3}\n{"event":"finish","nodeid":"a"}\n{"event":"rep',
+                    encoding="utf-8")
+    tail.update()
+    assert tail.summary() == "1/3 done, 0 failed"
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write('ort","nodeid":"b","outcome":"failed"}\n{"event":"finish","nodeid":"b"}\n')
+    tail.update()
+    assert tail.summary() == "2/3 done, 1 failed"
