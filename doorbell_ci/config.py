@@ -77,6 +77,8 @@ class Config:
     coverage_fail_under: float | None = None
     fail_fast: bool = False
     quiet: bool = False
+    keep_env: bool = False  # --- environments (options.py) ---
+    docker_base: str = "python"
     reruns: int = 0  # --- failure analysis, flaky reruns, sharding (options.py) ---
     flaky_fails: bool = False
     against: Path | None = None
@@ -93,7 +95,7 @@ class Config:
 
 
 # Sub-tables of [tool.doorbell-ci] that other stages own; each stage validates its own keys.
-KNOWN_TABLES: set[str] = set()
+KNOWN_TABLES: set[str] = {"environment"}  # environment: doorbell_ci/environments/settings.py
 _SUITE_KEYS = {f.name for f in fields(SuiteConfig)} - {"name"}
 _TOP_LEVEL_EXTRA_KEYS = {"coverage_source", "suite"}
 

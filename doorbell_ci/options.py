@@ -216,6 +216,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("quiet", "Print only per-suite results and the final counts, not the live test output.",
            parse_bool, False, flag="--quiet", is_flag=True, in_pyproject=False),
     # --- environments (local / docker) ---
+    Option("keep_env", "Keep the run's test environment (temp tree with data, logs, generated config) after "
+           "the run and print its path, for debugging; containers and networks are still removed.",
+           parse_bool, False, flag="--keep-env", is_flag=True, in_pyproject=False),
+    Option("docker_base", "Base of the generated Docker test image: python (FROM python:3.11-slim; needs a "
+           "registry) or offline (a local image with this machine's Python mounted read-only; no pull).",
+           choice("python", "offline"), "python", flag="--docker-base"),
     # --- performance regression ---
     # --- failure analysis, flaky reruns, sharding ---
     Option("reruns", "Rerun each failed test alone up to this many times; one that passes is reported flaky "

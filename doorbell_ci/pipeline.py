@@ -11,7 +11,8 @@ import shutil
 import time
 from datetime import UTC, datetime
 
-from doorbell_ci import environments, platforms, reports
+from doorbell_ci import analysis, environments, platforms, reports
+from doorbell_ci.analysis import flaky
 from doorbell_ci.collect import PYTEST_NO_TESTS, collect_coverage, collect_suite
 from doorbell_ci.config import Config
 from doorbell_ci.errors import CollectError, ExitCode
@@ -31,9 +32,11 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
     environment = environments.create(config)
     runner = SuiteRunner(plan, environment, console)
     interrupted = False
+    reruns = flaky.Reruns()
     try:
         environment.prepare(plan)
         runner.run(is_failure=_is_failure)
+        reruns = flaky.rerun_failed(plan, environment, config.reruns, console)
     except KeyboardInterrupt:
         interrupted = True
         console.write("doorbell-ci: interrupted; stopping every suite and keeping the results so far")
@@ -43,7 +46,8 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
     environment_facts = environment.describe()
 
     suites = _collect(plan, runner.executions, runner.stopped_by, interrupted)
-    notices: list[str] = []
+    flaky.apply(suites, reruns, config.flaky_fails)
+    notices: list[str] = list(reruns.notices)
     coverage = None
     try:
         coverage = collect_coverage(plan, config.coverage_fail_under, config.reports)
@@ -62,6 +66,7 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
         command=command or [],
         notices=notices,
     )
+    result.analysis = analysis.for_run(result, config, reruns)
     exit_code = decide_exit_code(result, interrupted)
     reports.write_all(result, plan.output_dir, int(exit_code), full=config.reports)
     return result, exit_code

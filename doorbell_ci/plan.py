@@ -24,6 +24,8 @@ class PlannedSuite:
     workers: int  # xdist workers; 1 means no xdist
     timeout: float
     coverage: bool
+    selection: str | None = None  # file of node ids to run (sharding, reruns), relative to the output folder
+    collected: str | None = None  # file the selection plugin writes the collected node ids to
 
     @property
     def cost(self) -> int:
@@ -143,6 +145,8 @@ def pytest_arguments(suite: PlannedSuite, project: PurePath, output: PurePath,
         "-p", "doorbell_ci.progress_plugin",
         "-p", "no:cacheprovider",  # leave nothing in the project
     ]
+    if suite.selection or suite.collected:
+        args += ["-p", "doorbell_ci.selection_plugin"]  # node ids via a file, never via argv (length limits)
     if suite.workers > 1:
         args += ["-n", str(suite.workers)]
     if suite.coverage:
@@ -163,5 +167,9 @@ def suite_environment(suite: PlannedSuite, output: PurePath) -> dict[str, str]:
     }
     if suite.coverage:
         env["COVERAGE_FILE"] = str(output / suite.coverage_name)
+    if suite.selection:
+        env["DOORBELL_CI_SELECT"] = str(output / suite.selection)
+    if suite.collected:
+        env["DOORBELL_CI_COLLECTED"] = str(output / suite.collected)
     env.update(suite.config.env)
     return env

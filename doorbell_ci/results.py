@@ -62,6 +62,7 @@ class TestResult:
     details: str = ""  # traceback / failure body
     stdout: str = ""
     stderr: str = ""
+    flaky: bool = False  # failed, then passed when rerun alone (analysis.flaky); outcome says how it counts
     __test__ = False  # not a pytest test class
 
     @property

@@ -46,6 +46,8 @@ def _test(test: TestResult) -> dict[str, Any]:
         value = getattr(test, key)
         if value:
             data[key] = value
+    if test.flaky:
+        data["flaky"] = True
     return data
 
 
@@ -161,6 +163,7 @@ def _from_dict(document: dict[str, Any]) -> RunResult:
     for s in document["suites"]:
         tests = [
             TestResult(suite=s["name"], outcome=Outcome(t["outcome"]), duration=float(t.get("duration", 0.0)),
+                       flaky=t.get("flaky") is True,
                        **{key: t.get(key, None if key in ("file", "line") else "") for key in _TEST_FIELDS})
             for t in s["tests"]
         ]

@@ -8,6 +8,7 @@ cutting the text mid-table, so the result always renders and always fits.
 
 from __future__ import annotations
 
+from doorbell_ci.analysis import render as analysis_render
 from doorbell_ci.reports.text import (
     failures,
     human_bytes,
@@ -49,10 +50,12 @@ def _render(run: RunResult, max_failures: int, tracebacks: bool, slow_count: int
         "",
         f"**{counts.passed} passed, {counts.failed} failed, {counts.errors} errors, {counts.skipped} skipped** "
         f"in {human_seconds(run.duration)}"
-        + (f" · coverage {run.coverage.percent:.1f}%" if run.coverage else ""),
+        + (f" · coverage {run.coverage.percent:.1f}%" if run.coverage else "")
+        + (f" · {flaky} flaky (passed on a rerun)" if (flaky := sum(t.flaky for t in run.iter_tests())) else ""),
         "",
     ]
     parts += _notices(run)
+    parts += analysis_render.markdown(run.analysis)  # new failures first: "did I break this?"
     parts += _suite_table(run)
     parts += _failures(run, max_failures, tracebacks)
     if slow_count:

@@ -80,4 +80,6 @@ def slowest(run: RunResult, count: int = 10) -> list[TestResult]:
 def closing_line(run: RunResult) -> str:
     """The plain last line: errors count as failed here (the detail is printed above it)."""
     counts = run.counts
-    return f"{counts.passed} passed, {counts.failed + counts.errors} failed, {counts.skipped} skipped"
+    line = f"{counts.passed} passed, {counts.failed + counts.errors} failed, {counts.skipped} skipped"
+    flaky = sum(1 for test in run.iter_tests() if test.flaky)  # already counted as passed or failed above
+    return line + (f" ({flaky} flaky)" if flaky else "")

@@ -1,0 +1,163 @@
+"""Stage 6, analyse: why the run is red, and what to do about it.
+
+* ``signatures``: failures grouped by cause (exception, masked message, innermost project frame).
+* ``reproduce``: the command that reruns one failing test alone, with its env and seed.
+* ``flaky``: reruns of failed tests in isolation; a test that passes on one is flaky.
+* ``history``: new / still failing / fixed against a base run, and per-test outcome history.
+
+:func:`analyse` is pure: it turns a RunResult (plus what earlier runs said) into the ``analysis``
+section of report.json, documented in docs/ANALYSIS.md. :func:`for_run` is the pipeline's entry:
+it reads the earlier reports, and any problem with them becomes a notice, never a lost run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from doorbell_ci.analysis import history as history_
+from doorbell_ci.analysis import signatures
+from doorbell_ci.analysis.flaky import Reruns
+from doorbell_ci.analysis.reproduce import reproduce
+from doorbell_ci.errors import ReportError
+from doorbell_ci.results import RunResult, SuiteResult
+
+SCHEMA_VERSION = 1
+
+
+def analyse(
+    run: RunResult,
+    *,
+    history: Mapping[str, str],
+    base: RunResult | None = None,
+    base_source: str | None = None,
+    reruns: Reruns | None = None,
+    suite_envs: Mapping[str, Mapping[str, str]] | None = None,
+    output_dir: Path | None = None,
+    known_reproductions: Mapping[str, Any] | None = None,
+    shard: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``analysis`` section of report.json for ``run``."""
+    suite_envs = suite_envs or {}
+    known_reproductions = known_reproductions or {}
+    classification = history_.classify(run, base) if base is not None else history_.Classification()
+    groups = signatures.group(run.iter_tests())
+    suites_by_name: dict[str, SuiteResult] = {suite.name: suite for suite in run.suites}
+    failures = []
+    for entry in groups:
+        for failure in entry.failures:
+            test = failure.test
+            how = known_reproductions.get(failure.key) or reproduce(
+                test, suites_by_name[test.suite], run.project, suite_envs.get(test.suite, {}), run.environment,
+                output_dir)
+            failures.append({
+                "key": failure.key,
+                "suite": test.suite,
+                "nodeid": test.nodeid,
+                "outcome": test.outcome.value,
+                "flaky": test.flaky,
+                "status": classification.status_of(failure.key) if base is not None else None,
+                "signature": entry.signature,
+                "exception": failure.exception,
+                "message": failure.message,
+                "file": failure.frame.file if failure.frame else None,
+                "line": failure.frame.line if failure.frame else None,
+                "reproduce": how,
+            })
+    new_first = {"new": 0, "still failing": 1, None: 2}
+    failures.sort(key=lambda f: new_first[f["status"]])
+    attempts = reruns.attempts if reruns else {}
+    flaky = [
+        {"key": signatures.test_key(test), "suite": test.suite, "nodeid": test.nodeid,
+         "attempts": attempts.get(signatures.test_key(test), []),
+         "counted_as": "failed" if history_.is_failing(test) else "passed",
+         "message": test.message[:signatures.MESSAGE_LIMIT]}
+        for test in run.iter_tests() if test.flaky
+    ]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "groups": [
+            {"signature": g.signature, "exception": g.exception, "message": g.message,
+             "file": g.frame.file if g.frame else None, "line": g.frame.line if g.frame else None,
+             "count": g.count, "tests": [f.key for f in g.failures]}
+            for g in groups
+        ],
+        "failures": failures,
+        "against": {"source": base_source, "run_id": base.run_id} if base is not None else None,
+        "new": classification.new,
+        "still_failing": classification.still_failing,
+        "fixed": classification.fixed,
+        "flaky": flaky,
+        "reruns": {"max": reruns.max_reruns if reruns else 0, "attempts": attempts},
+        "flipping": history_.flipping(history),
+        "history": dict(history),
+        "shard": dict(shard) if shard else None,
+    }
+
+
+def read_report(path: Path) -> tuple[RunResult, dict[str, Any]]:
+    """A report.json (or the folder holding one); ReportError if it is missing or not ours."""
+    from doorbell_ci.reports import json_report
+
+    return json_report.read(path)
+
+
+def for_run(result: RunResult, config: Any, reruns: Reruns | None = None,
+            shard: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Analyse a finished run; unreadable earlier reports become notices on ``result``."""
+    previous_path = Path(config.output_dir) / "report.json"
+    previous: dict[str, Any] | None = None
+    previous_run: RunResult | None = None
+    if previous_path.is_file():
+        try:
+            previous_run, previous = read_report(previous_path)
+        except ReportError as error:
+            result.notices.append(f"analysis: the previous report is not used for history: {error}")
+    base, base_source = previous_run, (str(previous_path) if previous_run else None)
+    if config.against is not None:
+        try:
+            base, _ = read_report(Path(config.against))
+            base_source = str(config.against)
+        except ReportError as error:
+            base, base_source = None, None
+            result.notices.append(f"analysis: failures are not classified as new or known: {error}")
+    suite_envs = {name: dict(suite.env) for name, suite in config.suite_configs.items()}
+    history = history_.extend_history(result.iter_tests(), history_.previous_history(previous))
+    return analyse(result, history=history, base=base, base_source=base_source, reruns=reruns,
+                   suite_envs=suite_envs, output_dir=Path(config.output_dir), shard=shard)
+
+
+def reanalyse(path: Path, against: Path | None = None) -> tuple[RunResult, dict[str, Any]]:
+    """The analysis of a stored results folder (``doorbell-ci analyze``), optionally against another."""
+    run, document = read_report(path)
+    stored = document.get("analysis") if isinstance(document.get("analysis"), dict) else {}
+    base = base_source = None
+    if against is not None:
+        base, _ = read_report(against)
+        base_source = str(against)
+    elif isinstance(stored.get("against"), dict) and stored["against"].get("source"):
+        source = Path(str(stored["against"]["source"]))
+        try:
+            base, _ = read_report(source)
+            base_source = str(source)
+        except ReportError:
+            run.notices.append(f"analysis: the base report {source} is no longer readable; failures are not "
+                               "classified (pass --against)")
+    stored_history = stored.get("history")
+    history = ({str(k): str(v) for k, v in stored_history.items()} if isinstance(stored_history, dict)
+               else history_.extend_history(run.iter_tests(), {}))
+    stored_reruns = stored.get("reruns") if isinstance(stored.get("reruns"), dict) else {}
+    attempts = stored_reruns.get("attempts") if isinstance(stored_reruns.get("attempts"), dict) else {}
+    reruns = Reruns(max_reruns=int(stored_reruns.get("max") or 0), attempts=dict(attempts))
+    known = {f["key"]: f["reproduce"] for f in stored.get("failures") or []
+             if isinstance(f, dict) and isinstance(f.get("reproduce"), dict) and "key" in f}
+    folder = path if path.is_dir() else path.parent
+    analysis = analyse(run, history=history, base=base, base_source=base_source, reruns=reruns,
+                       output_dir=folder, known_reproductions=known, shard=stored.get("shard"))
+    return run, analysis
+
+
+def dumps(analysis: Mapping[str, Any]) -> str:
+    return json.dumps(analysis, indent=2, ensure_ascii=False)

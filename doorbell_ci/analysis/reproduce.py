@@ -1,0 +1,84 @@
+"""How to rerun one failing test alone: the command, the variables that matter, the seed.
+
+The command is built from what the suite really ran (its Python, its extra pytest arguments)
+minus what only doorbell-ci needs (JUnit path, progress plugin, xdist, coverage), plus the
+test's node id. When pytest-randomly shuffled the suite, its seed (printed at the top of the
+suite's log as ``Using --randomly-seed=N``) is passed too, so the order-dependent failure
+comes back.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Mapping
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+from doorbell_ci.results import SuiteResult, TestResult
+
+_SEED = re.compile(r"--randomly-seed=(\d+)")
+# Variables the project's own tests read (DOORBELL_*, not doorbell-ci's own) and the hash seed.
+RELEVANT_ENV = ("DOORBELL_*", "PYTHONHASHSEED")
+_DROP_WITH_VALUE = {"-n", "--numprocesses", "-m", "--dist", "--maxprocesses"}
+
+
+def seed_from_log(log_path: Path | None) -> str | None:
+    """pytest-randomly's seed, from the first lines of the suite's log, if it was in use."""
+    if log_path is None or not log_path.is_file():
+        return None
+    try:
+        with open(log_path, encoding="utf-8", errors="replace") as log:
+            head = log.read(20_000)
+    except OSError:
+        return None
+    match = _SEED.search(head)
+    return match.group(1) if match else None
+
+
+def relevant_environment(suite_env: Mapping[str, str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    environ = os.environ if environ is None else environ
+    picked = {name: value for name, value in environ.items()
+              if any(fnmatch(name, pattern) for pattern in RELEVANT_ENV) and not name.startswith("DOORBELL_CI_")}
+    return {**dict(sorted(picked.items())), **suite_env}
+
+
+def _extra_pytest_args(argv: list[str]) -> list[str]:
+    """The suite's own pytest arguments: those after ``-m pytest`` that doorbell-ci did not add."""
+    if "pytest" not in argv:
+        return []
+    args = argv[argv.index("pytest") + 1:]
+    kept: list[str] = []
+    position = 0
+    while position < len(args):
+        arg = args[position]
+        value = args[position + 1] if position + 1 < len(args) else ""
+        position += 1
+        if arg in _DROP_WITH_VALUE or (arg == "-o" and value.startswith("junit_")) or (
+                arg == "-p" and value.startswith("doorbell_ci.")):
+            position += 1
+        elif arg.startswith(("--junitxml=", "--junit-xml=", "--cov", "-n=", "--numprocesses=", "--dist=")):
+            continue
+        elif arg.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", arg):
+            continue  # the suite's paths (absolute): the node id replaces them
+        else:
+            kept.append(arg)
+    return kept
+
+
+def reproduce(test: TestResult, suite: SuiteResult, project: str, suite_env: Mapping[str, str],
+              environment: Mapping[str, Any], output_dir: Path | None) -> dict[str, Any]:
+    """The command that reruns ``test`` alone, as argv and as one shell line, with env and seed."""
+    python = suite.command[0] if suite.command[1:3] == ["-m", "pytest"] else "python"
+    if environment.get("kind") not in (None, "local"):
+        python = "python"  # inside the container, not the host's interpreter
+    argv = [python, "-m", "pytest", test.nodeid, *_extra_pytest_args(suite.command)]
+    seed = seed_from_log(output_dir / suite.log_file if output_dir and suite.log_file else None)
+    if seed:
+        argv += ["-p", "randomly", f"--randomly-seed={seed}"]
+    env = relevant_environment(suite_env)
+    line = " ".join([*(f"{k}={shlex.quote(v)}" for k, v in env.items()), shlex.join(argv)])
+    return {"argv": argv, "command": line, "cwd": project, "env": env, "seed": seed,
+            "environment": {k: v for k, v in environment.items() if v is not None}}
