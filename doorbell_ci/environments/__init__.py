@@ -15,10 +15,16 @@ from doorbell_ci.errors import ConfigError
 def _local(config: Config) -> Environment:
     from doorbell_ci.environments.local import LocalEnvironment
 
-    return LocalEnvironment(config)
+    return LocalEnvironment(config, keep=config.keep_env)
 
 
-KINDS: dict[str, Callable[[Config], Environment]] = {"local": _local}
+def _docker(config: Config) -> Environment:
+    from doorbell_ci.environments.docker import DockerEnvironment
+
+    return DockerEnvironment(config, keep=config.keep_env)
+
+
+KINDS: dict[str, Callable[[Config], Environment]] = {"local": _local, "docker": _docker}
 
 
 def create(config: Config) -> Environment:

@@ -1,0 +1,131 @@
+"""The per-run temporary tree both environments give the tests.
+
+::
+
+    doorbell-ci-<run id>-XXXX/
+        data/ (known_faces/, blacklist_faces/)   logs/   config/<test config>   fixtures/
+        home/   tmp/   xdg/{config,cache,data,state}/   owner.json
+
+HOME, TMPDIR and the XDG folders point inside it, so nothing a test writes lands in the user's
+real home or in another run's files. ``owner.json`` names the process that made the tree;
+``doorbell-ci env cleanup`` removes trees whose owner is gone (a run killed with SIGKILL).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from doorbell_ci.environments import testconfig
+from doorbell_ci.environments.settings import EnvironmentSettings
+
+TREE_PREFIX = "doorbell-ci-"
+OWNER_FILE = "owner.json"
+FOLDERS = (
+    "data/known_faces", "data/blacklist_faces", "logs", "config", "fixtures", "home", "tmp",
+    "xdg/config", "xdg/cache", "xdg/data", "xdg/state",
+)
+
+
+@dataclass(frozen=True)
+class EnvironmentTree:
+    root: Path
+    config_path: Path
+    variables: dict[str, str]  # what the suites get: HOME, TMPDIR, XDG_*, the config variable
+
+
+def create_tree(run_id: str, project: Path, settings: EnvironmentSettings,
+                parent: Path | None = None) -> EnvironmentTree:
+    """Make the tree, copy the fixtures, write the test config. Removes what it made if it fails."""
+    root = Path(tempfile.mkdtemp(prefix=f"{TREE_PREFIX}{run_id}-", dir=parent))
+    try:
+        for folder in FOLDERS:
+            (root / folder).mkdir(parents=True, exist_ok=True)
+        _write_owner(root, run_id)
+        fixtures = project / settings.fixtures
+        if fixtures.is_dir():
+            # symlinks are copied as links, never followed out of the project
+            shutil.copytree(fixtures, root / "fixtures", symlinks=True, dirs_exist_ok=True)
+        places = {
+            "root": str(root), "data": str(root / "data"), "logs": str(root / "logs"),
+            "config": str(root / "config"), "fixtures": str(root / "fixtures"), "home": str(root / "home"),
+            "tmp": str(root / "tmp"), "project": str(project), "run_id": run_id,
+        }
+        config_path = testconfig.write(testconfig.build(settings.test_config, places), root / settings.config_file)
+        extra = {name: testconfig.render(value, places, f"env.{name}") for name, value in settings.env.items()}
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    tmp = str(root / "tmp")
+    variables = {
+        "HOME": str(root / "home"),
+        "USERPROFILE": str(root / "home"),
+        "TMPDIR": tmp,
+        "TEMP": tmp,
+        "TMP": tmp,
+        "XDG_CONFIG_HOME": str(root / "xdg/config"),
+        "XDG_CACHE_HOME": str(root / "xdg/cache"),
+        "XDG_DATA_HOME": str(root / "xdg/data"),
+        "XDG_STATE_HOME": str(root / "xdg/state"),
+        "DOORBELL_CI_ENV_ROOT": str(root),
+        "DOORBELL_CI_FIXTURES": str(root / "fixtures"),
+        settings.config_env_var: str(config_path),
+        **extra,
+    }
+    return EnvironmentTree(root=root, config_path=config_path, variables=variables)
+
+
+def _write_owner(root: Path, run_id: str) -> None:
+    process = psutil.Process(os.getpid())
+    owner = {"run_id": run_id, "pid": process.pid, "create_time": process.create_time()}
+    (root / OWNER_FILE).write_text(json.dumps(owner), encoding="utf-8")
+
+
+def remove_tree(root: Path) -> None:
+    """Remove the tree even when a test left read-only files or folders in it."""
+
+    def make_writable_and_retry(function: Any, path: str, _error: Any) -> None:
+        try:
+            os.chmod(os.path.dirname(path), 0o700)
+            os.chmod(path, 0o700)
+            function(path)
+        except OSError:
+            pass
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(root, onexc=make_writable_and_retry)
+    else:
+        shutil.rmtree(root, onerror=make_writable_and_retry)
+
+
+def orphaned_trees(parent: Path | None = None) -> list[Path]:
+    """Trees in the temp folder whose owning process no longer runs (left by a killed run)."""
+    folder = Path(parent or tempfile.gettempdir())
+    orphans = []
+    for candidate in folder.glob(f"{TREE_PREFIX}*"):
+        owner_file = candidate / OWNER_FILE
+        if not candidate.is_dir() or candidate.is_symlink() or not owner_file.is_file():
+            continue  # not ours: we only ever remove folders carrying our owner file
+        try:
+            owner = json.loads(owner_file.read_text(encoding="utf-8"))
+            pid, created = int(owner["pid"]), float(owner["create_time"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if not _process_alive(pid, created):
+            orphans.append(candidate)
+    return sorted(orphans)
+
+
+def _process_alive(pid: int, create_time: float) -> bool:
+    try:
+        return abs(psutil.Process(pid).create_time() - create_time) < 1.0
+    except psutil.Error:
+        return False
