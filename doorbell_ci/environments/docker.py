@@ -30,9 +30,17 @@ from typing import Any
 from doorbell_ci.config import Config
 from doorbell_ci.environments import images
 from doorbell_ci.environments.base import SuiteCommand
-from doorbell_ci.environments.images import MANAGED_LABEL, ROLE_LABEL, ROOT_LABEL, RUN_LABEL, ImageChoice, Mount
+from doorbell_ci.environments.images import (
+    MANAGED_LABEL,
+    OWNER_LABEL,
+    ROLE_LABEL,
+    ROOT_LABEL,
+    RUN_LABEL,
+    ImageChoice,
+    Mount,
+)
 from doorbell_ci.environments.settings import TABLE, EnvironmentSettings, ServiceSettings, parse_settings
-from doorbell_ci.environments.tree import EnvironmentTree, create_tree, remove_tree
+from doorbell_ci.environments.tree import EnvironmentTree, create_tree, owner_label, remove_tree
 from doorbell_ci.errors import EnvironmentError_
 from doorbell_ci.plan import Plan, PlannedSuite, pytest_arguments, suite_environment
 
@@ -113,6 +121,7 @@ class DockerEnvironment:
             ROLE_LABEL: role,
             ROOT_LABEL: str(self.tree.root),
             f"{images.LABEL_PREFIX}.project": str(self._plan.project),
+            OWNER_LABEL: owner_label(),
         }
 
     def _hand_tree_to_container_user(self) -> None:

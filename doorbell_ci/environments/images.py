@@ -36,6 +36,7 @@ MANAGED_LABEL = f"{LABEL_PREFIX}.managed"
 RUN_LABEL = f"{LABEL_PREFIX}.run-id"
 ROLE_LABEL = f"{LABEL_PREFIX}.role"
 ROOT_LABEL = f"{LABEL_PREFIX}.env-root"
+OWNER_LABEL = f"{LABEL_PREFIX}.owner"  # "pid:create time" of the doorbell-ci process that made it
 TEST_IMAGE_REPOSITORY = "doorbell-ci-test"
 OFFLINE_REPOSITORY = "doorbell-ci-offline-base"
 TEST_TOOLS = ("pytest", "pytest-xdist", "pytest-cov")

@@ -124,6 +124,20 @@ def orphaned_trees(parent: Path | None = None) -> list[Path]:
     return sorted(orphans)
 
 
+def owner_label() -> str:
+    """This process as ``pid:create time``, so a later cleanup can tell a live run from a dead one."""
+    process = psutil.Process(os.getpid())
+    return f"{process.pid}:{process.create_time():.3f}"
+
+
+def owner_alive(label: str) -> bool:
+    pid, _, created = label.partition(":")
+    try:
+        return _process_alive(int(pid), float(created))
+    except ValueError:
+        return False  # unreadable: not a live run of ours
+
+
 def _process_alive(pid: int, create_time: float) -> bool:
     try:
         return abs(psutil.Process(pid).create_time() - create_time) < 1.0
