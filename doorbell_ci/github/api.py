@@ -115,11 +115,13 @@ class GitHubContext:
         return sha if isinstance(sha, str) and sha else self.sha
 
 
-def make_client(context: GitHubContext, retries: int = 5, backoff: float = 2.0, timeout: float = 30.0) -> Github:
+def make_client(context: GitHubContext, retries: int = 5, backoff: float = 2.0, timeout: float = 30.0,
+                seconds_between_requests: float = 0.25, seconds_between_writes: float = 1.0) -> Github:
     """A PyGithub client for ``context.api_url`` that retries 5xx and rate limits with backoff.
 
     ``GithubRetry`` retries GET and POST only; PATCH (edits of the comment and the check run) is
-    added, since sending the same edit twice is harmless.
+    added, since sending the same edit twice is harmless. Writes are spaced (1 s by default, as
+    EnricoMi's action does) to stay clear of GitHub's secondary rate limits.
     """
     retry = GithubRetry(
         total=retries,
@@ -131,7 +133,8 @@ def make_client(context: GitHubContext, retries: int = 5, backoff: float = 2.0, 
     )
     auth = Auth.Token(context.token) if context.token else None
     return Github(auth=auth, base_url=context.api_url.rstrip("/"), retry=retry, timeout=int(timeout),
-                  seconds_between_requests=0.25, seconds_between_writes=1.0, lazy=True)
+                  seconds_between_requests=seconds_between_requests, seconds_between_writes=seconds_between_writes,
+                  lazy=True)
 
 
 def comment_state(run: RunResult) -> str:
@@ -167,7 +170,7 @@ def upsert_comment(client: Github, context: GitHubContext, pr_number: int, body:
     if mode == "off":
         return CommentOutcome("skipped")
     state = comment_state(run)
-    issue = client.get_repo(context.repository, lazy=True).get_issue(pr_number)
+    issue = client.get_repo(context.repository).get_issue(pr_number)
     existing = None
     for comment in issue.get_comments():
         if _marker_state(comment.body or "", context.identity) is not None:
@@ -229,7 +232,7 @@ def create_check_run(client: Github, context: GitHubContext, name: str, run: Run
     kept, dropped = annotations[:cap], max(0, len(annotations) - cap)
     chunks = batches(kept) or [[]]
     output: dict[str, Any] = {"title": title, "summary": summary}
-    repo = client.get_repo(context.repository, lazy=True)
+    repo = client.get_repo(context.repository)
     extra = {"details_url": context.run_url} if context.run_url else {}
     check = repo.create_check_run(
         name=name, head_sha=context.head_sha(), status="completed",
