@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 from doorbell_ci.errors import CollectError
@@ -32,8 +33,9 @@ _SEVERITY = {Outcome.FAILED: 3, Outcome.ERROR: 2, Outcome.SKIPPED: 1, Outcome.PA
 
 def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> SuiteResult:
     junit = plan.output_dir / suite.junit_name
+    stale = None
     if suite.config.command is not None and suite.config.junit:
-        _copy_command_junit(plan.project / suite.config.junit, junit)
+        stale = _copy_command_junit(plan.project / suite.config.junit, junit, execution.started_at)
     result = SuiteResult(
         name=suite.name,
         status=SuiteStatus.PASSED,
@@ -54,7 +56,7 @@ def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> Suit
     try:
         result.tests = read_junit(junit, suite.name)
     except CollectError as error:
-        junit_problem = str(error)
+        junit_problem = stale or str(error)
         result.tests = tests_from_progress(plan.output_dir / suite.progress_name, suite.name,
                                            killed=execution.timed_out or execution.interrupted)
 
@@ -91,10 +93,21 @@ def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> Suit
     return result
 
 
-def _copy_command_junit(source: Path, target: Path) -> None:
-    if source.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+def _copy_command_junit(source: Path, target: Path, started_at: str) -> str | None:
+    """Take the command's XML into the output folder, unless it is a leftover of an earlier run.
+
+    A command that crashed before writing its XML must not be reported with last run's results:
+    a file not modified since the command started (to the second) is left where it is.
+    """
+    try:
+        modified = source.stat().st_mtime
+    except OSError:
+        return None
+    if modified < datetime.fromisoformat(started_at).timestamp():
+        return f"{source.name} is older than this run (left by an earlier run); the command wrote no new results"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return None
 
 
 def tests_from_progress(path: Path, suite: str, killed: bool) -> list[TestResult]:

@@ -79,6 +79,12 @@ class Config:
     quiet: bool = False
     keep_env: bool = False  # --- environments (options.py) ---
     docker_base: str = "python"
+    perf_mode: str = "auto"  # --- performance regression (options.py) ---
+    regression_threshold: float | None = None
+    fail_on_regression: bool = False
+    perf_aa: bool = False
+    perf_base: str | None = None
+    baseline_dir: Path = Path("baselines")
     reruns: int = 0  # --- failure analysis, flaky reruns, sharding (options.py) ---
     flaky_fails: bool = False
     against: Path | None = None
@@ -149,9 +155,10 @@ def load_config(
     output_dir = Path(values.pop("output_dir"))
     values.pop("project")
     tables = {name: table[name] for name in KNOWN_TABLES if isinstance(table.get(name), dict)}
+    output_dir = _usable_output_dir(project, output_dir, origins["output_dir"])
     config = Config(
         project=project,
-        output_dir=output_dir if output_dir.is_absolute() else project / output_dir,
+        output_dir=output_dir,
         suite_configs=suite_configs,
         tables=tables,
         origins=origins,
@@ -159,6 +166,21 @@ def load_config(
     )
     _check_selection(config)
     return config
+
+
+def _usable_output_dir(project: Path, output_dir: Path, origin: str) -> Path:
+    """The output folder, absolute; never the project itself or a folder holding it.
+
+    Each run empties the ``junit``, ``logs`` and ``coverage`` folders inside it, which must
+    never be the project's own folders of those names.
+    """
+    resolved = (output_dir if output_dir.is_absolute() else project / output_dir).resolve()
+    if project.is_relative_to(resolved):
+        raise ConfigError(
+            f"output_dir ({origin}): {output_dir} is the project folder or holds it; results would mix with "
+            "the project's files: use a folder of its own such as test-results"
+        )
+    return resolved
 
 
 def _read_pyproject_table(path: Path) -> dict[str, Any]:
@@ -215,6 +237,8 @@ def _suite_values(raw: Mapping[str, Any], where: str, project: Path) -> dict[str
             values[key] = _inside_project(_string(value, label), project, label)
         elif key in {"markers"}:
             values[key] = _string(value, label)
+            if values[key].lstrip().startswith("-"):  # pytest would read it as an option, not as -m's value
+                raise ConfigError(f"{label}: {value!r} looks like an option, not a marker expression")
         elif key in {"pytest_args", "command"}:
             values[key] = tuple(_string_list(value, label))
             if key == "command" and not values[key]:

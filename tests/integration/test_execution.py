@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import textwrap
 import time
@@ -236,6 +237,25 @@ def test_command_suite_that_writes_no_junit_is_an_error(tmp_path: Path) -> None:
     web = suite(result, "web")
     assert web.status is SuiteStatus.ERROR
     assert "was not written" in web.reason
+
+
+def test_command_suite_with_only_a_stale_junit_file_is_an_error(tmp_path: Path) -> None:
+    """A crash before writing must not be reported with the results an earlier run left behind."""
+    table = (
+        "[tool.doorbell-ci.suite.web]\n"
+        f"command = {json.dumps([sys.executable, '-c', 'raise SystemExit(3)'])}\n"
+        "junit = 'web/junit.xml'\n"
+    )
+    project = make_project(tmp_path, {"web/junit.xml": '<testsuite tests="1"><testcase name="old"/></testsuite>'},
+                           table)
+    an_hour_ago = time.time() - 3600
+    os.utime(project / "web" / "junit.xml", (an_hour_ago, an_hour_ago))
+    result, code, _ = run_pipeline(project, suites="web")
+    web = suite(result, "web")
+    assert web.status is SuiteStatus.ERROR
+    assert "older than this run" in web.reason
+    assert web.tests == []
+    assert code is ExitCode.TESTS_FAILED
 
 
 def test_command_that_cannot_start_is_an_error(tmp_path: Path) -> None:

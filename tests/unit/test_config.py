@@ -198,3 +198,22 @@ def test_all_selects_every_known_suite(tmp_path: Path) -> None:
 def test_suites_from_environment_accept_commas_and_spaces(tmp_path: Path) -> None:
     config = load_config(_project(tmp_path), environ={"DOORBELL_CI_SUITES": "unit, e2e security"})
     assert config.suites == ("unit", "e2e", "security")
+
+
+@pytest.mark.parametrize("output_dir", [".", "..", "tests/.."])
+def test_output_dir_may_not_be_the_project_or_hold_it(tmp_path: Path, output_dir: str) -> None:
+    project = _project(tmp_path / "proj")
+    with pytest.raises(ConfigError, match="output_dir"):
+        load_config(project, {"output_dir": output_dir}, environ={})
+
+
+def test_output_dir_outside_the_project_is_allowed(tmp_path: Path) -> None:
+    project = _project(tmp_path / "proj")
+    config = load_config(project, {"output_dir": str(tmp_path / "results")}, environ={})
+    assert config.output_dir == (tmp_path / "results").resolve()
+
+
+def test_option_like_marker_expression_is_refused(tmp_path: Path) -> None:
+    project = _project(tmp_path, "[tool.doorbell-ci.suite.unit]\nmarkers = '--rootdir=/'\n")
+    with pytest.raises(ConfigError, match="key 'markers'.*looks like an option"):
+        load_config(project, environ={})
