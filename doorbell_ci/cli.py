@@ -72,12 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _subcommand_modules() -> list[Callable[[Any], None]]:
     """Stages that bring their own subcommands; each exposes ``register_commands(subparsers)``."""
+    from doorbell_ci import doctor, merge
     from doorbell_ci.analysis import commands as analysis_commands
     from doorbell_ci.environments import cleanup as environment_cleanup
     from doorbell_ci.github import publish as github_publish
 
     registrars: list[Callable[[Any], None]] = []
+    registrars.append(doctor.register_commands)
     registrars.append(analysis_commands.register_commands)
+    registrars.append(merge.register_commands)
     registrars.append(github_publish.register_commands)
     registrars.append(environment_cleanup.register_commands)
     return registrars

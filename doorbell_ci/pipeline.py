@@ -11,7 +11,7 @@ import shutil
 import time
 from datetime import UTC, datetime
 
-from doorbell_ci import analysis, environments, platforms, reports
+from doorbell_ci import analysis, environments, perf, platforms, reports, sharding
 from doorbell_ci.analysis import flaky
 from doorbell_ci.collect import PYTEST_NO_TESTS, collect_coverage, collect_suite
 from doorbell_ci.config import Config
@@ -20,7 +20,7 @@ from doorbell_ci.execution import Console, Execution, SuiteRunner
 from doorbell_ci.plan import Plan, PlannedSuite, make_plan
 from doorbell_ci.results import RunResult, SuiteResult, SuiteStatus
 
-RESULT_FOLDERS = ("junit", "logs", "coverage")
+RESULT_FOLDERS = ("junit", "logs", "coverage", "perf")
 
 
 def run(config: Config, console: Console, command: list[str] | None = None) -> tuple[RunResult, ExitCode]:
@@ -33,8 +33,11 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
     runner = SuiteRunner(plan, environment, console)
     interrupted = False
     reruns = flaky.Reruns()
+    shard = sharding.ShardSelection(plan)
     try:
         environment.prepare(plan)
+        shard = sharding.select_shard(plan, environment, config, console)  # the plan itself unless --shard
+        plan = runner.plan = shard.plan
         runner.run(is_failure=_is_failure)
         reruns = flaky.rerun_failed(plan, environment, config.reruns, console)
     except KeyboardInterrupt:
@@ -47,7 +50,7 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
 
     suites = _collect(plan, runner.executions, runner.stopped_by, interrupted)
     flaky.apply(suites, reruns, config.flaky_fails)
-    notices: list[str] = list(reruns.notices)
+    notices: list[str] = list(reruns.notices) + shard.notices
     coverage = None
     try:
         coverage = collect_coverage(plan, config.coverage_fail_under, config.reports)
@@ -66,7 +69,8 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
         command=command or [],
         notices=notices,
     )
-    result.analysis = analysis.for_run(result, config, reruns)
+    result.performance = None if interrupted else perf.compare_stage(config, plan, result)
+    result.analysis = analysis.for_run(result, config, reruns, shard.info)
     exit_code = decide_exit_code(result, interrupted)
     reports.write_all(result, plan.output_dir, int(exit_code), full=config.reports)
     return result, exit_code
@@ -109,4 +113,6 @@ def decide_exit_code(result: RunResult, interrupted: bool = False) -> ExitCode:
         return ExitCode.TESTS_FAILED
     if result.coverage is not None and result.coverage.below_threshold:
         return ExitCode.COVERAGE
+    if perf.regression_exit(result.performance):
+        return ExitCode.REGRESSION
     return ExitCode.OK

@@ -1,0 +1,254 @@
+"""``doorbell-ci merge DIR...``: the result folders of N shards become one results folder.
+
+One report.json (so ``report``, ``analyze`` and ``publish`` work on it as on any run), one
+junit.xml, one coverage total (the shards' coverage data files are combined, not their
+percentages averaged), one summary.md and report.html. Each shard's junit/ and logs/ are kept
+under ``shards/<folder name>/``, so nothing a shard wrote is lost.
+
+Counting: the merged counts are the sum of the shards' counts, which equal the unsharded run's
+counts because every test runs in exactly one shard. A test found in two shards (the shards
+disagreed on the split, e.g. different checkouts) is kept once, with its worse outcome, and
+named in a notice; a missing or unreadable shard is a notice too, so the merge still reports
+what the other shards found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from doorbell_ci.errors import CollectError, ExitCode, ReportError
+from doorbell_ci.options import SUITE_NAMES
+from doorbell_ci.results import (
+    CoverageSummary,
+    Outcome,
+    ResourceUsage,
+    RunResult,
+    SuiteResult,
+    SuiteStatus,
+    TestResult,
+)
+
+_STATUS_RANK = {  # the merged suite takes the highest rank among its shards
+    SuiteStatus.ERROR: 6, SuiteStatus.TIMEOUT: 5, SuiteStatus.FAILED: 4, SuiteStatus.PASSED: 3,
+    SuiteStatus.NOT_RUN: 2, SuiteStatus.NO_TESTS: 1, SuiteStatus.ABSENT: 0,
+}
+_OUTCOME_RANK = {Outcome.FAILED: 3, Outcome.ERROR: 2, Outcome.SKIPPED: 1, Outcome.PASSED: 0}
+TAIL_LIMIT = 8_000
+
+
+@dataclass
+class Shard:
+    label: str  # unique name of the shard's folder, used under shards/ and in notices
+    folder: Path
+    run: RunResult
+    document: dict[str, Any]
+
+
+def register_commands(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "merge", help="combine the result folders of sharded runs (--shard K/N) into one",
+        description="Combine the result folders of `doorbell-ci run --shard K/N` jobs into one results folder: "
+                    "one report.json, junit.xml, coverage total, summary.md and report.html.")
+    parser.add_argument("folders", type=Path, nargs="+", metavar="DIR", help="the shards' result folders")
+    parser.add_argument("--output-dir", type=Path, default=Path("test-results"), metavar="DIR",
+                        help="where the merged results are written (default: test-results)")
+    parser.add_argument("--against", type=Path, metavar="REPORT",
+                        help="report.json of the base run, to classify failures as new, still failing or fixed")
+    parser.add_argument("--no-reports", dest="reports", action="store_false",
+                        help="write only report.json (and the coverage data)")
+    parser.set_defaults(handler=_merge_command)
+
+
+def _merge_command(args: argparse.Namespace) -> int:
+    from doorbell_ci.cli import print_summary
+
+    result, exit_code = merge(args.folders, args.output_dir, against=args.against, full_reports=args.reports)
+    print_summary(result, args.output_dir, args.reports)
+    return int(exit_code)
+
+
+def merge(folders: Sequence[Path], output_dir: Path, against: Path | None = None,
+          full_reports: bool = True) -> tuple[RunResult, ExitCode]:
+    from doorbell_ci import analysis, pipeline, reports
+    from doorbell_ci.analysis.flaky import Reruns
+    from doorbell_ci.reports import json_report
+
+    output_dir = output_dir.resolve()
+    if any(folder.resolve() == output_dir for folder in folders):
+        raise ReportError(f"the output folder {output_dir} is one of the shard folders; pick another --output-dir")
+    shards: list[Shard] = []
+    notices: list[str] = []
+    for folder in folders:
+        try:
+            run, document = json_report.read(folder)
+        except ReportError as error:
+            notices.append(f"merge: shard folder {folder} left out: {error}")
+            continue
+        shards.append(Shard(_label(folder, len(shards)), folder, run, document))
+    if not shards:
+        raise ReportError("no shard folder holds a readable report.json; nothing to merge")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for sub in ("shards", "coverage", "junit", "logs"):
+        shutil.rmtree(output_dir / sub, ignore_errors=True)
+    notices += _check_shards(shards)
+    for shard in shards:
+        _keep_files(shard.folder, output_dir / "shards" / shard.label)
+    suites = _merge_suites(shards, notices)
+    runs = [shard.run for shard in shards]
+    first = runs[0]
+    for shard in shards:
+        notices += [f"{shard.label}: {notice}" for notice in shard.run.notices]
+    result = RunResult(
+        run_id="merged-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
+        project=first.project,
+        started_at=min(run.started_at for run in runs),
+        finished_at=max(run.finished_at for run in runs),
+        duration=max(run.duration for run in runs),  # the shards ran side by side
+        suites=suites,
+        environment=first.environment,
+        platform=first.platform,
+        command=["doorbell-ci", "merge", *map(str, folders)],
+        notices=notices,
+    )
+    try:
+        result.coverage = _merge_coverage(shards, output_dir, result, full_reports)
+    except CollectError as error:
+        notices.append(f"coverage: {error}")
+    stored = [shard.document.get("analysis") or {} for shard in shards]
+    history: dict[str, str] = {}
+    attempts: dict[str, list[str]] = {}
+    known: dict[str, Any] = {}
+    for part in stored:
+        history.update(part.get("history") or {})
+        attempts.update((part.get("reruns") or {}).get("attempts") or {})
+        known.update({f["key"]: f["reproduce"] for f in part.get("failures") or [] if f.get("reproduce")})
+    base = base_source = None
+    stored_bases = [Path(p["against"]["source"]) for p in stored if (p.get("against") or {}).get("source")]
+    base_path = against or (stored_bases[0] if stored_bases else None)
+    if base_path is not None:
+        try:
+            base, _ = json_report.read(base_path)
+            base_source = str(base_path)
+        except ReportError as error:
+            if against is not None:
+                raise
+            notices.append(f"analysis: failures are not classified as new or known: {error}")
+    reruns = Reruns(max_reruns=max(int((p.get("reruns") or {}).get("max") or 0) for p in stored), attempts=attempts)
+    shard_infos = [p.get("shard") for p in stored if p.get("shard")]
+    result.analysis = analysis.analyse(
+        result, history=history, base=base, base_source=base_source, reruns=reruns, output_dir=output_dir,
+        known_reproductions=known, shard={"merged": shard_infos} if shard_infos else None)
+    exit_code = pipeline.decide_exit_code(result)
+    reports.write_all(result, output_dir, int(exit_code), full=full_reports)
+    return result, exit_code
+
+
+def _label(folder: Path, position: int) -> str:
+    name = folder.resolve().name or f"shard-{position + 1}"
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) + (f"-{position + 1}")
+
+
+def _check_shards(shards: list[Shard]) -> list[str]:
+    infos = [((shard.document.get("analysis") or {}).get("shard") or {}) for shard in shards]
+    totals = {info.get("total") for info in infos if info.get("total")}
+    if not totals:
+        return []
+    if len(totals) > 1:
+        return [f"merge: the folders come from different splits ({', '.join(map(str, sorted(totals)))} shards)"]
+    total = totals.pop()
+    seen = [info.get("index") for info in infos if info.get("index")]
+    notes = []
+    missing = sorted(set(range(1, total + 1)) - set(seen))
+    if missing:
+        notes.append(f"merge: shard {', '.join(f'{k}/{total}' for k in missing)} missing; the counts cover "
+                     f"{len(set(seen))} of {total} shards")
+    twice = sorted({k for k in seen if seen.count(k) > 1})
+    if twice:
+        notes.append(f"merge: shard {', '.join(f'{k}/{total}' for k in twice)} given more than once")
+    return notes
+
+
+def _keep_files(source: Path, target: Path) -> None:
+    for sub in ("junit", "logs"):
+        if (source / sub).is_dir():
+            shutil.copytree(source / sub, target / sub, dirs_exist_ok=True)
+
+
+def _merge_suites(shards: list[Shard], notices: list[str]) -> list[SuiteResult]:
+    from doorbell_ci.analysis.signatures import test_key
+
+    merged: dict[str, SuiteResult] = {}
+    owners: dict[str, tuple[str, TestResult]] = {}
+    for shard in shards:
+        label = shard.label
+        for suite in shard.run.suites:
+            target = merged.get(suite.name)
+            if target is None:
+                target = merged[suite.name] = SuiteResult(name=suite.name, status=SuiteStatus.ABSENT,
+                                                          command=list(suite.command))
+            _merge_suite(target, suite, label)
+            for test in suite.tests:
+                key = test_key(test)
+                if key in owners:
+                    other_label, other = owners[key]
+                    notices.append(f"merge: {key} ran in {other_label} and {label}; kept the worse outcome")
+                    if _OUTCOME_RANK[test.outcome] > _OUTCOME_RANK[other.outcome]:
+                        target.tests[target.tests.index(other)] = test
+                        owners[key] = (label, test)
+                    continue
+                owners[key] = (label, test)
+                target.tests.append(test)
+    order = {name: position for position, name in enumerate(SUITE_NAMES)}  # the order an unsharded run uses
+    return sorted(merged.values(), key=lambda suite: order.get(suite.name, len(order)))
+
+
+def _merge_suite(target: SuiteResult, suite: SuiteResult, label: str) -> None:
+    if _STATUS_RANK[suite.status] > _STATUS_RANK[target.status]:
+        target.status, target.exit_code = suite.status, suite.exit_code
+    if suite.reason and suite.status not in (SuiteStatus.ABSENT, SuiteStatus.PASSED):
+        target.reason = "; ".join(filter(None, [target.reason, f"{label}: {suite.reason}"]))
+    if suite.started_at and (target.started_at is None or suite.started_at < target.started_at):
+        target.started_at = suite.started_at
+    target.duration = max(target.duration, suite.duration)
+    a, b = target.resources, suite.resources
+    target.resources = ResourceUsage(wall_seconds=max(a.wall_seconds, b.wall_seconds),
+                                     cpu_seconds=round(a.cpu_seconds + b.cpu_seconds, 3),
+                                     peak_rss_bytes=max(a.peak_rss_bytes, b.peak_rss_bytes),
+                                     processes=a.processes + b.processes)
+    if target.junit_file is None and suite.junit_file:
+        target.junit_file = f"shards/{label}/{suite.junit_file}"
+    if target.log_file is None and suite.log_file and suite.status is not SuiteStatus.ABSENT:
+        target.log_file = f"shards/{label}/{suite.log_file}"
+    if suite.output_tail and suite.status.is_bad:
+        target.output_tail = (target.output_tail + f"\n[{label}]\n" + suite.output_tail)[-TAIL_LIMIT:]
+    if not target.command and suite.command:
+        target.command = list(suite.command)
+
+
+def _merge_coverage(shards: list[Shard], output_dir: Path, result: RunResult,
+                    full_reports: bool) -> CoverageSummary | None:
+    """Combine every shard's per-suite coverage data files; the total is measured, not averaged."""
+    from doorbell_ci.collect import collect_coverage
+    from doorbell_ci.plan import Plan
+
+    target = output_dir / "coverage"
+    target.mkdir(parents=True, exist_ok=True)
+    copied = 0
+    for shard in shards:
+        source = shard.folder / "coverage"
+        for data in sorted(source.glob(".coverage.*")) if source.is_dir() else []:
+            shutil.copyfile(data, target / f"{data.name}.{shard.label}")
+            copied += 1
+    if not copied:
+        return None
+    project = Path(result.project)
+    fail_under = next((s.run.coverage.fail_under for s in shards if s.run.coverage is not None), None)
+    plan = Plan(run_id=result.run_id, created_at=result.started_at,
+                project=project if project.is_dir() else Path.cwd(), output_dir=output_dir, suites=())
+    return collect_coverage(plan, fail_under, full_reports)
