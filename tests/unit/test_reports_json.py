@@ -82,3 +82,18 @@ def test_failed_atomic_write_keeps_the_old_file_and_no_temp(tmp_path: Path) -> N
         json_report.write_atomic(path, Unwritable())  # type: ignore[arg-type]
     assert path.read_text(encoding="utf-8") == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_every_field_written_is_documented_in_report_schema_md() -> None:
+    """docs/REPORT_SCHEMA.md must name every field report.json carries (a new field without docs fails)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "REPORT_SCHEMA.md").read_text(encoding="utf-8")
+    document = json_report.to_dict(sample_run(), exit_code=1)
+    document["suites"][0]["tests"][0]["flaky"] = True  # written only when true
+    keys: set[str] = set(document) | set(document["run"]) | set(document["totals"]) | set(document["tool"])
+    for suite in document["suites"]:
+        keys |= set(suite) | set(suite["resources"])
+        for test in suite["tests"]:
+            keys |= set(test)
+    keys |= set(document["coverage"]) | set(document["coverage"]["files"][0])
+    undocumented = sorted(key for key in keys if f"`{key}`" not in doc)
+    assert undocumented == []
