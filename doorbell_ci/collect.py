@@ -65,7 +65,8 @@ def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> Suit
         result.status = SuiteStatus.TIMEOUT
         killed = sum(1 for t in result.tests if t.message.startswith("killed:"))
         result.reason = (f"killed at the suite timeout of {suite.timeout:g}s; "
-                         f"{len(result.tests) - killed} tests had finished, {killed} was running")
+                         f"{len(result.tests) - killed} tests had finished, {killed} "
+                         f"{'was' if killed == 1 else 'were'} running")
     elif execution.interrupted:
         result.status = SuiteStatus.NOT_RUN if not result.tests else SuiteStatus.ERROR
         result.reason = "interrupted (Ctrl-C or SIGTERM)"

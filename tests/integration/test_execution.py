@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
+import subprocess
 import sys
 import textwrap
 import time
@@ -119,6 +121,42 @@ def test_hung_xdist_suite_is_killed_with_its_whole_tree(tmp_path: Path, monkeypa
     report = json.loads((project / "test-results" / "report.json").read_text(encoding="utf-8"))
     assert report["suites"][0]["status"] == "timeout"
     assert report["totals"]["passed"] == 2
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGTERM")
+def test_sigterm_kills_every_suite_and_keeps_the_results(tmp_path: Path) -> None:
+    """A cancelled CI job: doorbell-ci gets SIGTERM, kills the trees, reports what finished, exits 130."""
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    project = make_project(tmp_path / "proj", {"tests/unit/test_hang.py": HUNG_TESTS})
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOORBELL_", "PYTEST_"))}
+    proc = subprocess.Popen(  # noqa: S603 - argv list
+        [sys.executable, "-m", "doorbell_ci", "run", "--project", str(project), "--suites", "unit",
+         "--workers", "1", "--no-coverage", "--quiet"],
+        env={**env, "PROBE_PIDS": str(pids)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    progress = project / "test-results" / "logs" / "unit.progress.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if progress.exists() and "test_hangs_with_a_stubborn_grandchild" in progress.read_text(encoding="utf-8") \
+                and len(list(pids.glob("*.json"))) >= 3:
+            break
+        time.sleep(0.2)
+    time.sleep(0.5)  # let the tree sampler see the grandchild
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    assert output.rstrip().splitlines()[-1] == "2 passed, 1 failed, 0 skipped"
+    report = json.loads((project / "test-results" / "report.json").read_text(encoding="utf-8"))
+    unit = report["suites"][0]
+    assert unit["status"] == "error" and "interrupted" in unit["reason"]
+    assert unit["counts"]["passed"] == 2
+    for entry in (json.loads(p.read_text()) for p in pids.glob("*.json")):
+        try:
+            alive = psutil.Process(entry["pid"])
+            assert abs(alive.create_time() - entry["created"]) > 0.01 or alive.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            pass
 
 
 # --- exit codes ----------------------------------------------------------------------------------
