@@ -1,0 +1,81 @@
+"""`doorbell-ci merge` on shard folders written to disk (doorbell_ci/merge.py); real runs are in tests/e2e."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from doorbell_ci.cli import main
+from doorbell_ci.errors import ReportError
+from doorbell_ci.merge import merge
+from doorbell_ci.reports import json_report
+from doorbell_ci.results import Outcome, RunResult, SuiteResult, SuiteStatus, TestResult
+
+
+def shard(folder: Path, index: int, total: int, suites: dict[str, dict[str, Outcome]],
+          statuses: dict[str, SuiteStatus] | None = None) -> Path:
+    results = []
+    for name, outcomes in suites.items():
+        tests = [TestResult(suite=name, name=test, classname=f"tests.{name}.test_m", file=f"tests/{name}/test_m.py",
+                            outcome=outcome, duration=1.0, message="boom" if outcome is Outcome.FAILED else "")
+                 for test, outcome in outcomes.items()]
+        status = (statuses or {}).get(name) or (SuiteStatus.FAILED if any(t.outcome is Outcome.FAILED for t in tests)
+                                                else SuiteStatus.PASSED)
+        results.append(SuiteResult(name=name, status=status, tests=tests, duration=10.0 * index,
+                                   log_file=f"logs/{name}.log", reason="x" if status is SuiteStatus.ABSENT else ""))
+    run = RunResult(run_id=f"s{index}", project=str(folder), started_at=f"2026-01-01T00:0{index}:00+00:00",
+                    finished_at=f"2026-01-01T00:1{index}:00+00:00", duration=30.0 * index, suites=results,
+                    analysis={"shard": {"index": index, "total": total}, "history": {}})
+    (folder / "logs").mkdir(parents=True)
+    for name in suites:
+        (folder / "logs" / f"{name}.log").write_text(f"log of {name} in shard {index}\n")
+    json_report.write(run, folder, 0)
+    return folder
+
+
+def test_counts_are_the_sum_and_files_are_kept(tmp_path: Path) -> None:
+    one = shard(tmp_path / "s1", 1, 2, {"unit": {"a": Outcome.PASSED, "b": Outcome.FAILED},
+                                        "e2e": {"x": Outcome.SKIPPED}})
+    two = shard(tmp_path / "s2", 2, 2, {"unit": {"c": Outcome.PASSED}, "e2e": {}},
+                statuses={"e2e": SuiteStatus.ABSENT})
+    result, exit_code = merge([one, two], tmp_path / "merged")
+    assert exit_code == 1 and result.notices == []
+    assert result.counts.astuple() == (4, 2, 1, 0, 1)
+    assert [(s.name, s.status) for s in result.suites] == [("unit", SuiteStatus.FAILED), ("e2e", SuiteStatus.PASSED)]
+    assert result.duration == 60.0  # shards run side by side: the slowest
+    document = json.loads((tmp_path / "merged" / "report.json").read_text())
+    assert document["totals"]["tests"] == 4
+    assert len(document["analysis"]["shard"]["merged"]) == 2
+    assert (tmp_path / "merged" / "junit.xml").read_text().count("<testcase") == 4
+    assert (tmp_path / "merged" / "summary.md").is_file()
+    assert list((tmp_path / "merged" / "shards").glob("*/logs/unit.log"))
+
+
+def test_a_missing_shard_and_a_test_run_twice_are_notices(tmp_path: Path) -> None:
+    one = shard(tmp_path / "s1", 1, 3, {"unit": {"a": Outcome.PASSED, "b": Outcome.PASSED}})
+    two = shard(tmp_path / "s2", 2, 3, {"unit": {"b": Outcome.FAILED}})
+    broken = tmp_path / "s3"
+    broken.mkdir()
+    (broken / "report.json").write_text("{truncated")
+    result, _ = merge([one, two, broken], tmp_path / "merged")
+    text = "\n".join(result.notices)
+    assert "shard 3/3 missing" in text
+    assert "s3" in text and "not readable JSON" in text
+    assert "unit::tests/unit/test_m.py::b ran in" in text
+    assert result.counts.astuple() == (2, 1, 1, 0, 0)  # b once, with its worse outcome
+
+
+def test_nothing_readable_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ReportError, match="nothing to merge"):
+        merge([tmp_path / "empty"], tmp_path / "merged")
+    assert main(["merge", str(tmp_path / "empty"), "--output-dir", str(tmp_path / "out")]) == 4
+    assert capsys.readouterr().err.startswith("doorbell-ci: error: no shard folder")
+
+
+def test_output_folder_cannot_be_a_shard_folder(tmp_path: Path) -> None:
+    one = shard(tmp_path / "s1", 1, 1, {"unit": {"a": Outcome.PASSED}})
+    with pytest.raises(ReportError, match="is one of the shard folders"):
+        merge([one], one)
