@@ -224,10 +224,13 @@ def read_junit(path: Path, suite: str) -> list[TestResult]:
     except (OSError, ValueError) as error:
         raise CollectError(f"{path.name} could not be read: {error}") from None
     results: list[TestResult] = []
-    for testsuite in document:
-        zero_based_lines = testsuite.name == "pytest"  # pytest writes item.location's 0-based line
-        for case in testsuite:
-            results.append(_to_result(_Case.fromelem(case), suite, zero_based_lines))
+    try:
+        for testsuite in document:
+            zero_based_lines = testsuite.name == "pytest"  # pytest writes item.location's 0-based line
+            for case in testsuite:
+                results.append(_to_result(_Case.fromelem(case), suite, zero_based_lines))
+    except RecursionError:  # junitparser walks nested <testsuite>s recursively
+        raise CollectError(f"{path.name} nests <testsuite> elements too deeply to be real test results") from None
     return results
 
 
