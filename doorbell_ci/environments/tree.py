@@ -45,7 +45,7 @@ class EnvironmentTree:
 def create_tree(run_id: str, project: Path, settings: EnvironmentSettings,
                 parent: Path | None = None) -> EnvironmentTree:
     """Make the tree, copy the fixtures, write the test config. Removes what it made if it fails."""
-    root = Path(tempfile.mkdtemp(prefix=f"{TREE_PREFIX}{run_id}-", dir=parent))
+    root = Path(tempfile.mkdtemp(prefix=f"{TREE_PREFIX}{run_id}-", dir=parent or base_temp_folder()))
     try:
         for folder in FOLDERS:
             (root / folder).mkdir(parents=True, exist_ok=True)
@@ -83,6 +83,14 @@ def create_tree(run_id: str, project: Path, settings: EnvironmentSettings,
     return EnvironmentTree(root=root, config_path=config_path, variables=variables)
 
 
+def base_temp_folder() -> Path:
+    """Where run trees go: the temp folder, except on macOS, whose per-user /var/folders/.../T/ is so
+    long that a Unix socket a test makes inside the tree passes the 104-byte AF_UNIX path limit."""
+    if sys.platform == "darwin" and os.path.isdir("/tmp"):
+        return Path("/tmp")
+    return Path(tempfile.gettempdir())
+
+
 def _write_owner(root: Path, run_id: str) -> None:
     process = psutil.Process(os.getpid())
     owner = {"run_id": run_id, "pid": process.pid, "create_time": process.create_time()}
@@ -108,7 +116,7 @@ def remove_tree(root: Path) -> None:
 
 def orphaned_trees(parent: Path | None = None) -> list[Path]:
     """Trees in the temp folder whose owning process no longer runs (left by a killed run)."""
-    folder = Path(parent or tempfile.gettempdir())
+    folder = Path(parent or base_temp_folder())
     orphans = []
     for candidate in folder.glob(f"{TREE_PREFIX}*"):
         owner_file = candidate / OWNER_FILE

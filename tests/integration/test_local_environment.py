@@ -22,7 +22,7 @@ env = {{ DOORBELL_MODE = "test-{{run_id}}" }}
 
 [tool.doorbell-ci.environment.test_config]
 faces = {{ tolerance = 0.5 }}
-camera = {{ frames = "{{fixtures}}/frames" }}
+doorbell_ci_demo = {{ frames = "{{fixtures}}/frames" }}
 {extra}
 """
 
@@ -87,7 +87,7 @@ def test_prepare_builds_the_tree_and_cleanup_removes_it(tmp_path: Path, monkeypa
         assert config_path.is_relative_to(root)
         assert document["faces"] == {"tolerance": 0.5, "model": "hog", "known_dir": str(root / "data/known_faces"),
                                      "blacklist_dir": str(root / "data/blacklist_faces")}
-        assert document["camera"] == {"frames": str(root / "fixtures/frames")}
+        assert document["doorbell_ci_demo"] == {"frames": str(root / "fixtures/frames")}
         assert command.env["DOORBELL_MODE"] == f"test-{plan.run_id}"
         assert command.env["HOME"] == str(root / "home")
         assert command.env["XDG_CACHE_HOME"] == str(root / "xdg/cache")
@@ -165,3 +165,34 @@ def test_env_cleanup_removes_only_trees_of_dead_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "temp folders removed: 1" in result.stdout
     assert not dead.exists() and alive.exists() and foreign.exists()
+
+
+SAMPLE_SRC = Path(__file__).resolve().parents[1] / "sample_project" / "src"
+
+
+@pytest.mark.skipif(not (SAMPLE_SRC / "doorbell" / "config.py").is_file(), reason="tests/sample_project is missing")
+def test_the_sample_doorbell_loads_the_generated_config(tmp_path: Path) -> None:
+    """The default test config is what the Doorbell System's own loader accepts, every path in the tree."""
+    project = make_project(tmp_path / "project")
+    (project / "pyproject.toml").write_text("[tool.doorbell-ci.environment.test_config]\nfaces = { tolerance = 0.5 }\n")
+    config = load_config(project, environ={})
+    environment = LocalEnvironment(config)
+    plan = make_plan(config)
+    environment.prepare(plan)
+    try:
+        command = environment.command(plan.suites[0])
+        script = ("from doorbell.config import load_config; import json; c = load_config(); print(json.dumps("
+                  "[str(c.database_path), str(c.log_file), c.face_tolerance, c.face_model, c.mock_mode, "
+                  "c.camera_enabled, c.gpio_enabled, c.web_host, c.log_level]))")
+        env = {**os.environ, **command.env, "PYTHONPATH": str(SAMPLE_SRC)}
+        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                                timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        database, log, tolerance, model, mock, camera, gpio, host, level = json.loads(result.stdout)
+        root = environment.root
+        assert root is not None
+        assert (Path(database), Path(log)) == (root / "data/doorbell.db", root / "logs/doorbell.log")
+        assert (tolerance, model, mock, camera, gpio, host, level) == (0.5, "hog", True, False, False,
+                                                                       "127.0.0.1", "DEBUG")
+    finally:
+        environment.cleanup()

@@ -36,6 +36,11 @@ class Config:
     known_faces_dir: Path = Path("data/known_faces")
     blacklist_faces_dir: Path = Path("data/blacklist_faces")
     mock_mode: bool = True
+    log_level: str = "INFO"
+    camera_enabled: bool = True
+    gpio_enabled: bool = True
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
 
     @classmethod
     def rooted_at(cls, root: Path, **overrides: Any) -> Config:
@@ -53,14 +58,19 @@ class Config:
 # file section -> key -> (Config field, expected kind)
 _SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
     "database": {"path": ("database_path", "path")},
-    "logging": {"file": ("log_file", "path")},
+    "logging": {"file": ("log_file", "path"), "level": ("log_level", "str")},
     "faces": {
         "tolerance": ("face_tolerance", "number"),
         "model": ("face_model", "str"),
         "known_dir": ("known_faces_dir", "path"),
         "blacklist_dir": ("blacklist_faces_dir", "path"),
     },
-    "hardware": {"mock_mode": ("mock_mode", "bool")},
+    "hardware": {
+        "mock_mode": ("mock_mode", "bool"),
+        "camera_enabled": ("camera_enabled", "bool"),
+        "gpio_enabled": ("gpio_enabled", "bool"),
+    },
+    "web": {"host": ("web_host", "str"), "port": ("web_port", "int")},
 }
 
 
@@ -133,6 +143,10 @@ def _convert(value: Any, kind: str, where: str, base_dir: Path | None) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+            raise ConfigError(f"{where}: expected a port number (0-65535), got {value!r}")
+        return value
     if kind == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")
