@@ -35,7 +35,7 @@ DEFAULT_TEST_CONFIG: dict[str, Any] = {
 }
 
 PLACEHOLDERS = ("root", "data", "logs", "config", "fixtures", "home", "tmp", "project", "run_id")
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")  # one pass: escaped braces, then names
 
 
 def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -57,9 +57,10 @@ def render(value: Any, places: Mapping[str, str], where: str = "test_config") ->
         return [render(item, places, f"{where}[{index}]") for index, item in enumerate(value)]
     if not isinstance(value, str):
         return value
-    escaped = value.replace("{{", "\x00").replace("}}", "\x01")
 
     def substitute(match: re.Match[str]) -> str:
+        if match.group(0) in {"{{", "}}"}:
+            return match.group(0)[0]
         name = match.group(1)
         if name not in places:
             raise ConfigError(
@@ -68,7 +69,7 @@ def render(value: Any, places: Mapping[str, str], where: str = "test_config") ->
             )
         return places[name]
 
-    return _PLACEHOLDER.sub(substitute, escaped).replace("\x00", "{").replace("\x01", "}")
+    return _PLACEHOLDER.sub(substitute, value)
 
 
 def build(template: Mapping[str, Any], places: Mapping[str, str]) -> dict[str, Any]:
