@@ -76,6 +76,7 @@ def _subcommand_modules() -> list[Callable[[Any], None]]:
     from doorbell_ci.analysis import commands as analysis_commands
     from doorbell_ci.environments import cleanup as environment_cleanup
     from doorbell_ci.github import publish as github_publish
+    from doorbell_ci.perf import commands as perf_commands
 
     registrars: list[Callable[[Any], None]] = []
     registrars.append(doctor.register_commands)
@@ -83,6 +84,7 @@ def _subcommand_modules() -> list[Callable[[Any], None]]:
     registrars.append(merge.register_commands)
     registrars.append(github_publish.register_commands)
     registrars.append(environment_cleanup.register_commands)
+    registrars.append(perf_commands.register_commands)
     return registrars
 
 
@@ -156,6 +158,15 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _install_signal_handlers() -> None:
+    """SIGTERM (a cancelled CI job) and, on Windows, Ctrl-Break stop a run like Ctrl-C: results kept."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for name in ("SIGTERM", "SIGBREAK"):  # SIGBREAK exists only on Windows
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _raise_interrupt)
+
+
 def _utf8_console() -> None:
     """A Windows console (cp1252) cannot print test names in other scripts; never crash on it."""
     for stream in (sys.stdout, sys.stderr):
@@ -171,8 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _utf8_console()
     parser = build_parser()
     args = parser.parse_args(argv)
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, _raise_interrupt)
+    _install_signal_handlers()
     try:
         return args.handler(args)
     except DoorbellError as error:

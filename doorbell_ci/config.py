@@ -13,7 +13,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from doorbell_ci.errors import ConfigError
@@ -273,9 +273,12 @@ def _string_list(value: Any, label: str) -> tuple[str, ...]:
 
 def _inside_project(path: str, project: Path, label: str) -> str:
     """Refuse absolute paths and paths that climb out of the project, whatever the OS."""
+    if "\\" in path:  # a separator on Windows, a file-name character elsewhere: the same pyproject must work on both
+        raise ConfigError(f"{label}: {path!r} uses backslashes; write paths with forward slashes (tests/unit)")
     candidate = Path(path)
     resolved = (project / candidate).resolve()
-    if candidate.is_absolute() or not resolved.is_relative_to(project):
+    windows_absolute = PureWindowsPath(path).drive != "" or PureWindowsPath(path).is_absolute()
+    if candidate.is_absolute() or windows_absolute or not resolved.is_relative_to(project):
         raise ConfigError(f"{label}: {path!r} is outside the project; use a path inside {project}")
     if path.startswith("-"):
         raise ConfigError(f"{label}: {path!r} looks like an option, not a path")

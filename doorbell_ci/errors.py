@@ -47,3 +47,9 @@ class ReportError(DoorbellError):
 
 class PublishError(DoorbellError):
     exit_code = ExitCode.PUBLISH
+
+
+class PerfError(DoorbellError):
+    """A baseline or samples file that cannot be used, or a paired measurement that cannot be set up."""
+
+    exit_code = ExitCode.REPORT

@@ -144,6 +144,16 @@ def parse_optional_path(raw: Any) -> Path | None:
     return parse_path(raw)
 
 
+def parse_git_ref(raw: Any) -> str | None:
+    """A branch, tag or commit name for ``git``; never something git could read as an option."""
+    if raw is None or str(raw).strip() == "":
+        return None
+    text = str(raw).strip()
+    if text.startswith("-") or any(ch.isspace() or ord(ch) < 32 for ch in text) or ".." in text:
+        raise ValueError(f"{raw!r} is not a usable git ref")
+    return text
+
+
 def choice(*allowed: str) -> Callable[[Any], str]:
     def parse(raw: Any) -> str:
         text = str(raw).strip().lower()
@@ -223,6 +233,21 @@ OPTIONS: tuple[Option, ...] = (
            "registry) or offline (a local image with this machine's Python mounted read-only; no pull).",
            choice("python", "offline"), "python", flag="--docker-base"),
     # --- performance regression ---
+    Option("perf_mode", "How performance results are compared: auto (paired on pull requests on GitHub-hosted "
+           "runners, else history), history (earlier runs' baselines), paired (merge base vs head in this job, "
+           "interleaved) or off.", choice("auto", "history", "paired", "off"), "auto", flag="--perf-mode"),
+    Option("regression_threshold", "Smallest slowdown, in percent, that counts as a performance regression "
+           "(default: 5 on hosted runners, 3 on self-hosted ones).", parse_percent, None,
+           flag="--regression-threshold", metavar="PERCENT", action_input="regression-threshold"),
+    Option("fail_on_regression", "Exit 6 when a confirmed performance regression is found (tests passed).",
+           parse_bool, False, flag="--fail-on-regression", is_flag=True, action_input="fail-on-regression"),
+    Option("perf_aa", "A/A validation: paired mode with the head measured against itself (any regression "
+           "found is a false alarm).", parse_bool, False, flag="--perf-aa", is_flag=True),
+    Option("perf_base", "Git ref of the paired mode's base (its merge base with HEAD is measured); default: "
+           "origin/$GITHUB_BASE_REF on pull requests, else origin/main, main or master.",
+           parse_git_ref, None, flag="--perf-base", metavar="REF"),
+    Option("baseline_dir", "Folder of baseline files for history mode (relative paths are under the project).",
+           parse_path, Path("baselines"), flag="--baseline-dir", metavar="DIR"),
     # --- failure analysis, flaky reruns, sharding ---
     Option("reruns", "Rerun each failed test alone up to this many times; one that passes is reported flaky "
            "(0 turns reruns off).", parse_count, 0, flag="--reruns", metavar="N"),

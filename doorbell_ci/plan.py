@@ -161,6 +161,7 @@ def suite_environment(suite: PlannedSuite, output: PurePath) -> dict[str, str]:
     env = {
         "DOORBELL_CI_PROGRESS": str(output / suite.progress_name),
         "DOORBELL_CI_SUITE": suite.name,
+        "DOORBELL_CI_PERF_OUTPUT": str(output / "perf" / f"{suite.name}.json"),  # the perf fixture's samples
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
         "PYTHONIOENCODING": "utf-8",

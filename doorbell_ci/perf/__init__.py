@@ -1,0 +1,38 @@
+"""Performance regression testing: measure (plugin, measure), store (baselines), decide (stats), compare.
+
+This package root stays light (no numpy or scipy import) because the pipeline and ``doorbell-ci report``
+import it on every run; the statistics load only when there are benchmark results to compare.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def compare_stage(config: Any, plan: Any, result: Any) -> dict[str, Any] | None:
+    """The pipeline's compare stage: fills nothing when no benchmark ran; problems become run notices.
+
+    Any failure here (a missing git, a broken base commit, Ctrl-C during paired measurement) is a
+    notice: the test results already obtained are never lost to the performance check.
+    """
+    from doorbell_ci.errors import DoorbellError
+
+    suite_args = {suite.name: [*suite.config.paths, *(["-m", suite.config.markers] if suite.config.markers else [])]
+                  for suite in plan.suites if suite.config.is_pytest}
+    try:
+        from doorbell_ci.perf.compare import compare
+
+        performance, notices = compare(config, plan.output_dir, result.platform, suite_args)
+    except (DoorbellError, OSError) as error:
+        result.notices.append(f"performance: comparison skipped: {error}")
+        return None
+    except KeyboardInterrupt:
+        result.notices.append("performance: comparison interrupted; timings were kept in perf/ but not compared")
+        return None
+    result.notices.extend(notices)
+    return performance
+
+
+def regression_exit(performance: dict[str, Any] | None) -> bool:
+    """True when the run must exit with ExitCode.REGRESSION: asked for, and a confirmed regression found."""
+    return bool(performance and performance.get("fail_on_regression") and performance.get("regressions"))

@@ -1,0 +1,435 @@
+"""Stage 5, compare: this run's benchmark samples against a baseline, one verdict per benchmark.
+
+Input: the samples files the ``perf`` fixture (or pytest-benchmark) wrote under ``output_dir/perf/``.
+Output: the ``performance`` section of report.json (a plain dict, see ``docs/PERFORMANCE_REGRESSION.md``)
+plus notices. Two modes, chosen by ``--perf-mode``:
+
+- ``history``: this job's medians against the baseline file of this platform key (``baselines.py``);
+- ``paired``: the merge base and the head measured again here, interleaved (``paired.py``).
+
+The decision is ``stats.py``. Before a regression is declared, the flagged benchmarks alone are
+measured once more and must flag again; otherwise they stay "possible regression". Nothing here
+raises past the stage: a problem becomes a notice, and results already obtained stay.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from doorbell_ci.config import Config
+from doorbell_ci.errors import PerfError
+from doorbell_ci.perf import baselines, paired, stats
+from doorbell_ci.perf.measure import (
+    PYTEST_BENCHMARK_SUFFIX,
+    SAMPLES_FORMAT,
+    SAMPLES_VERSION,
+    SLOWDOWN_ENV,
+    BenchmarkRecord,
+    record_from_dict,
+)
+
+PERF_FOLDER = "perf"
+HOSTED_THRESHOLD = 0.05
+SELF_HOSTED_THRESHOLD = 0.03
+_ORDER = {stats.Verdict.REGRESSION: 0, stats.Verdict.POSSIBLE_REGRESSION: 1, stats.Verdict.IMPROVEMENT: 3,
+          stats.Verdict.NOISY: 2, stats.Verdict.UNCHANGED: 4, stats.Verdict.NO_BASELINE: 5}
+
+
+@dataclass
+class Measured:
+    """This run's benchmarks (records merged over processes), which suite each came from, and read problems."""
+
+    records: dict[str, BenchmarkRecord] = field(default_factory=dict)
+    suites: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+# --- reading this run's samples ---------------------------------------------------------------
+
+
+def read_measurements(output_dir: Path) -> Measured:
+    """Every samples file under ``output_dir/perf`` (ours and pytest-benchmark's); bad files become problems."""
+    measured = Measured()
+    folder = output_dir / PERF_FOLDER
+    if not folder.is_dir():
+        return measured
+    for path in sorted(folder.glob("*.json")):
+        try:
+            if path.name.endswith(PYTEST_BENCHMARK_SUFFIX):
+                suite = path.name[: -len(PYTEST_BENCHMARK_SUFFIX)].split(".")[0]
+                records = ingest_pytest_benchmark(json.loads(path.read_text(encoding="utf-8")))
+            else:
+                suite, records = _read_samples_file(path)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError, KeyError, TypeError) as error:
+            measured.problems.append(f"performance: {path.name} could not be read ({error}); "
+                                     "its benchmarks are left out")
+            continue
+        for record in records:
+            _merge(measured.records, record)
+            measured.suites.setdefault(record.name, suite)
+    return measured
+
+
+def _read_samples_file(path: Path) -> tuple[str, list[BenchmarkRecord]]:
+    document = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(document, dict) or document.get("format") != SAMPLES_FORMAT:
+        raise ValueError("not a doorbell-ci samples file")
+    if document.get("version") != SAMPLES_VERSION:
+        raise ValueError(f"samples format version {document.get('version')!r} is not {SAMPLES_VERSION}")
+    if not isinstance(document.get("benchmarks"), list):
+        raise ValueError("missing field 'benchmarks'")
+    return str(document.get("suite", path.stem.split(".")[0])), [record_from_dict(r) for r in document["benchmarks"]]
+
+
+def ingest_pytest_benchmark(document: Any) -> list[BenchmarkRecord]:
+    """pytest-benchmark's ``--benchmark-json`` output as records (raw per-call timings when it kept them)."""
+    if not isinstance(document, dict) or not isinstance(document.get("benchmarks"), list):
+        raise ValueError("not pytest-benchmark JSON (no 'benchmarks' list)")
+    records: list[BenchmarkRecord] = []
+    for raw in document["benchmarks"]:
+        stats_block = raw.get("stats") or {}
+        name = raw.get("fullname") or raw.get("name")
+        if not isinstance(name, str) or not isinstance(stats_block, dict):
+            raise ValueError("a benchmark without 'fullname' or 'stats'")
+        data = stats_block.get("data") or ([stats_block["median"]] if "median" in stats_block else [])
+        if not data or not all(isinstance(v, int | float) and v >= 0 for v in data):
+            raise ValueError(f"{name}: no timings")
+        loops = int(stats_block.get("iterations") or 1)
+        records.append(BenchmarkRecord(name=name, nodeid=name, loops=loops, wall=[float(v) for v in data]))
+    return records
+
+
+def _merge(pool: dict[str, BenchmarkRecord], record: BenchmarkRecord) -> None:
+    existing = pool.get(record.name)
+    if existing is None:
+        pool[record.name] = record
+        return
+    existing.wall += record.wall
+    existing.cpu += record.cpu
+    existing.peak_memory += record.peak_memory
+    existing.metrics.update(record.metrics)
+
+
+# --- mode and threshold ------------------------------------------------------------------------
+
+
+def resolve_mode(config: Config, environ: dict[str, str]) -> tuple[str, str]:
+    """The mode and why: paired for pull requests on GitHub-hosted runners, history elsewhere."""
+    if config.perf_aa:
+        return "paired", "--perf-aa measures the head against itself"
+    if config.perf_mode != "auto":
+        return config.perf_mode, f"--perf-mode {config.perf_mode}"
+    hosted = environ.get("RUNNER_ENVIRONMENT", "") == "github-hosted"
+    pull_request = environ.get("GITHUB_EVENT_NAME", "").startswith("pull_request")
+    if hosted and pull_request:
+        return "paired", "pull request on a GitHub-hosted runner"
+    return "history", "self-hosted or local runner" if not hosted else "not a pull request"
+
+
+def resolve_threshold(config: Config, environ: dict[str, str]) -> float:
+    if config.regression_threshold is not None:
+        return config.regression_threshold / 100
+    return SELF_HOSTED_THRESHOLD if environ.get("RUNNER_ENVIRONMENT") == "self-hosted" else HOSTED_THRESHOLD
+
+
+# --- the stage ------------------------------------------------------------------------------
+
+
+Remeasure = Callable[[list[str]], dict[str, BenchmarkRecord]]
+
+
+def compare(config: Config, output_dir: Path, platform: dict[str, Any], suite_args: dict[str, list[str]],
+            environ: dict[str, str] | None = None) -> tuple[dict[str, Any] | None, list[str]]:
+    """The performance section for this run (None when no benchmark ran) and notices for the reader.
+
+    ``suite_args`` maps suite names to the pytest arguments that select their tests (paths, ``-m``),
+    used to measure again (paired mode, confirmation).
+    """
+    environ = dict(os.environ) if environ is None else environ
+    measured = read_measurements(output_dir)
+    notices = list(measured.problems)
+    if config.perf_mode == "off" or not measured.records:
+        return None, notices
+    mode, mode_reason = resolve_mode(config, environ)
+    threshold = resolve_threshold(config, environ)
+    key = baselines.platform_key(platform)
+    section: dict[str, Any] = {
+        "mode": mode, "mode_reason": mode_reason, "threshold": threshold, "aa": config.perf_aa,
+        "platform_key": key.as_dict(), "key": key.slug, "comparable": True, "suite_shift": None,
+        "baseline": None, "fail_on_regression": config.fail_on_regression,
+        "injected_slowdown": environ.get(SLOWDOWN_ENV) or None,
+    }
+    throttle = baselines.not_comparable_reason(platform)
+    try:
+        if throttle:
+            section["comparable"] = False
+            rows = [_row(name, measured, None, stats.Verdict.NO_BASELINE, throttle) for name in measured.records]
+        elif mode == "paired":
+            rows = _paired(config, output_dir, measured, suite_args, threshold, environ, section)
+        else:
+            rows = _history(config, output_dir, measured, suite_args, threshold, environ, section, notices)
+    except PerfError as error:
+        notices.append(f"performance: {error}; verdicts are 'no baseline'")
+        rows = [_row(name, measured, None, stats.Verdict.NO_BASELINE, str(error)) for name in measured.records]
+    rows.sort(key=lambda row: (_ORDER[stats.Verdict(row["verdict"])], row["name"]))
+    section["benchmarks"] = rows
+    section["counts"] = {verdict.value: sum(r["verdict"] == verdict.value for r in rows) for verdict in stats.Verdict}
+    section["regressions"] = [r["name"] for r in rows if r["verdict"] == stats.Verdict.REGRESSION]
+    section["regressions"] += [f"{r['name']} (peak memory)" for r in rows
+                               if (r.get("memory") or {}).get("verdict") == stats.Verdict.REGRESSION]
+    return section, notices
+
+
+def _row(name: str, measured: Measured, base_samples: list[float] | None, verdict: stats.Verdict,
+         reason: str = "") -> dict[str, Any]:
+    record = measured.records[name]
+    head = record.wall
+    head_median = statistics.median(head) if head else None
+    cpu_median = statistics.median(record.cpu) if record.cpu else None
+    return {
+        "name": name, "suite": measured.suites.get(name, ""), "nodeid": record.nodeid, "verdict": verdict.value,
+        "reason": reason, "ratio": None, "ci": None, "p_value": None, "p_holm": None,
+        "head_median": head_median, "base_median": statistics.median(base_samples) if base_samples else None,
+        "head_samples": head, "base_samples": base_samples or [], "loops": record.loops,
+        "cpu_median": cpu_median,
+        "cpu_percent": round(100 * cpu_median / head_median, 1) if cpu_median and head_median else None,
+        "cv": float(stats.robust_cv(head)) if len(head) > 1 else None,
+        "metrics": {k: {"value": m.value, "unit": m.unit, "higher_is_better": m.higher_is_better}
+                    for k, m in record.metrics.items()},
+        "memory": None, "confirmation": None, "trend": [], "slowdown_injected": record.slowdown,
+    }
+
+
+def _selection(nodeids: list[str]) -> list[str]:
+    """pytest arguments that run exactly these tests (node ids are relative to the project)."""
+    return sorted(set(nodeids))
+
+
+def _suite_test_args(measured: Measured, suite_args: dict[str, list[str]]) -> list[str]:
+    suites = sorted(set(measured.suites.values()))
+    args = [arg for suite in suites for arg in suite_args.get(suite, [])]
+    if not args:
+        raise PerfError(f"no test selection known for suite(s) {', '.join(suites)} to measure again")
+    return args
+
+
+# --- paired mode --------------------------------------------------------------------------------
+
+
+def _paired(config: Config, output_dir: Path, measured: Measured, suite_args: dict[str, list[str]],
+            threshold: float, environ: dict[str, str], section: dict[str, Any]) -> list[dict[str, Any]]:
+    project = config.project
+    test_args = _suite_test_args(measured, suite_args)
+    work = output_dir / PERF_FOLDER / "paired"
+    if config.perf_aa:
+        head_commit = _head_commit(project)
+        side = paired.Side("head", head_commit, project)
+        base = paired.Side("base", head_commit, project)
+        result = paired.measure(base, side, test_args, work, environ=environ)
+        section["baseline"] = {"source": "A/A: the head measured against itself", "commit": head_commit}
+        return _paired_rows(measured, result, threshold, section,
+                            lambda ids: paired.measure(base, side, ids, work / "confirm", environ=environ))
+    base_commit, head_commit, ref = paired.merge_base(project, config.perf_base, environ)
+    section["baseline"] = {"source": f"merge base of HEAD and {ref}", "commit": base_commit}
+    head = paired.Side("head", head_commit, project)
+    with paired.Worktree(project, base_commit) as base_project:
+        base = paired.Side("base", base_commit, base_project)
+        result = paired.measure(base, head, test_args, work, environ=environ)
+        return _paired_rows(measured, result, threshold, section,
+                            lambda ids: paired.measure(base, head, ids, work / "confirm", environ=environ))
+
+
+def _head_commit(project: Path) -> str:
+    try:
+        return paired.git(["rev-parse", "HEAD"], project)
+    except PerfError:
+        return "working tree"
+
+
+def _paired_rows(measured: Measured, result: paired.PairedMeasurement, threshold: float, section: dict[str, Any],
+                 remeasure: Callable[[list[str]], paired.PairedMeasurement]) -> list[dict[str, Any]]:
+    section["paired"] = {"processes": result.processes, "order": "ABBA", "base_commit": result.base_commit,
+                         "head_commit": result.head_commit, "problems": result.problems}
+    if result.problems:
+        raise PerfError(result.problems[0])
+    names = [n for n in measured.records if n in result.head and n in result.base and result.head[n].wall]
+    rows: dict[str, dict[str, Any]] = {}
+    for name in measured.records:
+        if name not in names:
+            reason = "not measured in the base commit (a new benchmark?)" if name in result.head else \
+                "not measured in the paired run"
+            rows[name] = _row(name, measured, None, stats.Verdict.NO_BASELINE, reason)
+            if name in result.base:
+                _memory_only(rows[name], result.base[name].peak_memory, result.head.get(name, measured.records[name])
+                             .peak_memory)
+    if names:
+        base = [result.base[n].wall for n in names]
+        head = [result.head[n].wall for n in names]
+        decisions = _decide_pairs(base, head, threshold)
+        candidates = [n for n, d in zip(names, decisions, strict=True) if d["code"] == stats.REGRESSION]
+        again = remeasure(_selection([result.head[n].nodeid for n in candidates])) if candidates else None
+        for index, name in enumerate(names):
+            decision = decisions[index]
+            row = _row(name, measured, base[index], stats.CODES[decision["code"]])
+            row["head_samples"] = head[index]
+            row["head_median"] = statistics.median(head[index])
+            row.update({k: decision[k] for k in ("ratio", "ci", "p_value", "p_holm")})
+            row["noisy"] = decision["noisy"]
+            if name in candidates:
+                _confirm_pair(row, name, again, threshold)
+            row["memory"] = _memory(result.base[name].peak_memory, result.head[name].peak_memory)
+            rows[name] = row
+    return list(rows.values())
+
+
+def _decide_pairs(base: list[list[float]], head: list[list[float]], threshold: float) -> list[dict[str, Any]]:
+    p_slower = np.array([float(stats.mann_whitney_greater(h, b)) for b, h in zip(base, head, strict=True)])
+    p_faster = np.array([float(stats.mann_whitney_less(h, b)) for b, h in zip(base, head, strict=True)])
+    ratio = np.array([float(stats.median_ratio(h, b)) for b, h in zip(base, head, strict=True)])
+    noisy = np.array([bool(stats.is_noisy_pair(b, h)) for b, h in zip(base, head, strict=True)])
+    gateable = np.array([min(len(b), len(h)) >= stats.MIN_GATING_SAMPLES for b, h in zip(base, head, strict=True)])
+    codes = stats.classify(p_slower, p_faster, ratio, noisy, gateable, threshold)
+    p_holm = stats.holm(np.where(~noisy & gateable, p_slower, np.nan))
+    return [{"code": int(codes[i]), "ratio": float(ratio[i]),
+             "ci": list(stats.bootstrap_ratio_interval(head[i], base[i])),
+             "p_value": float(p_slower[i]), "p_holm": None if np.isnan(p_holm[i]) else float(p_holm[i]),
+             "noisy": bool(noisy[i])} for i in range(len(base))]
+
+
+def _confirm_pair(row: dict[str, Any], name: str, again: paired.PairedMeasurement | None, threshold: float) -> None:
+    if again is None or again.problems or name not in again.head or name not in again.base:
+        why = again.problems[0] if again and again.problems else "the re-measurement did not measure it"
+        row["confirmation"] = {"confirmed": False, "reason": why}
+        row["verdict"] = stats.Verdict.POSSIBLE_REGRESSION.value
+        return
+    head, base = again.head[name].wall, again.base[name].wall
+    p_again = float(stats.mann_whitney_greater(head, base))
+    ratio_again = float(stats.median_ratio(head, base))
+    ok = bool(stats.confirmed(p_again, ratio_again, threshold))
+    row["confirmation"] = {"confirmed": ok, "p_value": p_again, "ratio": ratio_again}
+    if not ok:
+        row["verdict"] = stats.Verdict.POSSIBLE_REGRESSION.value
+        row["reason"] = "flagged, but the confirmation re-measurement did not flag it again"
+
+
+def _memory_only(row: dict[str, Any], base: list[int] | list[float], head: list[int] | list[float]) -> None:
+    """A benchmark that measures peak memory but no time: its verdict is the memory verdict."""
+    if row["head_samples"]:
+        return
+    row["memory"] = _memory(base, head)
+    if row["memory"] is not None:
+        row["verdict"] = row["memory"]["verdict"]
+        row["reason"] = "peak memory only"
+
+
+def _memory(base: list[int] | list[float], head: list[int] | list[float]) -> dict[str, Any] | None:
+    if not base or not head:
+        return None
+    base_bytes, head_bytes = statistics.median(base), statistics.median(head)
+    regressed = stats.memory_regressed(base_bytes, head_bytes)
+    verdict = stats.Verdict.REGRESSION if regressed else stats.Verdict.UNCHANGED
+    return {"base_bytes": base_bytes, "head_bytes": head_bytes,
+            "ratio": head_bytes / base_bytes if base_bytes else None,
+            "verdict": verdict.value}
+
+
+# --- history mode -----------------------------------------------------------------------------
+
+
+def _history(config: Config, output_dir: Path, measured: Measured, suite_args: dict[str, list[str]],
+             threshold: float, environ: dict[str, str], section: dict[str, Any],
+             notices: list[str]) -> list[dict[str, Any]]:
+    directory = config.baseline_dir if config.baseline_dir.is_absolute() else config.project / config.baseline_dir
+    key = baselines.PlatformKey(**section["platform_key"])
+    lookup = baselines.find(directory, key)
+    notices.extend(f"performance: {problem}" for problem in lookup.problems)
+    if lookup.baseline is None:
+        section["baseline"] = {"source": str(directory), "reason": lookup.reason}
+        return [_row(name, measured, None, stats.Verdict.NO_BASELINE, lookup.reason) for name in measured.records]
+    baseline = lookup.baseline
+    history = [entry for entry in baseline.history if not entry.throttled][-stats.MAX_HISTORY:]
+    section["baseline"] = {"source": str(baseline.path), "commit": baseline.latest.get("commit"),
+                           "updated_at": baseline.updated_at, "history_length": len(history)}
+    names = [n for n in measured.records if measured.records[n].wall and any(n in e.medians for e in history)]
+    rows = {name: _row(name, measured, baseline.latest_samples(name) or None, stats.Verdict.NO_BASELINE,
+                       "not in the baseline (a new benchmark?)") for name in measured.records if name not in names}
+    for name, row in rows.items():
+        last_peak = next((e.peak_memory[name] for e in reversed(history) if name in e.peak_memory), None)
+        _memory_only(row, [last_peak] if last_peak else [], measured.records[name].peak_memory)
+    if not names:
+        return list(rows.values())
+    matrix = np.array([[e.medians.get(n, np.nan) for n in names] for e in history], dtype=float)
+    current = np.array([statistics.median(measured.records[n].wall) for n in names])
+    jobs = np.sum(~np.isnan(matrix), axis=0)
+    p_slower, p_faster, ratio, bounds, shift = _history_test(matrix, current)
+    noisy = np.array([bool(stats.is_noisy(measured.records[n].wall)) for n in names])
+    gateable = jobs >= stats.MIN_GATING_HISTORY
+    codes = stats.classify(p_slower, p_faster, ratio, noisy, gateable, threshold)
+    p_holm = stats.holm(np.where(~noisy & gateable, p_slower, np.nan))
+    section["suite_shift"] = float(np.exp(shift))
+    candidates = [n for n, c in zip(names, codes, strict=True) if c == stats.REGRESSION]
+    again: dict[str, BenchmarkRecord] = {}
+    if candidates:
+        again = _remeasure_head(config, output_dir, measured, candidates, environ, notices)
+    for index, name in enumerate(names):
+        row = _row(name, measured, baseline.latest_samples(name) or None, stats.CODES[int(codes[index])])
+        row.update({"ratio": float(ratio[index]), "ci": [float(b) for b in bounds[index]],
+                    "p_value": float(p_slower[index]),
+                    "p_holm": None if np.isnan(p_holm[index]) else float(p_holm[index]),
+                    "noisy": bool(noisy[index]), "history_jobs": int(jobs[index]),
+                    "trend": [e.medians[name] for e in history if name in e.medians]})
+        if not gateable[index] and row["verdict"] != stats.Verdict.NO_BASELINE:
+            row["reason"] = (f"only {int(jobs[index])} earlier run(s) in the history; "
+                             f"{stats.MIN_GATING_HISTORY} needed to gate")
+        if name in candidates:
+            _confirm_history(row, name, index, matrix, current, again, threshold)
+        last_peak = next((e.peak_memory[name] for e in reversed(history) if name in e.peak_memory), None)
+        row["memory"] = _memory([last_peak] if last_peak else [], measured.records[name].peak_memory)
+        rows[name] = row
+    return list(rows.values())
+
+
+def _history_test(matrix: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, ...]:
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a benchmark with one earlier run has no spread yet
+        return stats.history_test(np.log(matrix), np.log(current))
+
+
+def _confirm_history(row: dict[str, Any], name: str, index: int, matrix: np.ndarray, current: np.ndarray,
+                     again: dict[str, BenchmarkRecord], threshold: float) -> None:
+    record = again.get(name)
+    if record is None or not record.wall:
+        row["confirmation"] = {"confirmed": False, "reason": "the re-measurement did not measure it"}
+        row["verdict"] = stats.Verdict.POSSIBLE_REGRESSION.value
+        return
+    second = current.copy()
+    second[index] = statistics.median(record.wall)
+    p_again, _, ratio_again, _, _ = _history_test(matrix, second)
+    ok = bool(stats.confirmed(p_again[index], ratio_again[index], threshold))
+    row["confirmation"] = {"confirmed": ok, "p_value": float(p_again[index]), "ratio": float(ratio_again[index])}
+    if not ok:
+        row["verdict"] = stats.Verdict.POSSIBLE_REGRESSION.value
+        row["reason"] = "flagged, but the confirmation re-measurement did not flag it again"
+
+
+def _remeasure_head(config: Config, output_dir: Path, measured: Measured, names: list[str],
+                    environ: dict[str, str], notices: list[str]) -> dict[str, BenchmarkRecord]:
+    """History mode's confirmation: the flagged benchmarks alone, in one fresh process of the head."""
+    head = paired.Side("head", "HEAD", config.project)
+    work = output_dir / PERF_FOLDER / "confirm"
+    work.mkdir(parents=True, exist_ok=True)
+    selection = _selection([measured.records[n].nodeid for n in names])
+    records, problem = paired.run_side(head, selection, work / "head.json", 20, work / "head.log", 1800.0,
+                                       environ, inject_slowdown=True)
+    if problem:
+        notices.append(f"performance: confirmation re-measurement failed: {problem}")
+    return {record.name: record for record in records}

@@ -1,0 +1,227 @@
+"""The decision: is a benchmark slower, and can we say so without crying wolf?
+
+Every function here is pure and works on numpy arrays whose *last* axis is the sample (or the
+benchmark, for suite-wide steps), so the same code decides one real run and two million
+simulated ones in ``benchmarks/detection``. The method follows section 5 of the research note
+(docs/PERFORMANCE_REGRESSION.md explains it to users):
+
+- paired mode: exact one-sided Mann-Whitney U of head samples against base samples measured in
+  the same job (runner-to-runner noise cancels);
+- history mode: one median per job, a one-sided t prediction interval on log values over the
+  last K jobs, after dividing out the suite-wide speed shift of each job;
+- both: Holm across the suite at 0.05, a minimum effect, and a confirmation re-measurement
+  of flagged benchmarks before anything fails.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats as scipy_stats
+
+FAMILY_ALPHA = 0.05  # Holm family-wise error rate across one suite
+POSSIBLE_ALPHA = 0.01  # uncorrected level for "possible regression" (comment only)
+CONFIRM_ALPHA = 0.01  # the confirmation re-measurement must flag again at this level
+NOISY_CV = 0.10  # a benchmark whose spread is shown to exceed this never gates
+MIN_SAMPLE_SECONDS = 0.001  # samples shorter than this are timer noise
+MIN_GATING_SAMPLES = 10  # per side, paired mode
+EXACT_LIMIT = 200  # samples per side up to which Mann-Whitney U is exact
+MIN_GATING_HISTORY = 5  # jobs, history mode
+MAX_HISTORY = 64
+SUITE_NORMALISE_MIN = 10  # benchmarks needed before the suite-wide shift is divided out
+MEMORY_MIN_RATIO = 1.05
+MEMORY_MIN_BYTES = 1024 * 1024
+_MAD_TO_SIGMA = 1.4826
+_MAD_RELATIVE_SE = 1.166  # standard error of a MAD-based sigma, relative, times sqrt(n)
+
+
+class Verdict(StrEnum):
+    REGRESSION = "regression"
+    POSSIBLE_REGRESSION = "possible regression"
+    IMPROVEMENT = "improvement"
+    UNCHANGED = "unchanged"
+    NOISY = "noisy"
+    NO_BASELINE = "no baseline"
+
+
+# Integer codes of the verdicts, so a whole simulated suite can be classified in one array.
+CODES: tuple[Verdict, ...] = tuple(Verdict)
+REGRESSION, POSSIBLE, IMPROVEMENT, UNCHANGED, NOISY, NO_BASELINE = range(len(CODES))
+
+
+def mann_whitney_greater(head: ArrayLike, base: ArrayLike) -> NDArray[np.float64]:
+    """One-sided exact Mann-Whitney U p-value that ``head`` samples are larger (slower) than ``base``.
+
+    Exact rather than the normal approximation: at n = 20 per side the approximation is off in
+    exactly the tail a Holm-corrected gate looks at.
+    """
+    return np.asarray(scipy_stats.mannwhitneyu(head, base, alternative="greater", method=_method(head, base),
+                                               axis=-1).pvalue)
+
+
+def mann_whitney_less(head: ArrayLike, base: ArrayLike) -> NDArray[np.float64]:
+    """The mirror test, for improvements (reported, never gating)."""
+    return np.asarray(scipy_stats.mannwhitneyu(head, base, alternative="less", method=_method(head, base),
+                                               axis=-1).pvalue)
+
+
+def _method(head: ArrayLike, base: ArrayLike) -> str:
+    """Exact up to a few hundred samples a side (ingested pytest-benchmark runs can hold thousands)."""
+    return "exact" if max(np.shape(head)[-1], np.shape(base)[-1]) <= EXACT_LIMIT else "asymptotic"
+
+
+def median_ratio(head: ArrayLike, base: ArrayLike) -> NDArray[np.float64]:
+    """Ratio of medians: the effect size every verdict is stated in (1.10 = 10% slower)."""
+    return np.asarray(np.median(head, axis=-1) / np.median(base, axis=-1))
+
+
+def bootstrap_ratio_interval(head: ArrayLike, base: ArrayLike, resamples: int = 2000,
+                             seed: int = 20260101, level: float = 0.95) -> tuple[float, float]:
+    """Seeded percentile bootstrap interval of the ratio of medians (for display, never for gating)."""
+    head_values = np.asarray(head, dtype=float)
+    base_values = np.asarray(base, dtype=float)
+    rng = np.random.default_rng(seed)
+    head_medians = np.median(rng.choice(head_values, size=(resamples, head_values.size)), axis=1)
+    base_medians = np.median(rng.choice(base_values, size=(resamples, base_values.size)), axis=1)
+    ratios = head_medians / base_medians
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(ratios, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def robust_cv(samples: ArrayLike) -> NDArray[np.float64]:
+    """Spread relative to the median, from the median absolute deviation (one outlier cannot inflate it)."""
+    values = np.asarray(samples, dtype=float)
+    median = np.median(values, axis=-1, keepdims=True)
+    mad = np.median(np.abs(values - median), axis=-1)
+    return np.asarray(_MAD_TO_SIGMA * mad / np.squeeze(median, axis=-1))
+
+
+def is_noisy(samples: ArrayLike, max_cv: float = NOISY_CV) -> NDArray[np.bool_]:
+    """True where the spread is *shown* to exceed ``max_cv``, or where samples are under 1 ms.
+
+    "Shown" means the robust CV is above ``max_cv`` by more than its own sampling error (one-sided
+    99%), so a benchmark whose true CV is 10% is not thrown out half the time because 20 samples
+    happened to estimate 10.5%.
+    """
+    values = np.asarray(samples, dtype=float)
+    count = values.shape[-1]
+    margin = 1 + 2.326 * _MAD_RELATIVE_SE / np.sqrt(count)
+    too_short = np.min(values, axis=-1) < MIN_SAMPLE_SECONDS
+    return np.asarray((robust_cv(values) > max_cv * margin) | too_short)
+
+
+def is_noisy_pair(base: ArrayLike, head: ArrayLike, max_cv: float = NOISY_CV) -> NDArray[np.bool_]:
+    """Noisy test for paired mode: both sides' samples, each relative to its own median, judged together.
+
+    Pooling doubles the samples the spread is estimated from (a slowdown shifts the median, not the spread).
+    """
+    base_values = np.asarray(base, dtype=float)
+    head_values = np.asarray(head, dtype=float)
+    relative = np.concatenate([base_values / np.median(base_values, axis=-1, keepdims=True),
+                               head_values / np.median(head_values, axis=-1, keepdims=True)], axis=-1)
+    too_short = np.minimum(np.min(base_values, axis=-1), np.min(head_values, axis=-1)) < MIN_SAMPLE_SECONDS
+    return np.asarray(is_noisy(relative, max_cv) | too_short)
+
+
+def holm(pvalues: ArrayLike) -> NDArray[np.float64]:
+    """Holm-adjusted p-values along the last axis (one suite); NaN marks benchmarks outside the family."""
+    p = np.asarray(pvalues, dtype=float)
+    family = np.sum(~np.isnan(p), axis=-1, keepdims=True)
+    order = np.argsort(np.where(np.isnan(p), np.inf, p), axis=-1)
+    sorted_p = np.take_along_axis(p, order, axis=-1)
+    rank = np.arange(p.shape[-1])
+    scaled = np.where(np.isnan(sorted_p), np.nan, (family - rank) * sorted_p)
+    adjusted_sorted = np.minimum(np.fmax.accumulate(np.nan_to_num(scaled, nan=-np.inf), axis=-1), 1.0)
+    adjusted_sorted = np.where(np.isnan(sorted_p), np.nan, adjusted_sorted)
+    adjusted = np.empty_like(adjusted_sorted)
+    np.put_along_axis(adjusted, order, adjusted_sorted, axis=-1)
+    return adjusted
+
+
+def suite_shift(log_ratios: ArrayLike) -> NDArray[np.float64]:
+    """The whole job's speed shift: the median over benchmarks of log(current / reference)."""
+    return np.asarray(np.nanmedian(np.asarray(log_ratios, dtype=float), axis=-1))
+
+
+def history_test(history_logs: ArrayLike, current_logs: ArrayLike,
+                 normalise: bool | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64],
+                                                         NDArray[np.float64], NDArray[np.float64]]:
+    """History mode for one suite: p-values, ratios, 95% prediction bounds of the ratio, suite shift.
+
+    ``history_logs`` is (..., K jobs, B benchmarks) of log job medians (NaN where a job lacked the
+    benchmark); ``current_logs`` is (..., B). Each job's suite-wide shift (median over benchmarks of
+    its distance from the benchmark's mean) is subtracted when the suite has at least
+    ``SUITE_NORMALISE_MIN`` benchmarks, then the one-sided prediction-interval p-value
+    ``1 - T_{K-1}((x - mean) / (sd * sqrt(1 + 1/K)))`` is computed per benchmark.
+    Returns (p slower, p faster, ratio, (low, high) stacked on the last axis, shift).
+    """
+    history = np.asarray(history_logs, dtype=float)
+    current = np.asarray(current_logs, dtype=float)
+    benchmarks = current.shape[-1]
+    normalise = benchmarks >= SUITE_NORMALISE_MIN if normalise is None else normalise
+    centre = np.nanmean(history, axis=-2)
+    shift = suite_shift(current - centre)
+    if normalise:
+        job_shifts = np.nanmedian(history - centre[..., None, :], axis=-1)
+        history = history - job_shifts[..., None]
+        current = current - shift[..., None]
+        centre = np.nanmean(history, axis=-2)
+    jobs = np.sum(~np.isnan(history), axis=-2).astype(float)
+    spread = np.nanstd(history, axis=-2, ddof=1) * np.sqrt(1 + 1 / jobs)
+    distance = current - centre
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_value = np.where(spread > 0, distance / spread, np.sign(distance) * np.inf)
+    p_slower = scipy_stats.t.sf(t_value, jobs - 1)
+    p_faster = scipy_stats.t.cdf(t_value, jobs - 1)
+    half_width = scipy_stats.t.ppf(0.975, jobs - 1) * spread
+    bounds = np.stack([np.exp(distance - half_width), np.exp(distance + half_width)], axis=-1)
+    return np.asarray(p_slower), np.asarray(p_faster), np.exp(distance), bounds, shift
+
+
+def classify(p_slower: ArrayLike, p_faster: ArrayLike, ratio: ArrayLike, noisy: ArrayLike,
+             gateable: ArrayLike, threshold: float) -> NDArray[np.int_]:
+    """Verdict codes for one suite (last axis = benchmarks), before confirmation.
+
+    Holm runs over the gated benchmarks only (not noisy, enough samples or history). A Holm-significant
+    slowdown of at least ``threshold`` is a regression candidate; significant only without the
+    correction (p < 0.01) it is a possible regression; the mirror image is an improvement.
+    """
+    p_slower = np.asarray(p_slower, dtype=float)
+    p_faster = np.asarray(p_faster, dtype=float)
+    ratio = np.asarray(ratio, dtype=float)
+    noisy = np.asarray(noisy, dtype=bool)
+    gateable = np.asarray(gateable, dtype=bool)
+    has_baseline = ~np.isnan(ratio)
+    in_family = has_baseline & ~noisy & gateable
+    slower_holm = holm(np.where(in_family, p_slower, np.nan))
+    faster_holm = holm(np.where(in_family, p_faster, np.nan))
+    big_slowdown = ratio >= 1 + threshold
+    big_speedup = ratio <= 1 / (1 + threshold)
+    codes = np.full(ratio.shape, UNCHANGED)
+    possible = has_baseline & ~noisy & big_slowdown & (p_slower < POSSIBLE_ALPHA)
+    codes = np.where(possible, POSSIBLE, codes)
+    codes = np.where(in_family & big_slowdown & (slower_holm < FAMILY_ALPHA), REGRESSION, codes)
+    codes = np.where(in_family & big_speedup & (faster_holm < FAMILY_ALPHA), IMPROVEMENT, codes)
+    codes = np.where(noisy & has_baseline, NOISY, codes)
+    codes = np.where(~has_baseline, NO_BASELINE, codes)
+    return codes
+
+
+def confirmed(p_slower_again: ArrayLike, ratio_again: ArrayLike, threshold: float) -> NDArray[np.bool_]:
+    """Whether the re-measurement of a regression candidate flags again (p < 0.01 and the same minimum effect)."""
+    return np.asarray((np.asarray(p_slower_again) < CONFIRM_ALPHA) & (np.asarray(ratio_again) >= 1 + threshold))
+
+
+def memory_regressed(base_bytes: float, head_bytes: float) -> bool:
+    """Peak memory gate: at least 5% *and* at least 1 MiB more (page and arena granularity are not regressions)."""
+    if base_bytes <= 0:
+        return False
+    return head_bytes >= base_bytes * MEMORY_MIN_RATIO and head_bytes - base_bytes >= MEMORY_MIN_BYTES
+
+
+def reference_rule(head_mean: ArrayLike, stored_mean: ArrayLike, threshold: float = 0.15) -> NDArray[np.bool_]:
+    """The design this replaces (mean of 5 over a stored mean, > 15%); kept for the side-by-side simulation."""
+    return np.asarray(np.asarray(head_mean) / np.asarray(stored_mean) > 1 + threshold)
