@@ -85,6 +85,7 @@ class Config:
     perf_aa: bool = False
     perf_base: str | None = None
     baseline_dir: Path = Path("baselines")
+    perf_metric: str = "wall"
     reruns: int = 0  # --- failure analysis, flaky reruns, sharding (options.py) ---
     flaky_fails: bool = False
     against: Path | None = None

@@ -151,8 +151,8 @@ def _signal(proc: psutil.Process, terminate: bool) -> None:
 
 def _popen_options() -> dict[str, object]:
     """Start the suite in its own process group so it can be signalled as a whole."""
-    if os.name == "nt":
-        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    if os.name == "nt":  # the constant exists only on Windows; 0x200 is its documented value
+        return {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x00000200)}
     return {"start_new_session": True}
 
 
