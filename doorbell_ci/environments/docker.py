@@ -82,6 +82,7 @@ class DockerEnvironment:
         self.network_name: str | None = None
         self.services: list[dict[str, Any]] = []
         self.engine_version = ""
+        self.cleanup_problem: str | None = None
         self._plan: Plan | None = None
 
     # --- prepare --------------------------------------------------------------------------------
@@ -272,7 +273,14 @@ class DockerEnvironment:
     def cleanup(self, force: bool = False) -> None:
         """Remove this run's containers and network (always) and its tree (unless kept)."""
         if self.client is not None and self._plan is not None:
-            remove_labelled(self.client, {RUN_LABEL: self._plan.run_id})
+            import docker.errors
+
+            try:
+                remove_labelled(self.client, {RUN_LABEL: self._plan.run_id})
+            except docker.errors.DockerException as error:  # the engine went away: keep the results anyway
+                self.cleanup_problem = (f"could not remove this run's containers/network ({error}); "
+                                        f"run `doorbell-ci env cleanup --run-id {self._plan.run_id}`")
+                print(f"doorbell-ci: warning: {self.cleanup_problem}", flush=True)
         self.network_name = None
         if self.tree is None:
             return
@@ -300,6 +308,7 @@ class DockerEnvironment:
             "config_env_var": self.settings.config_env_var,
             "root": str(self.tree.root) if self.keep and self.tree is not None else None,
             "kept": self.keep,
+            "cleanup_problem": self.cleanup_problem,
         }
 
 
