@@ -99,8 +99,17 @@ def describe(root: Path = Path("/"), throttle_start: ThrottleSample | None = Non
 
 
 def runner_label(environ: dict[str, str]) -> str:
-    """The labels the runner was registered with (runner-setup writes RUNNER_LABELS), else its name."""
-    return environ.get("RUNNER_LABELS", "").strip() or environ.get("RUNNER_NAME", "").strip()
+    """The labels the runner was registered with (runner-setup writes RUNNER_LABELS), else its name.
+
+    A GitHub-hosted runner's name changes from job to job ("GitHub Actions 12"), and baselines are
+    keyed by this label, so every hosted runner is simply ``github-hosted``.
+    """
+    labels = environ.get("RUNNER_LABELS", "").strip()
+    if labels:
+        return labels
+    if environ.get("RUNNER_ENVIRONMENT", "").strip() == "github-hosted":
+        return "github-hosted"
+    return environ.get("RUNNER_NAME", "").strip()
 
 
 def pi_model(model_name: str) -> str | None:

@@ -123,13 +123,15 @@ def test_windows(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(platforms.platform, "processor",
                         lambda: "Intel64 Family 6 Model 140 Stepping 1, GenuineIntel")
     monkeypatch.setattr(platforms.psutil, "virtual_memory", lambda: Memory(34359738368, 0))
-    facts = platforms.describe(environ={"RUNNER_NAME": "GitHub Actions 12", "RUNNER_LABELS": ""})
+    facts = platforms.describe(environ={"RUNNER_NAME": "GitHub Actions 12", "RUNNER_LABELS": "",
+                                        "RUNNER_ENVIRONMENT": "github-hosted"})
     assert facts["os"] == "windows" and facts["os_name"] == "Windows 11 10.0.22631"
     assert facts["arch"] == "amd64"
     assert facts["cpu_model"] == "Intel64 Family 6 Model 140 Stepping 1, GenuineIntel"
     assert facts["memory_bytes"] == 34359738368
     assert facts["pi_model"] is None and facts["camera"] is None and facts["gpio"] is False
-    assert facts["throttled"] is None and facts["runner_label"] == "GitHub Actions 12"
+    assert facts["throttled"] is None and facts["runner"] == "GitHub Actions 12"
+    assert facts["runner_label"] == "github-hosted"  # the same key for every hosted Windows runner
 
 
 @pytest.mark.parametrize(("model", "label"), [
