@@ -120,16 +120,17 @@ def merge(folders: Sequence[Path], output_dir: Path, against: Path | None = None
         result.coverage = _merge_coverage(shards, output_dir, result, full_reports)
     except CollectError as error:
         notices.append(f"coverage: {error}")
-    stored = [shard.document.get("analysis") or {} for shard in shards]
+    stored = [analysis.stored_section(shard.document) for shard in shards]
     history: dict[str, str] = {}
     attempts: dict[str, list[str]] = {}
     known: dict[str, Any] = {}
     for part in stored:
-        history.update(part.get("history") or {})
-        attempts.update((part.get("reruns") or {}).get("attempts") or {})
-        known.update({f["key"]: f["reproduce"] for f in part.get("failures") or [] if f.get("reproduce")})
+        history.update(analysis.stored_history(part))
+        attempts.update(analysis.stored_reruns(part).attempts)
+        known.update(analysis.stored_reproductions(part))
     base = base_source = None
-    stored_bases = [Path(p["against"]["source"]) for p in stored if (p.get("against") or {}).get("source")]
+    stored_bases = [Path(str(p["against"]["source"])) for p in stored
+                    if isinstance(p.get("against"), dict) and p["against"].get("source")]
     base_path = against or (stored_bases[0] if stored_bases else None)
     if base_path is not None:
         try:
@@ -139,8 +140,8 @@ def merge(folders: Sequence[Path], output_dir: Path, against: Path | None = None
             if against is not None:
                 raise
             notices.append(f"analysis: failures are not classified as new or known: {error}")
-    reruns = Reruns(max_reruns=max(int((p.get("reruns") or {}).get("max") or 0) for p in stored), attempts=attempts)
-    shard_infos = [p.get("shard") for p in stored if p.get("shard")]
+    reruns = Reruns(max_reruns=max(analysis.stored_reruns(p).max_reruns for p in stored), attempts=attempts)
+    shard_infos = [p["shard"] for p in stored if isinstance(p.get("shard"), dict)]
     result.analysis = analysis.analyse(
         result, history=history, base=base, base_source=base_source, reruns=reruns, output_dir=output_dir,
         known_reproductions=known, shard={"merged": shard_infos} if shard_infos else None)
@@ -155,7 +156,10 @@ def _label(folder: Path, position: int) -> str:
 
 
 def _check_shards(shards: list[Shard]) -> list[str]:
-    infos = [((shard.document.get("analysis") or {}).get("shard") or {}) for shard in shards]
+    from doorbell_ci.analysis import stored_section
+
+    infos = [stored_section(shard.document).get("shard") for shard in shards]
+    infos = [info if isinstance(info, dict) else {} for info in infos]
     totals = {info.get("total") for info in infos if info.get("total")}
     if not totals:
         return []
@@ -171,6 +175,11 @@ def _check_shards(shards: list[Shard]) -> list[str]:
     twice = sorted({k for k in seen if seen.count(k) > 1})
     if twice:
         notes.append(f"merge: shard {', '.join(f'{k}/{total}' for k in twice)} given more than once")
+    splits = {(info.get("total_tests"), info.get("strategy"), info.get("durations_source"), info.get("recorded"))
+              for info in infos}
+    if len(splits) > 1:  # each job split on its own inputs: some tests may have run twice, others never
+        notes.append("merge: the shards did not split the same way (different test lists or durations); "
+                     "give every shard job the same --durations file")
     return notes
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,7 +27,6 @@ from doorbell_ci.environments.base import Environment
 from doorbell_ci.errors import ConfigError, ReportError
 from doorbell_ci.execution import Console, run_command
 from doorbell_ci.plan import Plan, PlannedSuite, SkippedSuite
-from doorbell_ci.selection_plugin import read_ids
 
 COLLECT_TIMEOUT = 600.0
 
@@ -100,7 +100,7 @@ def load_durations(path: Path) -> dict[str, float]:
         raise ConfigError(f"durations file {path} must be a JSON object {{node id: seconds}}")
     durations: dict[str, float] = {}
     for nodeid, seconds in document.items():
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds < math.inf:
             raise ConfigError(f"durations file {path}: {nodeid!r} has {seconds!r}, expected seconds (a number >= 0)")
         durations[str(nodeid)] = float(seconds)
     return durations
@@ -206,4 +206,6 @@ def _collect_ids(plan: Plan, environment: Environment, suite: PlannedSuite, cons
     environment.collect(probe)
     if execution.exit_code not in (0, 5) or not target.is_file():
         return None
+    from doorbell_ci.selection_plugin import read_ids  # imports pytest: only paid for when sharding
+
     return read_ids(target)

@@ -132,7 +132,7 @@ def for_run(result: RunResult, config: Any, reruns: Reruns | None = None,
 def reanalyse(path: Path, against: Path | None = None) -> tuple[RunResult, dict[str, Any]]:
     """The analysis of a stored results folder (``doorbell-ci analyze``), optionally against another."""
     run, document = read_report(path)
-    stored = document.get("analysis") if isinstance(document.get("analysis"), dict) else {}
+    stored = stored_section(document)
     base = base_source = None
     if against is not None:
         base, _ = read_report(against)
@@ -145,18 +145,43 @@ def reanalyse(path: Path, against: Path | None = None) -> tuple[RunResult, dict[
         except ReportError:
             run.notices.append(f"analysis: the base report {source} is no longer readable; failures are not "
                                "classified (pass --against)")
-    stored_history = stored.get("history")
-    history = ({str(k): str(v) for k, v in stored_history.items()} if isinstance(stored_history, dict)
+    history = (stored_history(stored) if isinstance(stored.get("history"), dict)
                else history_.extend_history(run.iter_tests(), {}))
-    stored_reruns = stored.get("reruns") if isinstance(stored.get("reruns"), dict) else {}
-    attempts = stored_reruns.get("attempts") if isinstance(stored_reruns.get("attempts"), dict) else {}
-    reruns = Reruns(max_reruns=int(stored_reruns.get("max") or 0), attempts=dict(attempts))
-    known = {f["key"]: f["reproduce"] for f in stored.get("failures") or []
-             if isinstance(f, dict) and isinstance(f.get("reproduce"), dict) and "key" in f}
+    reruns = stored_reruns(stored)
+    known = stored_reproductions(stored)
     folder = path if path.is_dir() else path.parent
     analysis = analyse(run, history=history, base=base, base_source=base_source, reruns=reruns,
-                       output_dir=folder, known_reproductions=known, shard=stored.get("shard"))
+                       output_dir=folder, known_reproductions=known, shard=_mapping(stored.get("shard")) or None)
     return run, analysis
+
+
+def stored_section(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``analysis`` section of a report.json document, or empty when absent or malformed."""
+    return _mapping(document.get("analysis"))
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """A stored section as a dict; anything else (a damaged or hostile report) as empty."""
+    return value if isinstance(value, dict) else {}
+
+
+def stored_reruns(stored: Mapping[str, Any]) -> Reruns:
+    section = _mapping(stored.get("reruns"))
+    attempts = {str(key): [str(outcome) for outcome in value]
+                for key, value in _mapping(section.get("attempts")).items() if isinstance(value, list)}
+    maximum = section.get("max")
+    return Reruns(max_reruns=maximum if isinstance(maximum, int) and not isinstance(maximum, bool) else 0,
+                  attempts=attempts)
+
+
+def stored_reproductions(stored: Mapping[str, Any]) -> dict[str, Any]:
+    failures = stored.get("failures") if isinstance(stored.get("failures"), list) else []
+    return {str(f["key"]): f["reproduce"] for f in failures
+            if isinstance(f, dict) and isinstance(f.get("reproduce"), dict) and "key" in f}
+
+
+def stored_history(stored: Mapping[str, Any]) -> dict[str, str]:
+    return history_.previous_history({"analysis": stored}) if isinstance(stored.get("history"), dict) else {}
 
 
 def dumps(analysis: Mapping[str, Any]) -> str:

@@ -5,12 +5,14 @@ Both lead with what is new: a maintainer's first question is "did I break this?"
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from doorbell_ci.reports.text import md_code, md_code_block, md_inline
 
 MAX_LISTED = 20
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _where(entry: Mapping[str, Any]) -> str:
@@ -82,13 +84,29 @@ def terminal(analysis: Mapping[str, Any], tests_output: Mapping[str, tuple[str, 
         lines.append("")
         lines.append(f"Shard {shard.get('index')}/{shard.get('total')}: {shard.get('tests')} tests, "
                      f"balanced by {shard.get('strategy')}")
-    return "\n".join(lines) + "\n"
+    return _printable("\n".join(lines) + "\n")
+
+
+def _printable(text: str) -> str:
+    """No terminal control sequences from test names or messages (ESC, BEL, CR overprinting, ...)."""
+    return _CONTROL.sub("?", text)
 
 
 def markdown(analysis: Mapping[str, Any] | None, max_items: int = 20) -> list[str]:
-    """Lines for summary.md: new failures first, then groups, flaky and flipping tests."""
+    """Lines for summary.md: new failures first, then groups, flaky and flipping tests.
+
+    ``doorbell-ci report`` re-renders from a stored report.json, whose analysis section may be
+    damaged: then one line says so instead of the report failing.
+    """
     if not analysis:
         return []
+    try:
+        return _markdown(analysis, max_items)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return ["> ⚠️ the analysis section of report.json is damaged; run `doorbell-ci analyze` to redo it", ""]
+
+
+def _markdown(analysis: Mapping[str, Any], max_items: int) -> list[str]:
     parts: list[str] = []
     failures = {f["key"]: f for f in analysis.get("failures") or []}
     new = analysis.get("new") or []

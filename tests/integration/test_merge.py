@@ -79,3 +79,13 @@ def test_output_folder_cannot_be_a_shard_folder(tmp_path: Path) -> None:
     one = shard(tmp_path / "s1", 1, 1, {"unit": {"a": Outcome.PASSED}})
     with pytest.raises(ReportError, match="is one of the shard folders"):
         merge([one], one)
+
+
+def test_shards_that_split_differently_are_a_notice(tmp_path: Path) -> None:
+    one = shard(tmp_path / "s1", 1, 2, {"unit": {"a": Outcome.PASSED}})
+    two = shard(tmp_path / "s2", 2, 2, {"unit": {"b": Outcome.PASSED}})
+    document = json.loads((two / "report.json").read_text())
+    document["analysis"]["shard"].update(total_tests=3, strategy="count")
+    (two / "report.json").write_text(json.dumps(document))
+    result, _ = merge([one, two], tmp_path / "merged")
+    assert any("did not split the same way" in notice for notice in result.notices)
