@@ -1,6 +1,9 @@
 """The REST API side of publishing, through PyGithub: the PR comment and the check run.
 
-``base_url`` comes from ``GITHUB_API_URL`` so GitHub Enterprise Server works unchanged.
+``base_url`` comes from ``GITHUB_API_URL`` so GitHub Enterprise Server works unchanged. Every
+request goes through PyGithub's requester to a path we build under that base URL; URLs the
+server hands back (``Link`` pages, an object's ``url``) are never followed, so neither a mock
+nor a misconfigured proxy can make us send the token to another host.
 Transient failures (5xx, rate limits) are retried with exponential backoff by PyGithub's
 ``GithubRetry``; anything else (a read-only fork token's 403, a 404, a network error) is
 turned into a notice by the caller, never an exception that could change the verdict.
@@ -34,6 +37,8 @@ from doorbell_ci.github.limits import (
 from doorbell_ci.results import RunResult, TestResult
 
 COMMENT_MODES = ("always", "changes", "failures", "off")
+COMMENTS_PER_PAGE = 100
+MAX_COMMENT_PAGES = 20  # 2,000 comments; past that a PR gets a second comment rather than an endless search
 MARKER_PREFIX = "<!-- doorbell-ci:"
 
 
@@ -115,7 +120,7 @@ class GitHubContext:
         return sha if isinstance(sha, str) and sha else self.sha
 
 
-def make_client(context: GitHubContext, retries: int = 5, backoff: float = 2.0, timeout: float = 30.0,
+def make_client(context: GitHubContext, retries: int = 4, backoff: float = 1.0, timeout: float = 30.0,
                 seconds_between_requests: float = 0.25, seconds_between_writes: float = 1.0) -> Github:
     """A PyGithub client for ``context.api_url`` that retries 5xx and rate limits with backoff.
 
@@ -170,23 +175,44 @@ def upsert_comment(client: Github, context: GitHubContext, pr_number: int, body:
     if mode == "off":
         return CommentOutcome("skipped")
     state = comment_state(run)
-    issue = client.get_repo(context.repository).get_issue(pr_number)
-    existing = None
-    for comment in issue.get_comments():
-        if _marker_state(comment.body or "", context.identity) is not None:
-            existing = comment  # keep the newest of ours (the list is oldest first)
-    previous_state = _marker_state(existing.body or "", context.identity) if existing is not None else None
+    existing = _find_our_comment(client, context, pr_number)
+    previous_state = _marker_state(existing["body"], context.identity) if existing is not None else None
     if mode == "changes" and existing is not None and previous_state == state:
-        return CommentOutcome("unchanged", existing.id)
+        return CommentOutcome("unchanged", existing["id"])
     if mode == "failures" and not run.failed and existing is None:
         return CommentOutcome("skipped")
     full_body = marker(context.identity, state) + "\n" + body
     full_body = fit(full_body, COMMENT_BODY_CHARS * 4, context.run_url, limit_chars=COMMENT_BODY_CHARS - 64)
+    repo_path = f"/repos/{context.repository}"
     if existing is not None:
-        existing.edit(full_body)
-        return CommentOutcome("updated", existing.id)
-    created = issue.create_comment(full_body)
-    return CommentOutcome("created", created.id)
+        client.requester.requestJsonAndCheck("PATCH", f"{repo_path}/issues/comments/{existing['id']}",
+                                             input={"body": full_body})
+        return CommentOutcome("updated", existing["id"])
+    _, created = client.requester.requestJsonAndCheck("POST", f"{repo_path}/issues/{pr_number}/comments",
+                                                      input={"body": full_body})
+    return CommentOutcome("created", created.get("id") if isinstance(created, dict) else None)
+
+
+def _find_our_comment(client: Github, context: GitHubContext, pr_number: int) -> dict[str, Any] | None:
+    """Our newest comment on the PR, looking through at most MAX_COMMENT_PAGES pages of 100.
+
+    Pages are requested by number from GITHUB_API_URL rather than by following the server's
+    ``Link`` header, so every request (and the token with it) goes to the host we were given.
+    """
+    found = None
+    for page in range(1, MAX_COMMENT_PAGES + 1):
+        _, comments = client.requester.requestJsonAndCheck(
+            "GET", f"/repos/{context.repository}/issues/{pr_number}/comments",
+            parameters={"per_page": COMMENTS_PER_PAGE, "page": page})
+        if not isinstance(comments, list):
+            break
+        for comment in comments:
+            body = comment.get("body") if isinstance(comment, dict) else None
+            if isinstance(body, str) and _marker_state(body, context.identity) is not None:
+                found = {"id": comment["id"], "body": body}  # oldest first: the last match is the newest
+        if len(comments) < COMMENTS_PER_PAGE:
+            break
+    return found
 
 
 def annotation(test: TestResult, path_prefix: str = "") -> dict[str, Any] | None:
@@ -232,17 +258,20 @@ def create_check_run(client: Github, context: GitHubContext, name: str, run: Run
     kept, dropped = annotations[:cap], max(0, len(annotations) - cap)
     chunks = batches(kept) or [[]]
     output: dict[str, Any] = {"title": title, "summary": summary}
-    repo = client.get_repo(context.repository)
-    extra = {"details_url": context.run_url} if context.run_url else {}
-    check = repo.create_check_run(
-        name=name, head_sha=context.head_sha(), status="completed",
-        conclusion="failure" if run.failed else "success",
-        output={**output, "annotations": chunks[0]} if chunks[0] else output,
-        **extra,
-    )
-    for chunk in chunks[1:]:
-        check.edit(output={**output, "annotations": chunk})
-    return CheckRunOutcome(check.id, len(chunks), len(kept), dropped, getattr(check, "html_url", None))
+    body: dict[str, Any] = {
+        "name": name, "head_sha": context.head_sha(), "status": "completed",
+        "conclusion": "failure" if run.failed else "success",
+        "output": {**output, "annotations": chunks[0]} if chunks[0] else output,
+    }
+    if context.run_url:
+        body["details_url"] = context.run_url
+    repo_path = f"/repos/{context.repository}"
+    _, check = client.requester.requestJsonAndCheck("POST", f"{repo_path}/check-runs", input=body)
+    check_id = check["id"]
+    for chunk in chunks[1:]:  # each update appends its annotations to the ones already there
+        client.requester.requestJsonAndCheck("PATCH", f"{repo_path}/check-runs/{check_id}",
+                                             input={"output": {**output, "annotations": chunk}})
+    return CheckRunOutcome(check_id, len(chunks), len(kept), dropped, check.get("html_url"))
 
 
 def describe_failure(error: Exception) -> str:

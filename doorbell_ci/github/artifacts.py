@@ -180,7 +180,8 @@ class ArtifactClient:
         self.timeout = timeout
 
     def _headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+        # plain application/json: GitHub accepts it, and the OpenAPI description (so Prism) lists only it
+        headers = {"Accept": "application/json", "X-GitHub-Api-Version": "2022-11-28"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         return headers

