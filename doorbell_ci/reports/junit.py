@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from xml.etree.ElementTree import SubElement
 
 from junitparser import Error, Failure, JUnitXml, Skipped, SystemErr, SystemOut, TestCase, TestSuite
 
@@ -44,6 +45,10 @@ def build(run: RunResult) -> JUnitXml:
                 entry = result_type(_xml_text(test.message))
                 entry.text = _xml_text(test.details)
                 case.result = [entry]
+            if test.flaky and test.outcome is Outcome.PASSED:
+                # Maven Surefire's convention for "passed on a rerun": readers that do not know it see a pass.
+                flaky = SubElement(case._elem, "flakyFailure", message=_xml_text(test.message))  # noqa: SLF001
+                flaky.text = _xml_text(test.details)
             if test.stdout:
                 case.append(SystemOut(_xml_text(test.stdout)))
             if test.stderr:

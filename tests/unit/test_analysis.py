@@ -81,3 +81,14 @@ def test_summary_leads_with_new_failures() -> None:
     terminal = render.terminal(head.analysis)
     assert "1 new, 1 still failing, 0 fixed" in terminal
     assert "2 x ValueError" in terminal
+
+
+def test_junit_counts_a_flaky_test_as_passed_and_marks_it() -> None:
+    from doorbell_ci.reports import junit
+
+    run = make_run(test_x=Outcome.FAILED, test_y=Outcome.PASSED)
+    apply(run.suites, Reruns(1, {"unit::tests/unit/test_a.py::test_x": ["passed"]}), flaky_fails=False)
+    document = junit.build(run)
+    assert (document.tests, document.failures, document.errors) == (2, 0, 0)
+    marks = document._elem.findall(".//testcase/flakyFailure")  # noqa: SLF001
+    assert len(marks) == 1 and "tolerance" in marks[0].get("message")
