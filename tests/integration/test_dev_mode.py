@@ -8,6 +8,7 @@ the tests look there too.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -51,7 +52,8 @@ def test_a_whole_run_leaves_no_resource_warning(tmp_path: Path) -> None:
     completed = dev_mode("-m", "doorbell_ci", "run", "--project", str(project), "--suites", "unit", "--quiet",
                          "--output-dir", str(tmp_path / "out"), cwd=tmp_path)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    assert (tmp_path / "out" / "report.json").is_file()
+    platform = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))["platform"]
+    assert {"pi_model", "runner_label", "throttled", "throttle_flags", "camera", "gpio"} <= set(platform)
     assert_no_warnings(completed)
 
 
