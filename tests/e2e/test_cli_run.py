@@ -77,7 +77,7 @@ def plain_pytest_counts(project: Path, junit: Path, **env: str) -> dict[str, Cou
 
 
 def test_counts_equal_plain_pytest_and_report_rerenders(sample: Path, tmp_path: Path) -> None:
-    run = doorbell_ci(sample, "run", "--project", str(sample))
+    run = doorbell_ci(sample, "run", "--project", str(sample), "--no-coverage")  # coverage: test_no_reports_and_quiet
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     output_dir = sample / "test-results"
     report, document = json_report.read(output_dir)
@@ -152,6 +152,8 @@ def test_no_reports_and_quiet(sample: Path) -> None:
     report, _ = json_report.read(output_dir)
     counts = report.counts
     assert counts.tests > 0
+    assert report.coverage is not None and report.coverage.percent > 0
+    assert (output_dir / "coverage" / "coverage.json").is_file()
     assert last_line(run.stdout) == f"{counts.passed} passed, 0 failed, {counts.skipped} skipped"
 
 
@@ -161,3 +163,10 @@ def test_configuration_error_is_one_line_and_exit_2(sample: Path) -> None:
     assert run.stderr.strip().count("\n") == 0
     assert run.stderr.startswith("doorbell-ci: error: ") and "'workers'" in run.stderr
     assert not (sample / "test-results").exists()
+
+
+def test_report_of_a_missing_folder_is_one_line_and_exit_4(tmp_path: Path) -> None:
+    run = doorbell_ci(tmp_path, "report", str(tmp_path / "nowhere"))
+    assert run.returncode == 4
+    assert run.stderr.startswith("doorbell-ci: error: ") and run.stderr.strip().count("\n") == 0
+    assert "does not exist" in run.stderr
