@@ -281,6 +281,8 @@ class DockerEnvironment:
                 self.cleanup_problem = (f"could not remove this run's containers/network ({error}); "
                                         f"run `doorbell-ci env cleanup --run-id {self._plan.run_id}`")
                 print(f"doorbell-ci: warning: {self.cleanup_problem}", flush=True)
+            self.client.close()
+            self.client = None
         self.network_name = None
         if self.tree is None:
             return
