@@ -35,6 +35,7 @@ from doorbell_ci.results import ResourceUsage
 SAMPLE_INTERVAL = 0.25  # seconds between process-tree samples
 TERMINATE_GRACE = 3.0  # seconds between SIGTERM and SIGKILL
 TAIL_LINES = 60
+MAX_LINE_BYTES = 64 * 1024  # a longer line (a progress bar without newlines) is passed on in pieces
 PROGRESS_INTERVAL = 5.0  # seconds between live "[suite] N/M done" lines
 
 Printer = Callable[[str], None]
@@ -242,7 +243,7 @@ def run_command(
 def _pump(popen: subprocess.Popen[bytes], log: object, tail: deque[str], printer: Printer | None) -> None:
     """Copy the process's output, line by line, to the log, the tail and the console."""
     assert popen.stdout is not None
-    for raw in iter(popen.stdout.readline, b""):
+    for raw in iter(lambda: popen.stdout.readline(MAX_LINE_BYTES), b""):  # type: ignore[union-attr]
         line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
         log.write(line + "\n")  # type: ignore[attr-defined]
         tail.append(line)

@@ -15,7 +15,7 @@ from doorbell_ci import analysis, environments, perf, platforms, reports, shardi
 from doorbell_ci.analysis import flaky
 from doorbell_ci.collect import PYTEST_NO_TESTS, collect_coverage, collect_suite
 from doorbell_ci.config import Config
-from doorbell_ci.errors import CollectError, ExitCode
+from doorbell_ci.errors import CollectError, ConfigError, ExitCode
 from doorbell_ci.execution import Console, Execution, SuiteRunner
 from doorbell_ci.plan import Plan, PlannedSuite, make_plan
 from doorbell_ci.results import RunResult, SuiteResult, SuiteStatus
@@ -78,10 +78,16 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
 
 def _fresh_output_dir(plan: Plan) -> None:
     """Results of an earlier run in the same folder must not mix with this one's."""
-    plan.output_dir.mkdir(parents=True, exist_ok=True)
-    for folder in RESULT_FOLDERS:
-        shutil.rmtree(plan.output_dir / folder, ignore_errors=True)
-        (plan.output_dir / folder).mkdir()
+    try:
+        plan.output_dir.mkdir(parents=True, exist_ok=True)
+        for folder in RESULT_FOLDERS:
+            shutil.rmtree(plan.output_dir / folder, ignore_errors=True)
+            (plan.output_dir / folder).mkdir()
+    except OSError as error:
+        raise ConfigError(
+            f"cannot use {plan.output_dir} as the output folder: {error.strerror or error}; "
+            "pass --output-dir with a writable folder"
+        ) from None
 
 
 def _is_failure(suite: PlannedSuite, execution: Execution) -> bool:

@@ -21,7 +21,7 @@ import pytest
 
 from doorbell_ci import execution, pipeline
 from doorbell_ci.config import load_config
-from doorbell_ci.errors import ExitCode
+from doorbell_ci.errors import ConfigError, ExitCode
 from doorbell_ci.execution import Console
 from doorbell_ci.results import Outcome, RunResult, SuiteResult, SuiteStatus
 
@@ -303,6 +303,30 @@ def test_command_that_cannot_start_is_an_error(tmp_path: Path) -> None:
     assert web.status is SuiteStatus.ERROR
     assert "could not start 'no-such-program-doorbell'" in web.reason
     assert code is ExitCode.TESTS_FAILED
+
+
+def test_unwritable_output_folder_is_a_config_error(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"tests/unit/test_x.py": "def test_x():\n    pass\n"})
+    (project / "results-file").write_text("not a folder", encoding="utf-8")
+    with pytest.raises(ConfigError, match="cannot use .*results-file as the output folder"):
+        run_pipeline(project, suites="unit", output_dir="results-file")
+
+
+def test_endless_output_line_is_logged_in_pieces(tmp_path: Path) -> None:
+    """A runner that prints megabytes without a newline must not be held in memory as one line."""
+    script = ("import sys\nsys.stdout.write('x' * 3_000_000)\nsys.stdout.flush()\n"
+              "open('out.xml', 'w').write('<testsuite tests=\"1\"><testcase name=\"t\"/></testsuite>')\n")
+    table = (
+        "[tool.doorbell-ci.suite.noisy]\n"
+        f"command = {json.dumps([sys.executable, 'noisy.py'])}\n"
+        "junit = 'out.xml'\n"
+    )
+    project = make_project(tmp_path, {"noisy.py": script}, table)
+    result, code, _ = run_pipeline(project, suites="noisy")
+    assert code is ExitCode.OK and suite(result, "noisy").counts.passed == 1
+    log = project / "test-results" / "logs" / "noisy.log"
+    assert log.read_text(encoding="utf-8").count("x") == 3_000_000
+    assert len(suite(result, "noisy").output_tail) <= execution.TAIL_LINES * (execution.MAX_LINE_BYTES + 1)
 
 
 # --- live progress and logs ----------------------------------------------------------------------
