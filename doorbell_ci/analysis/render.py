@@ -148,3 +148,24 @@ def _markdown(analysis: Mapping[str, Any], max_items: int) -> list[str]:
                   md_code_block("\n".join(f"{v:<20} {k}" for k, v in list(flipping.items())[:max_items])),
                   "", "</details>", ""]
     return parts
+
+
+def view(analysis: Any) -> dict[str, Any] | None:
+    """The analysis reduced to what report.html shows, or None when the stored section is damaged."""
+    if not isinstance(analysis, Mapping):
+        return None
+    try:
+        against = analysis.get("against")
+        return {
+            "against": {"source": str(against["source"]), "run_id": str(against["run_id"])}
+            if isinstance(against, Mapping) else None,
+            "new": [str(key) for key in analysis.get("new") or []][:100],
+            "still_failing": len(analysis.get("still_failing") or []),
+            "fixed": len(analysis.get("fixed") or []),
+            "groups": [{"count": int(g["count"]), "exception": str(g["exception"]), "message": str(g["message"]),
+                        "where": _where(g)} for g in (analysis.get("groups") or [])[:100]],
+            "flaky": [{"key": str(f["key"]), "counted_as": str(f["counted_as"])}
+                      for f in (analysis.get("flaky") or [])[:100]],
+        }
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None

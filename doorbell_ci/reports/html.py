@@ -14,6 +14,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from doorbell_ci import __version__
+from doorbell_ci.analysis import render as analysis_render
 from doorbell_ci.reports.text import failures, human_bytes, human_seconds, location, slowest
 from doorbell_ci.results import Outcome, RunResult
 
@@ -46,6 +47,7 @@ def render(run: RunResult, exit_code: int | None = None) -> str:
         skipped_cut=max(0, len(skipped) - ROWS_PER_SUITE),
         slowest=slowest(run, 25),
         rows_per_suite=ROWS_PER_SUITE,
+        analysis_view=analysis_render.view(run.analysis),
         coverage_files=sorted(run.coverage.files, key=lambda f: f.percent)[:300] if run.coverage else [],
     )
 

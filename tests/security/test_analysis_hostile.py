@@ -95,3 +95,21 @@ def test_a_bad_shard_value_is_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["run", "--project", str(tmp_path), "--shard", "5/4"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "shard" in err and "K must be between 1 and N" in err
+
+
+@pytest.mark.parametrize("section", GARBAGE_SECTIONS)
+def test_html_report_survives_a_damaged_analysis_section(tmp_path: Path, section: object) -> None:
+    from doorbell_ci.reports import html
+
+    run, _ = json_report.read(write_run(tmp_path / "r", analysis=section))
+    assert 'id="analysis"' in html.render(run)
+
+
+def test_html_analysis_is_escaped(tmp_path: Path) -> None:
+    from doorbell_ci.reports import html
+
+    run, _ = json_report.read(write_run(tmp_path / "head", EVIL_NAME))
+    base_run, _ = json_report.read(write_run(tmp_path / "base", "test_other"))
+    run.analysis = analyse(run, history={}, base=base_run, base_source="<b>base</b>")
+    page = html.render(run)
+    assert "<img src=x" not in page and "<b>base</b>" not in page and "&lt;b&gt;base&lt;/b&gt;" in page
