@@ -51,6 +51,9 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
     suites = _collect(plan, runner.executions, runner.stopped_by, interrupted)
     flaky.apply(suites, reruns, config.flaky_fails)
     notices: list[str] = list(reruns.notices) + shard.notices
+    if plan.absent and not plan.suites:
+        notices.append(f"no suite ran: every selected suite is absent from {plan.project}; "
+                       "check --project and the suites' paths")
     coverage = None
     try:
         coverage = collect_coverage(plan, config.coverage_fail_under, config.reports)

@@ -226,6 +226,15 @@ def test_nothing_collected_is_no_tests_not_a_failure(tmp_path: Path) -> None:
     assert code is ExitCode.OK
 
 
+def test_all_suites_absent_passes_with_a_notice(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"src/app.py": "X = 1\n"})
+    result, code, _ = run_pipeline(project)
+    assert code is ExitCode.OK
+    assert {s.status for s in result.suites} == {SuiteStatus.ABSENT}
+    assert any(notice.startswith("no suite ran: every selected suite is absent") for notice in result.notices)
+    assert "no suite ran" in (project / "test-results" / "summary.md").read_text(encoding="utf-8")
+
+
 # --- command suites ------------------------------------------------------------------------------
 
 JUNIT_WRITER = '''
