@@ -116,3 +116,20 @@ def test_ci_covers_lint_tests_and_the_action_on_three_hosted_platforms() -> None
     matrix_jobs = [job for job in jobs.values() if "matrix" in job.get("strategy", {})]
     assert any(set(job["strategy"]["matrix"]["os"]) == {"ubuntu-latest", "macos-latest", "windows-latest"}
                and any(step.get("uses") == "./" for step in job["steps"]) for job in matrix_jobs)
+
+
+def test_the_actions_scripts_pass_shellcheck(tmp_path: Path) -> None:
+    """actionlint checks the workflows' scripts; the composite action's own scripts are checked here."""
+    shellcheck = shutil.which("shellcheck")
+    require_tool("shellcheck", shellcheck is not None, "apt-get install shellcheck (scripts/setup.sh --full)")
+    assert shellcheck
+    scripts = []
+    for number, step in enumerate(steps_of(load(ACTION))):
+        if "run" in step:
+            assert step.get("shell") == "bash", f"step {step.get('name')!r} must say shell: bash (Windows too)"
+            script = tmp_path / f"step{number}.sh"
+            script.write_text("#!/usr/bin/env bash\nset -e\n" + step["run"], encoding="utf-8")
+            scripts.append(str(script))
+    assert scripts
+    run = subprocess.run([shellcheck, "-S", "style", *scripts], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
