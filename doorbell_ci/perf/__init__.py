@@ -19,6 +19,9 @@ def compare_stage(config: Any, plan: Any, result: Any) -> dict[str, Any] | None:
 
     suite_args = {suite.name: [*suite.config.paths, *(["-m", suite.config.markers] if suite.config.markers else [])]
                   for suite in plan.suites if suite.config.is_pytest}
+    perf_folder = plan.output_dir / "perf"  # compare.PERF_FOLDER, named here to keep numpy/scipy unloaded
+    if not (perf_folder.is_dir() and any(perf_folder.glob("*.json"))):
+        return None  # no benchmark ran: skip the ~1 s import of the statistics on every plain run
     try:
         from doorbell_ci.perf.compare import compare
 

@@ -96,6 +96,11 @@ class HistoryEntry:
     medians: dict[str, float]
     peak_memory: dict[str, float] = field(default_factory=dict)
     throttled: bool = False
+    cpu_medians: dict[str, float] = field(default_factory=dict)
+
+    def values(self, metric: str) -> dict[str, float]:
+        """Job medians of the compared metric: ``wall`` or ``cpu`` seconds per call."""
+        return self.cpu_medians if metric == "cpu" else self.medians
 
 
 @dataclass
@@ -106,8 +111,8 @@ class Baseline:
     history: list[HistoryEntry]
     path: Path | None = None
 
-    def latest_samples(self, name: str) -> list[float]:
-        return list(self.latest.get("benchmarks", {}).get(name, {}).get("wall", []))
+    def latest_samples(self, name: str, metric: str = "wall") -> list[float]:
+        return list(self.latest.get("benchmarks", {}).get(name, {}).get(metric, []))
 
 
 @dataclass
@@ -176,12 +181,16 @@ def _history_entry(raw: Any, path: Path, index: int) -> HistoryEntry:
     medians = raw.get("medians")
     if not isinstance(medians, dict) or not _numbers(list(medians.values())):
         raise PerfError(f"{where}: missing field 'medians' (benchmark -> seconds)")
+    cpu_medians = raw.get("cpu_medians", {}) or {}
+    if not isinstance(cpu_medians, dict) or not _numbers(list(cpu_medians.values())):
+        raise PerfError(f"{where}: 'cpu_medians' must map benchmarks to seconds")
     peak = raw.get("peak_memory", {}) or {}
     if not isinstance(peak, dict) or not _numbers(list(peak.values())):
         raise PerfError(f"{where}: 'peak_memory' must map benchmarks to bytes")
     return HistoryEntry(commit=str(raw.get("commit", "")), time=str(raw.get("time", "")),
                         run_id=str(raw.get("run_id", "")), medians={k: float(v) for k, v in medians.items()},
-                        peak_memory={k: float(v) for k, v in peak.items()}, throttled=bool(raw.get("throttled")))
+                        peak_memory={k: float(v) for k, v in peak.items()}, throttled=bool(raw.get("throttled")),
+                        cpu_medians={k: float(v) for k, v in cpu_medians.items()})
 
 
 def to_document(baseline: Baseline) -> dict[str, Any]:
@@ -194,7 +203,7 @@ def to_document(baseline: Baseline) -> dict[str, Any]:
         "latest": baseline.latest,
         "history": [
             {"commit": e.commit, "time": e.time, "run_id": e.run_id, "throttled": e.throttled,
-             "medians": e.medians, "peak_memory": e.peak_memory}
+             "medians": e.medians, "cpu_medians": e.cpu_medians, "peak_memory": e.peak_memory}
             for e in baseline.history
         ],
     }
@@ -274,10 +283,12 @@ def update(directory: Path, key: PlatformKey, benchmarks: dict[str, dict[str, An
                 raise PerfError(f"{path} holds another platform's key ({existing.key.describe()}); not overwriting it")
             history = existing.history
     medians = {name: statistics.median(entry["wall"]) for name, entry in benchmarks.items() if entry.get("wall")}
+    cpu_medians = {name: statistics.median(entry["cpu"]) for name, entry in benchmarks.items() if entry.get("cpu")}
     peaks = {name: float(statistics.median(entry["peak_memory"]))
              for name, entry in benchmarks.items() if entry.get("peak_memory")}
     if not throttled:  # a throttled run's numbers describe the heat, not the code
-        history.append(HistoryEntry(commit=commit, time=now, run_id=run_id, medians=medians, peak_memory=peaks))
+        history.append(HistoryEntry(commit=commit, time=now, run_id=run_id, medians=medians, peak_memory=peaks,
+                                    cpu_medians=cpu_medians))
     baseline = Baseline(key=key, updated_at=now,
                         latest={"commit": commit, "time": now, "run_id": run_id, "benchmarks": benchmarks},
                         history=history[-MAX_HISTORY:])

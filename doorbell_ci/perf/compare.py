@@ -159,6 +159,7 @@ def compare(config: Config, output_dir: Path, platform: dict[str, Any], suite_ar
     notices = list(measured.problems)
     if config.perf_mode == "off" or not measured.records:
         return None, notices
+    _use_metric(measured.records, config.perf_metric)
     mode, mode_reason = resolve_mode(config, environ)
     threshold = resolve_threshold(config, environ)
     key = baselines.platform_key(platform)
@@ -166,7 +167,7 @@ def compare(config: Config, output_dir: Path, platform: dict[str, Any], suite_ar
         "mode": mode, "mode_reason": mode_reason, "threshold": threshold, "aa": config.perf_aa,
         "platform_key": key.as_dict(), "key": key.slug, "comparable": True, "suite_shift": None,
         "baseline": None, "fail_on_regression": config.fail_on_regression,
-        "injected_slowdown": environ.get(SLOWDOWN_ENV) or None,
+        "injected_slowdown": environ.get(SLOWDOWN_ENV) or None, "metric": config.perf_metric,
     }
     throttle = baselines.not_comparable_reason(platform)
     try:
@@ -187,6 +188,15 @@ def compare(config: Config, output_dir: Path, platform: dict[str, Any], suite_ar
     section["regressions"] += [f"{r['name']} (peak memory)" for r in rows
                                if (r.get("memory") or {}).get("verdict") == stats.Verdict.REGRESSION]
     return section, notices
+
+
+def _use_metric(records: dict[str, BenchmarkRecord], metric: str) -> None:
+    """Compare CPU time instead of wall time: the timing lists every later step reads become the CPU ones."""
+    if metric != "cpu":
+        return
+    for record in records.values():
+        if record.cpu:
+            record.wall = list(record.cpu)
 
 
 def _row(name: str, measured: Measured, base_samples: list[float] | None, verdict: stats.Verdict,
@@ -261,6 +271,8 @@ def _paired_rows(measured: Measured, result: paired.PairedMeasurement, threshold
                          "head_commit": result.head_commit, "problems": result.problems}
     if result.problems:
         raise PerfError(result.problems[0])
+    _use_metric(result.base, section["metric"])
+    _use_metric(result.head, section["metric"])
     names = [n for n in measured.records if n in result.head and n in result.base and result.head[n].wall]
     rows: dict[str, dict[str, Any]] = {}
     for name in measured.records:
@@ -274,9 +286,13 @@ def _paired_rows(measured: Measured, result: paired.PairedMeasurement, threshold
     if names:
         base = [result.base[n].wall for n in names]
         head = [result.head[n].wall for n in names]
-        decisions = _decide_pairs(base, head, threshold)
+        loops = [max(1, result.head[n].loops) for n in names]
+        decisions = _decide_pairs(base, head, threshold, loops)
         candidates = [n for n, d in zip(names, decisions, strict=True) if d["code"] == stats.REGRESSION]
         again = remeasure(_selection([result.head[n].nodeid for n in candidates])) if candidates else None
+        if again is not None:
+            _use_metric(again.base, section["metric"])
+            _use_metric(again.head, section["metric"])
         for index, name in enumerate(names):
             decision = decisions[index]
             row = _row(name, measured, base[index], stats.CODES[decision["code"]])
@@ -291,11 +307,12 @@ def _paired_rows(measured: Measured, result: paired.PairedMeasurement, threshold
     return list(rows.values())
 
 
-def _decide_pairs(base: list[list[float]], head: list[list[float]], threshold: float) -> list[dict[str, Any]]:
+def _decide_pairs(base: list[list[float]], head: list[list[float]], threshold: float,
+                  loops: list[int]) -> list[dict[str, Any]]:
     p_slower = np.array([float(stats.mann_whitney_greater(h, b)) for b, h in zip(base, head, strict=True)])
     p_faster = np.array([float(stats.mann_whitney_less(h, b)) for b, h in zip(base, head, strict=True)])
     ratio = np.array([float(stats.median_ratio(h, b)) for b, h in zip(base, head, strict=True)])
-    noisy = np.array([bool(stats.is_noisy_pair(b, h)) for b, h in zip(base, head, strict=True)])
+    noisy = np.array([bool(stats.is_noisy_pair(b, h, loops=n)) for b, h, n in zip(base, head, loops, strict=True)])
     gateable = np.array([min(len(b), len(h)) >= stats.MIN_GATING_SAMPLES for b, h in zip(base, head, strict=True)])
     codes = stats.classify(p_slower, p_faster, ratio, noisy, gateable, threshold)
     p_holm = stats.holm(np.where(~noisy & gateable, p_slower, np.nan))
@@ -356,22 +373,24 @@ def _history(config: Config, output_dir: Path, measured: Measured, suite_args: d
         section["baseline"] = {"source": str(directory), "reason": lookup.reason}
         return [_row(name, measured, None, stats.Verdict.NO_BASELINE, lookup.reason) for name in measured.records]
     baseline = lookup.baseline
+    metric = section["metric"]
     history = [entry for entry in baseline.history if not entry.throttled][-stats.MAX_HISTORY:]
     section["baseline"] = {"source": str(baseline.path), "commit": baseline.latest.get("commit"),
                            "updated_at": baseline.updated_at, "history_length": len(history)}
-    names = [n for n in measured.records if measured.records[n].wall and any(n in e.medians for e in history)]
-    rows = {name: _row(name, measured, baseline.latest_samples(name) or None, stats.Verdict.NO_BASELINE,
+    names = [n for n in measured.records if measured.records[n].wall and any(n in e.values(metric) for e in history)]
+    rows = {name: _row(name, measured, baseline.latest_samples(name, metric) or None, stats.Verdict.NO_BASELINE,
                        "not in the baseline (a new benchmark?)") for name in measured.records if name not in names}
     for name, row in rows.items():
         last_peak = next((e.peak_memory[name] for e in reversed(history) if name in e.peak_memory), None)
         _memory_only(row, [last_peak] if last_peak else [], measured.records[name].peak_memory)
     if not names:
         return list(rows.values())
-    matrix = np.array([[e.medians.get(n, np.nan) for n in names] for e in history], dtype=float)
+    matrix = np.array([[e.values(metric).get(n, np.nan) for n in names] for e in history], dtype=float)
     current = np.array([statistics.median(measured.records[n].wall) for n in names])
     jobs = np.sum(~np.isnan(matrix), axis=0)
     p_slower, p_faster, ratio, bounds, shift = _history_test(matrix, current)
-    noisy = np.array([bool(stats.is_noisy(measured.records[n].wall)) for n in names])
+    noisy = np.array([bool(stats.is_noisy(measured.records[n].wall, loops=max(1, measured.records[n].loops)))
+                      for n in names])
     gateable = jobs >= stats.MIN_GATING_HISTORY
     codes = stats.classify(p_slower, p_faster, ratio, noisy, gateable, threshold)
     p_holm = stats.holm(np.where(~noisy & gateable, p_slower, np.nan))
@@ -381,12 +400,12 @@ def _history(config: Config, output_dir: Path, measured: Measured, suite_args: d
     if candidates:
         again = _remeasure_head(config, output_dir, measured, candidates, environ, notices)
     for index, name in enumerate(names):
-        row = _row(name, measured, baseline.latest_samples(name) or None, stats.CODES[int(codes[index])])
+        row = _row(name, measured, baseline.latest_samples(name, metric) or None, stats.CODES[int(codes[index])])
         row.update({"ratio": float(ratio[index]), "ci": [float(b) for b in bounds[index]],
                     "p_value": float(p_slower[index]),
                     "p_holm": None if np.isnan(p_holm[index]) else float(p_holm[index]),
                     "noisy": bool(noisy[index]), "history_jobs": int(jobs[index]),
-                    "trend": [e.medians[name] for e in history if name in e.medians]})
+                    "trend": [e.values(metric)[name] for e in history if name in e.values(metric)]})
         if not gateable[index] and row["verdict"] != stats.Verdict.NO_BASELINE:
             row["reason"] = (f"only {int(jobs[index])} earlier run(s) in the history; "
                              f"{stats.MIN_GATING_HISTORY} needed to gate")
@@ -432,4 +451,6 @@ def _remeasure_head(config: Config, output_dir: Path, measured: Measured, names:
                                        environ, inject_slowdown=True)
     if problem:
         notices.append(f"performance: confirmation re-measurement failed: {problem}")
-    return {record.name: record for record in records}
+    pool = {record.name: record for record in records}
+    _use_metric(pool, config.perf_metric)
+    return pool

@@ -99,21 +99,22 @@ def robust_cv(samples: ArrayLike) -> NDArray[np.float64]:
     return np.asarray(_MAD_TO_SIGMA * mad / np.squeeze(median, axis=-1))
 
 
-def is_noisy(samples: ArrayLike, max_cv: float = NOISY_CV) -> NDArray[np.bool_]:
+def is_noisy(samples: ArrayLike, max_cv: float = NOISY_CV, loops: ArrayLike = 1) -> NDArray[np.bool_]:
     """True where the spread is *shown* to exceed ``max_cv``, or where samples are under 1 ms.
 
     "Shown" means the robust CV is above ``max_cv`` by more than its own sampling error (one-sided
     99%), so a benchmark whose true CV is 10% is not thrown out half the time because 20 samples
-    happened to estimate 10.5%.
+    happened to estimate 10.5%. ``samples`` are seconds per call; ``loops`` calls make one sample.
     """
     values = np.asarray(samples, dtype=float)
     count = values.shape[-1]
     margin = 1 + 2.326 * _MAD_RELATIVE_SE / np.sqrt(count)
-    too_short = np.min(values, axis=-1) < MIN_SAMPLE_SECONDS
+    too_short = np.min(values, axis=-1) * np.asarray(loops) < MIN_SAMPLE_SECONDS
     return np.asarray((robust_cv(values) > max_cv * margin) | too_short)
 
 
-def is_noisy_pair(base: ArrayLike, head: ArrayLike, max_cv: float = NOISY_CV) -> NDArray[np.bool_]:
+def is_noisy_pair(base: ArrayLike, head: ArrayLike, max_cv: float = NOISY_CV,
+                  loops: ArrayLike = 1) -> NDArray[np.bool_]:
     """Noisy test for paired mode: both sides' samples, each relative to its own median, judged together.
 
     Pooling doubles the samples the spread is estimated from (a slowdown shifts the median, not the spread).
@@ -122,7 +123,8 @@ def is_noisy_pair(base: ArrayLike, head: ArrayLike, max_cv: float = NOISY_CV) ->
     head_values = np.asarray(head, dtype=float)
     relative = np.concatenate([base_values / np.median(base_values, axis=-1, keepdims=True),
                                head_values / np.median(head_values, axis=-1, keepdims=True)], axis=-1)
-    too_short = np.minimum(np.min(base_values, axis=-1), np.min(head_values, axis=-1)) < MIN_SAMPLE_SECONDS
+    shortest = np.minimum(np.min(base_values, axis=-1), np.min(head_values, axis=-1))
+    too_short = shortest * np.asarray(loops) < MIN_SAMPLE_SECONDS
     return np.asarray(is_noisy(relative, max_cv) | too_short)
 
 

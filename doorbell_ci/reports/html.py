@@ -15,6 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from doorbell_ci import __version__
 from doorbell_ci.analysis import render as analysis_render
+from doorbell_ci.reports import perf_view
 from doorbell_ci.reports.text import failures, human_bytes, human_seconds, location, slowest
 from doorbell_ci.results import Outcome, RunResult
 
@@ -30,6 +31,7 @@ _environment = Environment(
     lstrip_blocks=True,
 )
 _environment.filters.update(bytes=human_bytes, seconds=human_seconds, location=location)
+_environment.globals["perf_view"] = perf_view  # geometry of the performance section's SVGs
 
 
 def render(run: RunResult, exit_code: int | None = None) -> str:

@@ -9,6 +9,7 @@ cutting the text mid-table, so the result always renders and always fits.
 from __future__ import annotations
 
 from doorbell_ci.analysis import render as analysis_render
+from doorbell_ci.reports import perf_view
 from doorbell_ci.reports.text import (
     failures,
     human_bytes,
@@ -58,6 +59,7 @@ def _render(run: RunResult, max_failures: int, tracebacks: bool, slow_count: int
     parts += analysis_render.markdown(run.analysis)  # new failures first: "did I break this?"
     parts += _suite_table(run)
     parts += _failures(run, max_failures, tracebacks)
+    parts += perf_view.markdown_lines(run.performance)
     if slow_count:
         parts += _slowest(run, slow_count)
     if run.coverage is not None:
