@@ -45,7 +45,15 @@ def _shown(value: Any) -> str:
     return "none" if value is None else str(value)
 
 
-def build_parser() -> argparse.ArgumentParser:
+_CORE_COMMANDS = ("run", "report")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; for ``command`` run or report, without the other stages' subcommands.
+
+    Their modules pull in PyGithub, the docker SDK and more: several tenths of a second that every
+    ``doorbell-ci run`` would pay at start-up (see "Orchestrator overhead" in docs/PERFORMANCE.md).
+    """
     parser = argparse.ArgumentParser(
         prog="doorbell-ci",
         description="Run, measure and report the test suites of a pytest project.",
@@ -65,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results", type=Path, help="folder holding report.json (e.g. test-results)")
     report.set_defaults(handler=_report)
 
-    for register in _subcommand_modules():
-        register(commands)
+    if command not in _CORE_COMMANDS:
+        for register in _subcommand_modules():
+            register(commands)
     return parser
 
 
@@ -180,8 +189,9 @@ def _utf8_console() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _utf8_console()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(next((a for a in arguments if not a.startswith("-")), None))
+    args = parser.parse_args(arguments)
     _install_signal_handlers()
     try:
         return args.handler(args)

@@ -1,0 +1,62 @@
+"""Counts parity: report.json per suite and in total equals plain ``pytest --junitxml``.
+
+Why: the first thing a maintainer checks is whether doorbell-ci's numbers are pytest's numbers.
+The bundled sample project is checked always, with its opt-in failures switched on so failed
+tests are compared too; the two open-source projects of docs/PARITY.md (pinned sdists from PyPI)
+are checked when PyPI is reachable. The work is done by benchmarks/parity/run_parity.py, the
+same code that produced the figures in docs/PARITY.md.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from benchmarks.parity.run_parity import COUNT_KEYS, PROJECTS, compare, configure_suites, download_sdist
+from tests.tooling import require_tool
+
+SAMPLE_PROJECT = Path(__file__).resolve().parents[1] / "sample_project"
+
+
+def _copy_sample_project(target: Path) -> Path:
+    shutil.copytree(SAMPLE_PROJECT, target, ignore=shutil.ignore_patterns(
+        "test-results", "__pycache__", ".pytest_cache", "*.egg-info", ".coverage*"))
+    return target
+
+
+def test_sample_project_counts_equal_plain_pytest(tmp_path: Path) -> None:
+    project = _copy_sample_project(tmp_path / "sample")
+    suites = {folder.name: (f"tests/{folder.name}",) for folder in sorted((project / "tests").iterdir())
+              if folder.is_dir() and any(folder.glob("test_*.py"))}
+    assert {"unit", "integration", "e2e", "security"} <= set(suites)
+
+    result = compare("sample project", project, suites, tmp_path / "work", env={"DOORBELL_SAMPLE_FAIL": "1"})
+
+    for suite in result.suites:
+        assert suite.doorbell == suite.plain, f"{suite.suite}: {suite.doorbell} != plain pytest {suite.plain}"
+    plain_total, doorbell_total = result.totals
+    assert doorbell_total == plain_total
+    assert plain_total["failed"] >= 1, "the opt-in failures did not switch on; nothing failing was compared"
+    assert plain_total["skipped"] >= 1
+
+
+@pytest.mark.parametrize("oss", PROJECTS, ids=[p.name for p in PROJECTS])
+def test_open_source_project_counts_equal_plain_pytest(oss, tmp_path: Path) -> None:  # noqa: ANN001
+    try:
+        project = download_sdist(oss, tmp_path)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+        require_tool("PyPI", False, f"pip could not download the {oss.name} {oss.version} sdist ({error})")
+        raise
+    configure_suites(project, oss.suites, oss.parallel)
+
+    result = compare(f"{oss.name} {oss.version}", project, oss.suites, tmp_path / "work")
+
+    assert [s.suite for s in result.suites] == list(oss.suites)
+    for suite in result.suites:
+        assert suite.doorbell == suite.plain, f"{suite.suite}: {suite.doorbell} != plain pytest {suite.plain}"
+        assert suite.plain["tests"] > 0
+    plain_total, doorbell_total = result.totals
+    assert {key: doorbell_total[key] for key in COUNT_KEYS} == plain_total
