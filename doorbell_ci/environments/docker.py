@@ -251,6 +251,10 @@ class DockerEnvironment:
         assert self._plan is not None and self.tree is not None, "prepare() first"
         spec_path = self.tree.root / "specs" / f"{suite.name}.json"
         spec_path.write_text(json.dumps(self.spec(suite), indent=2), encoding="utf-8")
+        if suite.selection:  # node ids chosen on the host (--shard, reruns): the container reads its output folder
+            staged = self.tree.root / "output" / suite.selection
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self._plan.output_dir / suite.selection, staged)
         return SuiteCommand(argv=[sys.executable, "-m", "doorbell_ci.environments.docker_exec", str(spec_path)],
                             cwd=self._plan.project)
 
@@ -260,7 +264,7 @@ class DockerEnvironment:
         if self.tree is None:
             return
         staging, output = self.tree.root / "output", self._plan.output_dir
-        names = [suite.junit_name, suite.progress_name]
+        names = [suite.junit_name, suite.progress_name, *([suite.collected] if suite.collected else [])]
         names += [str(p.relative_to(staging)) for p in (staging / "coverage").glob(f".coverage.{suite.name}*")]
         for name in names:
             source = staging / name
