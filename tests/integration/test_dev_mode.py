@@ -25,7 +25,9 @@ WARNING_SIGNS = ("ResourceWarning", "DeprecationWarning", "Exception ignored", "
 
 
 def dev_mode(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if key not in {"PYTHONWARNINGS", "PYTHONDEVMODE"}}
+    # not PYTEST_XDIST_WORKER & co. of the pytest running this test: the child is a run of its own
+    env = {key: value for key, value in os.environ.items()
+           if key not in {"PYTHONWARNINGS", "PYTHONDEVMODE"} and not key.startswith("PYTEST_")}
     return subprocess.run([sys.executable, "-X", "dev", "-W", "error", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, encoding="utf-8", errors="replace", timeout=300, check=False)
 
