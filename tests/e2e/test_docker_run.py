@@ -56,6 +56,9 @@ def test_sample_suites_in_a_container_give_the_same_counts_as_local(tmp_path: Pa
     docker = _run(project, "docker", "results-docker")
     assert _counts(docker) == _counts(local)
     assert sum(c["passed"] for c in _counts(docker).values()) > 0
+    # coverage data written in the container names host paths (everything is mounted at its host path)
+    assert docker["coverage"]["percent"] == local["coverage"]["percent"]
+    assert [f["path"] for f in docker["coverage"]["files"]] == [f["path"] for f in local["coverage"]["files"]]
     assert docker["environment"]["kind"] == "docker" and local["environment"]["kind"] == "local"
     assert docker["environment"]["user"] not in {None, "root", "0"}
     # identical in shape: the same keys at every level of a suite's record, the same result files
