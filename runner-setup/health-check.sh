@@ -75,8 +75,14 @@ else
 fi
 
 throttled_file="${ROOT}/sys/devices/platform/soc/soc:firmware/get_throttled"
-if [[ -r "${throttled_file}" ]]; then
-    flags=$((16#$(tr -d '[:space:]' <"${throttled_file}")))
+raw_flags="$(tr -d '[:space:]' <"${throttled_file}" 2>/dev/null || true)"
+raw_flags="${raw_flags#0x}"
+if [[ ! -r "${throttled_file}" ]]; then
+    report WARN throttling "no firmware throttled flags to read"
+elif [[ ! "${raw_flags}" =~ ^[0-9a-fA-F]{1,8}$ ]]; then
+    report WARN throttling "unreadable flags '${raw_flags:0:20}' in ${throttled_file}"
+else
+    flags=$((16#${raw_flags}))
     if ((flags & 0x1)); then
         report FAIL power "under-voltage now (flags $(printf '0x%x' "${flags}")): use the official power supply"
     elif ((flags & 0xE)); then
@@ -86,8 +92,6 @@ if [[ -r "${throttled_file}" ]]; then
     else
         report ok throttling "no throttling or under-voltage since boot"
     fi
-else
-    report WARN throttling "no firmware throttled flags to read"
 fi
 
 temperature_file="${ROOT}/sys/class/thermal/thermal_zone0/temp"

@@ -267,6 +267,19 @@ def test_health_check_reports_a_missing_runner(tmp_path: Path) -> None:
     assert completed.returncode == 1 and "FAIL runner: not installed or not registered" in completed.stdout
 
 
+@pytest.mark.parametrize(("text", "line"), [
+    ("zz-garbage", "WARN throttling: unreadable flags 'zz-garbage'"),
+    ("0x80000", "WARN throttling: throttled or under-voltage since boot (flags 0x80000)"),
+    ("4", "WARN throttling: throttled or capped now (flags 0x4)"),
+])
+def test_health_check_reads_the_throttled_flags(tmp_path: Path, text: str, line: str) -> None:
+    root = fake_root("pi5", tmp_path, throttled=text)
+    installed_runner(root)
+    completed = run_script("health-check.sh", root=root)
+    assert line in completed.stdout, completed.stdout + completed.stderr
+    assert completed.returncode == 0  # warnings only
+
+
 def test_uninstall_dry_run(tmp_path: Path) -> None:
     root = fake_root("pi5", tmp_path)
     completed = run_script("uninstall.sh", "--dry-run", root=root, env={"RUNNER_TOKEN": TOKEN})
