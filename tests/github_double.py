@@ -294,7 +294,7 @@ class GitHubDouble:
         return {"id": comment_id, "node_id": "c", "body": comment["body"],
                 "url": f"{self.url}/repos/{self.owner}/{self.repo}/issues/comments/{comment_id}",
                 "html_url": f"https://github.com/{self.owner}/{self.repo}/pull/1#issuecomment-{comment_id}",
-                "user": {"login": "github-actions[bot]", "id": 41898282}}
+                "user": comment.get("user") or {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"}}
 
     def _check(self, check_id: int) -> dict[str, Any]:
         return {"id": check_id, "name": self.check_runs[check_id]["create"].get("name"),

@@ -193,6 +193,22 @@ def upsert_comment(client: Github, context: GitHubContext, pr_number: int, body:
     return CommentOutcome("created", created.get("id") if isinstance(created, dict) else None)
 
 
+def _is_ours(comment: Any, context: GitHubContext) -> bool:
+    """Our marker opens the body, and with the job's app token (``ghs_``) a bot wrote it.
+
+    Anyone can paste the marker into a comment of their own; the workflow token may edit any
+    comment, so without the author check we would overwrite a person's words.
+    """
+    if not isinstance(comment, dict) or not isinstance(comment.get("body"), str):
+        return False
+    if not comment["body"].startswith(f"{MARKER_PREFIX}{context.identity} state:"):
+        return False
+    if context.token.startswith("ghs_"):
+        user = comment.get("user") or {}
+        return isinstance(user, dict) and user.get("type") == "Bot"
+    return True
+
+
 def _find_our_comment(client: Github, context: GitHubContext, pr_number: int) -> dict[str, Any] | None:
     """Our newest comment on the PR, looking through at most MAX_COMMENT_PAGES pages of 100.
 
@@ -207,9 +223,8 @@ def _find_our_comment(client: Github, context: GitHubContext, pr_number: int) ->
         if not isinstance(comments, list):
             break
         for comment in comments:
-            body = comment.get("body") if isinstance(comment, dict) else None
-            if isinstance(body, str) and _marker_state(body, context.identity) is not None:
-                found = {"id": comment["id"], "body": body}  # oldest first: the last match is the newest
+            if _is_ours(comment, context):
+                found = {"id": comment["id"], "body": comment["body"]}  # oldest first: the last match is newest
         if len(comments) < COMMENTS_PER_PAGE:
             break
     return found
