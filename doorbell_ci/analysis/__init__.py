@@ -118,8 +118,9 @@ def for_run(result: RunResult, config: Any, reruns: Reruns | None = None,
     base, base_source = previous_run, (str(previous_path) if previous_run else None)
     if config.against is not None:
         try:
-            base, _ = read_report(Path(config.against))
+            base, base_document = read_report(Path(config.against))
             base_source = str(config.against)
+            previous = previous or base_document  # in CI the base run's report is the only earlier one
         except ReportError as error:
             base, base_source = None, None
             result.notices.append(f"analysis: failures are not classified as new or known: {error}")
