@@ -81,7 +81,8 @@ detect_all
 [[ "${URL}" =~ ^https://[A-Za-z0-9.-]+/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?/?$ ]] ||
     die "--url must be https://github.com/OWNER/REPO (or an organisation URL), got '${URL}'"
 NAME="${NAME:-$(hostname)}"
-[[ "${NAME}" =~ ^[A-Za-z0-9._-]{1,64}$ ]] || die "--name '${NAME}' must be letters, digits, '.', '_' or '-'"
+[[ "${NAME}" =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]] ||
+    die "--name '${NAME}' must start with a letter or digit, then letters, digits, '.', '_' or '-'"
 require_root
 
 TOKEN="${RUNNER_TOKEN:-}"
