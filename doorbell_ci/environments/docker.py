@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,7 @@ class DockerEnvironment:
         self.services: list[dict[str, Any]] = []
         self.engine_version = ""
         self.cleanup_problem: str | None = None
+        self._collect_lock = threading.Lock()
         self._plan: Plan | None = None
 
     # --- prepare --------------------------------------------------------------------------------
@@ -125,16 +127,17 @@ class DockerEnvironment:
             OWNER_LABEL: owner_label(),
         }
 
-    def _hand_tree_to_container_user(self) -> None:
+    def _hand_tree_to_container_user(self, top: Path | None = None) -> None:
         """When the host user is root and the container user is not, the tree must be theirs."""
         assert self.tree is not None
+        top = top or self.tree.root
         if not hasattr(os, "getuid") or os.getuid() != 0 or self.user in {"root", "0", "0:0"}:
             return
         uid_text, _, gid_text = self.user.partition(":")
         if not uid_text.isdigit():
             return  # a user name: only the image knows its uid; the tree stays root-owned
         uid, gid = int(uid_text), int(gid_text) if gid_text.isdigit() else int(uid_text)
-        for folder, _dirs, files in os.walk(self.tree.root):
+        for folder, _dirs, files in os.walk(top):
             os.chown(folder, uid, gid)
             for name in files:
                 os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
@@ -255,22 +258,36 @@ class DockerEnvironment:
             staged = self.tree.root / "output" / suite.selection
             staged.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(self._plan.output_dir / suite.selection, staged)
+            self._hand_tree_to_container_user(self.tree.root / "output")  # new folders must stay writable
         return SuiteCommand(argv=[sys.executable, "-m", "doorbell_ci.environments.docker_exec", str(spec_path)],
                             cwd=self._plan.project)
 
     def collect(self, suite: PlannedSuite) -> None:
-        """Copy the suite's JUnit XML, progress events and coverage data into the output folder."""
+        """Copy everything the containers wrote into the staging folder over to the output folder.
+
+        Not a list of known names: whatever a suite writes under the output folder's path (JUnit
+        XML, progress events, coverage data, perf samples, collected node ids, files of later
+        stages) must arrive. Files already copied and unchanged are skipped; copies go through a
+        temporary name, so a reader never sees half a file, under a lock, since suites finish on
+        different threads.
+        """
         assert self._plan is not None
         if self.tree is None:
             return
         staging, output = self.tree.root / "output", self._plan.output_dir
-        names = [suite.junit_name, suite.progress_name, *([suite.collected] if suite.collected else [])]
-        names += [str(p.relative_to(staging)) for p in (staging / "coverage").glob(f".coverage.{suite.name}*")]
-        for name in names:
-            source = staging / name
-            if source.is_file() and not source.is_symlink():
-                (output / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, output / name)
+        with self._collect_lock:
+            for source in sorted(staging.rglob("*")):
+                if source.is_symlink() or not source.is_file():
+                    continue  # a link written in the container could point anywhere on the host
+                target = output / source.relative_to(staging)
+                stat = source.stat()
+                if target.is_file() and (target.stat().st_size, target.stat().st_mtime_ns) == (
+                        stat.st_size, stat.st_mtime_ns):
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_name(f".{target.name}.doorbell-ci-partial")
+                shutil.copy2(source, partial)
+                os.replace(partial, target)
 
     # --- cleanup --------------------------------------------------------------------------------
 

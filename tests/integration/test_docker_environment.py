@@ -242,3 +242,27 @@ def test_env_cleanup_removes_objects_of_dead_runs_and_keeps_live_ones(client: An
                 network.remove()
             except docker.errors.NotFound:
                 pass
+
+
+def test_whatever_a_suite_writes_under_the_output_folder_arrives_but_links_do_not(client: Any, tmp_path: Path) -> None:
+    writer = '''
+import os
+from pathlib import Path
+
+def test_writes_results_of_later_stages():
+    perf = Path(os.environ["DOORBELL_CI_PERF_OUTPUT"])
+    perf.parent.mkdir(parents=True, exist_ok=True)
+    perf.write_text('{"samples": [1.0]}')
+    output = perf.parent.parent
+    (output / "custom" / "deep").mkdir(parents=True)
+    (output / "custom" / "deep" / "data.txt").write_text("made in the container")
+    (output / "custom" / "passwd").symlink_to("/etc/passwd")
+'''
+    project = make_project(tmp_path / "project", {"test_writer.py": writer})
+    result = doorbell_ci(project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = project / "test-results"
+    assert (output / "perf" / "unit.json").read_text() == '{"samples": [1.0]}'
+    assert (output / "custom" / "deep" / "data.txt").read_text() == "made in the container"
+    assert not (output / "custom" / "passwd").exists()
+    assert not list(output.rglob("*.doorbell-ci-partial"))
