@@ -1,0 +1,111 @@
+"""The timing loop of the perf fixture (in process) and the samples file format."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from doorbell_ci.perf import measure
+
+
+def busy(seconds: float) -> str:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+    return "done"
+
+
+def test_calibration_makes_each_sample_last_the_minimum_time() -> None:
+    records: dict[str, measure.BenchmarkRecord] = {}
+    bench = measure.Benchmark("t.py::test_x", records, samples=10, min_sample_time=0.005, slowdowns={})
+    assert bench(busy, 0.0005) == "done"  # the warm-up call's result
+    record = records["t.py::test_x"]
+    assert record.loops >= 8  # 0.5 ms calls, >= 5 ms samples
+    assert len(record.wall) == len(record.cpu) == 10
+    assert min(record.sample_seconds) >= 0.005 * 0.9
+    assert bench.median >= 0.0005  # per call; load on the machine can only make it longer
+
+
+def test_injected_slowdown_lengthens_the_timed_region() -> None:
+    records: dict[str, measure.BenchmarkRecord] = {}
+    slowed = measure.Benchmark("t.py::test_slow", records, samples=5, min_sample_time=0.004,
+                               slowdowns=measure.parse_slowdowns("test_slow=1.5"))
+    slowed(busy, 0.002)
+    record = records["t.py::test_slow"]
+    assert record.slowdown == 1.5
+    # every call spins at least 2 ms, and the injection stretches each sample to 1.5 times its work
+    assert min(record.wall) >= 0.002 * 1.5 * 0.99
+
+
+def test_each_name_is_measured_once() -> None:
+    bench = measure.Benchmark("t.py::test_x", {}, samples=2, min_sample_time=0.001, slowdowns={})
+    bench(busy, 0.0001, name="a")
+    bench(busy, 0.0001, name="b")
+    with pytest.raises(measure.MeasureError, match="measured twice"):
+        bench(busy, 0.0001, name="a")
+
+
+def test_metrics_must_be_finite_numbers() -> None:
+    records: dict[str, measure.BenchmarkRecord] = {}
+    bench = measure.Benchmark("t.py::test_x", records, samples=2, min_sample_time=0.001, slowdowns={})
+    bench.metric("frames_per_second", 30.0, unit="fps")
+    assert records["t.py::test_x"].metrics["frames_per_second"].value == 30.0
+    with pytest.raises(measure.MeasureError, match="finite"):
+        bench.metric("fps", float("nan"))
+    with pytest.raises(measure.MeasureError, match="only known after"):
+        _ = bench.median
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("", {}), ("test_x=1.3", {"test_x": 1.3}), ("a=1.1, *stream*=2", {"a": 1.1, "*stream*": 2.0})],
+)
+def test_parse_slowdowns(raw: str, expected: dict[str, float]) -> None:
+    assert measure.parse_slowdowns(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["test_x", "test_x=0.5", "=1.2", "test_x=fast", "test_x=inf"])
+def test_bad_slowdowns_are_one_clear_error(raw: str) -> None:
+    with pytest.raises(measure.MeasureError, match="PATTERN=FACTOR"):
+        measure.parse_slowdowns(raw)
+
+
+def test_slowdown_patterns_match_the_full_id_or_the_test_name() -> None:
+    factors = {"test_resize": 1.3}
+    assert measure.slowdown_for("tests/performance/test_a.py::test_resize", factors) == 1.3
+    assert measure.slowdown_for("tests/performance/test_a.py::test_other", factors) == 1.0
+    assert measure.slowdown_for("x.py::test_stream[big]", {"*stream*": 2.0}) == 2.0
+
+
+def test_bad_sample_count_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(measure.SAMPLES_ENV, "lots")
+    with pytest.raises(measure.MeasureError, match="not a whole number"):
+        measure.Benchmark("t.py::test_x", {})
+
+
+def test_samples_file_round_trips(tmp_path: Path) -> None:
+    record = measure.BenchmarkRecord(name="t.py::test_x", nodeid="t.py::test_x", loops=3, wall=[0.1, 0.2],
+                                     cpu=[0.1, 0.1], peak_memory=[1000], metrics={"fps": measure.Metric(5.0, "fps")})
+    path = tmp_path / "perf" / "performance.json"
+    measure.write_samples(path, "performance", [record])
+    document = json.loads(path.read_text())
+    assert document["format"] == measure.SAMPLES_FORMAT and document["version"] == measure.SAMPLES_VERSION
+    assert measure.record_from_dict(document["benchmarks"][0]) == record
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [({}, "no 'name'"), ({"name": "x", "wall": "fast"}, "'wall' must be a list"),
+     ({"name": "x", "wall": [float("inf")]}, "finite"), ({"name": "x", "metrics": {"fps": {}}}, "numeric")],
+)
+def test_record_from_dict_names_the_bad_field(raw: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        measure.record_from_dict(raw)
+
+
+def test_peak_memory_refuses_functions_a_fresh_process_cannot_import() -> None:
+    with pytest.raises(measure.MeasureError, match="module-level function"):
+        measure.measure_peak_memory(lambda: None)
