@@ -51,6 +51,8 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
     suites = _collect(plan, runner.executions, runner.stopped_by, interrupted)
     flaky.apply(suites, reruns, config.flaky_fails)
     notices: list[str] = list(reruns.notices) + shard.notices
+    if environment_facts.get("cleanup_problem"):  # e.g. the Docker engine went away during the run
+        notices.append(f"environment: {environment_facts['cleanup_problem']}")
     if plan.absent and not plan.suites:
         notices.append(f"no suite ran: every selected suite is absent from {plan.project}; "
                        "check --project and the suites' paths")
