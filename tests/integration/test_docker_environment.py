@@ -266,3 +266,26 @@ def test_writes_results_of_later_stages():
     assert (output / "custom" / "deep" / "data.txt").read_text() == "made in the container"
     assert not (output / "custom" / "passwd").exists()
     assert not list(output.rglob("*.doorbell-ci-partial"))
+
+
+def test_engine_gone_at_cleanup_is_recorded_and_the_tree_still_removed(client: Any, tmp_path: Path) -> None:
+    import docker
+
+    project = make_project(tmp_path / "project", {"test_ok.py": "def test_ok():\n    pass\n"})
+    config = load_config(project, environ={"DOORBELL_CI_DOCKER_BASE": "offline"})
+    plan = make_plan(config)
+    plan.output_dir.mkdir(parents=True)
+    environment = DockerEnvironment(config)
+    environment.prepare(plan)
+    root = environment.tree.root  # type: ignore[union-attr]
+    try:
+        environment.client = docker.DockerClient(base_url=f"unix://{tmp_path}/engine-gone.sock")
+        environment.cleanup()
+        problem = environment.describe()["cleanup_problem"]
+        assert f"doorbell-ci env cleanup --run-id {plan.run_id}" in problem
+        assert not root.exists()
+    finally:
+        from doorbell_ci.environments.docker import remove_labelled
+
+        remove_labelled(client, {"doorbell-ci.run-id": plan.run_id})
+    assert labelled(client, plan.run_id) == ([], [])
