@@ -279,7 +279,7 @@ def test_engine_gone_at_cleanup_is_recorded_and_the_tree_still_removed(client: A
     environment.prepare(plan)
     root = environment.tree.root  # type: ignore[union-attr]
     try:
-        environment.client = docker.DockerClient(base_url=f"unix://{tmp_path}/engine-gone.sock")
+        environment.client = docker.DockerClient(base_url=f"unix://{tmp_path}/engine-gone.sock", version="1.41")
         environment.cleanup()
         problem = environment.describe()["cleanup_problem"]
         assert f"doorbell-ci env cleanup --run-id {plan.run_id}" in problem
