@@ -50,6 +50,14 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 READY_POLL = 0.5
 
 
+def engine_errors() -> tuple[type[BaseException], ...]:
+    """What a failing engine raises: the SDK's errors, and requests' connection errors it lets through."""
+    import docker.errors
+    import requests.exceptions
+
+    return (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
+
+
 def connect() -> Any:
     """A client for a reachable engine, or one clear EnvironmentError_."""
     import docker
@@ -58,7 +66,7 @@ def connect() -> Any:
     try:
         client = docker.from_env(timeout=120)
         client.ping()
-    except docker.errors.DockerException as error:
+    except engine_errors() as error:
         where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
         reason = str(error).split("(")[0].strip().rstrip(":") or type(error).__name__
         raise EnvironmentError_(
@@ -110,9 +118,7 @@ class DockerEnvironment:
             self.cleanup(force=True)
             if isinstance(error, EnvironmentError_ | KeyboardInterrupt):
                 raise
-            import docker.errors
-
-            if isinstance(error, docker.errors.DockerException | OSError):
+            if isinstance(error, engine_errors()):
                 raise EnvironmentError_(f"could not prepare the Docker test environment: {error}") from None
             raise
 
@@ -294,11 +300,9 @@ class DockerEnvironment:
     def cleanup(self, force: bool = False) -> None:
         """Remove this run's containers and network (always) and its tree (unless kept)."""
         if self.client is not None and self._plan is not None:
-            import docker.errors
-
             try:
                 remove_labelled(self.client, {RUN_LABEL: self._plan.run_id})
-            except docker.errors.DockerException as error:  # the engine went away: keep the results anyway
+            except engine_errors() as error:  # the engine went away: keep the results anyway
                 self.cleanup_problem = (f"could not remove this run's containers/network ({error}); "
                                         f"run `doorbell-ci env cleanup --run-id {self._plan.run_id}`")
                 print(f"doorbell-ci: warning: {self.cleanup_problem}", flush=True)

@@ -62,7 +62,9 @@ def container_options(spec: dict[str, Any]) -> dict[str, Any]:
 def run(spec_path: Path) -> int:
     import docker
     import docker.errors
+    import requests.exceptions
 
+    engine_errors = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _on_signal)
@@ -81,7 +83,7 @@ def run(spec_path: Path) -> int:
     except _Terminated as stop:
         print(f"doorbell-ci: stopping the container after signal {stop.signum}", flush=True)
         return 128 + stop.signum
-    except docker.errors.DockerException as error:
+    except engine_errors as error:
         print(f"doorbell-ci: the suite's container could not run: {error}", flush=True)
         return EXIT_ENGINE
     finally:
@@ -90,7 +92,7 @@ def run(spec_path: Path) -> int:
         if container is not None:
             try:
                 container.remove(force=True)
-            except docker.errors.DockerException:
+            except engine_errors:
                 pass  # already gone, or the engine is down; the environment's cleanup retries by label
 
 
