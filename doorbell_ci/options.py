@@ -256,13 +256,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("flaky_fails", "Count a flaky test (failed, then passed on a rerun) as failed.",
            parse_bool, False, flag="--flaky-fails", is_flag=True),
     Option("against", "report.json (or its folder) of the base branch's last run: failures are classified "
-           "as new, still failing or fixed against it (default: the previous report.json in the output folder).",
+           "as new, still failing or fixed against it; without it, against the previous report.json in the "
+           "output folder.",
            parse_optional_path, None, flag="--against", metavar="REPORT"),
     Option("shard", "Run only shard K of N (e.g. 2/4), a share of the selected tests balanced by recorded "
            "durations; merge the shards' folders with `doorbell-ci merge`.",
            parse_shard, None, flag="--shard", metavar="K/N", in_pyproject=False),
     Option("durations", "Durations used to balance shards: a report.json (or its folder) or a JSON object "
-           "{node id: seconds}; without it, the previous report.json in the output folder, else equal counts.",
+           "{node id: seconds}; without it, the previous report.json in the output folder, else equal test counts.",
            parse_optional_path, None, flag="--durations", metavar="FILE"),
     # --- GitHub publishing ---
     Option("comment", "PR comment (doorbell-ci publish): always, changes (only when counts or verdicts differ "
