@@ -129,6 +129,13 @@ def load_config(
     source = f"{project / 'pyproject.toml'} [{PYPROJECT_TABLE}]"
     for key, raw in table.items():
         if isinstance(raw, dict) and key in KNOWN_TABLES | {"suite"}:
+            if key == "environment":  # TOML cannot hold both `environment = "docker"` and this table
+                from doorbell_ci.environments.settings import parse_settings
+
+                parse_settings(raw)  # a typo fails here, before any suite runs or any result is touched
+                if "kind" in raw:
+                    values[key] = parse_option(OPTIONS_BY_NAME[key], raw["kind"], f"{source} key 'environment.kind'")
+                    origins[key] = "pyproject"
             continue
         option = OPTIONS_BY_NAME.get(key)
         if key == "coverage_source":

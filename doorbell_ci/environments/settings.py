@@ -5,6 +5,7 @@ ConfigError naming the key, so a typo in a service declaration never turns into 
 different environment.
 
     [tool.doorbell-ci.environment]
+    kind = "docker"                         # instead of `environment = "docker"` one level up
     config_file = "config/test.json"        # where the generated test config goes (inside the tree)
     config_env_var = "DOORBELL_CONFIG"      # the variable that points the tests at it
     fixtures = "tests/fixtures"             # copied into the tree's fixtures/ folder
@@ -33,7 +34,8 @@ from doorbell_ci.errors import ConfigError
 TABLE = "environment"
 WHERE = "[tool.doorbell-ci.environment]"
 
-_ENV_KEYS = {"test_config", "config_file", "config_env_var", "fixtures", "env", "docker"}
+# kind: local | docker, read by config.load_config (the table takes the place of `environment = "..."`)
+_ENV_KEYS = {"kind", "test_config", "config_file", "config_env_var", "fixtures", "env", "docker"}
 _DOCKER_KEYS = {
     "image", "dockerfile", "base_image", "system_packages", "requirements", "python", "user",
     "cpus", "memory", "pids", "project_read_only", "services", "build_timeout",

@@ -69,3 +69,19 @@ def test_toml_dates_cannot_go_into_a_json_config() -> None:
 
     with pytest.raises(ConfigError, match="test_config.when"):
         parse_settings({"test_config": {"when": datetime.date(2024, 1, 1)}})
+
+
+def test_table_kind_selects_the_environment_and_typos_fail_at_load(tmp_path) -> None:  # noqa: ANN001
+    from doorbell_ci.config import load_config
+
+    (tmp_path / "pyproject.toml").write_text('[tool.doorbell-ci.environment]\nkind = "docker"\nfixtures = "fx"\n')
+    config = load_config(tmp_path, environ={})
+    assert (config.environment, config.origins["environment"]) == ("docker", "pyproject")
+    assert parse_settings(config.tables["environment"]).fixtures == "fx"
+    assert load_config(tmp_path, {"environment": "local"}, environ={}).environment == "local"  # CLI still wins
+    (tmp_path / "pyproject.toml").write_text('[tool.doorbell-ci.environment]\nkind = "vagrant"\n')
+    with pytest.raises(ConfigError, match="environment.kind"):
+        load_config(tmp_path, environ={})
+    (tmp_path / "pyproject.toml").write_text('[tool.doorbell-ci.environment.docker]\nmemroy = "1g"\n')
+    with pytest.raises(ConfigError, match="unknown key 'memroy'"):
+        load_config(tmp_path, environ={})
