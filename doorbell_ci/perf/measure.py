@@ -114,10 +114,10 @@ def parse_slowdowns(raw: str) -> dict[str, float]:
 
 
 def slowdown_for(name: str, slowdowns: dict[str, float]) -> float:
-    """The factor for benchmark ``name``: a pattern matches the full id or the part after the last ``::``."""
-    short = name.rsplit("::", 1)[-1]
+    """The factor for benchmark ``name``: a pattern matches the full id or one of its ``::`` parts (test, label)."""
+    parts = name.split("::")[1:]
     for pattern, factor in slowdowns.items():
-        if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(short, pattern) or pattern in name:
+        if fnmatch.fnmatchcase(name, pattern) or any(fnmatch.fnmatchcase(part, pattern) for part in parts):
             return factor
     return 1.0
 
