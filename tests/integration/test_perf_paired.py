@@ -1,0 +1,117 @@
+"""Paired mode for real: a temporary git repository whose second commit is slower, measured ABBA."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from doorbell_ci.errors import ExitCode, PerfError
+from doorbell_ci.perf import paired
+from tests.tooling import require_tool
+
+WORK = '''
+def work(n):
+    total = 0
+    for i in range(n * FACTOR):
+        total += i * i
+    return total
+'''
+
+TESTS = '''
+from doorbell_work import work
+
+def test_work(perf):
+    assert perf(work, 3000) > 0
+
+def test_steady(perf):
+    assert perf(sum, range(20000)) > 0
+'''
+
+
+def _git(repo: Path, *args: str) -> str:
+    completed = subprocess.run(["git", "-c", "user.email=ci@example.invalid", "-c", "user.name=ci", *args],  # noqa: S603,S607
+                               cwd=repo, capture_output=True, text=True, check=True)
+    return completed.stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    require_tool("git", shutil.which("git") is not None, "paired mode checks out the base with git worktree")
+    project = tmp_path / "repo"
+    (project / "src").mkdir(parents=True)
+    (project / "tests" / "performance").mkdir(parents=True)
+    (project / "pyproject.toml").write_text('[project]\nname = "paired-demo"\nversion = "0"\n\n'
+                                          '[tool.pytest.ini_options]\npythonpath = ["src"]\n')
+    (project / "src" / "doorbell_work.py").write_text("FACTOR = 1\n" + WORK)
+    (project / "tests" / "performance" / "test_work.py").write_text(TESTS)
+    _git(project, "init", "-q", "-b", "main")
+    _git(project, "add", ".")
+    _git(project, "commit", "-q", "-m", "base")
+    _git(project, "checkout", "-q", "-b", "feature")
+    (project / "src" / "doorbell_work.py").write_text("FACTOR = 2\n" + WORK)  # the head does twice the work
+    _git(project, "commit", "-q", "-am", "slower")
+    return project
+
+
+def test_interleaving_is_abba() -> None:
+    assert "".join(paired.interleaving(4)) == "ABBAABBA"
+    assert "".join(paired.interleaving(3)).count("A") == 3
+
+
+def test_merge_base_and_a_missing_base_ref(repo: Path) -> None:
+    base, head, ref = paired.merge_base(repo, "main", {})
+    assert base == _git(repo, "rev-parse", "main") and head == _git(repo, "rev-parse", "HEAD") and ref == "main"
+    assert paired.merge_base(repo, None, {"GITHUB_BASE_REF": "main"})[2] == "main"
+    with pytest.raises(PerfError, match="not a commit"):
+        paired.merge_base(repo, "no-such-branch", {})
+
+
+def test_worktree_checks_out_the_base_and_leaves_nothing_behind(repo: Path) -> None:
+    base = _git(repo, "rev-parse", "main")
+    worktree = paired.Worktree(repo, base)
+    with worktree as checkout:
+        assert "FACTOR = 1" in (checkout / "src" / "doorbell_work.py").read_text()
+    assert not worktree.folder.exists()
+    assert _git(repo, "worktree", "list").count("\n") == 0  # only the main checkout
+    assert "FACTOR = 2" in (repo / "src" / "doorbell_work.py").read_text()
+
+
+def _run(repo: Path, output: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOORBELL_CI_")}
+    env.update({"DOORBELL_CI_PERF_MIN_SAMPLE_TIME": "0.005"})
+    argv = [sys.executable, "-m", "doorbell_ci", "run", "--project", str(repo), "--suites", "performance",
+            "--no-coverage", "--quiet", "--output-dir", str(output), "--perf-metric", "cpu", *flags]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900, check=False)  # noqa: S603
+
+
+def test_a_slower_head_is_a_confirmed_regression_and_fails_the_run(repo: Path, tmp_path: Path) -> None:
+    output = tmp_path / "results"
+    completed = _run(repo, output, "--perf-mode", "paired", "--perf-base", "main", "--fail-on-regression")
+    performance = json.loads((output / "report.json").read_text())["performance"]
+    rows = {row["name"].rsplit("::", 1)[-1]: row for row in performance["benchmarks"]}
+    assert rows["test_work"]["verdict"] == "regression", rows["test_work"]
+    assert rows["test_work"]["ratio"] > 1.5
+    assert rows["test_work"]["confirmation"]["confirmed"] is True
+    assert len(rows["test_work"]["base_samples"]) == len(rows["test_work"]["head_samples"]) == 20
+    assert rows["test_steady"]["verdict"] in {"unchanged", "noisy", "possible regression", "improvement"}
+    assert performance["paired"]["order"] == "ABBA" and performance["paired"]["processes"] == 8
+    assert performance["baseline"]["commit"] == _git(repo, "rev-parse", "main")
+    assert completed.returncode == ExitCode.REGRESSION, completed.stdout + completed.stderr
+    assert "### Performance (paired mode)" in (output / "summary.md").read_text()
+    assert _git(repo, "worktree", "list").count("\n") == 0
+
+
+def test_without_a_base_branch_the_run_keeps_its_results_and_says_why(repo: Path, tmp_path: Path) -> None:
+    output = tmp_path / "results"
+    completed = _run(repo, output, "--perf-mode", "paired", "--perf-base", "does-not-exist")
+    report = json.loads((output / "report.json").read_text())
+    assert completed.returncode == ExitCode.OK
+    assert report["suites"][0]["status"] == "passed"
+    assert any("does-not-exist" in notice for notice in report["notices"])
+    assert {row["verdict"] for row in report["performance"]["benchmarks"]} == {"no baseline"}
