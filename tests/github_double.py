@@ -156,13 +156,14 @@ class GitHubDouble:
 
     def add_artifact(self, name: str, payload: bytes, *, branch: str | None = None,
                      head_repository_id: int | None = None, expired: bool = False,
-                     created_at: str = "2026-11-20T10:00:00Z", conclusion: str = "success") -> int:
+                     created_at: str = "2026-11-20T10:00:00Z", conclusion: str = "success",
+                     workflow_path: str = ".github/workflows/ci.yml") -> int:
         artifact_id = self._new_id()
         run_id = self._new_id()
         run = {"id": run_id, "repository_id": self.repository_id,
                "head_repository_id": self.repository_id if head_repository_id is None else head_repository_id,
                "head_branch": branch or self.default_branch, "head_sha": "a" * 40}
-        self.runs[run_id] = {"id": run_id, "conclusion": conclusion, "status": "completed"}
+        self.runs[run_id] = {"id": run_id, "conclusion": conclusion, "status": "completed", "path": workflow_path}
         self.artifacts.append({
             "id": artifact_id, "node_id": "x", "name": name, "size_in_bytes": len(payload),
             "url": f"{self.url}/repos/{self.owner}/{self.repo}/actions/artifacts/{artifact_id}",

@@ -202,9 +202,12 @@ class ArtifactClient:
         artifacts = data.get("artifacts") if isinstance(data, dict) else None
         return [a for a in artifacts or [] if isinstance(a, dict)]
 
-    def run_succeeded(self, run_id: int) -> bool:
+    def run_usable(self, run_id: int, workflow_path: str | None) -> bool:
+        """The run succeeded, and (when we know our workflow's file) it is a run of the same workflow."""
         data = self._get_json(f"/repos/{self.repository}/actions/runs/{run_id}")
-        return data.get("conclusion") == "success"
+        if data.get("conclusion") != "success":
+            return False
+        return workflow_path is None or data.get("path") == workflow_path
 
     def download(self, artifact_id: int, target: Path, max_bytes: int = MAX_DOWNLOAD_BYTES) -> Path:
         """Download the zip: the API answers 302 to a blob URL valid for a minute, fetched without our token."""
@@ -249,9 +252,20 @@ class BaselineFetch:
     detail: str  # one line for the log and the job summary
 
 
+def workflow_path(workflow_ref: str | None) -> str | None:
+    """``.github/workflows/ci.yml`` from GITHUB_WORKFLOW_REF (``owner/repo/.github/workflows/ci.yml@refs/...``)."""
+    if not workflow_ref or "/.github/" not in workflow_ref:
+        return None
+    return ".github/" + workflow_ref.split("/.github/", 1)[1].split("@", 1)[0]
+
+
 def fetch_baseline(client: ArtifactClient | None, name: str, destination: Path, repo_baselines: Path,
-                   max_candidates: int = 5) -> BaselineFetch:
-    """The newest usable baseline artifact, else the repository's baselines/ folder, saying which."""
+                   max_candidates: int = 5, workflow: str | None = None) -> BaselineFetch:
+    """The newest usable baseline artifact, else the repository's baselines/ folder, saying which.
+
+    Usable: see ``pick_baseline``; and its run succeeded, in the same workflow file when ``workflow``
+    (a path such as ``.github/workflows/ci.yml``) is given.
+    """
     reason = "no GitHub API access (not in Actions, or no token)"
     if client is not None:
         try:
@@ -259,7 +273,7 @@ def fetch_baseline(client: ArtifactClient | None, name: str, destination: Path, 
             candidates = pick_baseline(client.list_artifacts(name), name, default_branch, repository_id)
             reason = f"no usable artifact named {name!r} from {default_branch}"
             for ref in candidates[:max_candidates]:
-                if ref.run_id is not None and not client.run_succeeded(ref.run_id):
+                if ref.run_id is not None and not client.run_usable(ref.run_id, workflow):
                     continue
                 with tempfile.TemporaryDirectory() as scratch:
                     archive = client.download(ref.id, Path(scratch) / "baseline.zip")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from doorbell_ci.github import actions, api
-from doorbell_ci.github.artifacts import ArtifactClient, fetch_baseline
+from doorbell_ci.github.artifacts import ArtifactClient, fetch_baseline, workflow_path
 from doorbell_ci.github.limits import STEP_SUMMARY_BYTES
 from doorbell_ci.reports import json_report, markdown
 from doorbell_ci.reports.text import failures
@@ -222,7 +222,8 @@ def _fetch_command(args: argparse.Namespace) -> int:
     client = None
     if context.token and context.repository:
         client = ArtifactClient(context.api_url, context.repository, context.token)
-    result = fetch_baseline(client, args.name, args.dest, args.repo_baselines)
+    result = fetch_baseline(client, args.name, args.dest, args.repo_baselines,
+                            workflow=workflow_path(os.environ.get("GITHUB_WORKFLOW_REF")))
     print(f"doorbell-ci fetch-baseline: {result.detail}")
     if actions.in_actions(os.environ):
         actions.write_outputs({"baseline-source": result.source,

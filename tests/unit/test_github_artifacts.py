@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from doorbell_ci.github.artifacts import ArtifactClient, fetch_baseline, pick_baseline
+from doorbell_ci.github.artifacts import ArtifactClient, fetch_baseline, pick_baseline, workflow_path
 from tests.github_double import GitHubDouble, require_spec, zip_bytes
 
 NAME = "doorbell-ci-baseline-Linux-X64"
@@ -31,9 +31,12 @@ def test_the_newest_usable_artifact_of_this_repository_is_used(double, tmp_path:
     double.add_artifact(NAME, zip_bytes({"b.json": b"branch"}), branch="feature", created_at="2026-11-23T00:00:00Z")
     double.add_artifact(NAME, zip_bytes({"b.json": b"expired"}), expired=True, created_at="2026-11-22T00:00:00Z")
     double.add_artifact(NAME, zip_bytes({"b.json": b"red"}), conclusion="failure", created_at="2026-11-21T00:00:00Z")
+    double.add_artifact(NAME, zip_bytes({"b.json": b"other workflow"}), workflow_path=".github/workflows/nightly.yml",
+                        created_at="2026-11-20T12:00:00Z")
     double.add_artifact(NAME, zip_bytes({"b.json": b"newest good"}), created_at="2026-11-20T00:00:00Z")
 
-    result = fetch_baseline(client(double), NAME, tmp_path / "baseline", tmp_path / "baselines")
+    result = fetch_baseline(client(double), NAME, tmp_path / "baseline", tmp_path / "baselines",
+                            workflow=workflow_path("octo/doorbell/.github/workflows/ci.yml@refs/heads/main"))
 
     assert result.source == "artifact", result.detail
     assert (tmp_path / "baseline" / "b.json").read_bytes() == b"newest good"
@@ -80,3 +83,8 @@ def test_pick_baseline_ignores_artifacts_expiring_now() -> None:
                 "workflow_run": {"id": 5, "head_branch": "main", "head_repository_id": 1}}
     assert pick_baseline([artifact], NAME, "main", 1, now=datetime(2026, 2, 1, tzinfo=UTC)) == []
     assert [r.id for r in pick_baseline([artifact], NAME, "main", 1, now=datetime(2025, 12, 2, tzinfo=UTC))] == [1]
+
+
+def test_workflow_path_from_the_runners_workflow_ref() -> None:
+    assert workflow_path("o/r/.github/workflows/ci.yml@refs/pull/3/merge") == ".github/workflows/ci.yml"
+    assert workflow_path(None) is None and workflow_path("garbage") is None
