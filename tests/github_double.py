@@ -110,7 +110,7 @@ class GitHubDouble:
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     blobs: dict[int, bytes] = field(default_factory=dict)
     runs: dict[int, dict[str, Any]] = field(default_factory=dict)
-    faults: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
+    faults: dict[tuple[str, str], list[tuple[int, dict[str, Any], dict[str, str]]]] = field(default_factory=dict)
     _next_id: int = 100
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -149,10 +149,11 @@ class GitHubDouble:
 
     # --- test set-up helpers ---
 
-    def fail(self, method: str, template: str, status: int, times: int = 1, message: str = "") -> None:
-        """Answer the next ``times`` ``method template`` requests with ``status``."""
+    def fail(self, method: str, template: str, status: int, times: int = 1, message: str = "",
+             headers: dict[str, str] | None = None) -> None:
+        """Answer the next ``times`` ``method template`` requests with ``status`` (and ``headers``)."""
         body = {"message": message or f"injected {status}", "documentation_url": "https://docs.github.com/rest"}
-        self.faults.setdefault((method, template), []).extend([(status, body)] * times)
+        self.faults.setdefault((method, template), []).extend([(status, body, headers or {})] * times)
 
     def add_artifact(self, name: str, payload: bytes, *, branch: str | None = None,
                      head_repository_id: int | None = None, expired: bool = False,
@@ -212,8 +213,8 @@ class GitHubDouble:
             return
         faults = self.faults.get((method, operation.template))
         if faults:
-            status, fault_body = faults.pop(0)
-            self._send(handler, record, status, fault_body)
+            status, fault_body, fault_headers = faults.pop(0)
+            self._send(handler, record, status, fault_body, fault_headers)
             return
         status, answer, headers = self._respond(method, operation.template, params, query, body)
         self._send(handler, record, status, answer, headers)

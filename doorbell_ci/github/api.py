@@ -121,7 +121,8 @@ class GitHubContext:
 
 
 def make_client(context: GitHubContext, retries: int = 4, backoff: float = 1.0, timeout: float = 30.0,
-                seconds_between_requests: float = 0.25, seconds_between_writes: float = 1.0) -> Github:
+                seconds_between_requests: float = 0.25, seconds_between_writes: float = 1.0,
+                secondary_rate_wait: float = 60.0) -> Github:
     """A PyGithub client for ``context.api_url`` that retries 5xx and rate limits with backoff.
 
     ``GithubRetry`` retries GET and POST only; PATCH (edits of the comment and the check run) is
@@ -133,7 +134,8 @@ def make_client(context: GitHubContext, retries: int = 4, backoff: float = 1.0, 
         backoff_factor=backoff,
         allowed_methods=Retry.DEFAULT_ALLOWED_METHODS.union({"GET", "POST", "PATCH"}),
         raise_on_status=False,
-        secondary_rate_wait=60,
+        status_forcelist=[429, *range(500, 600)],  # GithubRetry adds 403, retried only for rate limits
+        secondary_rate_wait=secondary_rate_wait,
         max_rate_limit_wait=300,
     )
     auth = Auth.Token(context.token) if context.token else None

@@ -57,7 +57,8 @@ def context_for(double: GitHubDouble, tmp_path: Path, pr: int | None = 7, **extr
 
 
 def client_for(context: api.GitHubContext) -> object:
-    return api.make_client(context, retries=3, backoff=0.01, seconds_between_requests=0, seconds_between_writes=0)
+    return api.make_client(context, retries=3, backoff=0.01, seconds_between_requests=0, seconds_between_writes=0,
+                           secondary_rate_wait=0.01)
 
 
 def test_second_publish_edits_the_comment_instead_of_adding_one(double, tmp_path, actions_env):
@@ -164,6 +165,19 @@ def test_a_502_is_retried_and_the_comment_still_lands(double, tmp_path, actions_
     assert [r.status for r in double.requests_to("GET", COMMENTS)] == [502, 200]
     assert [r.status for r in double.requests_to("POST", COMMENTS)] == [502, 201]
     assert len(double.comments) == 1
+
+
+def test_rate_limits_are_waited_out_and_retried(double, tmp_path, actions_env):
+    context = context_for(double, tmp_path)
+    double.fail("POST", COMMENTS, 403, message="You have exceeded a secondary rate limit. Please wait a few minutes.")
+    double.fail("PATCH", COMMENT, 429, message="Too many requests", headers={"Retry-After": "0"})
+    publish(make_run(), tmp_path, 0, context, comment_mode="always", check_run=False, check_name="x",
+            client=client_for(context))
+    report = publish(make_run(failures=1), tmp_path, 1, context, comment_mode="always", check_run=False,
+                     check_name="x", client=client_for(context))
+    assert report.comment == "updated on #7" and report.notices == []
+    assert [r.status for r in double.requests_to("POST", COMMENTS)] == [403, 201]
+    assert [r.status for r in double.requests_to("PATCH", COMMENT)] == [429, 200]
 
 
 def test_persistent_5xx_becomes_a_notice_not_an_exception(double, tmp_path, actions_env):
