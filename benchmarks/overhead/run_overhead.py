@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -81,14 +82,22 @@ def commands(project: Path, out: Path, workers: int, coverage: bool) -> dict[str
     return {"pytest": bare, "doorbell-ci": doorbell}
 
 
-def timed(argv: list[str], cwd: Path) -> float:
+def timed(argv: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system of the whole process tree) of one run.
+
+    CPU time is the steadier figure on a shared machine: other people's load stretches wall
+    time but not the work our processes do.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     begin = time.perf_counter()
     completed = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)  # noqa: S603
     elapsed = time.perf_counter() - begin
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if completed.returncode != 0:
         sys.exit(f"benchmark command failed ({completed.returncode}): {' '.join(argv)}\n"
                  + completed.stdout.decode(errors="replace")[-3000:])
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def machine() -> dict[str, object]:
@@ -122,23 +131,32 @@ def main(argv: list[str] | None = None) -> int:
             for command in argvs.values():  # one warm-up each: imports, .pyc, page cache
                 timed(command, project)
             times: dict[str, list[float]] = {tool: [] for tool in argvs}
+            cpu: dict[str, list[float]] = {tool: [] for tool in argvs}
             for _ in range(args.runs):
                 for tool, command in argvs.items():
-                    times[tool].append(timed(command, project))
+                    wall, cpu_seconds = timed(command, project)
+                    times[tool].append(wall)
+                    cpu[tool].append(cpu_seconds)
             medians = {tool: statistics.median(values) for tool, values in times.items()}
+            cpu_medians = {tool: statistics.median(values) for tool, values in cpu.items()}
             ratios = [d / p for d, p in zip(times["doorbell-ci"], times["pytest"], strict=True)]
             results[config] = {
                 "times": {tool: [round(v, 3) for v in values] for tool, values in times.items()},
+                "cpu": {tool: [round(v, 3) for v in values] for tool, values in cpu.items()},
                 "median": {tool: round(v, 3) for tool, v in medians.items()},
+                "cpu_median": {tool: round(v, 3) for tool, v in cpu_medians.items()},
                 "ratio_of_medians": round(medians["doorbell-ci"] / medians["pytest"], 3),
                 "median_of_pair_ratios": round(statistics.median(ratios), 3),
+                "cpu_ratio_of_medians": round(cpu_medians["doorbell-ci"] / cpu_medians["pytest"], 3),
                 "commands": {tool: " ".join(c).replace(str(root), "$TMP") for tool, c in argvs.items()},
             }
-            print(f"{config}: pytest median {medians['pytest']:.2f}s, doorbell-ci median "
-                  f"{medians['doorbell-ci']:.2f}s, ratio {results[config]['ratio_of_medians']:.3f} "
-                  f"(median of paired ratios {results[config]['median_of_pair_ratios']:.3f})", flush=True)
+            print(f"{config}: wall medians pytest {medians['pytest']:.2f}s, doorbell-ci {medians['doorbell-ci']:.2f}s, "
+                  f"ratio {results[config]['ratio_of_medians']:.3f} (median of paired ratios "
+                  f"{results[config]['median_of_pair_ratios']:.3f}); CPU medians pytest {cpu_medians['pytest']:.2f}s, "
+                  f"doorbell-ci {cpu_medians['doorbell-ci']:.2f}s, ratio {results[config]['cpu_ratio_of_medians']:.3f}",
+                  flush=True)
         report = {"tests": TESTS, "runs": args.runs, "workers": args.workers, "machine": machine(),
-                  "results": results}
+                  "load_average_at_end": os.getloadavg(), "results": results}
         print(json.dumps(report, indent=2))
         if args.json:
             args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")

@@ -11,7 +11,7 @@ own JUnit XML, cross-checked against pytest's terminal summary line. (pytest 9 a
 ``subTest``s to the ``tests`` attribute of ``<testsuite>`` without writing a ``<testcase>`` for
 them, so that attribute is not used; subtests are reported separately.)
 
-One command re-runs it:  python benchmarks/parity/run_parity.py [--project six] [--json FILE]
+One command re-runs it:  python benchmarks/parity/run_parity.py [--project sample|six|...] [--json FILE]
 The e2e test tests/e2e/test_parity.py uses these functions for the bundled sample project too.
 """
 
@@ -61,6 +61,10 @@ PROJECTS: tuple[ParityProject, ...] = (
     ),
 )
 PROJECTS_BY_NAME = {p.name: p for p in PROJECTS}
+
+# The bundled sample project, with its opt-in failures switched on so failed tests are compared too.
+SAMPLE_PROJECT = Path(__file__).resolve().parents[2] / "tests" / "sample_project"
+SAMPLE_ENV = {"DOORBELL_SAMPLE_FAIL": "1"}
 
 
 @dataclass
@@ -235,6 +239,16 @@ def compare(project_name: str, project_dir: Path, suites: dict[str, tuple[str, .
     return result
 
 
+def run_sample(workdir: Path, source: Path = SAMPLE_PROJECT) -> ParityResult:
+    """The sample project (a fresh copy), every suite folder it has, with its opt-in failures on."""
+    project_dir = workdir / "sample_project"
+    shutil.copytree(source, project_dir, ignore=shutil.ignore_patterns(
+        "test-results", "__pycache__", ".pytest_cache", "*.egg-info", ".coverage*"))
+    suites = {folder.name: (f"tests/{folder.name}",) for folder in sorted((project_dir / "tests").iterdir())
+              if folder.is_dir() and any(folder.glob("test_*.py"))}
+    return compare("sample project (DOORBELL_SAMPLE_FAIL=1)", project_dir, suites, workdir, SAMPLE_ENV)
+
+
 def run_project(project: ParityProject, workdir: Path) -> ParityResult:
     project_dir = download_sdist(project, workdir)
     configure_suites(project_dir, project.suites, project.parallel)
@@ -252,17 +266,17 @@ def print_table(result: ParityResult) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--project", action="append", choices=sorted(PROJECTS_BY_NAME),
-                        help="only this project (repeatable); default: all")
+    parser.add_argument("--project", action="append", choices=["sample", *sorted(PROJECTS_BY_NAME)],
+                        help="only this project (repeatable); default: the sample project and every PyPI one")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     results = []
     root = Path(tempfile.mkdtemp(prefix="doorbell-parity-"))
     try:
-        for name in args.project or [p.name for p in PROJECTS]:
+        for name in args.project or ["sample", *(p.name for p in PROJECTS)]:
             workdir = root / name
             workdir.mkdir()
-            result = run_project(PROJECTS_BY_NAME[name], workdir)
+            result = run_sample(workdir) if name == "sample" else run_project(PROJECTS_BY_NAME[name], workdir)
             print_table(result)
             results.append(result)
     finally:

@@ -9,31 +9,19 @@ same code that produced the figures in docs/PARITY.md.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from benchmarks.parity.run_parity import COUNT_KEYS, PROJECTS, compare, configure_suites, download_sdist
+from benchmarks.parity.run_parity import COUNT_KEYS, PROJECTS, compare, configure_suites, download_sdist, run_sample
 from tests.tooling import require_tool
-
-SAMPLE_PROJECT = Path(__file__).resolve().parents[1] / "sample_project"
-
-
-def _copy_sample_project(target: Path) -> Path:
-    shutil.copytree(SAMPLE_PROJECT, target, ignore=shutil.ignore_patterns(
-        "test-results", "__pycache__", ".pytest_cache", "*.egg-info", ".coverage*"))
-    return target
 
 
 def test_sample_project_counts_equal_plain_pytest(tmp_path: Path) -> None:
-    project = _copy_sample_project(tmp_path / "sample")
-    suites = {folder.name: (f"tests/{folder.name}",) for folder in sorted((project / "tests").iterdir())
-              if folder.is_dir() and any(folder.glob("test_*.py"))}
-    assert {"unit", "integration", "e2e", "security"} <= set(suites)
+    result = run_sample(tmp_path)
 
-    result = compare("sample project", project, suites, tmp_path / "work", env={"DOORBELL_SAMPLE_FAIL": "1"})
+    assert {"unit", "integration", "e2e", "security"} <= {s.suite for s in result.suites}
 
     for suite in result.suites:
         assert suite.doorbell == suite.plain, f"{suite.suite}: {suite.doorbell} != plain pytest {suite.plain}"
