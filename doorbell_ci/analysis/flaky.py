@@ -20,6 +20,9 @@ from doorbell_ci.plan import Plan, PlannedSuite
 from doorbell_ci.results import Outcome, SuiteResult, SuiteStatus, read_junit
 
 MAX_RERUN_TESTS = 20  # more failures than this look like a real breakage, not flakiness
+# A rerun of one test gets ten times its first run, at least a minute, at most the suite's timeout:
+# a test that hangs on its rerun must not hold the job for the whole suite timeout, once per attempt.
+RERUN_TIMEOUT_FACTOR, MIN_RERUN_TIMEOUT = 10.0, 60.0
 
 
 @dataclass
@@ -39,7 +42,7 @@ def rerun_failed(plan: Plan, environment: Environment, max_reruns: int, console:
     reruns = Reruns(max_reruns=max_reruns)
     if max_reruns < 1:
         return reruns
-    todo: list[tuple[PlannedSuite, str, str]] = []  # (suite, key, nodeid)
+    todo: list[tuple[PlannedSuite, str, str, float]] = []  # (suite, key, nodeid, seconds of the first run)
     for suite in plan.suites:
         if not suite.config.is_pytest:
             continue
@@ -47,15 +50,17 @@ def rerun_failed(plan: Plan, environment: Environment, max_reruns: int, console:
             tests = read_junit(plan.output_dir / suite.junit_name, suite.name)
         except CollectError:
             continue  # a crashed or killed suite: its failures are not a flakiness question
-        todo += [(suite, test_key(t), t.nodeid) for t in tests if is_failing(t)]
+        todo += [(suite, test_key(t), t.nodeid, t.duration) for t in tests if is_failing(t)]
     if len(todo) > MAX_RERUN_TESTS:
         reruns.notices.append(f"reruns: {len(todo)} tests failed, more than {MAX_RERUN_TESTS}; "
                               "none was rerun (that many failures is a breakage, not flakiness)")
         return reruns
-    for index, (suite, key, nodeid) in enumerate(todo):
+    for index, (suite, key, nodeid, seconds) in enumerate(todo):
         outcomes = reruns.attempts.setdefault(key, [])
+        timeout = min(suite.timeout, max(MIN_RERUN_TIMEOUT, RERUN_TIMEOUT_FACTOR * seconds))
         for attempt in range(1, max_reruns + 1):
-            outcome = _rerun_once(plan, environment, suite, nodeid, f"{suite.name}-rerun-{index}-{attempt}")
+            outcome = _rerun_once(plan, environment, replace(suite, timeout=timeout), nodeid,
+                                  f"{suite.name}-rerun-{index}-{attempt}")
             outcomes.append(outcome)
             console.write(f"==> rerun {attempt}/{max_reruns} of {nodeid} ({suite.name}): {outcome}")
             if outcome in (Outcome.PASSED.value, "not found"):
@@ -64,13 +69,15 @@ def rerun_failed(plan: Plan, environment: Environment, max_reruns: int, console:
 
 
 def _rerun_once(plan: Plan, environment: Environment, suite: PlannedSuite, nodeid: str, name: str) -> str:
-    """One isolated run of one test: its outcome, or "not found" / "no result" when it could not tell."""
+    """One isolated run of one test: its outcome, or "timeout" / "no result" / "not found" when it could not tell."""
     rerun = replace(suite, name=name, workers=1, coverage=False, selection=f"logs/{name}.select")
     selection = plan.output_dir / rerun.selection
     selection.write_text(nodeid + "\n", encoding="utf-8")
     command = environment.command(rerun)
-    run_command(name, command, suite.timeout, plan.output_dir / rerun.log_name)
+    execution = run_command(name, command, suite.timeout, plan.output_dir / rerun.log_name)
     environment.collect(rerun)
+    if execution.timed_out:
+        return "timeout"
     try:
         tests = read_junit(plan.output_dir / rerun.junit_name, suite.name)
     except CollectError:
