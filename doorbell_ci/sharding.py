@@ -19,6 +19,7 @@ import heapq
 import json
 import math
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -141,8 +142,12 @@ def select_shard(plan: Plan, environment: Environment, config: Any, console: Con
     durations, source = _durations(config, notices)
     ids: dict[str, list[str]] = {}
     whole: list[PlannedSuite] = []  # suites that cannot be split: they run whole, in shard 1
+    pytest_suites = [suite for suite in plan.suites if suite.config.is_pytest]
+    with ThreadPoolExecutor(max_workers=max(1, plan.cores)) as pool:  # one small pytest per suite, side by side
+        listed = dict(zip([s.name for s in pytest_suites],
+                          pool.map(lambda s: _collect_ids(plan, environment, s, console), pytest_suites), strict=True))
     for suite in plan.suites:
-        collected = _collect_ids(plan, environment, suite, console) if suite.config.is_pytest else None
+        collected = listed.get(suite.name)
         if collected is None:
             whole.append(suite)
             if suite.config.is_pytest:
