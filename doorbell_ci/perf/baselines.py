@@ -57,7 +57,8 @@ class PlatformKey:
         """A file name: lower case letters, digits and dashes, the parts in key order."""
         parts = [self.os, self.arch, f"py{self.python}", self.cpu, self.runner_label]
         text = "-".join(re.sub(r"[^a-z0-9.]+", "-", part.lower()).strip("-.") for part in parts if part)
-        return re.sub(r"-{2,}", "-", text)[:180] or "unknown"
+        text = re.sub(r"-*\.{2,}-*", "-", text)  # never "..": the slug is a file name, not a path
+        return re.sub(r"-{2,}", "-", text).strip("-.")[:180] or "unknown"
 
     def as_dict(self) -> dict[str, str]:
         return {name: getattr(self, name) for name in KEY_FIELDS}

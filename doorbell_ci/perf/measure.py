@@ -258,8 +258,8 @@ def record_from_dict(raw: dict[str, Any]) -> BenchmarkRecord:
     def numbers(key: str) -> list[float]:
         values = raw.get(key, [])
         if not isinstance(values, list) or not all(isinstance(v, int | float) and not isinstance(v, bool)
-                                                   and math.isfinite(v) for v in values):
-            raise ValueError(f"{key!r} must be a list of finite numbers")
+                                                   and math.isfinite(v) and v >= 0 for v in values):
+            raise ValueError(f"{key!r} must be a list of finite, non-negative numbers")
         return [float(v) for v in values]
 
     name = raw.get("name")
