@@ -313,9 +313,12 @@ def show(directory: Path) -> list[str]:
         lines.append(f"  updated {baseline.updated_at}, commit {baseline.latest.get('commit') or '?'}, "
                      f"{len(baseline.history)} run(s) of history, {len(benchmarks)} benchmark(s)")
         for name, entry in sorted(benchmarks.items()):
-            wall = entry.get("wall", [])
-            median = statistics.median(wall) if wall else float("nan")
-            lines.append(f"    {name}: median {median * 1000:.3f} ms over {len(wall)} samples")
+            wall, peaks = entry.get("wall", []), entry.get("peak_memory", [])
+            if wall:
+                lines.append(f"    {name}: median {statistics.median(wall) * 1000:.3f} ms over {len(wall)} samples")
+            if peaks:
+                peak = statistics.median(peaks) / 2**20
+                lines.append(f"    {name}: peak memory {peak:.1f} MiB over {len(peaks)} runs")
     if not lines:
         lines.append(f"{directory}: no baseline files")
     return lines
