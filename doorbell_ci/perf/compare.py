@@ -395,6 +395,7 @@ def _history(config: Config, output_dir: Path, measured: Measured, suite_args: d
     codes = stats.classify(p_slower, p_faster, ratio, noisy, gateable, threshold)
     p_holm = stats.holm(np.where(~noisy & gateable, p_slower, np.nan))
     section["suite_shift"] = float(np.exp(shift))
+    section["suite_normalised"] = len(names) >= stats.SUITE_NORMALISE_MIN
     candidates = [n for n, c in zip(names, codes, strict=True) if c == stats.REGRESSION]
     again: dict[str, BenchmarkRecord] = {}
     if candidates:
@@ -405,7 +406,9 @@ def _history(config: Config, output_dir: Path, measured: Measured, suite_args: d
                     "p_value": float(p_slower[index]),
                     "p_holm": None if np.isnan(p_holm[index]) else float(p_holm[index]),
                     "noisy": bool(noisy[index]), "history_jobs": int(jobs[index]),
-                    "trend": [e.values(metric)[name] for e in history if name in e.values(metric)]})
+                    "trend": [e.values(metric)[name] for e in history if name in e.values(metric)],
+                    # what the history predicts for this job (after the suite-wide shift): head / ratio
+                    "base_median": float(current[index] / ratio[index]) if ratio[index] > 0 else None})
         if not gateable[index] and row["verdict"] != stats.Verdict.NO_BASELINE:
             row["reason"] = (f"only {int(jobs[index])} earlier run(s) in the history; "
                              f"{stats.MIN_GATING_HISTORY} needed to gate")

@@ -90,7 +90,8 @@ def markdown_lines(performance: dict[str, Any] | None, limit_rows: int = 40) -> 
     parts = [f"### Performance ({performance.get('mode')} mode)", "", headline or "no benchmarks", ""]
     shift = performance.get("suite_shift")
     if shift:
-        parts += [f"Suite-wide speed shift of this job against the history: {shift:.3f}× (divided out).", ""]
+        how = "divided out" if performance.get("suite_normalised") else "not divided out: fewer than 10 benchmarks"
+        parts += [f"Suite-wide speed shift of this job against the history: {shift:.3f}× ({how}).", ""]
     baseline = performance.get("baseline") or {}
     if baseline.get("reason"):
         parts += [f"No baseline: {baseline['reason']}", ""]
