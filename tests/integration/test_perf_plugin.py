@@ -33,8 +33,8 @@ def test_not_a_benchmark():
 
 
 def _pytest(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **env}
-    full_env.pop(measure.SLOWDOWN_ENV, None) if measure.SLOWDOWN_ENV not in env else None
+    # never inherit an outer doorbell-ci run's variables (its perf output path, an injected slowdown)
+    full_env = {**{k: v for k, v in os.environ.items() if not k.startswith("DOORBELL_CI_")}, **env}
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],  # noqa: S603
                           cwd=project, env=full_env, capture_output=True, text=True, timeout=300, check=False)
 
