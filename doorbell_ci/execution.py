@@ -359,6 +359,7 @@ class ProgressTail:
         self._failed: set[str] = set()
         self._offset = 0
         self._partial = b""
+        self.last_shown: str | None = None  # the console prints a line only when the counts change
 
     @property
     def failed(self) -> int:
@@ -430,7 +431,8 @@ class Console:
             return
         tail.update()
         summary = tail.summary()
-        if summary is not None:
+        if summary is not None and summary != tail.last_shown:
+            tail.last_shown = summary
             self.write(f"[{suite}] {summary}")
 
     def suite_started(self, suite: PlannedSuite) -> None:

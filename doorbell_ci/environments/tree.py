@@ -45,7 +45,9 @@ class EnvironmentTree:
 def create_tree(run_id: str, project: Path, settings: EnvironmentSettings,
                 parent: Path | None = None) -> EnvironmentTree:
     """Make the tree, copy the fixtures, write the test config. Removes what it made if it fails."""
-    root = Path(tempfile.mkdtemp(prefix=f"{TREE_PREFIX}{run_id}-", dir=parent or base_temp_folder()))
+    # Short on purpose: tests make Unix sockets deep inside the tree (108-byte AF_UNIX limit);
+    # the owner file, not the name, says which run a tree belongs to.
+    root = Path(tempfile.mkdtemp(prefix=f"{TREE_PREFIX}{run_id[-8:]}-", dir=parent or base_temp_folder()))
     try:
         for folder in FOLDERS:
             (root / folder).mkdir(parents=True, exist_ok=True)

@@ -279,7 +279,9 @@ def test_engine_gone_at_cleanup_is_recorded_and_the_tree_still_removed(client: A
     environment.prepare(plan)
     root = environment.tree.root  # type: ignore[union-attr]
     try:
-        environment.client = docker.DockerClient(base_url=f"unix://{tmp_path}/engine-gone.sock", version="1.41")
+        # A short path: under a nested run tmp_path can pass the 108-byte AF_UNIX limit.
+        environment.client = docker.DockerClient(base_url="unix:///nonexistent/doorbell-ci-gone.sock",
+                                                 version="1.41")
         environment.cleanup()
         problem = environment.describe()["cleanup_problem"]
         assert f"doorbell-ci env cleanup --run-id {plan.run_id}" in problem
