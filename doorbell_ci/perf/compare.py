@@ -450,7 +450,8 @@ def _remeasure_head(config: Config, output_dir: Path, measured: Measured, names:
     work = output_dir / PERF_FOLDER / "confirm"
     work.mkdir(parents=True, exist_ok=True)
     selection = _selection([measured.records[n].nodeid for n in names])
-    records, problem = paired.run_side(head, selection, work / "head.json", 20, work / "head.log", 1800.0,
+    samples = len(next(iter(measured.records[n].wall for n in names), [])) or 20  # as many as the first time
+    records, problem = paired.run_side(head, selection, work / "head.json", samples, work / "head.log", 1800.0,
                                        environ, inject_slowdown=True)
     if problem:
         notices.append(f"performance: confirmation re-measurement failed: {problem}")

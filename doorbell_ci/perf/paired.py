@@ -26,15 +26,19 @@ from doorbell_ci.environments.base import SuiteCommand
 from doorbell_ci.errors import PerfError
 from doorbell_ci.execution import run_command
 from doorbell_ci.perf.measure import (
+    DEFAULT_SAMPLES,
     OUTPUT_ENV,
     SAMPLES_ENV,
     SAMPLES_FORMAT,
     SLOWDOWN_ENV,
     BenchmarkRecord,
+    MeasureError,
+    env_int,
     record_from_dict,
 )
 
 PROCESSES_PER_SIDE = 4
+PROCESSES_ENV = "DOORBELL_CI_PERF_PROCESSES"  # fresh processes per side (each takes samples / processes samples)
 ORDER = "ABBA"
 
 
@@ -127,7 +131,9 @@ def run_side(side: Side, test_args: list[str], output: Path, samples: int, log: 
     """One fresh pytest process of one side; returns its records, or a problem line."""
     env = {OUTPUT_ENV: str(output), SAMPLES_ENV: str(samples), "DOORBELL_CI_SUITE": "performance",
            "PYTHONDONTWRITEBYTECODE": "1"}
-    inherited = {k: v for k, v in environ.items() if k not in {OUTPUT_ENV, SAMPLES_ENV, "COVERAGE_FILE"}}
+    # nothing of an enclosing pytest (xdist worker ids would rename the samples file) or coverage run
+    inherited = {k: v for k, v in environ.items() if k not in {OUTPUT_ENV, SAMPLES_ENV, "COVERAGE_FILE"}
+                 and not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT_TEST", "COV_CORE"))}
     if not inject_slowdown:
         inherited.pop(SLOWDOWN_ENV, None)
     source = side.project / "src"
@@ -152,11 +158,16 @@ def run_side(side: Side, test_args: list[str], output: Path, samples: int, log: 
         return [], f"the {side.label} benchmark samples could not be read: {error}"
 
 
-def measure(base: Side, head: Side, test_args: list[str], work: Path, samples_per_side: int = 20,
-            processes_per_side: int = PROCESSES_PER_SIDE, timeout: float = 1800.0,
+def measure(base: Side, head: Side, test_args: list[str], work: Path, samples_per_side: int | None = None,
+            processes_per_side: int | None = None, timeout: float = 1800.0,
             environ: dict[str, str] | None = None) -> PairedMeasurement:
     """Run both sides interleaved; samples of one benchmark from all of a side's processes are pooled."""
     environ = dict(os.environ) if environ is None else environ
+    try:
+        samples_per_side = samples_per_side or env_int(SAMPLES_ENV, DEFAULT_SAMPLES)
+        processes_per_side = processes_per_side or env_int(PROCESSES_ENV, PROCESSES_PER_SIDE)
+    except MeasureError as error:
+        raise PerfError(str(error)) from None
     per_process = max(1, math.ceil(samples_per_side / processes_per_side))
     result = PairedMeasurement(base_commit=base.commit, head_commit=head.commit)
     work.mkdir(parents=True, exist_ok=True)

@@ -84,7 +84,7 @@ def test_worktree_checks_out_the_base_and_leaves_nothing_behind(repo: Path) -> N
 
 def _run(repo: Path, output: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOORBELL_CI_")}
-    env.update({"DOORBELL_CI_PERF_MIN_SAMPLE_TIME": "0.005"})
+    env.update({"DOORBELL_CI_PERF_MIN_SAMPLE_TIME": "0.005", "DOORBELL_CI_PERF_PROCESSES": "2"})
     argv = [sys.executable, "-m", "doorbell_ci", "run", "--project", str(repo), "--suites", "performance",
             "--no-coverage", "--quiet", "--output-dir", str(output), "--perf-metric", "cpu", *flags]
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900, check=False)  # noqa: S603
@@ -100,7 +100,7 @@ def test_a_slower_head_is_a_confirmed_regression_and_fails_the_run(repo: Path, t
     assert rows["test_work"]["confirmation"]["confirmed"] is True
     assert len(rows["test_work"]["base_samples"]) == len(rows["test_work"]["head_samples"]) == 20
     assert rows["test_steady"]["verdict"] in {"unchanged", "noisy", "possible regression", "improvement"}
-    assert performance["paired"]["order"] == "ABBA" and performance["paired"]["processes"] == 8
+    assert performance["paired"]["order"] == "ABBA" and performance["paired"]["processes"] == 4
     assert performance["baseline"]["commit"] == _git(repo, "rev-parse", "main")
     assert completed.returncode == ExitCode.REGRESSION, completed.stdout + completed.stderr
     assert "### Performance (paired mode)" in (output / "summary.md").read_text()
