@@ -32,7 +32,8 @@ from doorbell_ci.environments.base import Environment, SuiteCommand
 from doorbell_ci.plan import Plan, PlannedSuite
 from doorbell_ci.results import ResourceUsage
 
-SAMPLE_INTERVAL = 0.25  # seconds between process-tree samples
+SAMPLE_INTERVAL = 0.25  # seconds between process-tree samples at the start of a suite,
+SAMPLE_INTERVAL_MAX = 1.0  # growing to this: each sample walks /proc, which adds up over a long suite
 TERMINATE_GRACE = 3.0  # seconds between SIGTERM and SIGKILL
 TAIL_LINES = 60
 MAX_LINE_BYTES = 64 * 1024  # a longer line (a progress bar without newlines) is passed on in pieces
@@ -203,6 +204,7 @@ def run_command(
         reader.start()
         deadline = begin + timeout
         next_tick = begin + PROGRESS_INTERVAL
+        interval = SAMPLE_INTERVAL
         try:
             while popen.poll() is None:
                 if cancel.is_set():
@@ -217,9 +219,10 @@ def run_command(
                     next_tick = time.monotonic() + PROGRESS_INTERVAL
                     on_tick()
                 try:  # returns as soon as the suite exits, not at the end of the interval
-                    popen.wait(timeout=SAMPLE_INTERVAL)
+                    popen.wait(timeout=interval)
                 except subprocess.TimeoutExpired:
                     pass
+                interval = min(interval * 1.25, SAMPLE_INTERVAL_MAX)
         finally:
             if tree is not None:
                 if popen.poll() is None or tree.alive():
