@@ -33,8 +33,10 @@ def test_not_a_benchmark():
 
 
 def _pytest(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    # never inherit an outer doorbell-ci run's variables (its perf output path, an injected slowdown)
-    full_env = {**{k: v for k, v in os.environ.items() if not k.startswith("DOORBELL_CI_")}, **env}
+    # never inherit an outer doorbell-ci run's variables (its perf output path, an injected slowdown),
+    # nor the xdist worker id of the test process itself (the plugin would suffix the file name with it)
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("DOORBELL_CI_", "PYTEST_XDIST"))}
+    full_env = {**inherited, **env}
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],  # noqa: S603
                           cwd=project, env=full_env, capture_output=True, text=True, timeout=300, check=False)
 
