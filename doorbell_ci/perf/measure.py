@@ -155,7 +155,7 @@ class Benchmark:
             for _ in range(loops):
                 func(*args, **kwargs)
             if factor > 1.0:
-                _spin_until(start + (time.perf_counter() - start) * factor)
+                _spin_until(cpu_start + (time.process_time() - cpu_start) * factor)
             wall = time.perf_counter() - start
             cpu = time.process_time() - cpu_start
             record.wall.append(wall / loops)
@@ -202,9 +202,13 @@ class Benchmark:
         return sorted(values)[len(values) // 2]
 
 
-def _spin_until(deadline: float) -> None:
-    """Burn CPU (not sleep) so an injected slowdown costs CPU time as a real one would."""
-    while time.perf_counter() < deadline:
+def _spin_until(cpu_deadline: float) -> None:
+    """Burn CPU until the process has used ``cpu_deadline`` of CPU time: the work itself, ``factor`` times over.
+
+    Scaling the CPU time (not the elapsed time) makes the injection behave like real extra work: on a
+    busy machine, time spent waiting for a core is not multiplied.
+    """
+    while time.process_time() < cpu_deadline:
         pass
 
 
