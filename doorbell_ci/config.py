@@ -68,7 +68,7 @@ class Config:
     project: Path
     suites: tuple[str, ...] = ("all",)
     environment: str = "local"
-    workers: int | str = "auto"
+    workers: int | str = 1  # options.py: measured in docs/PERFORMANCE.md, "Running suites side by side"
     timeout: float | None = None
     parallel_suites: int | str = "auto"
     output_dir: Path = Path("test-results")

@@ -207,8 +207,9 @@ OPTIONS: tuple[Option, ...] = (
            parse_name_list, ("all",), flag="--suites", metavar="SUITE", action_input="suites"),
     Option("environment", "Where the suites run: local (isolated temp tree) or docker.",
            choice("local", "docker"), "local", flag="--environment", action_input="environment"),
-    Option("workers", "pytest-xdist workers for parallel-safe suites: a number or auto (one per core).",
-           parse_workers, "auto", flag="--workers", metavar="N|auto", action_input="workers"),
+    Option("workers", "pytest-xdist workers for parallel-safe suites: a number or auto (one per core). "
+           "1 by default: xdist's start-up costs more than it saves on quick suites (docs/PERFORMANCE.md).",
+           parse_workers, 1, flag="--workers", metavar="N|auto", action_input="workers"),
     Option("timeout", "Timeout in seconds for every suite, overriding each suite's own timeout.",
            parse_seconds, None, flag="--timeout", metavar="SECONDS", action_input="timeout"),
     Option("parallel_suites", "How many suites may run at the same time (each within the core budget), "

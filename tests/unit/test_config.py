@@ -23,7 +23,7 @@ def _project(tmp_path: Path, table: str = "", suites: tuple[str, ...] = ("unit",
 
 def test_defaults_apply_without_any_source(tmp_path: Path) -> None:
     config = load_config(_project(tmp_path), environ={})
-    assert config.workers == "auto"
+    assert config.workers == 1
     assert config.timeout is None
     assert config.suites == ("all",)
     assert config.output_dir == tmp_path.resolve() / "test-results"

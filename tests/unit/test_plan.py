@@ -51,7 +51,7 @@ def test_serial_suites_get_one_worker(tmp_path: Path) -> None:
 
 
 def test_auto_workers_is_the_core_count(tmp_path: Path) -> None:
-    plan = _plan(tmp_path, ("unit",))
+    plan = _plan(tmp_path, ("unit",), {"workers": "auto"})
     assert plan.suites[0].workers == plan.cores
 
 
