@@ -55,6 +55,8 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("results.json"))
     args = parser.parse_args()
     results: dict[str, list[dict[str, object]]] = {"aa": [], "ab": []}
+    load_at_start = os.getloadavg() if hasattr(os, "getloadavg") else None
+    begin = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="doorbell-ci-aa-") as scratch:
         project = Path(scratch) / "sample_project"
         shutil.copytree(ROOT / "tests" / "sample_project", project,
@@ -71,7 +73,9 @@ def main() -> int:
         "ab_runs_reporting_the_slowdown": sum(any(SLOWED in name for name in r["regressions"]) for r in results["ab"]),
         "ab_runs_with_other_regressions": sum(any(SLOWED not in n for n in r["regressions"]) for r in results["ab"]),
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "python": platform.python_version(), "load_average_at_end": load},
+                    "python": platform.python_version(), "load_average_at_start": load_at_start,
+                    "load_average_at_end": load},
+        "seconds": round(time.monotonic() - begin),
         "results": results,
     }
     args.output.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
