@@ -236,7 +236,8 @@ OPTIONS: tuple[Option, ...] = (
     # --- performance regression ---
     Option("perf_mode", "How performance results are compared: auto (paired on pull requests on GitHub-hosted "
            "runners, else history), history (earlier runs' baselines), paired (merge base vs head in this job, "
-           "interleaved) or off.", choice("auto", "history", "paired", "off"), "auto", flag="--perf-mode"),
+           "interleaved) or off.", choice("auto", "history", "paired", "off"), "auto", flag="--perf-mode",
+           metavar="auto|history|paired|off"),
     Option("regression_threshold", "Smallest slowdown, in percent, that counts as a performance regression "
            "(default: 5 on hosted runners, 3 on self-hosted ones).", parse_percent, None,
            flag="--regression-threshold", metavar="PERCENT", action_input="regression-threshold"),
@@ -248,7 +249,8 @@ OPTIONS: tuple[Option, ...] = (
            "origin/$GITHUB_BASE_REF on pull requests, else origin/main, main or master.",
            parse_git_ref, None, flag="--perf-base", metavar="REF"),
     Option("perf_metric", "What the performance gate compares: wall (elapsed time) or cpu (process CPU time, "
-           "steadier on a shared or overloaded machine).", choice("wall", "cpu"), "wall", flag="--perf-metric"),
+           "steadier on a shared or overloaded machine).", choice("wall", "cpu"), "wall", flag="--perf-metric",
+           metavar="wall|cpu"),
     Option("baseline_dir", "Folder of baseline files for history mode (relative paths are under the project).",
            parse_path, Path("baselines"), flag="--baseline-dir", metavar="DIR"),
     # --- failure analysis, flaky reruns, sharding ---
