@@ -106,11 +106,22 @@ def to_dict(run: RunResult, exit_code: int | None = None) -> dict[str, Any]:
     }
 
 
+def _file_mode() -> int:
+    """The mode a plain open() would give a new file: mkstemp's 0600 would hide reports from a web server."""
+    umask = os.umask(0o022)  # read once, at import, before any thread exists
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write via a temp file in the same folder and rename, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(temp, _FILE_MODE)
         # errors="replace": a lone surrogate (a test id made from undecodable bytes) must not lose the report
         with os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="\n") as handle:
             handle.write(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,14 @@ def test_every_field_written_is_documented_in_report_schema_md() -> None:
     keys |= set(document["coverage"]) | set(document["coverage"]["files"][0])
     undocumented = sorted(key for key in keys if f"`{key}`" not in doc)
     assert undocumented == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_reports_get_the_mode_a_plain_file_would_get(tmp_path: Path) -> None:
+    """mkstemp creates 0600 files; reports served by a web server or read by another user need the umask's mode."""
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x", encoding="utf-8")
+    written = write_all(sample_run(), tmp_path / "out", 1)
+    for path in written.values():
+        assert (path.stat().st_mode & 0o777) == (plain.stat().st_mode & 0o777), path.name
+    assert os.access(written["html"], os.R_OK)
