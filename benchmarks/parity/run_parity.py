@@ -109,8 +109,9 @@ def download_sdist(project: ParityProject, workdir: Path) -> Path:
     downloads = workdir / "downloads"
     subprocess.run(  # noqa: S603 - argv list
         [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", project.name,
-         "--disable-pip-version-check", "-q", "-d", str(downloads), f"{project.name}=={project.version}"],
-        check=True, timeout=600,
+         "--disable-pip-version-check", "-q", "--timeout", "30", "--retries", "2", "-d", str(downloads),
+         f"{project.name}=={project.version}"],
+        check=True, timeout=300,  # offline: fail in minutes, not after pip's default retries
     )
     archive = next(downloads.glob(f"{project.name.replace('-', '[-_]')}-{project.version}.tar.gz"), None)
     if archive is None:
