@@ -17,6 +17,8 @@ def compare_stage(config: Any, plan: Any, result: Any) -> dict[str, Any] | None:
     """
     from doorbell_ci.errors import DoorbellError
 
+    if config.perf_mode == "off" or not any((plan.output_dir / "perf").glob("*.json")):
+        return None  # no benchmark wrote samples: do not pay for importing numpy and scipy
     suite_args = {suite.name: [*suite.config.paths, *(["-m", suite.config.markers] if suite.config.markers else [])]
                   for suite in plan.suites if suite.config.is_pytest}
     perf_folder = plan.output_dir / "perf"  # compare.PERF_FOLDER, named here to keep numpy/scipy unloaded
