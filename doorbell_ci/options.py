@@ -96,16 +96,20 @@ def parse_path(raw: Any) -> Path:
     return Path(text)
 
 
-def parse_positive_int(raw: Any) -> int:
+def _whole_number(raw: Any, minimum: int) -> int:
     if isinstance(raw, bool):
         raise ValueError(f"expected a whole number, got {raw!r}")
     try:
         value = int(str(raw).strip())
     except ValueError:
         raise ValueError(f"expected a whole number, got {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"must be at least 1, got {value}")
+    if value < minimum:
+        raise ValueError(f"must be at least {minimum}, got {value}")
     return value
+
+
+def parse_positive_int(raw: Any) -> int:
+    return _whole_number(raw, 1)
 
 
 def parse_parallel_suites(raw: Any) -> int | str:
@@ -114,15 +118,7 @@ def parse_parallel_suites(raw: Any) -> int | str:
 
 def parse_count(raw: Any) -> int:
     """A whole number, 0 allowed (e.g. reruns: 0 turns them off)."""
-    if isinstance(raw, bool):
-        raise ValueError(f"expected a whole number, got {raw!r}")
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise ValueError(f"expected a whole number, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"must be 0 or more, got {value}")
-    return value
+    return _whole_number(raw, 0)
 
 
 def parse_shard(raw: Any) -> tuple[int, int] | None:
