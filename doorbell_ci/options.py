@@ -251,7 +251,8 @@ OPTIONS: tuple[Option, ...] = (
            parse_path, Path("baselines"), flag="--baseline-dir", metavar="DIR"),
     # --- failure analysis, flaky reruns, sharding ---
     Option("reruns", "Rerun each failed test alone up to this many times; one that passes is reported flaky "
-           "(0 turns reruns off).", parse_count, 0, flag="--reruns", metavar="N"),
+           "(0 turns reruns off; the action defaults to 2).", parse_count, 0, flag="--reruns", metavar="N",
+           action_input="reruns"),
     Option("flaky_fails", "Count a flaky test (failed, then passed on a rerun) as failed.",
            parse_bool, False, flag="--flaky-fails", is_flag=True),
     Option("against", "report.json (or its folder) of the base branch's last run: failures are classified "
