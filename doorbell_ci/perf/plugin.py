@@ -63,8 +63,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     target = output.with_name(f"{output.stem}{PYTEST_BENCHMARK_SUFFIX}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    session.json = open(target, "wb")  # noqa: SIM115 - pytest-benchmark writes and closes it at session end
+    if _benchmark_json_takes_path():
+        session.json = target
+    else:
+        session.json = open(target, "wb")  # noqa: SIM115 - pytest-benchmark writes and closes it at session end
     config.stash[_BENCHMARK_JSON] = target
+
+
+def _benchmark_json_takes_path() -> bool:
+    """pytest-benchmark 5.3 made --benchmark-json a path; earlier versions hand over an open file."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        parts = version("pytest-benchmark").split(".")
+        return (int(parts[0]), int(parts[1])) >= (5, 3)
+    except (PackageNotFoundError, ValueError, IndexError):
+        return False
 
 
 @pytest.fixture
