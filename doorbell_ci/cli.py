@@ -87,14 +87,14 @@ def _subcommand_modules() -> list[Callable[[Any], None]]:
     from doorbell_ci.github import publish as github_publish
     from doorbell_ci.perf import commands as perf_commands
 
-    registrars: list[Callable[[Any], None]] = []
-    registrars.append(doctor.register_commands)
-    registrars.append(analysis_commands.register_commands)
-    registrars.append(merge.register_commands)
-    registrars.append(github_publish.register_commands)
-    registrars.append(environment_cleanup.register_commands)
-    registrars.append(perf_commands.register_commands)
-    return registrars
+    return [
+        doctor.register_commands,
+        analysis_commands.register_commands,
+        merge.register_commands,
+        github_publish.register_commands,
+        environment_cleanup.register_commands,
+        perf_commands.register_commands,
+    ]
 
 
 def _config_from(args: argparse.Namespace):  # noqa: ANN202 - returns Config

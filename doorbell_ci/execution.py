@@ -277,7 +277,7 @@ class SuiteRunner:
 
     def run(self, is_failure: Callable[[PlannedSuite, Execution], bool]) -> dict[str, Execution]:
         pending = list(self.plan.suites)
-        running: dict[str, threading.Thread] = {}
+        running: dict[str, tuple[PlannedSuite, threading.Thread]] = {}
         used = 0
         with self._done:
             while pending or running:
@@ -285,8 +285,8 @@ class SuiteRunner:
                     pending.clear()
                 started = False
                 for suite in list(pending):
-                    cost = self.plan.cores if suite.config.exclusive else min(suite.cost, self.plan.cores)
-                    busy_exclusive = any(self._is_exclusive(name) for name in running)
+                    cost = self._cost(suite)
+                    busy_exclusive = any(other.config.exclusive for other, _ in running.values())
                     fits = used + cost <= self.plan.cores and len(running) < self.plan.max_parallel_suites
                     if busy_exclusive or not (fits or not running):
                         if suite.config.exclusive:
@@ -297,7 +297,8 @@ class SuiteRunner:
                     thread = threading.Thread(
                         target=self._run_one, args=(suite, cost, is_failure), name=f"suite-{suite.name}"
                     )
-                    running[suite.name] = self.threads[suite.name] = thread
+                    running[suite.name] = (suite, thread)
+                    self.threads[suite.name] = thread
                     thread.start()
                     started = True
                     if suite.config.exclusive:
@@ -305,15 +306,13 @@ class SuiteRunner:
                 if not started:
                     self._done.wait(timeout=0.5)
                 for name in [n for n in running if n in self.executions]:
-                    running.pop(name).join()
-                    used -= self._cost_of(name)
+                    finished, thread = running.pop(name)
+                    thread.join()
+                    used -= self._cost(finished)
         return self.executions
 
-    def _is_exclusive(self, name: str) -> bool:
-        return next(s for s in self.plan.suites if s.name == name).config.exclusive
-
-    def _cost_of(self, name: str) -> int:
-        suite = next(s for s in self.plan.suites if s.name == name)
+    def _cost(self, suite: PlannedSuite) -> int:
+        """Cores of the budget a suite holds while it runs: an exclusive suite holds all of them."""
         return self.plan.cores if suite.config.exclusive else min(suite.cost, self.plan.cores)
 
     def _run_one(self, suite: PlannedSuite, cost: int,
