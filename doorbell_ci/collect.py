@@ -184,16 +184,17 @@ def collect_coverage(plan: Plan, fail_under: float | None, write_reports: bool) 
         data_file=str(folder / ".coverage"),
         config_file=str(pyproject) if pyproject.exists() else True,
     )
+    omit = _own_code_patterns(plan.project)
     try:
         cov.combine(data_files, keep=True)
         cov.save()
         cov.load()
         json_path = folder / "coverage.json"
-        cov.json_report(outfile=str(json_path), ignore_errors=True)
+        cov.json_report(outfile=str(json_path), ignore_errors=True, omit=omit)
         reports = {"json": "coverage/coverage.json"}
         if write_reports:
-            cov.xml_report(outfile=str(folder / "coverage.xml"), ignore_errors=True)
-            cov.html_report(directory=str(folder / "html"), ignore_errors=True)
+            cov.xml_report(outfile=str(folder / "coverage.xml"), ignore_errors=True, omit=omit)
+            cov.html_report(directory=str(folder / "html"), ignore_errors=True, omit=omit)
             reports |= {"xml": "coverage/coverage.xml", "html": "coverage/html/index.html"}
     except coverage.exceptions.CoverageException as error:
         raise CollectError(f"coverage data could not be combined: {error}") from None
@@ -220,3 +221,17 @@ def collect_coverage(plan: Plan, fail_under: float | None, write_reports: bool) 
         fail_under=fail_under,
         reports=reports,
     )
+
+
+def _own_code_patterns(project: Path) -> list[str] | None:
+    """Leave doorbell-ci's own plugins out of the project's figures.
+
+    Without ``coverage_source``, coverage measures every file outside the standard library and
+    site-packages, and a doorbell-ci installed in editable mode or put on PYTHONPATH (as the
+    Docker environment does) is neither: its progress and perf plugins would count as the
+    project's code. The pattern matches host and container paths alike; it is not applied when
+    the project *is* doorbell-ci.
+    """
+    if (project / "doorbell_ci" / "__init__.py").is_file():
+        return None
+    return ["*/doorbell_ci/*"]

@@ -154,6 +154,9 @@ def test_no_reports_and_quiet(sample: Path) -> None:
     assert counts.tests > 0
     assert report.coverage is not None and report.coverage.percent > 0
     assert (output_dir / "coverage" / "coverage.json").is_file()
+    measured = [entry.path for entry in report.coverage.files]
+    assert any(path.startswith("src/doorbell/") for path in measured), measured
+    assert not [path for path in measured if "doorbell_ci" in path]  # our own plugins are not the project's code
     assert last_line(run.stdout) == f"{counts.passed} passed, 0 failed, {counts.skipped} skipped"
 
 
