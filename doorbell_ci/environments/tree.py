@@ -31,7 +31,7 @@ TREE_PREFIX = "doorbell-ci-"
 OWNER_FILE = "owner.json"
 FOLDERS = (
     "data/known_faces", "data/blacklist_faces", "logs", "config", "fixtures", "home", "tmp",
-    "xdg/config", "xdg/cache", "xdg/data", "xdg/state",
+    "xdg/config", "xdg/cache", "xdg/data", "xdg/state", "appdata/roaming", "appdata/local",
 )
 
 
@@ -77,6 +77,9 @@ def create_tree(run_id: str, project: Path, settings: EnvironmentSettings,
         "XDG_CACHE_HOME": str(root / "xdg/cache"),
         "XDG_DATA_HOME": str(root / "xdg/data"),
         "XDG_STATE_HOME": str(root / "xdg/state"),
+        # Windows keeps per-user settings and caches here, not under HOME (platformdirs, pip, ...)
+        "APPDATA": str(root / "appdata/roaming"),
+        "LOCALAPPDATA": str(root / "appdata/local"),
         "DOORBELL_CI_ENV_ROOT": str(root),
         "DOORBELL_CI_FIXTURES": str(root / "fixtures"),
         settings.config_env_var: str(config_path),

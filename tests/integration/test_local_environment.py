@@ -91,6 +91,8 @@ def test_prepare_builds_the_tree_and_cleanup_removes_it(tmp_path: Path, monkeypa
         assert command.env["DOORBELL_MODE"] == f"test-{plan.run_id}"
         assert command.env["HOME"] == str(root / "home")
         assert command.env["XDG_CACHE_HOME"] == str(root / "xdg/cache")
+        assert command.env["APPDATA"] == str(root / "appdata/roaming") and (root / "appdata/roaming").is_dir()
+        assert command.env["LOCALAPPDATA"] == str(root / "appdata/local") and (root / "appdata/local").is_dir()
         assert environment.describe()["root"] is None  # not kept: the path means nothing afterwards
     finally:
         environment.cleanup()
