@@ -8,11 +8,13 @@ actually inflated (a zip's declared sizes can lie). The security suite reuses it
 
 from __future__ import annotations
 
+import lzma
 import os
 import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -54,12 +56,46 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
     return stat.S_ISLNK(info.external_attr >> 16)
 
 
+# what zipfile can inflate here; anything else (or an encrypted entry) would fail half-way through
+_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+
+
+class _Layout:
+    """The tree the entries describe, refused up front when two entries claim the same place.
+
+    Without this a duplicate name, or a file ``a`` next to ``a/b``, fails only when the second
+    entry is moved into place, after the first one was: extraction would no longer be all or nothing.
+    """
+
+    def __init__(self) -> None:
+        self.files: set[PurePosixPath] = set()
+        self.folders: set[PurePosixPath] = set()
+
+    def add(self, info: zipfile.ZipInfo, relative: PurePosixPath) -> None:
+        if not relative.parts:  # "." or "./": the destination itself
+            if info.is_dir():
+                return
+            raise UnsafeArchiveError(f"archive entry {info.filename!r} names the folder itself, not a file")
+        parents = set(relative.parents) - {PurePosixPath(".")}
+        if relative in self.files or (not info.is_dir() and relative in self.folders) or parents & self.files:
+            raise UnsafeArchiveError(f"archive entry {info.filename!r} collides with another entry of the same path")
+        self.folders |= parents
+        (self.folders if info.is_dir() else self.files).add(relative)
+
+
 def safe_extract(archive: Path, destination: Path, max_files: int = MAX_FILES,
                  max_total_bytes: int = MAX_TOTAL_BYTES) -> list[Path]:
     """Extract ``archive`` into ``destination`` (created), all or nothing; returns the files written.
 
     Every entry is checked before anything is written, then the bytes are counted while
     inflating, so a bomb whose headers under-declare its size stops at the cap too.
+
+    Exception contract (fuzzed by tests/security/test_fuzz_artifacts.py and tests/security/fuzz/):
+    whatever the archive holds, only :class:`ArtifactError` escapes, as
+    :class:`UnsafeArchiveError` for an entry that would land outside ``destination``, a link, a
+    name collision or a size/count cap, else for an unreadable zip (bad CRC, damaged stream,
+    encryption, unknown compression) or a file-system error. On any error nothing new is left in
+    ``destination`` (when it did not already hold files of the same names).
     """
     try:
         with zipfile.ZipFile(archive) as bundle:
@@ -69,10 +105,17 @@ def safe_extract(archive: Path, destination: Path, max_files: int = MAX_FILES,
                     f"{archive.name} holds {len(infos)} entries, more than the {max_files} allowed")
             declared = 0
             plan: list[tuple[zipfile.ZipInfo, PurePosixPath]] = []
+            layout = _Layout()
             for info in infos:
                 relative = _checked_name(info.filename)
                 if _is_symlink(info):
                     raise UnsafeArchiveError(f"archive entry {info.filename!r} is a symbolic link")
+                if info.flag_bits & 0x1:
+                    raise ArtifactError(f"archive entry {info.filename!r} is encrypted; a baseline never is")
+                if info.compress_type not in _METHODS:
+                    raise ArtifactError(f"archive entry {info.filename!r} uses compression method "
+                                        f"{info.compress_type}, which is not supported")
+                layout.add(info, relative)
                 declared += info.file_size
                 if declared > max_total_bytes:
                     raise UnsafeArchiveError(
@@ -92,7 +135,8 @@ def safe_extract(archive: Path, destination: Path, max_files: int = MAX_FILES,
                 return final
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
-    except zipfile.BadZipFile as error:
+    except (zipfile.BadZipFile, zlib.error, EOFError, lzma.LZMAError, ValueError) as error:
+        # ValueError: a header zipfile cannot make sense of; the others: a damaged compressed stream
         raise ArtifactError(f"{archive.name} is not a readable zip: {error}") from None
     except OSError as error:
         raise ArtifactError(f"could not extract {archive.name}: {error.strerror or error}") from None
