@@ -126,7 +126,13 @@ class Lookup:
 
 
 def read(path: Path) -> Baseline:
-    """Read and check one baseline file; anything off is a PerfError saying what and where."""
+    """Read and check one baseline file; anything off is a PerfError saying what and where.
+
+    Exception contract (fuzzed by tests/security/test_fuzz_baselines.py and tests/security/fuzz/):
+    whatever the file holds, only :class:`PerfError` escapes. A baseline that reads has only
+    finite, non-negative numbers wherever the compare stage and ``show`` compute with them
+    (``wall``, ``cpu``, ``peak_memory`` samples, history medians), so they cannot fail later.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -137,6 +143,8 @@ def read(path: Path) -> Baseline:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise PerfError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
+    except (ValueError, RecursionError) as error:  # an integer of 4,300+ digits; arrays nested ~1,000 deep
+        raise PerfError(f"{path}: not usable JSON ({error})") from None
     return from_document(document, path)
 
 
@@ -164,6 +172,9 @@ def from_document(document: Any, path: Path) -> Baseline:
     for name, entry in latest.get("benchmarks", {}).items():
         if not isinstance(entry, dict) or not _numbers(entry.get("wall", [])):
             raise PerfError(f"{path}: latest benchmark {name!r} has no list of numbers 'wall'")
+        for metric in ("cpu", "peak_memory"):
+            if not _numbers(entry.get(metric, [])):
+                raise PerfError(f"{path}: latest benchmark {name!r}: {metric!r} must be a list of numbers")
     if not isinstance(document["history"], list):
         raise PerfError(f"{path}: field 'history' must be a list")
     history = [_history_entry(raw, path, index) for index, raw in enumerate(document["history"])]
@@ -171,8 +182,16 @@ def from_document(document: Any, path: Path) -> Baseline:
 
 
 def _numbers(values: Any) -> bool:
-    return isinstance(values, list) and all(
-        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in values)
+    return isinstance(values, list) and all(_finite_non_negative(v) for v in values)
+
+
+def _finite_non_negative(value: Any) -> bool:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value) and value >= 0
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _history_entry(raw: Any, path: Path, index: int) -> HistoryEntry:
