@@ -10,6 +10,7 @@ names the key, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -105,6 +106,7 @@ class Config:
 KNOWN_TABLES: set[str] = {"environment"}  # environment: doorbell_ci/environments/settings.py
 _SUITE_KEYS = {f.name for f in fields(SuiteConfig)} - {"name"}
 _TOP_LEVEL_EXTRA_KEYS = {"coverage_source", "suite"}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def load_config(
@@ -115,10 +117,15 @@ def load_config(
     """Build the Config for ``project`` from defaults, pyproject, environment and CLI values.
 
     ``cli_values`` maps option names to raw values, only for flags actually given.
+
+    Exception contract (fuzzed by tests/security/test_fuzz_config.py and tests/security/fuzz/):
+    whatever pyproject.toml and the ``DOORBELL_CI_*`` variables hold, only :class:`ConfigError`
+    escapes. A Config that loads has every suite path and ``junit`` inside the project, markers
+    and paths that cannot be read as options, and suite ``env`` tables a process can be given.
     """
     cli_values = dict(cli_values or {})
     environ = os.environ if environ is None else environ
-    project = project.resolve()
+    project = _resolve(project, "project folder")
     if not project.is_dir():
         raise ConfigError(f"project folder {project} does not exist; pass --project DIR")
 
@@ -182,7 +189,7 @@ def _usable_output_dir(project: Path, output_dir: Path, origin: str) -> Path:
     Each run empties the ``junit``, ``logs`` and ``coverage`` folders inside it, which must
     never be the project's own folders of those names.
     """
-    resolved = (output_dir if output_dir.is_absolute() else project / output_dir).resolve()
+    resolved = _resolve(output_dir if output_dir.is_absolute() else project / output_dir, f"output_dir ({origin})")
     if project.is_relative_to(resolved):
         raise ConfigError(
             f"output_dir ({origin}): {output_dir} is the project folder or holds it; results would mix with "
@@ -196,12 +203,37 @@ def _read_pyproject_table(path: Path) -> dict[str, Any]:
         return {}
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # also: an integer of 4,300+ digits, arrays nested ~1,000 deep
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    table: Any = document.get("tool", {}).get("doorbell-ci", {})
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read: {error.strerror or error}") from None
+    tool: Any = document.get("tool", {})
+    table: Any = tool.get("doorbell-ci", {}) if isinstance(tool, dict) else None
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [{PYPROJECT_TABLE}] must be a table")
+    _check_integers(table, path)
     return table
+
+
+def _check_integers(table: dict[str, Any], path: Path) -> None:
+    """TOML integers are 64-bit; tomllib reads any size, and a huge one breaks every later message."""
+    pending: list[Any] = [table]
+    while pending:  # a loop, not recursion: tomllib accepts nesting close to the recursion limit
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, int) and not -(2**63) <= value < 2**63:
+            raise ConfigError(f"{path}: [{PYPROJECT_TABLE}] holds an integer outside TOML's 64-bit range")
+
+
+def _resolve(path: Path, label: str) -> Path:
+    """``path.resolve()``, with a symlink loop or an unusable name as a ConfigError naming the setting."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop, before Python 3.13
+        raise ConfigError(f"{label}: {path} cannot be resolved: {error}") from None
 
 
 def _suite_configs(raw_suites: Any, source: str, project: Path) -> dict[str, SuiteConfig]:
@@ -210,7 +242,7 @@ def _suite_configs(raw_suites: Any, source: str, project: Path) -> dict[str, Sui
         raise ConfigError(f"{source}: 'suite' must be a table of [{PYPROJECT_TABLE}.suite.NAME] tables")
     for name, raw in raw_suites.items():
         where = f"{source.rsplit(' [', 1)[0]} [{PYPROJECT_TABLE}.suite.{name}]"
-        if not name.replace("-", "_").isidentifier() or name == "all":
+        if name.startswith("-") or not name.replace("-", "_").isidentifier() or name == "all":
             raise ConfigError(f"{where}: {name!r} is not a usable suite name (letters, digits, - and _)")
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: must be a table")
@@ -252,8 +284,11 @@ def _suite_values(raw: Mapping[str, Any], where: str, project: Path) -> dict[str
             if key == "command" and not values[key]:
                 raise ConfigError(f"{label}: the command is empty")
         elif key == "env":
-            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            if not isinstance(value, dict) or not all(isinstance(v, str) and "\x00" not in v for v in value.values()):
                 raise ConfigError(f"{label}: must be a table of strings")
+            for variable in value:  # a process cannot be given these, so the suite would fail to start
+                if not _ENV_NAME.fullmatch(variable):
+                    raise ConfigError(f"{label}: {variable!r} is not an environment variable name")
             values[key] = dict(value)
     return values
 
@@ -284,7 +319,7 @@ def _inside_project(path: str, project: Path, label: str) -> str:
     if "\\" in path:  # a separator on Windows, a file-name character elsewhere: the same pyproject must work on both
         raise ConfigError(f"{label}: {path!r} uses backslashes; write paths with forward slashes (tests/unit)")
     candidate = Path(path)
-    resolved = (project / candidate).resolve()
+    resolved = _resolve(project / candidate, label)
     windows_absolute = PureWindowsPath(path).drive != "" or PureWindowsPath(path).is_absolute()
     if candidate.is_absolute() or windows_absolute or not resolved.is_relative_to(project):
         raise ConfigError(f"{label}: {path!r} is outside the project; use a path inside {project}")
@@ -294,8 +329,12 @@ def _inside_project(path: str, project: Path, label: str) -> str:
 
 
 def _check_selection(config: Config) -> None:
+    option = OPTIONS_BY_NAME["suites"]
+    origin = config.origins.get("suites", "default")
+    where = {"environment": f"environment {option.env_var}", "command line": f"command line {option.flag}"}.get(
+        origin, origin)
     for name in config.suites:
         if name != "all" and name not in config.suite_configs:
             raise ConfigError(
-                f"unknown suite {name!r}; choose from all, {', '.join(config.suite_configs)}"
+                f"{where}: unknown suite {name!r}; choose from all, {', '.join(config.suite_configs)}"
             )

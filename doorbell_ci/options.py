@@ -8,6 +8,7 @@ Per-suite settings (paths, markers, ...) live in ``config.SuiteConfig``, not her
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,10 +57,12 @@ def parse_seconds(raw: Any) -> float | None:
         raise ValueError(f"expected a number of seconds, got {raw!r}")
     try:
         value = float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"expected a number of seconds, got {raw!r}") from None
     if not value > 0:
         raise ValueError(f"must be more than 0 seconds, got {raw!r}")
+    if value == math.inf:  # "inf" or 1e400: no timeout at all is spelled none, and report.json cannot hold it
+        raise ValueError(f"expected a finite number of seconds (or none), got {raw!r}")
     return value
 
 
@@ -82,7 +85,7 @@ def parse_name_list(raw: Any) -> tuple[str, ...]:
     items = raw if isinstance(raw, list | tuple) else str(raw).replace(",", " ").split()
     names = tuple(str(item).strip() for item in items if str(item).strip())
     for name in names:
-        if not name.replace("-", "_").isidentifier():
+        if name.startswith("-") or not name.replace("-", "_").isidentifier():  # -p would read as an option
             raise ValueError(f"{name!r} is not a suite name")
     if not names:
         raise ValueError("no suite named")
