@@ -12,6 +12,7 @@ one failure.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -249,7 +250,11 @@ def _to_result(case: _Case, suite: str, zero_based_lines: bool = False) -> TestR
         duration = float(case.time or 0.0)
     except (TypeError, ValueError):
         duration = 0.0
-    line_text = case.line or ""
+    if not math.isfinite(duration):  # time="nan" / "inf" would make report.json invalid JSON
+        duration = 0.0
+    line_text = (case.line or "").strip()
+    # isdecimal, not isdigit: int() refuses "²"; and a 4,300-digit line number is no line
+    line_number = int(line_text) if line_text.isdecimal() and len(line_text) <= 9 else None
     return TestResult(
         suite=suite,
         name=case.name or "(unnamed)",
@@ -257,7 +262,7 @@ def _to_result(case: _Case, suite: str, zero_based_lines: bool = False) -> TestR
         outcome=outcome,
         duration=max(duration, 0.0),
         file=case.file or case.filepath or None,
-        line=int(line_text) + int(zero_based_lines) if line_text.isdigit() else None,
+        line=line_number + int(zero_based_lines) if line_number is not None else None,
         message=_clip(message),
         details=_clip(details),
         stdout=_clip(case.system_out or "") if outcome is not Outcome.PASSED else "",
