@@ -2,7 +2,7 @@
 
 Errors of the tool (not test failures) are DoorbellError subclasses, caught here once and
 printed as a single ``doorbell-ci: error: ...`` line with their exit code; ``--debug``
-shows the traceback instead.
+shows the traceback too. Everything printed goes through redaction.py: no secret in a message.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import argparse
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from doorbell_ci import __version__
+from doorbell_ci import __version__, redaction
 from doorbell_ci.errors import DoorbellError, ExitCode
 from doorbell_ci.options import OPTIONS, Option
 from doorbell_ci.results import RunResult
@@ -109,6 +110,7 @@ def _run(args: argparse.Namespace) -> int:
     from doorbell_ci import pipeline
     from doorbell_ci.execution import Console
 
+    redaction.mask_in_actions()  # before any suite prints: the runner then hides the secrets in its log too
     config = _config_from(args)
     console = Console(quiet=config.quiet)
     result, exit_code = pipeline.run(config, console, command=["doorbell-ci", *sys.argv[1:]])
@@ -189,20 +191,24 @@ def _utf8_console() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _utf8_console()
-    arguments = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(next((a for a in arguments if not a.startswith("-")), None))
-    args = parser.parse_args(arguments)
-    _install_signal_handlers()
-    try:
-        return args.handler(args)
-    except DoorbellError as error:
-        if args.debug:
-            raise
-        print(f"doorbell-ci: error: {error}", file=sys.stderr)
-        return int(error.exit_code)
-    except KeyboardInterrupt:
-        print("doorbell-ci: interrupted", file=sys.stderr)
-        return int(ExitCode.INTERRUPTED)
+    with redaction.redacting_console():  # every line printed below, tracebacks included, is redacted
+        arguments = sys.argv[1:] if argv is None else list(argv)
+        parser = build_parser(next((a for a in arguments if not a.startswith("-")), None))
+        args = parser.parse_args(arguments)
+        _install_signal_handlers()
+        try:
+            return args.handler(args)
+        except DoorbellError as error:
+            if args.debug:
+                traceback.print_exc()
+            print(f"doorbell-ci: error: {error}", file=sys.stderr)
+            return int(error.exit_code)
+        except KeyboardInterrupt:
+            print("doorbell-ci: interrupted", file=sys.stderr)
+            return int(ExitCode.INTERRUPTED)
+        except Exception:  # a bug: printed here, not by Python, so that the traceback is redacted too
+            traceback.print_exc()
+            return 1
 
 
 if __name__ == "__main__":

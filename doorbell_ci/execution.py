@@ -30,6 +30,7 @@ import psutil
 
 from doorbell_ci.environments.base import Environment, SuiteCommand
 from doorbell_ci.plan import Plan, PlannedSuite
+from doorbell_ci.redaction import redacted_pieces, without_github_tokens
 from doorbell_ci.results import ResourceUsage
 
 SAMPLE_INTERVAL = 0.25  # seconds between process-tree samples at the start of a suite,
@@ -174,7 +175,8 @@ def run_command(
     cancel = cancel or threading.Event()
     started = datetime.now(UTC).isoformat(timespec="seconds")
     execution = Execution(suite=suite, argv=command.argv, started_at=started, log_path=log_path)
-    env = {**os.environ, **command.env} if command.inherit_env else dict(command.env)
+    # the GitHub token stays with doorbell-ci: tests do not need write access to the repository
+    env = {**without_github_tokens(os.environ), **command.env} if command.inherit_env else dict(command.env)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     begin = time.monotonic()
@@ -246,7 +248,7 @@ def run_command(
 def _pump(popen: subprocess.Popen[bytes], log: object, tail: deque[str], printer: Printer | None) -> None:
     """Copy the process's output, line by line, to the log, the tail and the console."""
     assert popen.stdout is not None
-    for raw in iter(lambda: popen.stdout.readline(MAX_LINE_BYTES), b""):  # type: ignore[union-attr]
+    for raw in redacted_pieces(lambda: popen.stdout.readline(MAX_LINE_BYTES)):  # type: ignore[union-attr]
         line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
         log.write(line + "\n")  # type: ignore[attr-defined]
         tail.append(line)

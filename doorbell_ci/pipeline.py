@@ -11,7 +11,7 @@ import shutil
 import time
 from datetime import UTC, datetime
 
-from doorbell_ci import analysis, environments, perf, platforms, reports, sharding
+from doorbell_ci import analysis, environments, perf, platforms, redaction, reports, sharding
 from doorbell_ci.analysis import flaky
 from doorbell_ci.collect import PYTEST_NO_TESTS, collect_coverage, collect_suite
 from doorbell_ci.config import Config
@@ -77,6 +77,8 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
     result.performance = None if interrupted else perf.compare_stage(config, plan, result)
     result.analysis = analysis.for_run(result, config, reruns, shard.info)
     exit_code = decide_exit_code(result, interrupted)
+    for folder in RESULT_FOLDERS:  # JUnit, coverage and logs the suites wrote may quote a secret
+        redaction.scrub_tree(plan.output_dir / folder)
     reports.write_all(result, plan.output_dir, int(exit_code), full=config.reports)
     return result, exit_code
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from doorbell_ci import redaction
 from doorbell_ci.github import actions, api
 from doorbell_ci.github.artifacts import ArtifactClient, fetch_baseline, workflow_path
 from doorbell_ci.github.limits import STEP_SUMMARY_BYTES
@@ -82,9 +83,11 @@ def publish(run: RunResult, results_dir: Path, exit_code: int | None, context: a
     """Every destination in turn; each failure becomes a notice and the rest still happen."""
     out = stream or sys.stdout
     report = PublishReport()
+    redactor = redaction.Redactor(set(redaction.current().values) | ({context.token} if context.token else set()))
+    redactor.redact_object(run)  # a report.json written before redaction existed, or by hand, is cleaned here
     if actions.in_actions():
-        actions.add_mask(context.token, out)
-        _print_logs(run, results_dir, out)
+        redaction.mask_in_actions(redactor, out)
+        _print_logs(run, results_dir, out, redactor)
     can_call_api = bool(context.token and context.repository)
     pr_number = context.pull_request_number()
     if ((comment_mode != "off" and pr_number is not None) or check_run) and not can_call_api:
@@ -126,6 +129,7 @@ def publish(run: RunResult, results_dir: Path, exit_code: int | None, context: a
     if not made_check and failing and actions.in_actions():
         report.annotations = actions.error_annotations(_prefixed(failing, prefix), out)
 
+    report.notices = [redactor.redact(notice) for notice in report.notices]  # an API error may quote a header
     for notice in report.notices:
         print(f"doorbell-ci publish: notice: {notice}", file=out)
         if actions.in_actions():
@@ -146,8 +150,8 @@ def _prefixed(tests: list[Any], prefix: str) -> list[Any]:
     return [replace(t, file=f"{prefix}/{t.file}") if t.file else t for t in tests]
 
 
-def _print_logs(run: RunResult, results_dir: Path, out: Any) -> None:
-    """Each suite's log folded in its own ``::group::`` (the run step was quiet)."""
+def _print_logs(run: RunResult, results_dir: Path, out: Any, redactor: redaction.Redactor) -> None:
+    """Each suite's log folded in its own ``::group::`` (the run step was quiet), secrets masked."""
     for suite in run.suites:
         if not suite.log_file:
             continue
@@ -157,7 +161,7 @@ def _print_logs(run: RunResult, results_dir: Path, out: Any) -> None:
             with open(path, "rb") as handle:
                 if size > LOG_GROUP_BYTES:
                     handle.seek(size - LOG_GROUP_BYTES)
-                text = handle.read().decode("utf-8", errors="replace")
+                text = redactor.redact(handle.read().decode("utf-8", errors="replace"))
         except OSError:
             continue
         with actions.group(f"{suite.name}: {suite.status.value} (log {suite.log_file})", out):

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from doorbell_ci import redaction
 from doorbell_ci.errors import ReportError
 from doorbell_ci.reports import html, json_report, junit, markdown
 from doorbell_ci.results import RunResult
 
 
 def write_all(run: RunResult, output_dir: Path, exit_code: int | None, full: bool = True) -> dict[str, Path]:
-    """Write report.json always, and with ``full`` the merged JUnit, HTML and Markdown reports."""
+    """Write report.json always, and with ``full`` the merged JUnit, HTML and Markdown reports.
+
+    Every string of ``run`` is redacted first, in place (the caller prints the same object next):
+    a test that prints a token must not put it into a report (see redaction.py).
+    """
+    redaction.current().redact_object(run)
     written = {"json": json_report.write(run, output_dir, exit_code)}
     if not full:
         return written
