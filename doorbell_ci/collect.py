@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 from datetime import datetime
 from pathlib import Path
 
@@ -53,12 +54,15 @@ def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> Suit
         return result
 
     junit_problem = None
+    died = _death_by_signal(execution)
     try:
         result.tests = read_junit(junit, suite.name)
     except CollectError as error:
         junit_problem = stale or str(error)
-        result.tests = tests_from_progress(plan.output_dir / suite.progress_name, suite.name,
-                                           killed=execution.timed_out or execution.interrupted)
+        result.tests = tests_from_progress(
+            plan.output_dir / suite.progress_name, suite.name,
+            killed=execution.timed_out or execution.interrupted or died is not None,
+            running_message=f"crashed: {died} while this test ran" if died else None)
 
     code = execution.exit_code
     if execution.timed_out:
@@ -70,6 +74,12 @@ def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> Suit
     elif execution.interrupted:
         result.status = SuiteStatus.NOT_RUN if not result.tests else SuiteStatus.ERROR
         result.reason = "interrupted (Ctrl-C or SIGTERM)"
+    elif died:  # before the missing-XML reason: the crash is the cause, the missing XML its effect
+        crashed = sum(1 for t in result.tests if t.message.startswith("crashed:"))
+        result.status = SuiteStatus.ERROR
+        result.reason = f"{died}; {len(result.tests) - crashed} tests had finished"
+        if crashed:
+            result.reason += f", {crashed} {'was' if crashed == 1 else 'were'} running"
     elif junit_problem and not (suite.config.is_pytest and code == PYTEST_NO_TESTS):
         result.status = SuiteStatus.ERROR
         result.reason = f"{junit_problem} (exit code {code})"
@@ -82,8 +92,6 @@ def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> Suit
             PYTEST_INTERNAL: "pytest hit an internal error",
             PYTEST_USAGE: "pytest was called wrongly (usage error)",
         }[code]
-    elif code is not None and code < 0:
-        result.status, result.reason = SuiteStatus.ERROR, f"the runner died from signal {-code}"
     elif any(t.outcome in (Outcome.FAILED, Outcome.ERROR) for t in result.tests):
         result.status = SuiteStatus.FAILED
     elif code not in (0, None):
@@ -92,6 +100,18 @@ def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> Suit
     elif not result.tests:
         result.status, result.reason = SuiteStatus.NO_TESTS, "no test results"
     return result
+
+
+def _death_by_signal(execution: Execution) -> str | None:
+    """``the runner died from signal 11 (SIGSEGV)`` when a signal we did not send ended the suite."""
+    code = execution.exit_code
+    if code is None or code >= 0 or execution.timed_out or execution.interrupted:
+        return None
+    try:
+        name = f" ({signal.Signals(-code).name})"
+    except ValueError:
+        name = ""
+    return f"the runner died from signal {-code}{name}"
 
 
 def _copy_command_junit(source: Path, target: Path, started_at: str) -> str | None:
@@ -111,8 +131,12 @@ def _copy_command_junit(source: Path, target: Path, started_at: str) -> str | No
     return None
 
 
-def tests_from_progress(path: Path, suite: str, killed: bool) -> list[TestResult]:
-    """Results of the tests that finished, from the progress events; the running ones as errors."""
+def tests_from_progress(path: Path, suite: str, killed: bool,
+                        running_message: str | None = None) -> list[TestResult]:
+    """Results of the tests that finished, from the progress events; the running ones as errors.
+
+    ``running_message`` says why the running tests never finished (a crash); a kill by default.
+    """
     results: dict[str, TestResult] = {}
     started: list[str] = []
     finished: set[str] = set()
@@ -141,7 +165,8 @@ def tests_from_progress(path: Path, suite: str, killed: bool) -> list[TestResult
                 results[nodeid] = TestResult(
                     suite=suite, name=name or nodeid, classname=file, outcome=Outcome.ERROR,
                     file=file.split("::")[0] or None,
-                    message="killed: the suite hit its timeout (or was interrupted) while this test ran",
+                    message=running_message
+                    or "killed: the suite hit its timeout (or was interrupted) while this test ran",
                 )
     return list(results.values())
 
