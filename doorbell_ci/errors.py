@@ -7,6 +7,7 @@ so every message should say what went wrong *and* what to do about it.
 from __future__ import annotations
 
 from enum import IntEnum
+from pathlib import Path
 
 
 class ExitCode(IntEnum):
@@ -43,6 +44,11 @@ class CollectError(DoorbellError):
 
 class ReportError(DoorbellError):
     exit_code = ExitCode.REPORT
+
+    def __init__(self, message: str, run: object | None = None, reports_dir: Path | None = None) -> None:
+        super().__init__(message)
+        self.run = run  # the RunResult whose reports failed, so the CLI still prints its summary
+        self.reports_dir = reports_dir  # where the reports were written instead, if anywhere
 
 
 class PublishError(DoorbellError):

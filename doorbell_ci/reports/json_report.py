@@ -7,6 +7,7 @@ with a message that says so, rather than guessing.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -141,8 +142,16 @@ def write(run: RunResult, output_dir: Path, exit_code: int | None = None) -> Pat
     try:
         write_atomic(path, json.dumps(to_dict(run, exit_code), ensure_ascii=False, separators=(",", ":")))
     except OSError as error:
-        raise ReportError(f"could not write {path}: {error.strerror or error}") from None
+        kept = " (the report.json already there is an earlier run's, left intact)" if path.is_file() else ""
+        raise ReportError(f"could not write {path}: {os_error_text(error)}{kept}") from None
     return path
+
+
+def os_error_text(error: OSError) -> str:
+    """``No space left on device (errno 28, ENOSPC)``: the words for people, the name to search for."""
+    if error.errno is None:
+        return str(error)
+    return f"{error.strerror or error} (errno {error.errno}, {errno.errorcode.get(error.errno, '?')})"
 
 
 def read(path: Path) -> tuple[RunResult, dict[str, Any]]:
