@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from doorbell_ci.reports.text import md_code, md_code_block, md_inline
+from doorbell_ci.reports.text import md_cell_code, md_code, md_code_block, md_inline
 
 MAX_LISTED = 20
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -133,7 +133,7 @@ def _markdown(analysis: Mapping[str, Any], max_items: int) -> list[str]:
         parts += ["<details><summary>Failures grouped by cause</summary>", "",
                   "| Count | Exception | Message | Where |", "|---:|---|---|---|"]
         for group in groups[:max_items]:
-            where = md_code(_where(group), 200) if _where(group) else ""
+            where = md_cell_code(_where(group), 200) if _where(group) else ""
             parts.append(f"| {group['count']} | {md_inline(group['exception'], 80)} | "
                          f"{md_inline(group['message'], 200)} | {where} |")
         parts += ["", "</details>", ""]

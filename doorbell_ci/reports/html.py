@@ -10,13 +10,15 @@ junit.xml hold the rest.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from doorbell_ci import __version__
 from doorbell_ci.analysis import render as analysis_render
 from doorbell_ci.reports import perf_view
-from doorbell_ci.reports.text import failures, human_bytes, human_seconds, location, slowest
+from doorbell_ci.reports.text import failures, human_bytes, human_seconds, location, show_bidi, slowest
 from doorbell_ci.results import Outcome, RunResult
 
 FILENAME = "report.html"
@@ -24,9 +26,18 @@ MAX_FAILURES = 500
 ROWS_PER_SUITE = 2_000
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
+
+def _visible_controls(value: Any) -> Any:
+    """Every printed value: bidirectional overrides shown by name, so a name cannot read backwards."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return show_bidi(value)
+    return value
+
+
 _environment = Environment(
     loader=PackageLoader("doorbell_ci.reports", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
+    finalize=_visible_controls,
     trim_blocks=True,
     lstrip_blocks=True,
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from doorbell_ci.analysis import render as analysis_render
 from doorbell_ci.reports import perf_view
 from doorbell_ci.reports.text import (
+    encodable,
     failures,
     human_bytes,
     human_seconds,
@@ -35,7 +36,7 @@ def render(run: RunResult, limit: int = DEFAULT_LIMIT, details_url: str | None =
     levels = [(20, True, 10), (50, False, 10), (20, False, 5), (0, False, 0)]
     text = ""
     for max_failures, tracebacks, slow_count in levels:
-        text = _render(run, max_failures, tracebacks, slow_count, details_url)
+        text = encodable(_render(run, max_failures, tracebacks, slow_count, details_url))
         if len(text) <= limit:
             return text
     note = "\n\n… (cut to fit; the full report is in the run's artifacts)\n"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from doorbell_ci.reports.text import md_cell_code, md_inline
+
 WIDTH, HEIGHT, PAD = 240, 56, 4
 ICONS = {"regression": "🔴", "possible regression": "🟠", "improvement": "🟢", "unchanged": "⚪",
          "noisy": "〰️", "no baseline": "➖"}
@@ -94,10 +96,10 @@ def markdown_lines(performance: dict[str, Any] | None, limit_rows: int = 40) -> 
         parts += [f"Suite-wide speed shift of this job against the history: {shift:.3f}× ({how}).", ""]
     baseline = performance.get("baseline") or {}
     if baseline.get("reason"):
-        parts += [f"No baseline: {baseline['reason']}", ""]
+        parts += [f"No baseline: {md_inline(str(baseline['reason']), 500)}", ""]
     parts += ["| | Benchmark | Verdict | Base | Head | Ratio (95% CI) | p |", "|---|---|---|---:|---:|---:|---:|"]
     for row in rows[:limit_rows]:
-        name = str(row.get("name", "")).replace("|", "\\|")
+        name = md_cell_code(str(row.get("name", "")), 200)  # a benchmark's name comes from the tests
         verdict = row.get("verdict", "")
         memory = row.get("memory") or {}
         if memory.get("verdict") == "regression":
@@ -105,8 +107,8 @@ def markdown_lines(performance: dict[str, Any] | None, limit_rows: int = 40) -> 
         base, head = human_time(row.get("base_median")), human_time(row.get("head_median"))
         if row.get("head_median") is None and memory:
             base, head = f"{memory['base_bytes'] / 2**20:.1f} MiB", f"{memory['head_bytes'] / 2**20:.1f} MiB"
-        parts.append(f"| {ICONS.get(row.get('verdict', ''), '')} | `{name}` | {verdict} | {base} | {head} | "
-                     f"{ratio_text(row)} | {p_text(row.get('p_value'))} |")
+        parts.append(f"| {ICONS.get(row.get('verdict', ''), '')} | {name} | {md_inline(verdict, 120)} | {base} "
+                     f"| {head} | {ratio_text(row)} | {p_text(row.get('p_value'))} |")
     if len(rows) > limit_rows:
         parts.append(f"| | … and {len(rows) - limit_rows} more in report.html | | | | | |")
     return parts + [""]

@@ -7,6 +7,33 @@ import re
 from doorbell_ci.results import Outcome, RunResult, TestResult
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
+# what GitHub turns into a notification or a link even in escaped text: @user and @org/team mentions,
+# #123, GH-123 and owner/repo#123 references; a zero-width space after the sigil breaks each (as
+# Dependabot and Renovate do), while "a@b.c" and "pkg@1.0" (a word character before) are left alone
+_PINGS = re.compile(r"((?<!\w)@(?=[A-Za-z0-9])|#(?=\d)|(?<!\w)GH-(?=\d))", re.IGNORECASE)
+# embedding, override and isolate controls reorder what a reader sees (Trojan Source): shown by name
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(text: str) -> str:
+    """Lone surrogates (a name decoded from broken bytes, or read back from report.json) as U+FFFD.
+
+    They cannot be encoded as UTF-8, so the job summary, the comment and the check run would
+    fail on them; GitHub would show the replacement character anyway.
+    """
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def show_bidi(text: str) -> str:
+    return _BIDI.sub(lambda match: f"U+{ord(match.group()):04X}", text)
+
+
+def unping(text: str) -> str:
+    """``text`` with mentions, issue references and bidirectional overrides made inert, still readable."""
+    return show_bidi(_PINGS.sub("\\1\u200b", text))
 
 
 def human_bytes(count: int | float | None) -> str:
@@ -36,14 +63,14 @@ def md_inline(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = unping(text.replace("@", "@\u200b")).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MD_SPECIAL.sub(r"\\\1", text)
-    return text.replace("@", "@\u200b").replace("://", ":\u200b//")
+    return text.replace("://", ":\u200b//").replace("www.", "www\u200b.")  # no autolinks, with or without scheme
 
 
 def md_code(text: str, limit: int = 300) -> str:
     """An inline code span (escapes do not work inside one, so pick a longer fence instead)."""
-    text = " ".join(text.split())
+    text = unping(" ".join(text.split()))
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
@@ -56,9 +83,15 @@ def md_code_block(text: str, limit: int = 4000) -> str:
     """A fenced block that no content can close early (the fence is longer than any backtick run)."""
     if len(text) > limit:
         text = text[: limit // 2] + "\n…\n" + text[-limit // 2 :]
+    text = unping(text)
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}text\n{text}\n{fence}"
+
+
+def md_cell_code(text: str, limit: int = 300) -> str:
+    """A code span inside a table cell: GFM splits cells at ``|`` even in code, unless escaped."""
+    return md_code(text, limit).replace("|", "\\|")
 
 
 def location(test: TestResult) -> str:
