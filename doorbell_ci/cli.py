@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from doorbell_ci import __version__, redaction
-from doorbell_ci.errors import DoorbellError, ExitCode
+from doorbell_ci.errors import DoorbellError, ExitCode, ReportError
 from doorbell_ci.options import OPTIONS, Option
 from doorbell_ci.results import RunResult
 
@@ -113,7 +113,12 @@ def _run(args: argparse.Namespace) -> int:
     redaction.mask_in_actions()  # before any suite prints: the runner then hides the secrets in its log too
     config = _config_from(args)
     console = Console(quiet=config.quiet)
-    result, exit_code = pipeline.run(config, console, command=["doorbell-ci", *sys.argv[1:]])
+    try:
+        result, exit_code = pipeline.run(config, console, command=["doorbell-ci", *sys.argv[1:]])
+    except ReportError as error:  # the suites ran; only writing their reports failed: show the results anyway
+        if isinstance(error.run, RunResult):
+            print_summary(error.run, error.reports_dir or config.output_dir, config.reports)
+        raise
     print_summary(result, config.output_dir, config.reports)
     return int(exit_code)
 

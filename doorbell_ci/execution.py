@@ -39,6 +39,10 @@ TERMINATE_GRACE = 3.0  # seconds between SIGTERM and SIGKILL
 TAIL_LINES = 60
 MAX_LINE_BYTES = 64 * 1024  # a longer line (a progress bar without newlines) is passed on in pieces
 PROGRESS_INTERVAL = 5.0  # seconds between live "[suite] N/M done" lines
+CONSOLE_MAX_CHARS = 2 * 1024 * 1024  # of one suite's output on the console; then one "truncated" line
+LOG_HEAD_CHARS = 16 * 1024 * 1024  # a suite's log keeps the first 16 MiB of its output ...
+LOG_TAIL_CHARS = 16 * 1024 * 1024  # ... and the last 16 MiB; what lies between is dropped with a note
+_TAIL_BLOCK_CHARS = 256 * 1024  # the kept tail is held in blocks, so a million short lines cost their size
 
 Printer = Callable[[str], None]
 
@@ -59,6 +63,32 @@ class Execution:
     output_tail: str = ""
     log_path: Path | None = None
     leftover_processes: int = 0  # processes still alive after the kill (should be 0)
+    output_chars: int = 0  # everything the suite printed (characters; bytes for ASCII output)
+    log_dropped_chars: int = 0  # left out of the log between its head and its tail
+    console_truncated: bool = False  # the console stopped showing this suite's output
+    log_problem: str | None = None  # the log could not be written (disk full, read-only folder)
+
+    def output_notices(self) -> list[str]:
+        """Degradations of this suite's output worth a line in every report."""
+        notices = []
+        log = f"logs/{self.log_path.name}" if self.log_path is not None else "its log"
+        if self.log_dropped_chars:
+            notices.append(
+                f"{self.suite}: printed {_size(self.output_chars)} of output; {log} keeps the first "
+                f"{_size(LOG_HEAD_CHARS)} and the last {_size(LOG_TAIL_CHARS)} "
+                f"({_size(self.log_dropped_chars)} dropped in between)")
+        elif self.console_truncated:
+            notices.append(f"{self.suite}: printed {_size(self.output_chars)} of output; the console showed "
+                           f"the first {_size(CONSOLE_MAX_CHARS)}, {log} has all of it")
+        if self.log_problem:
+            notices.append(f"{self.suite}: {self.log_problem}")
+        return notices
+
+
+def _size(chars: int) -> str:
+    if chars >= 1024 * 1024:
+        return f"{chars / (1024 * 1024):.1f} MiB"
+    return f"{chars / 1024:.1f} KiB" if chars >= 1024 else f"{chars} bytes"
 
 
 class ProcessTree:
@@ -177,10 +207,9 @@ def run_command(
     execution = Execution(suite=suite, argv=command.argv, started_at=started, log_path=log_path)
     # the GitHub token stays with doorbell-ci: tests do not need write access to the repository
     env = {**without_github_tokens(os.environ), **command.env} if command.inherit_env else dict(command.env)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    output = OutputSink(log_path, printer)  # a log that cannot be written is recorded, never raised
     begin = time.monotonic()
-    with open(log_path, "w", encoding="utf-8", errors="replace") as log:
+    try:
         try:
             popen = subprocess.Popen(  # noqa: S603 - argv list, no shell
                 command.argv,
@@ -193,7 +222,7 @@ def run_command(
             )
         except OSError as error:
             execution.start_error = f"could not start {command.argv[0]!r}: {error.strerror or error}"
-            log.write(execution.start_error + "\n")
+            output.note(execution.start_error)
             execution.output_tail = execution.start_error
             return execution
         try:
@@ -201,7 +230,7 @@ def run_command(
         except psutil.NoSuchProcess:  # exited before we could look at it
             tree = None
         reader = threading.Thread(
-            target=_pump, args=(popen, log, tail, printer), name=f"output-{suite}", daemon=True
+            target=_pump, args=(popen, output), name=f"output-{suite}", daemon=True
         )
         reader.start()
         deadline = begin + timeout
@@ -238,23 +267,153 @@ def run_command(
         execution.resources.wall_seconds = execution.duration
         execution.exit_code = popen.returncode
         if execution.timed_out:
-            note = f"doorbell-ci: killed the suite's process tree at its timeout of {timeout:g}s"
-            log.write(note + "\n")
-            tail.append(note)
-    execution.output_tail = "\n".join(tail)
+            output.note(f"doorbell-ci: killed the suite's process tree at its timeout of {timeout:g}s")
+    finally:
+        output.close()
+        execution.output_chars = output.chars
+        execution.log_dropped_chars = output.dropped_chars
+        execution.console_truncated = output.console_truncated
+        execution.log_problem = output.log_problem
+    execution.output_tail = "\n".join(output.tail)
     return execution
 
 
-def _pump(popen: subprocess.Popen[bytes], log: object, tail: deque[str], printer: Printer | None) -> None:
+def _pump(popen: subprocess.Popen[bytes], output: OutputSink) -> None:
     """Copy the process's output, line by line, to the log, the tail and the console."""
     assert popen.stdout is not None
     for raw in redacted_pieces(lambda: popen.stdout.readline(MAX_LINE_BYTES)):  # type: ignore[union-attr]
         line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        log.write(line + "\n")  # type: ignore[attr-defined]
-        tail.append(line)
-        if printer is not None:
-            printer(line)
+        output.line(line)
     popen.stdout.close()
+
+
+class OutputSink:
+    """Where one suite's output goes: the log (head and tail), the console (capped) and the short tail.
+
+    A suite may print a gigabyte (a debug loop, a test run with ``-s``): neither the disk, the
+    console nor the orchestrator's memory may grow with it. The first ``LOG_HEAD_CHARS`` go to
+    the log as they come; after that the last ``LOG_TAIL_CHARS`` are held in memory in blocks
+    and written at the end, after one line saying how much was dropped between them. Output
+    under both caps together is logged whole. The console shows ``CONSOLE_MAX_CHARS`` of each
+    suite, then one line naming the log. A log that cannot be written (read-only folder, full
+    disk) is recorded in ``log_problem``; the output is still drained, so the suite never blocks
+    on a full pipe.
+    """
+
+    def __init__(self, log_path: Path, printer: Printer | None) -> None:
+        self.log_path = log_path
+        self.printer = printer
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self.chars = 0
+        self.dropped_chars = 0
+        self.console_truncated = False
+        self.log_problem: str | None = None
+        self._log_chars = 0  # written to the head of the log so far
+        self._kept: deque[str] = deque()  # blocks of the tail beyond the head
+        self._kept_chars = 0
+        self._block: list[str] = []
+        self._block_chars = 0
+        self._console_chars = 0
+        self._closed = False
+        self._lock = threading.Lock()  # close() may race a reader still draining a leftover's pipe
+        self._log = None
+        try:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(log_path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115 - closed in close()
+        except OSError as error:
+            self._fail(error)
+
+    def line(self, line: str) -> None:
+        with self._lock:
+            if not self._closed:
+                self._line(line)
+
+    def _line(self, line: str) -> None:
+        size = len(line) + 1
+        self.chars += size
+        self.tail.append(line)
+        if self._log_chars + size <= LOG_HEAD_CHARS and not self._kept_chars:
+            self._log_chars += size
+            self._write(line + "\n")
+        else:
+            self._keep(line + "\n", size)
+        if self.printer is not None and not self.console_truncated:
+            self._console_chars += size
+            if self._console_chars <= CONSOLE_MAX_CHARS:
+                self.printer(line)
+            else:
+                self.console_truncated = True
+                self.printer(f"... output truncated on the console after {_size(CONSOLE_MAX_CHARS)}; "
+                             f"the log {self.log_path} keeps its head and tail")
+
+    def note(self, text: str) -> None:
+        """A line of doorbell-ci's own (a kill at the timeout): in the tail and the log, never dropped."""
+        with self._lock:
+            self.tail.append(text)
+            if self._kept_chars:
+                self._keep(text + "\n", len(text) + 1)
+            else:
+                self._write(text + "\n")
+
+    def _keep(self, text: str, size: int) -> None:
+        self._block.append(text)
+        self._block_chars += size
+        self._kept_chars += size
+        if self._block_chars >= _TAIL_BLOCK_CHARS:
+            self._kept.append("".join(self._block))
+            self._block, self._block_chars = [], 0
+        while self._kept and self._kept_chars - len(self._kept[0]) >= LOG_TAIL_CHARS:
+            dropped = self._kept.popleft()
+            self._kept_chars -= len(dropped)
+            self.dropped_chars += len(dropped)
+
+    def close(self) -> None:
+        """Write the kept tail (after a note on what was dropped) and close the log."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._close()
+
+    def _close(self) -> None:
+        tail = "".join([*self._kept, *self._block])
+        self._kept.clear()
+        self._block = []
+        if len(tail) > LOG_TAIL_CHARS:  # cut to the cap, at a line start
+            cut = len(tail) - LOG_TAIL_CHARS
+            newline = tail.find("\n", cut - 1)
+            cut = newline + 1 if newline >= 0 else cut
+            self.dropped_chars += cut
+            tail = tail[cut:]
+        if self.dropped_chars:
+            self._write(f"[doorbell-ci: {_size(self.dropped_chars)} of output dropped here; this log keeps the "
+                        f"first {_size(LOG_HEAD_CHARS)} and the last {_size(LOG_TAIL_CHARS)}]\n")
+        self._write(tail)
+        if self._log is not None:
+            try:
+                self._log.close()
+            except OSError as error:
+                self._fail(error)
+            self._log = None
+
+    def _write(self, text: str) -> None:
+        if self._log is None or not text:
+            return
+        try:
+            self._log.write(text)
+        except OSError as error:
+            self._fail(error)
+
+    def _fail(self, error: OSError) -> None:
+        """Stop writing the log, say why once; the suite's output still reaches the console and the tail."""
+        if self.log_problem is None:
+            self.log_problem = (f"could not write its log {self.log_path}: {error.strerror or error} "
+                                f"(errno {error.errno}); the output was still shown on the console")
+        if self._log is not None:
+            try:
+                self._log.close()
+            except OSError:
+                pass
+            self._log = None
 
 
 class SuiteRunner:

@@ -51,6 +51,8 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
     suites = _collect(plan, runner.executions, runner.stopped_by, interrupted)
     flaky.apply(suites, reruns, config.flaky_fails)
     notices: list[str] = list(reruns.notices) + shard.notices
+    for execution in runner.executions.values():  # output cut at its caps, a log that could not be written
+        notices += execution.output_notices()
     if environment_facts.get("cleanup_problem"):  # e.g. the Docker engine went away during the run
         notices.append(f"environment: {environment_facts['cleanup_problem']}")
     if plan.absent and not plan.suites:

@@ -2,12 +2,16 @@
 
 ``report.json`` first (it is the record; the others can be re-made from it with
 ``doorbell-ci report DIR``), then the merged ``junit.xml``, ``report.html`` and ``summary.md``.
-A report that cannot be written is named in the error; the ones already written stay.
+A report that cannot be written is named in the error; the ones already written stay. When
+report.json itself cannot be written in the output folder (read-only, disk full), every report
+goes to a new temp folder instead, named in the error (exit 4): the results are never lost.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 from doorbell_ci import redaction
 from doorbell_ci.errors import ReportError
@@ -22,20 +26,52 @@ def write_all(run: RunResult, output_dir: Path, exit_code: int | None, full: boo
     a test that prints a token must not put it into a report (see redaction.py).
     """
     redaction.current().redact_object(run)
-    written = {"json": json_report.write(run, output_dir, exit_code)}
+    try:
+        written = {"json": json_report.write(run, output_dir, exit_code)}
+    except ReportError as error:
+        _write_elsewhere(run, exit_code, full, error)
     if not full:
         return written
+    failed = _write_secondary(run, output_dir, exit_code, written)
+    if failed:
+        raise ReportError(f"could not write {'; '.join(failed)}; report.json and the other reports were written "
+                          f"(re-render with `doorbell-ci report {output_dir}`)", run=run)
+    return written
+
+
+def _write_secondary(run: RunResult, output_dir: Path, exit_code: int | None, written: dict[str, Path]) -> list[str]:
+    """The reports made from report.json: each one that fails is named, the others are still written."""
     steps = (
         ("junit", lambda: junit.write(run, output_dir)),
         ("html", lambda: html.write(run, output_dir, exit_code)),
         ("markdown", lambda: _write_markdown(run, output_dir)),
     )
+    failed = []
     for name, step in steps:
         try:
             written[name] = step()
         except OSError as error:
-            raise ReportError(f"could not write the {name} report in {output_dir}: {error.strerror or error}") from None
-    return written
+            failed.append(f"the {name} report in {output_dir}: {json_report.os_error_text(error)}")
+    return failed
+
+
+def _write_elsewhere(run: RunResult, exit_code: int | None, full: bool, error: ReportError) -> NoReturn:
+    """report.json could not be written where asked: keep the results in a new temp folder, and say where.
+
+    The output folder went read-only or filled up; losing a whole run's results to that would be
+    worse than reports in an unexpected place. A report.json already there (an earlier run's) is
+    left intact, never half overwritten, and the error line says it is not this run's.
+    """
+    try:
+        fallback = Path(tempfile.mkdtemp(prefix=f"doorbell-ci-reports-{run.run_id}-"))
+        json_report.write(run, fallback, exit_code)
+    except (OSError, ReportError) as second:
+        raise ReportError(f"{error}; the fallback folder failed too ({second}), so this run's results are only "
+                          "in the summary printed above", run=run) from None
+    if full:
+        _write_secondary(run, fallback, exit_code, {})
+    raise ReportError(f"{error}; this run's reports were written to {fallback} instead", run=run,
+                      reports_dir=fallback) from None
 
 
 def _write_markdown(run: RunResult, output_dir: Path) -> Path:
