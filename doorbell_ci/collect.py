@@ -24,6 +24,7 @@ from doorbell_ci.results import (
     SuiteResult,
     SuiteStatus,
     TestResult,
+    junit_size_problem,
     read_junit,
 )
 
@@ -36,7 +37,8 @@ def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> Suit
     junit = plan.output_dir / suite.junit_name
     stale = None
     if suite.config.command is not None and suite.config.junit:
-        stale = _copy_command_junit(plan.project / suite.config.junit, junit, execution.started_at)
+        stale = _copy_command_junit(plan.project / suite.config.junit, junit, execution.started_at,
+                                    plan.junit_max_bytes)
     result = SuiteResult(
         name=suite.name,
         status=SuiteStatus.PASSED,
@@ -56,7 +58,7 @@ def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> Suit
     junit_problem = None
     died = _death_by_signal(execution)
     try:
-        result.tests = read_junit(junit, suite.name)
+        result.tests = read_junit(junit, suite.name, plan.junit_max_bytes)
     except CollectError as error:
         junit_problem = stale or str(error)
         result.tests = tests_from_progress(
@@ -114,11 +116,13 @@ def _death_by_signal(execution: Execution) -> str | None:
     return f"the runner died from signal {-code}{name}"
 
 
-def _copy_command_junit(source: Path, target: Path, started_at: str) -> str | None:
+def _copy_command_junit(source: Path, target: Path, started_at: str, max_bytes: int) -> str | None:
     """Take the command's XML into the output folder, unless it is a leftover of an earlier run.
 
     A command that crashed before writing its XML must not be reported with last run's results:
-    a file not modified since the command started (to the second) is left where it is.
+    a file not modified since the command started (to the second) is left where it is. A file
+    over the size limit is left there too: it will not be read, and copying it would only put
+    hundreds of megabytes into the folder that gets uploaded.
     """
     try:
         modified = source.stat().st_mtime
@@ -126,6 +130,9 @@ def _copy_command_junit(source: Path, target: Path, started_at: str) -> str | No
         return None
     if modified < datetime.fromisoformat(started_at).timestamp():
         return f"{source.name} is older than this run (left by an earlier run); the command wrote no new results"
+    too_big = junit_size_problem(source, max_bytes)
+    if too_big:
+        return too_big
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
     return None

@@ -77,6 +77,7 @@ class Config:
     coverage: bool = True
     coverage_fail_under: float | None = None
     fail_fast: bool = False
+    junit_max_mb: int = 256  # results.DEFAULT_JUNIT_MAX_BYTES
     quiet: bool = False
     keep_env: bool = False  # --- environments (options.py) ---
     docker_base: str = "python"

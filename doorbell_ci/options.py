@@ -223,6 +223,9 @@ OPTIONS: tuple[Option, ...] = (
            parse_percent, None, flag="--cov-fail-under", metavar="PERCENT"),
     Option("fail_fast", "Stop after the first suite that fails; the rest are reported as not run.",
            parse_bool, False, flag="--fail-fast", is_flag=True, action_input="fail-fast"),
+    Option("junit_max_mb", "Largest JUnit XML file, in MB, that is read; a suite whose file is bigger is "
+           "reported as error without parsing it (the reader streams, but one huge text node is held whole).",
+           parse_positive_int, 256, flag="--junit-max-mb", metavar="MB"),
     Option("quiet", "Print only per-suite results and the final counts, not the live test output.",
            parse_bool, False, flag="--quiet", is_flag=True, in_pyproject=False),
     # --- environments (local / docker) ---

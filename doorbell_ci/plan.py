@@ -15,6 +15,7 @@ from pathlib import Path, PurePath
 
 from doorbell_ci.config import Config, SuiteConfig
 from doorbell_ci.options import SUITE_NAMES
+from doorbell_ci.results import DEFAULT_JUNIT_MAX_BYTES, MB
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Plan:
     max_parallel_suites: int = 1
     fail_fast: bool = False
     coverage_source: tuple[str, ...] = field(default_factory=tuple)
+    junit_max_bytes: int = DEFAULT_JUNIT_MAX_BYTES  # a JUnit file bigger than this is not read (--junit-max-mb)
 
 
 def cpu_count() -> int:
@@ -110,6 +112,7 @@ def make_plan(config: Config) -> Plan:
         max_parallel_suites=max(1, parallel),
         fail_fast=config.fail_fast,
         coverage_source=config.coverage_source,
+        junit_max_bytes=config.junit_max_mb * MB,
     )
 
 

@@ -12,21 +12,31 @@ one failure.
 
 from __future__ import annotations
 
+import codecs
 import math
+import os
+import re
+import stat
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
-from xml.etree.ElementTree import ParseError
+from pyexpat import errors as expat_errors
+from typing import Any, BinaryIO
+from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as safe_etree
 from defusedxml import DefusedXmlException
-from junitparser import Attr, Error, Failure, JUnitXml, JUnitXmlError, Skipped, TestCase
+from junitparser import Attr, Error, Failure, Skipped, TestCase
 
 from doorbell_ci.errors import CollectError
 
 MAX_TEXT = 20_000  # characters kept of one message, traceback or captured stream
+MB = 1024 * 1024
+DEFAULT_JUNIT_MAX_BYTES = 256 * MB  # options.py's junit_max_mb; a file over it is not parsed
+MAX_DEPTH = 200  # open elements; real files nest testsuites a few levels deep
+MAX_TESTS = 2_000_000  # testcases in one file; each is a TestResult held until the reports are written
 
 
 class Outcome(StrEnum):
@@ -50,7 +60,7 @@ class SuiteStatus(StrEnum):
         return self in {SuiteStatus.FAILED, SuiteStatus.ERROR, SuiteStatus.TIMEOUT}
 
 
-@dataclass
+@dataclass(slots=True)  # a run can hold millions: no per-instance __dict__ (~110 bytes each)
 class TestResult:
     suite: str
     name: str
@@ -203,36 +213,207 @@ class _Case(TestCase):
     filepath = Attr("filepath")  # some tools write filepath=
 
 
-def _safe_parse(source: Any) -> Any:
-    """Parse without resolving entities or DTDs (defusedxml refuses them with an exception)."""
-    return safe_etree.parse(source)
+_CUT_OFF = {expat_errors.codes[message] for message in (  # expat's errors for a document that stops early
+    expat_errors.XML_ERROR_NO_ELEMENTS, expat_errors.XML_ERROR_UNCLOSED_TOKEN,
+    expat_errors.XML_ERROR_PARTIAL_CHAR, expat_errors.XML_ERROR_UNCLOSED_CDATA_SECTION)}
+_INVALID_TOKEN = expat_errors.codes[expat_errors.XML_ERROR_INVALID_TOKEN]
+_ROOT, _SUITE, _CASE, _OTHER = range(4)
 
 
-def read_junit(path: Path, suite: str) -> list[TestResult]:
+@dataclass(slots=True)
+class _Open:
+    """One element the streaming reader is inside of, with what it has read under it so far."""
+
+    elem: Element
+    kind: int  # _ROOT, _SUITE, _CASE or _OTHER
+    top: bool = False  # a testsuite directly under the root (or the root testsuite itself)
+    zero_based_lines: bool = False  # inherited from the top-level testsuite
+    direct: list[TestResult] = field(default_factory=list)  # its own testcases, nested suites excluded
+    nested: list[TestResult] = field(default_factory=list)  # the testcases of the testsuites inside it
+
+
+_IN_CASE = _Open(Element("in-case"), _OTHER)  # stands for every element inside a counted testcase
+
+
+class _Capped:
+    """A binary file that refuses to yield more than ``limit`` bytes, even if it grows while read."""
+
+    def __init__(self, handle: BinaryIO, limit: int, name: str) -> None:
+        self.handle, self.left, self.limit, self.name = handle, limit, limit, name
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(self.left + 1 if size < 0 else min(size, self.left + 1))
+        self.left -= len(data)
+        if self.left < 0:
+            raise CollectError(_over_limit_message(self.name, self.limit + 1, self.limit))
+        return data
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / MB:.1f}".removesuffix(".0")
+
+
+def _over_limit_message(name: str, size: int, limit: int) -> str:
+    return (f"{name} is {_megabytes(size)} MB, over the {_megabytes(limit)} MB limit (--junit-max-mb); "
+            "it was not read")
+
+
+def junit_size_problem(path: Path, max_bytes: int) -> str | None:
+    """Why ``path`` will not be read for its size (empty or over the limit), or None; missing files pass."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    if size > max_bytes:
+        return _over_limit_message(path.name, size, max_bytes)
+    return None
+
+
+def read_junit(path: Path, suite: str, max_bytes: int = DEFAULT_JUNIT_MAX_BYTES) -> list[TestResult]:
     """Read one JUnit XML file into TestResults; anything unreadable is a CollectError with the reason."""
+    return list(iter_junit(path, suite, max_bytes))
+
+
+def iter_junit(path: Path, suite: str, max_bytes: int = DEFAULT_JUNIT_MAX_BYTES) -> Iterator[TestResult]:
+    """Stream the TestResults of one JUnit XML file, in junitparser's order, in bounded memory.
+
+    The file is parsed with defusedxml's ``iterparse`` (expat; DTD entities and external
+    references are refused before anything is expanded or fetched, as ``defusedxml.parse``
+    does). Each finished ``<testcase>`` is handed to junitparser (``_Case.fromelem``) so the
+    dialects are interpreted as before, then removed from the tree together with everything
+    else already read, so the parser holds the open elements and one testcase at a time, not
+    the file. What it cannot bound: expat holds a single text node or attribute value whole
+    until its element ends (a test that printed 300 MB without a newline is one text node), and
+    the results list grows with the number of tests. ``max_bytes`` (``--junit-max-mb``) bounds
+    both, and so does ``MAX_TESTS``; ``MAX_DEPTH`` bounds the stack of open elements.
+
+    Order: a testsuite's own testcases, then those of the testsuites nested in it, depth first,
+    which is how junitparser's ``TestSuite.__iter__`` walks them; testcases outside a chain of
+    ``<testsuite>`` elements from the root are not tests (junitparser does not see them either).
+    """
+    name = path.name
     try:
-        if path.stat().st_size == 0:
-            raise CollectError(f"{path.name} is empty (the runner was probably killed before writing it)")
-        document = JUnitXml.fromfile(str(path), parse_func=_safe_parse)
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block us
     except FileNotFoundError:
-        raise CollectError(f"{path.name} was not written") from None
-    except ParseError as error:
-        raise CollectError(f"{path.name} is not well-formed XML ({error}); truncated by a crash?") from None
-    except DefusedXmlException as error:
-        raise CollectError(f"{path.name} declares a DTD or entities, which are refused: {error}") from None
-    except JUnitXmlError as error:
-        raise CollectError(f"{path.name} is not JUnit XML: {error}") from None
-    except (OSError, ValueError) as error:
-        raise CollectError(f"{path.name} could not be read: {error}") from None
-    results: list[TestResult] = []
+        raise CollectError(f"{name} was not written") from None
+    except OSError as error:
+        raise CollectError(f"{name} could not be read: {error.strerror or error}") from None
+    with os.fdopen(descriptor, "rb") as handle:
+        status = os.fstat(handle.fileno())  # the file actually opened, not whatever the path names now
+        if not stat.S_ISREG(status.st_mode):
+            raise CollectError(f"{name} is not a regular file")
+        if status.st_size == 0:
+            raise CollectError(f"{name} is empty (the runner was probably killed before writing it)")
+        if status.st_size > max_bytes:
+            raise CollectError(_over_limit_message(name, status.st_size, max_bytes))
+        try:
+            yield from _stream(_Capped(handle, max_bytes, name), name, suite)
+        except DefusedXmlException as error:
+            raise CollectError(f"{name} declares a DTD or entities, which are refused: {error}") from None
+        except (OSError, ValueError) as error:
+            raise CollectError(f"{name} could not be read: {error}") from None
+
+
+def _stream(source: _Capped, name: str, suite: str) -> Iterator[TestResult]:
+    events = safe_etree.iterparse(source, events=("start", "end"))
+    path: list[_Open] = []  # the open elements, root first
+    in_case = False  # inside a counted testcase: its subtree is kept whole until it ends
+    count = 0
+    started = False
     try:
-        for testsuite in document:
-            zero_based_lines = testsuite.name == "pytest"  # pytest writes item.location's 0-based line
-            for case in testsuite:
-                results.append(_to_result(_Case.fromelem(case), suite, zero_based_lines))
-    except RecursionError:  # junitparser walks nested <testsuite>s recursively
-        raise CollectError(f"{path.name} nests <testsuite> elements too deeply to be real test results") from None
-    return results
+        for event, elem in events:
+            if event == "start":
+                if len(path) >= MAX_DEPTH:
+                    raise CollectError(f"{name} nests elements more than {MAX_DEPTH} levels deep, "
+                                       "too deep to be real test results")
+                started = True
+                if in_case:
+                    path.append(_IN_CASE)
+                    continue
+                opened = _classify(path[-1] if path else None, elem, name)
+                in_case = opened.kind == _CASE
+                path.append(opened)
+                continue
+            closed = path.pop()
+            if closed is _IN_CASE:
+                continue
+            parent = path[-1] if path else None
+            if closed.kind == _CASE and parent is not None:
+                in_case = False
+                count += 1
+                if count > MAX_TESTS:
+                    raise CollectError(f"{name} holds more than {MAX_TESTS:,} testcases; split the suite")
+                result = _to_result(_Case.fromelem(elem), suite, parent.zero_based_lines)
+                result.classname = sys.intern(result.classname)  # one copy per class, not per test
+                if result.file:
+                    result.file = sys.intern(result.file)
+                if parent.top:
+                    yield result  # nothing can come before a top-level suite's own testcases
+                else:
+                    parent.direct.append(result)
+            elif closed.kind == _SUITE:
+                if closed.top:
+                    yield from closed.nested
+                elif parent is not None:
+                    parent.nested += closed.direct + closed.nested
+            if parent is not None:
+                parent.elem.remove(elem)  # read: drop it (it is the only child left) and all below it
+                elem.clear()
+    except ParseError as error:
+        raise CollectError(_parse_problem(name, error, source.handle, started)) from None
+
+
+def _classify(parent: _Open | None, elem: Element, name: str) -> _Open:
+    """What a just-opened element is, going by junitparser's rules (see ``iter_junit``)."""
+    if parent is None:
+        if elem.tag == "testsuites":
+            return _Open(elem, _ROOT)
+        if elem.tag == "testsuite":
+            return _Open(elem, _SUITE, top=True, zero_based_lines=elem.get("name") == "pytest")
+        raise CollectError(f"{name} is not JUnit XML: its root element is <{elem.tag}>, "
+                           "not <testsuites> or <testsuite>")
+    if parent.kind in (_ROOT, _SUITE) and elem.tag == "testsuite":
+        top = parent.kind == _ROOT
+        # pytest writes item.location's 0-based line; its testsuite is named "pytest"
+        zero_based = elem.get("name") == "pytest" if top else parent.zero_based_lines
+        return _Open(elem, _SUITE, top=top, zero_based_lines=zero_based)
+    if parent.kind == _SUITE and elem.tag == "testcase":
+        return _Open(elem, _CASE)
+    return _Open(elem, _OTHER)
+
+
+def _parse_problem(name: str, error: ParseError, handle: BinaryIO, started: bool) -> str:
+    """The reason for a parse error, saying when the file was cut off or is not UTF-8."""
+    text = f"{name} is not well-formed XML ({error})"
+    if error.code in _CUT_OFF and not started:
+        return f"{text}: it holds no element at all (only whitespace or an XML declaration)"
+    if error.code in _CUT_OFF:
+        return f"{text}: it stops inside an element, so it was cut off (was the runner killed while writing it?)"
+    if error.code == _INVALID_TOKEN:
+        offset = _first_invalid_utf8(handle)
+        if offset is not None:
+            return f"{text}: byte {offset:,} is not valid UTF-8"
+    return text
+
+
+def _first_invalid_utf8(handle: BinaryIO) -> int | None:
+    """Offset of the first byte that is not UTF-8, when the file does not declare another encoding."""
+    handle.seek(0)
+    head = handle.read(200)
+    declared = re.match(rb"""<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)""", head)
+    if declared and declared.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
+        return None
+    handle.seek(0)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0  # of the first byte the decoder has not consumed yet (it may hold a partial character)
+    while chunk := handle.read(1 << 16):
+        pending = len(decoder.getstate()[0])
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as problem:
+            return offset - pending + problem.start
+        offset += len(chunk)
+    return None
 
 
 def _to_result(case: _Case, suite: str, zero_based_lines: bool = False) -> TestResult:

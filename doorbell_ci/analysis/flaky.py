@@ -47,7 +47,7 @@ def rerun_failed(plan: Plan, environment: Environment, max_reruns: int, console:
         if not suite.config.is_pytest:
             continue
         try:
-            tests = read_junit(plan.output_dir / suite.junit_name, suite.name)
+            tests = read_junit(plan.output_dir / suite.junit_name, suite.name, plan.junit_max_bytes)
         except CollectError:
             continue  # a crashed or killed suite: its failures are not a flakiness question
         todo += [(suite, test_key(t), t.nodeid, t.duration) for t in tests if is_failing(t)]
@@ -79,7 +79,7 @@ def _rerun_once(plan: Plan, environment: Environment, suite: PlannedSuite, nodei
     if execution.timed_out:
         return "timeout"
     try:
-        tests = read_junit(plan.output_dir / rerun.junit_name, suite.name)
+        tests = read_junit(plan.output_dir / rerun.junit_name, suite.name, plan.junit_max_bytes)
     except CollectError:
         return "no result"
     found = [t for t in tests if t.nodeid == nodeid]
