@@ -169,7 +169,7 @@ def test_cli_refuses_a_project_that_is_not_there(tmp_path: Path) -> None:
     missing = f"{tmp_path}/nowhere $(touch {tmp_path}/PWNED1)"
     run = subprocess.run(  # noqa: S603 - argv list
         [sys.executable, "-m", "doorbell_ci", "run", "--project", missing, "--suites", "unit"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False, env=_clean_environ(),
     )
     assert run.returncode == ExitCode.USAGE, run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and "does not exist" in run.stderr, run.stderr
@@ -203,8 +203,13 @@ def _run(project: Path, *args: str, env: dict[str, str] | None = None) -> subpro
         [sys.executable, "-m", "doorbell_ci", "run", "--project", str(project), "--no-coverage", "--workers", "1",
          "--reruns", "0", "--quiet", *args],
         capture_output=True, text=True, timeout=300, check=False,
-        env={**os.environ, "DOORBELL_CI_REQUIRE_TOOLS": "", **(env or {})},
+        env={**_clean_environ(), **(env or {})},
     )
+
+
+def _clean_environ() -> dict[str, str]:
+    """Our environment minus DOORBELL_CI_* and GITHUB_* (set when doorbell-ci runs this very suite)."""
+    return {key: value for key, value in os.environ.items() if not key.startswith(("DOORBELL_CI_", "GITHUB_"))}
 
 
 def test_pytest_args_and_markers_reach_pytest_as_exact_argv_items(tmp_path: Path) -> None:
@@ -311,7 +316,7 @@ def _run_step(name: str, project: Path, env: dict[str, str], tmp_path: Path) -> 
     outputs = tmp_path / "github_output"
     outputs.write_text("", encoding="utf-8")
     bin_dir = str(Path(sys.executable).parent)
-    base = {key: value for key, value in os.environ.items() if not key.startswith(("DOORBELL_CI_", "GITHUB_"))}
+    base = _clean_environ()
     run = subprocess.run(  # noqa: S603 - argv list
         ["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", str(script)],
         cwd=project, capture_output=True, text=True, timeout=300, check=False,

@@ -119,6 +119,7 @@ def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return html.write(hostile_run(), tmp_path_factory.mktemp("report"), exit_code=1)
 
 
+@pytest.mark.chromium
 def test_no_payload_runs_or_adds_an_element_in_chromium(report_page: Path, tmp_path: Path) -> None:
     dom = dump_dom(report_page, tmp_path / "profile")
     assert dom.title.startswith(ORIGINAL_TITLE_PREFIX), dom.title  # every payload sets it to PWNED
@@ -155,6 +156,7 @@ def test_the_page_carries_a_restrictive_content_security_policy(report_page: Pat
             assert "'unsafe-inline'" not in sources, name
 
 
+@pytest.mark.chromium
 def test_chromium_enforces_the_policy_even_against_an_escaping_bug(report_page: Path, tmp_path: Path) -> None:
     """A copy of the page with real script injected (what an escaping bug would leave): it must not run.
 
