@@ -13,6 +13,7 @@ load) waits for the machine to be empty and keeps it to itself.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -406,8 +407,9 @@ class OutputSink:
     def _fail(self, error: OSError) -> None:
         """Stop writing the log, say why once; the suite's output still reaches the console and the tail."""
         if self.log_problem is None:
-            self.log_problem = (f"could not write its log {self.log_path}: {error.strerror or error} "
-                                f"(errno {error.errno}); the output was still shown on the console")
+            code = f"errno {error.errno}, {errno.errorcode.get(error.errno, '?')}" if error.errno else "no errno"
+            self.log_problem = (f"could not write its log {self.log_path}: {error.strerror or error} ({code}); "
+                                "its output still reached the console and the report's output tail")
         if self._log is not None:
             try:
                 self._log.close()

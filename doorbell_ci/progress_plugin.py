@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import IO, Any
 
 import pytest
@@ -22,12 +23,18 @@ _LONGREPR_LIMIT = 20_000
 
 class ProgressWriter:
     def __init__(self, stream: IO[str]) -> None:
-        self._stream = stream
+        self._stream: IO[str] | None = stream
         self._collected_reported = False
 
     def emit(self, **event: Any) -> None:
-        self._stream.write(json.dumps(event, separators=(",", ":")) + "\n")
-        self._stream.flush()
+        if self._stream is None:
+            return
+        try:
+            self._stream.write(json.dumps(event, separators=(",", ":")) + "\n")
+            self._stream.flush()
+        except OSError as error:  # disk full, folder gone read-only: the tests go on, only progress stops
+            _warn(f"progress events stopped: {error}")
+            self._stream = None
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -73,7 +80,11 @@ def pytest_configure(config: pytest.Config) -> None:
     path = os.environ.get(ENV_VAR)
     if not path or hasattr(config, "workerinput"):  # xdist workers: the controller reports
         return
-    stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in pytest_unconfigure
+    try:
+        stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in pytest_unconfigure
+    except OSError as error:  # an unwritable output folder must not stop the tests themselves
+        _warn(f"no progress events: {error}")
+        return
     config._doorbell_ci_progress_stream = stream  # type: ignore[attr-defined]
     config.pluginmanager.register(ProgressWriter(stream), "doorbell-ci-progress")
 
@@ -81,4 +92,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     stream = getattr(config, "_doorbell_ci_progress_stream", None)
     if stream is not None:
-        stream.close()
+        try:
+            stream.close()
+        except OSError:
+            pass  # already reported by emit()
+
+
+def _warn(text: str) -> None:
+    sys.stderr.write(f"doorbell-ci progress plugin: {text}\n")

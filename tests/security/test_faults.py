@@ -31,6 +31,7 @@ import psutil
 import pytest
 
 from doorbell_ci import execution
+from doorbell_ci.environments.base import SuiteCommand
 from tests.tooling import require_tool
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process trees")
@@ -285,8 +286,9 @@ exit $code
 EARLIER_REPORT = '{"schema": "doorbell-ci/report", "earlier": "a previous run, must stay intact"}'
 
 
-def run_in_namespace(tmp_path: Path, project: Path, marker: str,
-                     tmpfs_size: str) -> tuple[subprocess.CompletedProcess[str], Path, Path]:
+def run_in_namespace(tmp_path: Path, project: Path, marker: str, tmpfs_size: str,
+                     suites: tuple[str, ...] = ("unit", "integration"),
+                     ) -> tuple[subprocess.CompletedProcess[str], Path, Path]:
     """Run doorbell-ci on ``project`` in a private mount namespace; (result, copy of the output, TMPDIR)."""
     require_tool("mount namespaces", _mount_namespaces_work(tmp_path / "probe"),
                  "needs root and unshare/mount (util-linux) to give doorbell-ci a private tmpfs output folder")
@@ -297,7 +299,7 @@ def run_in_namespace(tmp_path: Path, project: Path, marker: str,
                             FAULT_EARLIER_REPORT=EARLIER_REPORT, TMPDIR=str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", NAMESPACE_SCRIPT, "fault-namespace",
-            *cli(project, "--suites", "unit", "integration", "--output-dir", str(out))]
+            *cli(project, "--suites", *suites, "--output-dir", str(out))]
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)  # noqa: S603
     assert not any(out.iterdir()), "the tmpfs leaked out of the namespace"
     return done, copy, tmp_path / "tmp"
@@ -330,8 +332,10 @@ TURNS_READ_ONLY = '''
 
 def test_output_folder_turning_read_only_keeps_the_results_in_a_named_fallback(tmp_path: Path) -> None:
     marker = f"fault-{uuid.uuid4().hex}"
-    project = make_project(tmp_path / "proj", {**PASSING_UNIT, "tests/integration/test_ro.py": TURNS_READ_ONLY})
-    done, copy, temp = run_in_namespace(tmp_path, project, marker, "16m")
+    project = make_project(tmp_path / "proj", {**PASSING_UNIT, "tests/integration/test_ro.py": TURNS_READ_ONLY,
+                                               "tests/e2e/test_late.py": "def test_starts_after_the_switch():\n"
+                                                                         "    pass\n"})
+    done, copy, temp = run_in_namespace(tmp_path, project, marker, "16m", ("unit", "integration", "e2e"))
 
     assert done.returncode == 4, done.stdout + done.stderr  # reports could not be written (errors.py)
     line = error_line(done.stderr)
@@ -350,6 +354,14 @@ def test_output_folder_turning_read_only_keeps_the_results_in_a_named_fallback(t
     assert "integration.xml" in integration["reason"]
     for name in ("report.html", "summary.md", "junit.xml"):
         assert (fallback / name).is_file()
+    # a suite that starts after the switch: no log, no progress file, no JUnit XML, yet it ran and said so
+    late = suite_of(document, "e2e")
+    assert late["status"] == "error" and "e2e.xml was not written" in late["reason"]
+    assert late["output_tail"].rstrip().endswith(f"Read-only file system: '{tmp_path / 'out' / 'junit' / 'e2e.xml'}'")
+    assert "[e2e] doorbell-ci progress plugin: no progress events:" in done.stdout  # pytest went on without it
+    assert "[e2e] tests/e2e/test_late.py ." in done.stdout  # the test ran and passed
+    assert any(notice.startswith(f"e2e: could not write its log {tmp_path / 'out' / 'logs' / 'e2e.log'}: "
+                                 "Read-only file system (errno 30, EROFS)") for notice in document["notices"])
     assert f"report: {fallback / 'report.html'}" in done.stdout  # the summary still printed, pointing there
     assert done.stdout.rstrip().splitlines()[-1] == "4 passed, 0 failed, 0 skipped"
     assert wait_for_survivors_to_go(marker) == []
@@ -444,3 +456,56 @@ def test_sigterm_to_doorbell_ci_exits_130_with_the_results_so_far(tmp_path: Path
     assert outcomes(integration) == {"test_finishes": "passed", "test_sleeps_with_a_child": "error"}
     assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
     assert wait_for_survivors_to_go(marker) == []
+
+
+# --- the smaller pieces of the same faults, without a mount namespace ----------------------------
+
+
+def test_a_full_disk_under_the_progress_file_does_not_stop_the_tests(tmp_path: Path) -> None:
+    """/dev/full answers every write with ENOSPC: the plugin says so once and pytest goes on."""
+    tests = tmp_path / "test_p.py"
+    tests.write_text("def test_a():\n    pass\n\ndef test_b():\n    pass\n", encoding="utf-8")
+    env = {**clean_environment("unused"), "DOORBELL_CI_PROGRESS": "/dev/full"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "doorbell_ci.progress_plugin", "-q",  # noqa: S603
+                           "-p", "no:cacheprovider", str(tests)], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
+    assert done.stderr.count("doorbell-ci progress plugin: progress events stopped:") == 1
+    assert "No space left on device" in done.stderr
+
+
+def test_a_log_that_cannot_be_written_never_blocks_the_suite(tmp_path: Path) -> None:
+    """The output is drained whatever happens to the log: a blocked pipe would hang the suite."""
+    printer_lines: list[str] = []
+    command = SuiteCommand(
+        argv=[sys.executable, "-c", "for n in range(100_000):\n    print(f'line {n}')\n"], env={}, cwd=tmp_path)
+    result = execution.run_command("unit", command, timeout=120, log_path=Path("/dev/full"),
+                                   printer=printer_lines.append)
+    assert result.exit_code == 0 and not result.timed_out
+    assert result.log_problem is not None
+    assert "No space left on device (errno 28, ENOSPC)" in result.log_problem
+    assert result.output_tail.splitlines()[-1] == "line 99999"
+    assert printer_lines[-1] == "line 99999"  # under the console cap: every line shown
+    assert result.output_notices() == [f"unit: {result.log_problem}"]
+
+
+def test_a_report_after_report_json_that_cannot_be_written_is_named_and_the_others_are_written(
+        tmp_path: Path) -> None:
+    """report.json is the record; a later report failing is exit 4 with that report named, the rest written."""
+    marker = f"fault-{uuid.uuid4().hex}"
+    project = make_project(tmp_path / "proj", PASSING_UNIT)
+    (project / "test-results" / "report.html").mkdir(parents=True)  # something in the way of report.html
+    (project / "test-results" / "report.html" / "keep").write_text("occupied", encoding="utf-8")
+    done = subprocess.run(cli(project, "--suites", "unit"), capture_output=True, text=True,  # noqa: S603
+                          env=clean_environment(marker), timeout=120)
+
+    assert done.returncode == 4, done.stdout + done.stderr
+    line = error_line(done.stderr)
+    assert f"could not write the html report in {project / 'test-results'}: Is a directory (errno 21, EISDIR)" in line
+    assert "report.json and the other reports were written" in line
+    output = project / "test-results"
+    assert report(output)["suites"][0]["counts"]["passed"] == 2
+    assert (output / "summary.md").is_file() and (output / "junit.xml").is_file()
+    assert not [p.name for p in output.iterdir() if p.name.endswith(".tmp")]  # no temp file left behind
+    assert done.stdout.rstrip().splitlines()[-1] == "2 passed, 0 failed, 0 skipped"
