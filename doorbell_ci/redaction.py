@@ -21,6 +21,7 @@ access to the repository.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import os
@@ -31,6 +32,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import fields, is_dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
@@ -74,11 +76,18 @@ def is_secret_variable(name: str, value: str) -> bool:
 
 def _spellings(value: str) -> set[str]:
     """The forms a secret takes in our outputs: as is, base64, JSON- and XML-escaped, line by line."""
-    forms = {value, base64.b64encode(value.encode()).decode().rstrip("="), json.dumps(value)[1:-1],
+    encoded = base64.b64encode(value.encode()).decode()
+    forms = {value, encoded, encoded.rstrip("="), json.dumps(value)[1:-1],
              html.escape(value, quote=True), html.escape(value, quote=False)}
     for line in value.splitlines():  # a line-by-line log never holds a multi-line value whole
         forms.update({line.strip(), html.escape(line.strip())})
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    """The fields of a dataclass type (none for anything else), looked up once per type."""
+    return tuple(item.name for item in fields(kind)) if is_dataclass(kind) else ()
 
 
 class _Needles:
@@ -90,7 +99,12 @@ class _Needles:
         # 'ghp_1d5ADtVW...gGItGmXxhocvz' for a long string) always contains one piece whole.
         self.windows = tuple((value[start:start + _WINDOW], value, start) for value in values
                              if len(value) >= FRAGMENT_MIN for start in range(0, len(value) - _WINDOW + 1, _WINDOW))
-        self.probes = tuple(dict.fromkeys([*self.spellings, *(w for w, _, _ in self.windows)]))
+        # a probe that contains another one adds nothing (a value is found through its windows)
+        candidates = list(dict.fromkeys([*(w for w, _, _ in self.windows), *self.spellings]))
+        self.probes = tuple(c for c in candidates if not any(o != c and o in c for o in candidates))
+        # one alternation: re scans the text once, ~3x faster than a substring test per probe
+        separator = b"|" if self.probes and isinstance(self.probes[0], bytes) else "|"
+        self._probe = re.compile(separator.join(re.escape(p) for p in self.probes)) if self.probes else None
 
     def spans(self, text: Any) -> list[tuple[int, int]]:
         """Sorted, merged ``(start, end)`` ranges of ``text`` that hold a secret or a fragment of one."""
@@ -130,7 +144,7 @@ class _Needles:
         return text[:0].join(pieces)
 
     def hit(self, text: Any) -> bool:
-        return any(probe in text for probe in self.probes)
+        return self._probe is not None and self._probe.search(text) is not None
 
 
 class Redactor:
@@ -195,12 +209,14 @@ class Redactor:
             value.clear()
             value.update(items)
             return value
-        if is_dataclass(value) and not isinstance(value, type):
-            for item in fields(value):
-                current = getattr(value, item.name)
-                if isinstance(current, (str, list, tuple, dict)) or is_dataclass(current):
-                    object.__setattr__(value, item.name, self.redact_object(current))
-            return value
+        names = _field_names(type(value))
+        for name in names:  # a dataclass (a RunResult holds 100,000 TestResults: keep this loop lean)
+            current = getattr(value, name)
+            if type(current) is str:
+                if self._text.hit(current):
+                    object.__setattr__(value, name, self.redact(current))
+            elif current is not None and not isinstance(current, (int, float, Enum)):
+                object.__setattr__(value, name, self.redact_object(current))
         return value  # numbers, enums, None, paths: nothing a secret could hide in
 
     def stream(self, same_length: bool = False) -> StreamRedactor:
