@@ -9,6 +9,7 @@ goes to a new temp folder instead, named in the error (exit 4): the results are 
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import NoReturn
@@ -62,10 +63,13 @@ def _write_elsewhere(run: RunResult, exit_code: int | None, full: bool, error: R
     worse than reports in an unexpected place. A report.json already there (an earlier run's) is
     left intact, never half overwritten, and the error line says it is not this run's.
     """
+    fallback = None
     try:
         fallback = Path(tempfile.mkdtemp(prefix=f"doorbell-ci-reports-{run.run_id}-"))
         json_report.write(run, fallback, exit_code)
     except (OSError, ReportError) as second:
+        if fallback is not None:  # often the same full disk: leave nothing behind there either
+            shutil.rmtree(fallback, ignore_errors=True)
         raise ReportError(f"{error}; the fallback folder failed too ({second}), so this run's results are only "
                           "in the summary printed above", run=run) from None
     if full:

@@ -277,6 +277,9 @@ NAMESPACE_SCRIPT = '''
 set -u
 mount -t tmpfs -o "size=$FAULT_TMPFS_SIZE" doorbell-faults "$FAULT_OUT"
 printf '%s' "$FAULT_EARLIER_REPORT" > "$FAULT_OUT/report.json"
+if [ -n "${FAULT_TMP_INSIDE:-}" ]; then  # the temp folder on the same (soon full) filesystem
+    mkdir "$FAULT_OUT/tmp" && export TMPDIR="$FAULT_OUT/tmp"
+fi
 "$@"
 code=$?
 cp -a "$FAULT_OUT/." "$FAULT_COPY/"
@@ -287,7 +290,7 @@ EARLIER_REPORT = '{"schema": "doorbell-ci/report", "earlier": "a previous run, m
 
 
 def run_in_namespace(tmp_path: Path, project: Path, marker: str, tmpfs_size: str,
-                     suites: tuple[str, ...] = ("unit", "integration"),
+                     suites: tuple[str, ...] = ("unit", "integration"), temp_inside: bool = False,
                      ) -> tuple[subprocess.CompletedProcess[str], Path, Path]:
     """Run doorbell-ci on ``project`` in a private mount namespace; (result, copy of the output, TMPDIR)."""
     require_tool("mount namespaces", _mount_namespaces_work(tmp_path / "probe"),
@@ -296,7 +299,8 @@ def run_in_namespace(tmp_path: Path, project: Path, marker: str, tmpfs_size: str
     out.mkdir()
     copy.mkdir()
     env = clean_environment(marker, FAULT_OUT=str(out), FAULT_COPY=str(copy), FAULT_TMPFS_SIZE=tmpfs_size,
-                            FAULT_EARLIER_REPORT=EARLIER_REPORT, TMPDIR=str(tmp_path / "tmp"))
+                            FAULT_EARLIER_REPORT=EARLIER_REPORT, TMPDIR=str(tmp_path / "tmp"),
+                            FAULT_TMP_INSIDE="1" if temp_inside else "")
     (tmp_path / "tmp").mkdir()
     argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", NAMESPACE_SCRIPT, "fault-namespace",
             *cli(project, "--suites", *suites, "--output-dir", str(out))]
@@ -509,3 +513,22 @@ def test_a_report_after_report_json_that_cannot_be_written_is_named_and_the_othe
     assert (output / "summary.md").is_file() and (output / "junit.xml").is_file()
     assert not [p.name for p in output.iterdir() if p.name.endswith(".tmp")]  # no temp file left behind
     assert done.stdout.rstrip().splitlines()[-1] == "2 passed, 0 failed, 0 skipped"
+
+
+def test_disk_full_for_the_fallback_too_still_prints_every_result(tmp_path: Path) -> None:
+    """On a runner the temp folder is often on the same full disk: the summary is then all there is."""
+    marker = f"fault-{uuid.uuid4().hex}"
+    project = make_project(tmp_path / "proj", {"tests/unit/test_many.py": MANY_TESTS,
+                                               "tests/integration/test_fill.py": FILLS_THE_DISK})
+    done, copy, _ = run_in_namespace(tmp_path, project, marker, "8m", temp_inside=True)
+
+    assert done.returncode == 4, done.stdout + done.stderr
+    line = error_line(done.stderr)
+    assert f"could not write {tmp_path / 'out' / 'report.json'}: No space left on device (errno 28, ENOSPC)" in line
+    assert "the fallback folder failed too (could not write " in line
+    assert line.endswith("so this run's results are only in the summary printed above")
+    assert (copy / "report.json").read_text(encoding="utf-8") == EARLIER_REPORT
+    assert not [p for p in (copy / "tmp").rglob("*") if p.name.startswith("doorbell-ci-reports-")]  # removed
+    assert "  unit         passed    1500 passed, 0 failed, 0 errors, 0 skipped" in done.stdout
+    assert done.stdout.rstrip().splitlines()[-1] == "1501 passed, 0 failed, 0 skipped"
+    assert wait_for_survivors_to_go(marker) == []
