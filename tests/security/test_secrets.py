@@ -26,6 +26,7 @@ import pytest
 
 from doorbell_ci.reports import json_report
 from doorbell_ci.results import Outcome, RunResult, SuiteResult, SuiteStatus, TestResult
+from tests.docker_tools import docker_client, readable_by_containers
 from tests.github_double import GitHubDouble, require_spec
 
 CONFTEST = '''
@@ -99,6 +100,7 @@ def test_long_line_and_base64():
 
 def test_writes_into_the_output_folder():
     folder = Path(os.environ["DOORBELL_CI_PERF_OUTPUT"]).parent
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "leak.txt").write_text(f"file token {TOKEN}\\n")
     (folder / "leak.bin").write_bytes(b"\\0binary\\0" + TOKEN.encode() + b"\\0end")
     assert False
@@ -246,6 +248,27 @@ def test_error_messages_do_not_quote_the_token(leaky_run, debug: bool) -> None:
     assert "doorbell-ci: error:" in stderr and "***" in stderr
     if debug:
         assert "Traceback (most recent call last)" in stderr
+    for needle in leaks(token):
+        assert needle not in completed.stdout + completed.stderr
+
+
+def test_a_docker_run_does_not_leak_either(tmp_path) -> None:
+    """The container gets only the variables doorbell-ci lists; its output passes the same redaction."""
+    docker_client()  # skips without an engine (fails in CI, where one is required)
+    token = fake_token()
+    project = hostile_project(tmp_path, token)
+    readable_by_containers(project)
+    results = tmp_path / "results"
+    completed = doorbell_ci(project, doorbell_env(token, DOORBELL_CI_DOCKER_BASE="offline"), "run",
+                            "--environment", "docker", "--no-coverage", "--output-dir", str(results))
+    assert completed.returncode == 1, completed.stdout.decode(errors="replace")[-3000:]
+    document = json.loads((results / "report.json").read_text(encoding="utf-8"))
+    tests = {t["name"]: t for t in document["suites"][0]["tests"]}
+    assert document["environment"]["kind"] == "docker"
+    assert tests["test_the_token_variables_are_not_inherited"]["outcome"] == "passed"
+    assert "leaked token ***" in tests["test_assertion_message"]["message"]
+    assert (results / "perf" / "leak.txt").read_text(encoding="utf-8") == "file token ***\n"
+    assert files_with_leaks(results, token) == []
     for needle in leaks(token):
         assert needle not in completed.stdout + completed.stderr
 
