@@ -230,10 +230,16 @@ def test_redaction_is_where_each_leak_was(leaky_run) -> None:
 
 
 def test_re_rendering_the_reports_does_not_leak(leaky_run, tmp_path) -> None:
+    """Even from a report.json that holds the token (written by a doorbell-ci without redaction)."""
     token, project, results, _completed = leaky_run
+    document = json.loads((results / "report.json").read_text(encoding="utf-8"))
+    document["suites"][0]["tests"][0]["message"] = f"old report quotes {token}"
+    document["notices"].append(f"old notice {token}")
+    (results / "report.json").write_text(json.dumps(document), encoding="utf-8")
     completed = doorbell_ci(project, doorbell_env(token), "report", str(results))
     assert completed.returncode == 1, completed.stderr.decode(errors="replace")
     assert files_with_leaks(results, token) == []
+    assert "old notice ***" in (results / "report.html").read_text(encoding="utf-8")
     for needle in leaks(token):
         assert needle not in completed.stdout + completed.stderr
 
