@@ -150,8 +150,9 @@ def _prefixed(tests: list[Any], prefix: str) -> list[Any]:
     return [replace(t, file=f"{prefix}/{t.file}") if t.file else t for t in tests]
 
 
-def _print_logs(run: RunResult, results_dir: Path, out: Any, redactor: redaction.Redactor) -> None:
+def _print_logs(run: RunResult, results_dir: Path, out: Any, redactor: redaction.Redactor | None = None) -> None:
     """Each suite's log folded in its own ``::group::`` (the run step was quiet), secrets masked."""
+    redactor = redaction.current() if redactor is None else redactor
     for suite in run.suites:
         if not suite.log_file:
             continue
