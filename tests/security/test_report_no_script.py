@@ -63,7 +63,31 @@ def hostile_run() -> RunResult:
     return RunResult(run_id="r1", project="/p", started_at="2026-01-01T00:00:00", finished_at="2026-01-01T00:01:00",
                      duration=60.0, suites=[SuiteResult(name="unit", status=SuiteStatus.FAILED, tests=tests), crashed],
                      environment={"kind": "local", "note": PAYLOADS[3]}, command=["doorbell-ci", PAYLOADS[0]],
-                     notices=[PAYLOADS[2], PAYLOADS[10]])
+                     notices=[PAYLOADS[2], PAYLOADS[10]], performance=_performance(), analysis=_analysis())
+
+
+def _performance() -> dict:
+    """The compare stage's record: benchmark names come from the tests, so they are hostile too."""
+    rows = [{"name": f"tests/perf/test_p.py::bench[{payload}]", "verdict": "unchanged", "reason": payload,
+             "base_median": 0.01, "head_median": 0.0101, "ratio": 1.01, "p_value": 0.5}
+            for payload in PAYLOADS[:11]]
+    return {"mode": "paired", "mode_reason": PAYLOADS[0], "metric": "wall", "threshold": 0.05, "key": PAYLOADS[1],
+            "baseline": {"source": PAYLOADS[3], "reason": PAYLOADS[10]}, "benchmarks": rows,
+            "counts": {"unchanged": len(rows)}, "regressions": [], "comparable": True}
+
+
+def _analysis() -> dict:
+    """The analyse stage's record: keys, exceptions, messages and commands all come from the tests."""
+    keys = [f"unit::tests/unit/test_x.py::test_{number}" for number in range(3)] + [PAYLOADS[10]]
+    failures = [{"key": key, "exception": PAYLOADS[number], "message": PAYLOADS[number + 4], "file": "a|b.py",
+                 "line": 1, "reproduce": {"command": f"pytest '{PAYLOADS[9]}'", "cwd": "/p"}}
+                for number, key in enumerate(keys)]
+    return {"against": {"source": PAYLOADS[0], "run_id": PAYLOADS[10]}, "new": keys, "still_failing": [],
+            "fixed": [], "failures": failures,
+            "groups": [{"count": 2, "exception": PAYLOADS[1], "message": PAYLOADS[7], "file": "x|y.py", "line": 3,
+                        "tests": keys[:2]}],
+            "flaky": [{"key": PAYLOADS[10], "counted_as": "passed", "attempts": ["failed", "passed"]}],
+            "flipping": {PAYLOADS[9]: "PFPF", PAYLOADS[10]: "FPFP"}}
 
 
 # --- report.html in a real browser ------------------------------------------------------------
@@ -184,6 +208,7 @@ def test_chromium_enforces_the_policy_even_against_an_escaping_bug(report_page: 
 OUR_TAGS = re.compile(r"</?(details|summary|sub)>")
 OUR_HEADINGS = ("## doorbell-ci: ", "### Failures (", "### Performance", "### 🆕 New failures",
                 "### Publishing notices")
+OUR_TABLES = ("| Suite | Status |", "| | Benchmark |", "| Count | Exception |", "| Test | Suite | Time |")
 
 
 def interpreted(text: str) -> str:
@@ -237,21 +262,51 @@ def test_markdown_cannot_ping_link_or_inject_html(summaries: dict[str, str], kin
     for line in outside.splitlines():
         if line.startswith("#"):
             assert line.startswith(OUR_HEADINGS), line
-        assert not line.startswith(("|---", "| x |")) or line.startswith("|---|---|---:|"), line
+
+
+def _tables(text: str) -> dict[str, list[str]]:
+    """Each table of the interpreted Markdown, by its header row: consecutive lines starting with ``|``."""
+    tables: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in interpreted_keeping_code(text).splitlines():
+        if line.startswith("|"):
+            if current is None:
+                current = tables.setdefault(line, [])
+            else:
+                current.append(line)
+        else:
+            current = None
+    return tables
+
+
+def interpreted_keeping_code(text: str) -> str:
+    """The lines outside fenced blocks, code spans kept (a ``|`` in a code span still splits a GFM cell)."""
+    kept, fence = [], ""
+    for line in text.splitlines():
+        if fence:
+            fence = "" if re.fullmatch(rf"{fence}`*", line.strip()) else fence
+            continue
+        opening = re.match(r"(`{3,})", line.strip())
+        if opening:
+            fence = opening.group(1)
+            continue
+        kept.append(line)
+    return "\n".join(kept)
 
 
 @pytest.mark.parametrize("kind", ["comment", "summary.md", "job summary"])
 def test_markdown_tables_keep_their_shape_and_lines_stay_short(summaries: dict[str, str], kind: str) -> None:
+    tables = _tables(summaries[kind])
+    suites = next(rows for header, rows in tables.items() if header.startswith("| Suite | Status |"))
+    assert len(suites) == 3  # separator, unit, integration: nothing a payload added or split
+    perf = next(rows for header, rows in tables.items() if "| Benchmark |" in header)
+    assert len(perf) == 1 + 11
+    groups = next(rows for header, rows in tables.items() if header.startswith("| Count | Exception |"))
+    assert len(groups) == 2
+    for header, rows in tables.items():
+        assert header.startswith(OUR_TABLES), header  # a payload did not start a table of its own
+        assert all(_cells(row) == _cells(header) for row in rows), (header, rows)
     lines = summaries[kind].splitlines()
-    header = next(i for i, line in enumerate(lines) if line.startswith("| Suite | Status |"))
-    width = _cells(lines[header])
-    rows = []
-    for line in lines[header + 1:]:
-        if not line.startswith("|"):
-            break
-        rows.append(line)
-    assert len(rows) == 3  # separator, unit, integration: nothing a payload added or split
-    assert all(_cells(row) == width for row in rows), rows
     assert max(map(len, lines)) <= 4_000  # the 200,000-character line is cut
     assert "\x00" not in summaries[kind]
 
