@@ -7,7 +7,10 @@ orders them and decides the exit code. Publishing to GitHub is a separate step
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -32,6 +35,7 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
     environment = environments.create(config)
     runner = SuiteRunner(plan, environment, console)
     interrupted = False
+    held: dict[int, object] = {}  # signal handlers replaced after a first interrupt
     reruns = flaky.Reruns()
     shard = sharding.ShardSelection(plan)
     try:
@@ -42,6 +46,7 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
         reruns = flaky.rerun_failed(plan, environment, config.reruns, console)
     except KeyboardInterrupt:
         interrupted = True
+        held = _hold_interrupts()
         console.write("doorbell-ci: interrupted; stopping every suite and keeping the results so far")
         runner.stop()
     finally:
@@ -81,8 +86,41 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
     exit_code = decide_exit_code(result, interrupted)
     for folder in RESULT_FOLDERS:  # JUnit, coverage and logs the suites wrote may quote a secret
         redaction.scrub_tree(plan.output_dir / folder)
-    reports.write_all(result, plan.output_dir, int(exit_code), full=config.reports)
+    try:
+        reports.write_all(result, plan.output_dir, int(exit_code), full=config.reports)
+    finally:
+        _release_interrupts(held)
     return result, exit_code
+
+
+_STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGBREAK")  # SIGBREAK exists only on Windows
+
+
+def _hold_interrupts() -> dict[int, object]:
+    """After the first interrupt, further ones only say so: the run is already stopping and saving.
+
+    A person presses Ctrl-C twice; a cancelled GitHub job gets SIGINT, then SIGTERM 7.5 s later
+    (and SIGKILL 2.5 s after that, which nothing stops). A second KeyboardInterrupt raised while
+    the suites are being killed or report.json is being written would lose exactly the results
+    the first one promised to keep. Returns the previous handlers for ``_release_interrupts``.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def note(signum: int, frame: object) -> None:  # os.write: a handler must not take the console's lock
+        os.write(2, b"doorbell-ci: already stopping; writing the results so far\n")
+
+    previous = {}
+    for name in _STOP_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, note)
+    return previous
+
+
+def _release_interrupts(previous: dict[int, object]) -> None:
+    for number, handler in previous.items():
+        signal.signal(number, handler)  # type: ignore[arg-type]
 
 
 def _fresh_output_dir(plan: Plan) -> None:

@@ -423,13 +423,16 @@ SLEEPS_WITH_A_CHILD = '''
         pass
 
     def test_sleeps_with_a_child():
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        child = subprocess.Popen([sys.executable, "-c",  # ignores SIGTERM: stopping it takes the grace period
+            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
         Path(os.environ["FAULT_READY"]).write_text(str(child.pid))
         time.sleep(600)
 '''
 
 
-def test_sigterm_to_doorbell_ci_exits_130_with_the_results_so_far(tmp_path: Path) -> None:
+@pytest.mark.parametrize("repeated", [False, True], ids=["once", "again-while-stopping"])
+def test_sigterm_to_doorbell_ci_exits_130_with_the_results_so_far(tmp_path: Path, repeated: bool) -> None:
+    """A cancelled CI job. GitHub sends SIGINT, then SIGTERM 7.5 s later; people press Ctrl-C twice."""
     marker = f"fault-{uuid.uuid4().hex}"
     ready = tmp_path / "ready"
     project = make_project(tmp_path / "proj", {**PASSING_UNIT, "tests/integration/test_sleep.py": SLEEPS_WITH_A_CHILD})
@@ -444,6 +447,11 @@ def test_sigterm_to_doorbell_ci_exits_130_with_the_results_so_far(tmp_path: Path
     time.sleep(1.0)  # let the tree sampler see the child
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
+    if repeated:  # while the suite's tree is in its SIGTERM grace period
+        time.sleep(0.7)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=60)
     took = time.monotonic() - sent
 
@@ -451,6 +459,7 @@ def test_sigterm_to_doorbell_ci_exits_130_with_the_results_so_far(tmp_path: Path
     assert took < 2 * execution.TERMINATE_GRACE + 10  # terminate, grace, kill: not the 600 s sleep
     assert "doorbell-ci: interrupted; stopping every suite and keeping the results so far" in stdout
     assert "Traceback" not in stderr
+    assert stderr.count("doorbell-ci: already stopping; writing the results so far") == (2 if repeated else 0)
     assert stdout.rstrip().splitlines()[-1] == "3 passed, 1 failed, 0 skipped"
     document = report(project / "test-results")  # valid JSON, written before exiting
     assert document["run"]["exit_code"] == 130
