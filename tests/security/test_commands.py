@@ -269,14 +269,32 @@ def test_a_hostile_output_dir_is_a_folder_name_not_a_command(tmp_path: Path) -> 
     assert report["totals"]["passed"] == 1
 
 
+OUR_OPTIONS = re.compile(r"-m|-o|-p|-n|--junitxml=.*|--cov(=.*)?|--cov-report=")
+OUR_PLUGINS = {"doorbell_ci.progress_plugin", "doorbell_ci.selection_plugin", "no:cacheprovider"}
+
+
 def test_the_plan_never_lets_a_marker_or_path_become_an_option(tmp_path: Path) -> None:
-    project = _project(tmp_path, "[tool.doorbell-ci.suite.unit]\npaths = ['tests/unit']\n"
-                       "markers = 'a or b; rm -rf / --rootdir=/'\n")
-    plan = make_plan(load_config(project, environ={}))
-    argv = pytest_arguments(plan.suites[0], project, project / "out")
+    """Every option in a suite's argv is one doorbell-ci put there; hostile values only ever follow -m.
+
+    pytest pre-parses its whole argv and loads a plugin for any item starting with ``-p``, even the
+    value of another option, so no value from settings may start with ``-`` (pytest_args aside).
+    """
+    project = _project(tmp_path, "[tool.doorbell-ci]\ncoverage_source = ['-p evil', '../outside', '--rootdir=/']\n"
+                       "[tool.doorbell-ci.suite.unit]\npaths = ['tests/unit', 'tests/unit/../unit']\n"
+                       "markers = 'a or b; rm -rf / --rootdir=/'\ncoverage = true\n")
+    config = load_config(project, environ={})
+    plan = make_plan(config)
+    (suite,) = [s for s in plan.suites if s.name == "unit"]
+    argv = pytest_arguments(suite, project, project / "out", config.coverage_source)
     assert argv[0] == str(project / "tests" / "unit")  # paths are always absolute under the project
     assert argv[argv.index("-m") + 1] == "a or b; rm -rf / --rootdir=/"
-    assert not any(item.startswith("--rootdir") for item in argv)
+    values_of = {index + 1 for index, item in enumerate(argv) if item in {"-m", "-o", "-p", "-n"}}
+    for index, item in enumerate(argv):
+        if item.startswith("-") and index not in values_of:
+            assert OUR_OPTIONS.fullmatch(item), item
+        if index in values_of and argv[index - 1] == "-p":
+            assert item in OUR_PLUGINS, item
+    assert any(item.startswith("--cov=") for item in argv)  # coverage_source became --cov=PATH, one item each
 
 
 # --- (c) the composite action: inputs reach scripts through env, and stay data there ----------
