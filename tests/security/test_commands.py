@@ -388,3 +388,15 @@ def test_action_steps_carry_a_hostile_output_dir_and_report_key_as_data(tmp_path
     assert "report-dir<<" in outputs and str((project / output_dir).resolve()) in outputs
     assert_no_marker_files(tmp_path, *[p for p in tmp_path.iterdir() if p.is_dir()])
 
+
+
+@pytest.mark.parametrize("output_dir", ["--project=/", "-p", "--help"])
+def test_action_run_step_refuses_an_option_like_output_dir(tmp_path: Path, output_dir: str) -> None:
+    """``--output-dir "$OUTPUT_DIR"``: argparse will not take an option-like word as the value."""
+    project = _project(tmp_path / "proj")
+    run, outputs = _run_step("Run the test suites", project,
+                             {"OUTPUT_DIR": output_dir, "BASELINE_MODE": "off", "BASELINE_DIR": "",
+                              "DOORBELL_CI_SUITES": "unit"}, tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert f"exit-code={int(ExitCode.USAGE)}" in outputs and "has-report" not in outputs, outputs
+    assert "argument --output-dir: expected one argument" in run.stderr
