@@ -108,6 +108,7 @@ KNOWN_TABLES: set[str] = {"environment"}  # environment: doorbell_ci/environment
 _SUITE_KEYS = {f.name for f in fields(SuiteConfig)} - {"name"}
 _TOP_LEVEL_EXTRA_KEYS = {"coverage_source", "suite"}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NAME_MAX, _PATH_MAX = 255, 4096  # Linux's and macOS's limits, in bytes; Windows' are lower still
 
 
 def load_config(
@@ -326,6 +327,9 @@ def _inside_project(path: str, project: Path, label: str) -> str:
         raise ConfigError(f"{label}: {path!r} is outside the project; use a path inside {project}")
     if path.startswith("-"):
         raise ConfigError(f"{label}: {path!r} looks like an option, not a path")
+    if any(len(part.encode()) > _NAME_MAX for part in candidate.parts) or len(str(resolved).encode()) >= _PATH_MAX:
+        # checking the suite's folder would otherwise fail with "File name too long" in the plan stage
+        raise ConfigError(f"{label}: {path[:60]!r}... is too long for a file name (255 bytes a name, 4096 a path)")
     return candidate.as_posix()
 
 

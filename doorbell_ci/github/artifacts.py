@@ -135,8 +135,9 @@ def safe_extract(archive: Path, destination: Path, max_files: int = MAX_FILES,
                 return final
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
-    except (zipfile.BadZipFile, zlib.error, EOFError, lzma.LZMAError, ValueError) as error:
-        # ValueError: a header zipfile cannot make sense of; the others: a damaged compressed stream
+    except (zipfile.BadZipFile, zlib.error, EOFError, lzma.LZMAError, ValueError, NotImplementedError) as error:
+        # ValueError: a header zipfile cannot make sense of; NotImplementedError: a "zip version" it does not
+        # know; the others: a damaged compressed stream
         raise ArtifactError(f"{archive.name} is not a readable zip: {error}") from None
     except OSError as error:
         raise ArtifactError(f"could not extract {archive.name}: {error.strerror or error}") from None
