@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from xml.etree.ElementTree import SubElement
 
 from junitparser import Error, Failure, JUnitXml, Skipped, SystemErr, SystemOut, TestCase, TestSuite
 
@@ -47,7 +46,10 @@ def build(run: RunResult) -> JUnitXml:
                 case.result = [entry]
             if test.flaky and test.outcome is Outcome.PASSED:
                 # Maven Surefire's convention for "passed on a rerun": readers that do not know it see a pass.
-                flaky = SubElement(case._elem, "flakyFailure", message=_xml_text(test.message))  # noqa: SLF001
+                # makeelement + append, not xml.etree's SubElement: junitparser's elements are lxml's when
+                # lxml is installed, and xml.etree refuses those (TypeError)
+                flaky = case._elem.makeelement("flakyFailure", {"message": _xml_text(test.message)})  # noqa: SLF001
+                case._elem.append(flaky)  # noqa: SLF001
                 flaky.text = _xml_text(test.details)
             if test.stdout:
                 case.append(SystemOut(_xml_text(test.stdout)))
