@@ -13,7 +13,9 @@ audit; each door calls it. The rule (also in docs/ENVIRONMENTS.md):
   ``GITHUB_TOKEN=x`` in a test setup cannot turn every ``x`` of a report into ``***``.
 
 Each secret is replaced by ``***``, and so are the forms it takes on the way out: its base64,
-JSON-escaped and XML-escaped spellings, and each line of a multi-line value. Suites never see
+JSON-escaped and XML-escaped spellings, each line of a multi-line value, and, for a token-like
+value (20+ characters, no spaces, not a path or URL), any run of 12+ of its characters: pytest
+shows a long string as ``'ghp_1d5ADtVW...gGItGmXxhocvz'``. Suites never see
 the GitHub token variables at all (:func:`without_github_tokens`): tests do not need write
 access to the repository.
 """
@@ -39,7 +41,8 @@ from typing import Any, BinaryIO, TextIO
 MASK = "***"
 MASK_BYTES = MASK.encode()
 MIN_SECRET_LENGTH = 8
-FRAGMENT_MIN = 12  # this many characters of a secret in a row are a leak too (pytest abbreviates long reprs)
+FRAGMENT_MIN = 12  # this many characters of a token-like secret in a row are a leak too (pytest abbreviates)
+TOKEN_LIKE_LENGTH = 20  # from this length an unbroken secret is token-like (see _token_like)
 _WINDOW = (FRAGMENT_MIN + 1) // 2  # aligned pieces this long: every FRAGMENT_MIN run contains one
 
 # What GitHub and the action put a token in. Suites never receive these (without_github_tokens).
@@ -82,6 +85,13 @@ def _spellings(value: str) -> set[str]:
     for line in value.splitlines():  # a line-by-line log never holds a multi-line value whole
         forms.update({line.strip(), html.escape(line.strip())})
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
+def _token_like(value: str) -> bool:
+    """Whether pieces of ``value`` are masked too: a long unbroken string such as a GitHub token (40
+    or 93 characters). A passphrase or a path would share 12-character runs with ordinary text."""
+    return len(value) >= TOKEN_LIKE_LENGTH and not any(c.isspace() for c in value) \
+        and not value.startswith(("/", "~", ".")) and "://" not in value
 
 
 @functools.cache
@@ -160,9 +170,10 @@ class Redactor:
         for value in self.values:
             spellings |= _spellings(value)
         self.spellings = tuple(sorted(spellings, key=lambda s: (-len(s), s)))
-        self._text = _Needles(list(self.spellings), list(self.values))
+        token_like = [value for value in self.values if _token_like(value)]
+        self._text = _Needles(list(self.spellings), token_like)
         self._bytes = _Needles([s.encode("utf-8", "surrogatepass") for s in self.spellings],
-                               [v.encode("utf-8", "surrogatepass") for v in self.values])
+                               [v.encode("utf-8", "surrogatepass") for v in token_like])
         self.max_length = max((len(s) for s in self._bytes.spellings), default=0)
 
     @classmethod

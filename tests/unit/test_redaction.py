@@ -51,6 +51,14 @@ def test_every_spelling_and_long_fragments_are_masked() -> None:
     assert redactor.redact("ghp_ and Q2w3 appear in ordinary text") == "ghp_ and Q2w3 appear in ordinary text"
 
 
+def test_fragments_only_of_token_like_values() -> None:
+    """A passphrase or a path shares 12-character runs with ordinary text: only its whole is masked."""
+    redactor = Redactor({"correct horse battery staple", "/home/runner/deploy-key-file"})
+    text = "a correct horse battery in /home/runner/work"
+    assert redactor.redact(text) == text
+    assert redactor.redact("pw: correct horse battery staple") == f"pw: {MASK}"
+
+
 def test_special_characters_are_masked_in_their_escaped_forms() -> None:
     password = 'p<a&s"s\\w0rd'
     redactor = Redactor({password})
