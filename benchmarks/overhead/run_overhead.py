@@ -82,6 +82,18 @@ def commands(project: Path, out: Path, workers: int, coverage: bool) -> dict[str
     return {"pytest": bare, "doorbell-ci": doorbell}
 
 
+def measured_environment() -> dict[str, str]:
+    """This environment without ``PYTHONDONTWRITEBYTECODE``, as in a user's shell or a CI job.
+
+    Some sandboxes set it globally. With it, nothing ever writes a .pyc, so an editable
+    doorbell-ci compiles its fifty-odd modules from source on every run (60-90 ms of CPU that an
+    installed doorbell-ci, whose wheel is byte-compiled by pip, never pays) and both sides
+    re-rewrite the test modules' assertions on every run. doorbell-ci still sets it for its
+    suites (``plan.suite_environment``): they read the .pyc files that exist but leave none behind.
+    """
+    return {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+
+
 def timed(argv: list[str], cwd: Path) -> tuple[float, float]:
     """Wall seconds and CPU seconds (user + system of the whole process tree) of one run.
 
@@ -90,7 +102,8 @@ def timed(argv: list[str], cwd: Path) -> tuple[float, float]:
     """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     begin = time.perf_counter()
-    completed = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)  # noqa: S603
+    completed = subprocess.run(argv, cwd=cwd, env=measured_environment(), stdout=subprocess.PIPE,  # noqa: S603
+                               stderr=subprocess.STDOUT, check=False)
     elapsed = time.perf_counter() - begin
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if completed.returncode != 0:
@@ -128,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, dict[str, object]] = {}
         for config in args.configs:
             argvs = commands(project, root / "out", args.workers, coverage=config == "coverage")
+            load_at_start = os.getloadavg()
             for command in argvs.values():  # one warm-up each: imports, .pyc, page cache
                 timed(command, project)
             times: dict[str, list[float]] = {tool: [] for tool in argvs}
@@ -149,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
                 "median_of_pair_ratios": round(statistics.median(ratios), 3),
                 "cpu_ratio_of_medians": round(cpu_medians["doorbell-ci"] / cpu_medians["pytest"], 3),
                 "commands": {tool: " ".join(c).replace(str(root), "$TMP") for tool, c in argvs.items()},
+                "load_average": {"start": [round(v, 2) for v in load_at_start],
+                                 "end": [round(v, 2) for v in os.getloadavg()]},
             }
             print(f"{config}: wall medians pytest {medians['pytest']:.2f}s, doorbell-ci {medians['doorbell-ci']:.2f}s, "
                   f"ratio {results[config]['ratio_of_medians']:.3f} (median of paired ratios "
