@@ -7,11 +7,13 @@ reader's counts must equal them.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import defusedxml.ElementTree as safe_etree
 import pytest
 
+from doorbell_ci import results
 from doorbell_ci.errors import CollectError
 from doorbell_ci.results import Counts, Outcome, RunResult, SuiteResult, SuiteStatus, TestResult, read_junit
 
@@ -164,6 +166,83 @@ def test_long_texts_are_clipped_in_the_middle(tmp_path: Path) -> None:
     assert len(test.details) < 21_000
     assert test.details.startswith("start ") and test.details.endswith(" end")
     assert "characters cut" in test.details
+
+
+# --- the streaming reader: order, limits, reasons ------------------------------------------------
+
+
+def test_order_and_scope_are_junitparsers(tmp_path: Path) -> None:
+    """A suite's own testcases first, then its nested suites' (depth first), as junitparser walks
+    them; testcases outside a chain of <testsuite> elements are not tests; the pytest line rule
+    follows the top-level suite."""
+    path = tmp_path / "order.xml"
+    path.write_text(
+        '<testsuites><testcase name="under_root"/>'
+        '<testsuite name="pytest"><testsuite name="inner"><testcase name="a" line="3"/>'
+        '<testsuite><testcase name="deep"/></testsuite><testcase name="a2"/></testsuite>'
+        '<testcase name="b" line="4"><failure message="m"/><testcase name="in_a_case"><error/></testcase></testcase>'
+        '<properties><property name="p" value="v"/></properties><other><testcase name="under_other"/></other>'
+        '<testcase name="d"><system-out>out</system-out><skipped/></testcase></testsuite>'
+        '<testsuite name="other"><testcase name="e" line="5"/></testsuite>'
+        "<testsuites><testsuite><testcase name=\"nested_root\"/></testsuite></testsuites></testsuites>",
+        encoding="utf-8")
+    tests = read_junit(path, "x")
+    assert [t.name for t in tests] == ["b", "d", "a", "a2", "deep", "e"]
+    assert [t.line for t in tests] == [5, None, 4, None, None, 5]  # 0-based under "pytest" only
+    assert tests[0].outcome is Outcome.FAILED and tests[1].outcome is Outcome.SKIPPED
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'<testsuite><testcase name="caf\xe9"/></testsuite>', r"byte 30 is not valid UTF-8"),
+        (b'<testsuite><testcase name="t"/><testcase na', r"unclosed token.*cut off \(was the runner killed"),
+        (b'<testsuite><testcase name="t">', r"no element found.*cut off"),
+        (b"  \n ", r"holds no element at all"),
+        (b"<testsuites>" + b"<testsuite>" * 201 + b"</testsuite>" * 201 + b"</testsuites>", "more than 200 levels"),
+        (b"<html><testcase/></html>", r"not JUnit XML: its root element is <html>"),
+    ],
+    ids=["invalid-utf8", "cut-in-a-tag", "cut-between-tags", "whitespace", "too-deep", "not-junit"],
+)
+def test_broken_files_say_why(tmp_path: Path, content: bytes, reason: str) -> None:
+    path = tmp_path / "broken.xml"
+    path.write_bytes(content)
+    with pytest.raises(CollectError, match=reason):
+        read_junit(path, "x")
+
+
+def test_a_declared_non_utf8_encoding_is_read_not_blamed(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.xml"
+    path.write_bytes('<?xml version="1.0" encoding="ISO-8859-1"?><testsuite><testcase name="caf\xe9"/>'
+                     "</testsuite>".encode("latin-1"))
+    assert [t.name for t in read_junit(path, "x")] == ["caf\xe9"]
+
+
+def test_a_file_over_the_limit_is_not_parsed(tmp_path: Path) -> None:
+    path = tmp_path / "big.xml"
+    path.write_bytes(b"<testsuite>" + b"<testcase/>" * 300_000 + b"</testsuite>")  # 3.3 MB, not XML-checked
+    with pytest.raises(CollectError, match=r"big\.xml is 3\.1 MB, over the 2 MB limit \(--junit-max-mb\)"):
+        read_junit(path, "x", max_bytes=2 * 1024 * 1024)
+    assert len(read_junit(path, "x", max_bytes=4 * 1024 * 1024)) == 300_000
+
+
+def test_too_many_testcases_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(results, "MAX_TESTS", 3)  # the real bound is 2,000,000; the rule is the same
+    path = tmp_path / "many.xml"
+    path.write_text("<testsuite>" + "<testcase/>" * 4 + "</testsuite>", encoding="utf-8")
+    with pytest.raises(CollectError, match="more than 3 testcases"):
+        read_junit(path, "x")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+def test_a_fifo_or_device_is_not_read(tmp_path: Path) -> None:
+    """A runner that leaves a FIFO where its XML should be must not block the collect stage."""
+    fifo = tmp_path / "fifo.xml"
+    os.mkfifo(fifo)
+    with pytest.raises(CollectError, match="is not a regular file"):
+        read_junit(fifo, "x")
+    with pytest.raises(CollectError, match="is not a regular file"):
+        read_junit(Path(os.devnull), "x")
 
 
 # --- counting rule ------------------------------------------------------------------------------
