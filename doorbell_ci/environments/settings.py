@@ -23,6 +23,7 @@ different environment.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -131,7 +132,7 @@ def _docker(raw: Any) -> DockerSettings:
             else:
                 values[key] = tuple(_relative_path(item, label) for item in items)
         elif key == "cpus":
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
                 raise ConfigError(f"{label}: expected a positive number of CPUs, got {value!r}")
             values[key] = float(value)
         elif key == "memory":
@@ -245,6 +246,6 @@ def _env_table(value: Any, label: str) -> dict[str, str]:
 
 
 def _seconds(value: Any, label: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:  # NaN: not 0 <
         raise ConfigError(f"{label}: expected a positive number of seconds, got {value!r}")
     return float(value)
