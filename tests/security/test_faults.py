@@ -254,6 +254,25 @@ def test_segfaulting_pytest_is_an_error_that_keeps_the_finished_tests(tmp_path: 
     assert wait_for_survivors_to_go(marker) == []
 
 
+def test_segfaulting_xdist_worker_is_that_test_s_error_and_the_suite_goes_on(tmp_path: Path) -> None:
+    """Under xdist only a worker dies: pytest-xdist reports the test, starts a new worker, and goes on."""
+    marker = f"fault-{uuid.uuid4().hex}"
+    project = make_project(tmp_path / "proj", {**PASSING_UNIT, "tests/integration/test_crash.py": SEGFAULTING})
+    argv = cli(project, "--suites", "unit", "integration")
+    argv[argv.index("--workers") + 1] = "2"
+    done = subprocess.run(argv, capture_output=True, text=True, env=clean_environment(marker), timeout=120)  # noqa: S603
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    integration = suite_of(report(project / "test-results"), "integration")
+    assert integration["status"] == "failed" and integration["exit_code"] == 1
+    assert outcomes(integration) == {"test_first": "passed", "test_second": "passed",
+                                     "test_crashes_the_interpreter": "error", "test_never_reached": "passed"}
+    crashed = next(t for t in integration["tests"] if t["name"] == "test_crashes_the_interpreter")
+    assert "crashed while running" in crashed["message"]
+    assert done.stdout.rstrip().splitlines()[-1] == "5 passed, 1 failed, 0 skipped"
+    assert wait_for_survivors_to_go(marker) == []
+
+
 # --- 5 and 6: the output folder turns read-only; the disk fills up -------------------------------
 
 
