@@ -130,9 +130,9 @@ def _copy_command_junit(source: Path, target: Path, started_at: str, max_bytes: 
         return None
     if modified < datetime.fromisoformat(started_at).timestamp():
         return f"{source.name} is older than this run (left by an earlier run); the command wrote no new results"
-    too_big = junit_size_problem(source, max_bytes)
-    if too_big:
-        return too_big
+    refused = junit_size_problem(source, max_bytes)
+    if refused:
+        return refused
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
     return None

@@ -259,13 +259,19 @@ def _over_limit_message(name: str, size: int, limit: int) -> str:
 
 
 def junit_size_problem(path: Path, max_bytes: int) -> str | None:
-    """Why ``path`` will not be read for its size (empty or over the limit), or None; missing files pass."""
+    """Why ``path`` must not even be copied (not a regular file, or over the limit), or None.
+
+    A missing file passes (the reader says it was not written). A device such as /dev/zero
+    behind a symlink reports size 0 and never ends: copying it would fill the disk.
+    """
     try:
-        size = path.stat().st_size
+        status = path.stat()
     except OSError:
         return None
-    if size > max_bytes:
-        return _over_limit_message(path.name, size, max_bytes)
+    if not stat.S_ISREG(status.st_mode):
+        return f"{path.name} is not a regular file"
+    if status.st_size > max_bytes:
+        return _over_limit_message(path.name, status.st_size, max_bytes)
     return None
 
 

@@ -41,14 +41,16 @@ def _project(root: Path, suites: dict[str, Path]) -> Path:
     """A project with a passing pytest suite ``unit`` and one command suite per hostile file.
 
     Each command suite copies its file to where it declared its JUnit XML, as a runner would
-    write it (fresh modification time); the 500 MB one is hard-linked instead of copied.
+    write it (fresh modification time); the 500 MB one is hard-linked instead of copied, and
+    the source ``mkfifo`` leaves a FIFO there (a device that never ends, like /dev/zero).
     """
     (root / "tests" / "unit").mkdir(parents=True)
     (root / "tests" / "unit" / "test_ok.py").write_text(
         "def test_one():\n    assert 1 + 1 == 2\n\n\ndef test_two():\n    assert 'doorbell'\n", encoding="utf-8")
     writer = ("import os, shutil, sys\nsource, target = sys.argv[1], sys.argv[2]\n"
-              "if os.path.getsize(source) > 1 << 20:\n    os.link(source, target)\n"
-              "else:\n    shutil.copyfile(source, target)\nos.utime(target)\n")
+              "if source == 'mkfifo':\n    os.mkfifo(target)\n"
+              "elif os.path.getsize(source) > 1 << 20:\n    os.link(source, target)\n    os.utime(target)\n"
+              "else:\n    shutil.copyfile(source, target)\n")
     (root / "write_junit.py").write_text(writer, encoding="utf-8")
     tables = []
     for name, source in suites.items():
@@ -196,6 +198,7 @@ EXPECTED = {
     "truncated": "it stops inside an element, so it was cut off",
     "empty": "is empty",
     "not_junit": "is not JUnit XML: its root element is <html>",
+    "fifo": "fifo.xml is not a regular file",
 }
 
 
@@ -211,6 +214,7 @@ def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path
         for name, content in _hostile_files(root / "files", secret, listener.port).items():
             sources[name] = root / "files" / f"{name}.xml"
             sources[name].write_bytes(content)
+        sources["fifo"] = Path("mkfifo")
         project = _project(root / "proj", sources)
         completed, report = _run(project, ["unit", *sources])
         yield project, report, completed.stdout + completed.stderr + f"\nexit {completed.returncode}", listener
