@@ -369,16 +369,20 @@ def scrub_tree(folder: Path, redactor: Redactor | None = None) -> list[Path]:
 class RedactingStream:
     """A text stream that masks secrets in everything written to it (stdout / stderr of the CLI).
 
-    ``::add-mask::`` lines pass unchanged: they are how the Actions runner learns what to hide,
-    and the runner hides the line itself.
+    Our own ``::add-mask::`` commands pass unchanged: they are how the Actions runner learns what
+    to hide, and the runner hides the line itself. Only the exact command for a known secret does:
+    a test named ``::add-mask::<token>`` gets no free pass.
     """
 
     def __init__(self, stream: TextIO, redactor: Redactor) -> None:
+        from doorbell_ci.github.actions import escape_data
+
         self._stream = stream
         self._redactor = redactor
+        self._mask_commands = frozenset(f"::add-mask::{escape_data(secret)}" for secret in redactor.spellings)
 
     def write(self, text: str) -> int:
-        if not text.startswith("::add-mask::"):
+        if text not in self._mask_commands:
             text = self._redactor.redact(text)
         return self._stream.write(text)
 

@@ -154,9 +154,11 @@ def test_the_console_masks_everything_but_mask_commands(monkeypatch: pytest.Monk
     with redaction.redacting_console(Redactor({TOKEN})):
         print(f"::add-mask::{TOKEN}")
         print(f"a line with {TOKEN}")
+        print(f"::add-mask::{TOKEN} and more")  # not our command: no free pass
         print(f"error: {TOKEN}", file=sys.stderr)
     assert sys.stdout is out and sys.stderr is err  # restored
-    assert out.getvalue() == f"::add-mask::{TOKEN}\na line with ***\n" and err.getvalue() == "error: ***\n"
+    assert out.getvalue() == f"::add-mask::{TOKEN}\na line with ***\n::add-mask::*** and more\n"
+    assert err.getvalue() == "error: ***\n"
 
 
 def test_mask_commands_only_in_actions(monkeypatch: pytest.MonkeyPatch) -> None:
