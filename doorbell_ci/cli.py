@@ -8,6 +8,7 @@ shows the traceback too. Everything printed goes through redaction.py: no secret
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import sys
 import threading
@@ -214,6 +215,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception:  # a bug: printed here, not by Python, so that the traceback is redacted too
             traceback.print_exc()
             return 1
+        finally:
+            if argv is None:  # the program itself; a test calling main() keeps its process's collector
+                _leave_the_heap_to_the_os()
+
+
+def _leave_the_heap_to_the_os() -> None:
+    """Take everything built so far out of the cycle collector's sight just before the process ends.
+
+    The results of thousands of tests, the parsed XML and every imported module are garbage once
+    the run is over, yet CPython's shutdown still walks them with the collector: 0.03-0.08 s of every
+    run's wall time on 2,000 tests, against 0.01 s frozen (see "Orchestrator overhead" in docs/PERFORMANCE.md). Every
+    report and file was written and closed by now; the operating system frees the memory.
+    """
+    gc.freeze()
 
 
 if __name__ == "__main__":
