@@ -9,8 +9,10 @@ Files come from tests/junit_factory.py (pytest xunit1 style): ``chatty`` puts 1-
 output in every test (~4 KB a test), ``terse`` only in failures (~300 bytes a test, so ten
 times the tests for the same size). The size limit is raised above the file for the measurement.
 
-One command re-runs it:
-    python benchmarks/junit_reader/run_junit_reader.py [--sizes 50 500] [--profiles chatty terse] [--json out.json]
+One command re-runs it (``--before db12daa`` measures the tree-building reader of that commit,
+whose results.py and errors.py are taken with ``git show``, in the same way):
+    python benchmarks/junit_reader/run_junit_reader.py [--sizes 50 500] [--profiles chatty terse]
+        [--before REF] [--json out.json]
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ from tests.junit_factory import write_junit  # noqa: E402
 MB = 1024 * 1024
 
 
-def measure(junit_path: Path) -> dict[str, object]:
+def measure(junit_path: Path, code: Path | None) -> dict[str, object]:
     """In this fresh process: read the file once, report the time, the peak RSS and the counts."""
+    if code is not None:  # an earlier reader: its doorbell_ci/ (results.py, errors.py) comes first
+        sys.path.insert(0, str(code))
     from doorbell_ci.results import Counts, read_junit
 
     imports_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -59,34 +63,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 500], help="file sizes in MB")
     parser.add_argument("--profiles", nargs="+", default=["chatty", "terse"], choices=["chatty", "terse"])
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--before", metavar="REF", help="also measure the reader of this git commit")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--code", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:  # the child process
-        print(json.dumps(measure(args.measure)))
+        print(json.dumps(measure(args.measure, args.code)))
         return 0
 
     root = Path(tempfile.mkdtemp(prefix="doorbell-junit-reader-"))
     figures = []
+    readers: list[tuple[str, list[str]]] = [("current", [])]
+    if args.before:
+        package = root / "before" / "doorbell_ci"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("", encoding="utf-8")
+        for module in ("results.py", "errors.py"):
+            source = subprocess.run(["git", "show", f"{args.before}:doorbell_ci/{module}"],  # noqa: S603, S607
+                                    cwd=REPO, capture_output=True, text=True, check=True).stdout
+            (package / module).write_text(source, encoding="utf-8")
+        readers.insert(0, (args.before, ["--code", str(package.parent)]))
     try:
         for profile in args.profiles:
             for size_mb in args.sizes:
                 source = root / f"{profile}-{size_mb}.xml"
                 written = write_junit(source, size_mb * MB, profile)
-                child = subprocess.run(  # noqa: S603 - argv list
-                    [sys.executable, __file__, "--measure", str(source)],
-                    capture_output=True, text=True, check=False,
-                )
+                for reader, extra in readers:
+                    child = subprocess.run(  # noqa: S603 - argv list
+                        [sys.executable, __file__, "--measure", str(source), *extra],
+                        capture_output=True, text=True, check=False,
+                    )
+                    if child.returncode != 0:
+                        sys.exit(f"measurement failed:\n{child.stderr[-3000:]}")
+                    sample = json.loads(child.stdout)
+                    expected = {"tests": written.tests, "failed": written.failures, "errors": written.errors,
+                                "skipped": written.skipped}
+                    if sample["counts"] != expected:
+                        sys.exit(f"counts differ from the generated file: {sample['counts']} vs {expected}")
+                    row = {"reader": reader, "profile": profile, "file_mb": round(written.size / MB, 1), **sample}
+                    figures.append(row)
+                    print(json.dumps(row), flush=True)
                 source.unlink()
-                if child.returncode != 0:
-                    sys.exit(f"measurement failed:\n{child.stderr[-3000:]}")
-                sample = json.loads(child.stdout)
-                expected = {"tests": written.tests, "failed": written.failures, "errors": written.errors,
-                            "skipped": written.skipped}
-                if sample["counts"] != expected:
-                    sys.exit(f"counts differ from the generated file: {sample['counts']} vs {expected}")
-                row = {"profile": profile, "file_mb": round(written.size / MB, 1), **sample}
-                figures.append(row)
-                print(json.dumps(row), flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     if args.json:
