@@ -79,12 +79,20 @@ def is_secret_variable(name: str, value: str) -> bool:
 
 def _spellings(value: str) -> set[str]:
     """The forms a secret takes in our outputs: as is, base64, JSON- and XML-escaped, line by line."""
-    encoded = base64.b64encode(value.encode()).decode()
+    encoded = base64.b64encode(_to_bytes(value)).decode()
     forms = {value, encoded, encoded.rstrip("="), json.dumps(value)[1:-1],
              html.escape(value, quote=True), html.escape(value, quote=False)}
     for line in value.splitlines():  # a line-by-line log never holds a multi-line value whole
         forms.update({line.strip(), html.escape(line.strip())})
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
+def _to_bytes(text: str) -> bytes:
+    """UTF-8 as the bytes really were: os.environ keeps undecodable bytes as lone surrogates."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
 
 
 def _token_like(value: str) -> bool:
@@ -172,8 +180,7 @@ class Redactor:
         self.spellings = tuple(sorted(spellings, key=lambda s: (-len(s), s)))
         token_like = [value for value in self.values if _token_like(value)]
         self._text = _Needles(list(self.spellings), token_like)
-        self._bytes = _Needles([s.encode("utf-8", "surrogatepass") for s in self.spellings],
-                               [v.encode("utf-8", "surrogatepass") for v in token_like])
+        self._bytes = _Needles([_to_bytes(s) for s in self.spellings], [_to_bytes(v) for v in token_like])
         self.max_length = max((len(s) for s in self._bytes.spellings), default=0)
 
     @classmethod

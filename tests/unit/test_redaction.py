@@ -66,6 +66,12 @@ def test_special_characters_are_masked_in_their_escaped_forms() -> None:
     assert redactor.redact('json: "p<a&s\\"s\\\\w0rd"') == f'json: "{MASK}"'
 
 
+def test_a_value_with_undecodable_bytes_is_masked_as_its_real_bytes() -> None:
+    raw = b"s3cr\xffet-value"
+    redactor = Redactor({raw.decode("utf-8", "surrogateescape")})  # how os.environ holds it on POSIX
+    assert redactor.redact_bytes(b"leak: " + raw) == b"leak: ***"
+
+
 def test_a_multi_line_secret_is_masked_line_by_line() -> None:
     key = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEF\n-----END KEY-----"
     redactor = Redactor({key})
