@@ -13,6 +13,7 @@ one failure.
 from __future__ import annotations
 
 import codecs
+import functools
 import math
 import os
 import re
@@ -23,14 +24,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from pyexpat import errors as expat_errors
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as safe_etree
 from defusedxml import DefusedXmlException
-from junitparser import Attr, Error, Failure, Skipped, TestCase
 
 from doorbell_ci.errors import CollectError
+
+if TYPE_CHECKING:
+    from junitparser import TestCase
 
 MAX_TEXT = 20_000  # characters kept of one message, traceback or captured stream
 MB = 1024 * 1024
@@ -205,12 +208,22 @@ class RunResult:
 # --- JUnit XML -------------------------------------------------------------------------------
 
 
-class _Case(TestCase):
-    """A testcase with the attributes other dialects add (pytest xunit1, jest, Surefire)."""
+@functools.cache
+def _case_type() -> type[TestCase]:
+    """junitparser's testcase with the attributes other dialects add (pytest xunit1, jest, Surefire).
 
-    file = Attr()
-    line = Attr()
-    filepath = Attr("filepath")  # some tools write filepath=
+    Made on first use: importing junitparser takes about 30 ms (it asks importlib.metadata for its
+    own version), which every ``doorbell-ci run`` would otherwise pay before its first suite starts;
+    the pipeline imports it while the suites run (see "Orchestrator overhead" in docs/PERFORMANCE.md).
+    """
+    from junitparser import Attr, TestCase
+
+    class _Case(TestCase):
+        file = Attr()
+        line = Attr()
+        filepath = Attr("filepath")  # some tools write filepath=
+
+    return _Case
 
 
 _CUT_OFF = {expat_errors.codes[message] for message in (  # expat's errors for a document that stops early
@@ -285,7 +298,7 @@ def iter_junit(path: Path, suite: str, max_bytes: int = DEFAULT_JUNIT_MAX_BYTES)
 
     The file is parsed with defusedxml's ``iterparse`` (expat; DTD entities and external
     references are refused before anything is expanded or fetched, as ``defusedxml.parse``
-    does). Each finished ``<testcase>`` is handed to junitparser (``_Case.fromelem``) so the
+    does). Each finished ``<testcase>`` is handed to junitparser (``_case_type().fromelem``) so the
     dialects are interpreted as before, then removed from the tree together with everything
     else already read, so the parser holds the open elements and one testcase at a time, not
     the file. What it cannot bound: expat holds a single text node or attribute value whole
@@ -322,6 +335,7 @@ def iter_junit(path: Path, suite: str, max_bytes: int = DEFAULT_JUNIT_MAX_BYTES)
 
 def _stream(source: _Capped, name: str, suite: str) -> Iterator[TestResult]:
     events = safe_etree.iterparse(source, events=("start", "end"))
+    case_type = _case_type()
     path: list[_Open] = []  # the open elements, root first
     in_case = False  # inside a counted testcase: its subtree is kept whole until it ends
     count = 0
@@ -349,7 +363,7 @@ def _stream(source: _Capped, name: str, suite: str) -> Iterator[TestResult]:
                 count += 1
                 if count > MAX_TESTS:
                     raise CollectError(f"{name} holds more than {MAX_TESTS:,} testcases; split the suite")
-                result = _to_result(_Case.fromelem(elem), suite, parent.zero_based_lines)
+                result = _to_result(case_type.fromelem(elem), suite, parent.zero_based_lines)
                 result.classname = sys.intern(result.classname)  # one copy per class, not per test
                 if result.file:
                     result.file = sys.intern(result.file)
@@ -422,7 +436,9 @@ def _first_invalid_utf8(handle: BinaryIO) -> int | None:
     return None
 
 
-def _to_result(case: _Case, suite: str, zero_based_lines: bool = False) -> TestResult:
+def _to_result(case: Any, suite: str, zero_based_lines: bool = False) -> TestResult:
+    from junitparser import Error, Failure, Skipped
+
     outcome = Outcome.PASSED
     message = details = ""
     entries = case.result
