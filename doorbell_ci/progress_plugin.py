@@ -19,6 +19,7 @@ import pytest
 
 ENV_VAR = "DOORBELL_CI_PROGRESS"
 _LONGREPR_LIMIT = 20_000
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # json.dumps would build one per event
 
 
 class ProgressWriter:
@@ -27,10 +28,16 @@ class ProgressWriter:
         self._collected_reported = False
 
     def emit(self, **event: Any) -> None:
+        """Write one event and flush it at once.
+
+        Flushed per event, not in batches: a suite killed at its timeout (SIGTERM, then SIGKILL)
+        runs no Python cleanup, and the last ``start`` is what names the hanging test. It is cheap:
+        the whole plugin costs about 25 ms of CPU per 2,000 tests (docs/PERFORMANCE.md).
+        """
         if self._stream is None:
             return
         try:
-            self._stream.write(json.dumps(event, separators=(",", ":")) + "\n")
+            self._stream.write(_ENCODER.encode(event) + "\n")
             self._stream.flush()
         except OSError as error:  # disk full, folder gone read-only: the tests go on, only progress stops
             _warn(f"progress events stopped: {error}")
