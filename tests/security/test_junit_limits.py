@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from doorbell_ci import results
 from doorbell_ci.errors import CollectError
 from doorbell_ci.results import MB, read_junit
 from tests.junit_factory import Written, write_junit
@@ -107,7 +108,7 @@ def test_a_500_mb_junit_file_is_refused_by_the_size_limit_in_a_real_run(
 
 
 def test_a_500_mb_junit_file_is_read_in_bounded_memory_when_the_limit_allows_it(
-        huge_junit: tuple[Path, Written]) -> None:
+        tmp_path: Path, huge_junit: tuple[Path, Written]) -> None:
     """Peak RSS of a fresh interpreter reading it stays far below the file's size.
 
     Measured: 67 MB (interpreter and imports 25 MB); the tree-building reader needed 576 MB.
@@ -116,17 +117,19 @@ def test_a_500_mb_junit_file_is_read_in_bounded_memory_when_the_limit_allows_it(
     script = textwrap.dedent(f"""
         import json, resource
         from pathlib import Path
-        from doorbell_ci.results import Counts, read_junit
-        tests = read_junit(Path({str(path)!r}), "unit", max_bytes={(HUGE_MB + 1) * MB})
-        counts = Counts.of(tests)
+        from doorbell_ci import results
+        tests = results.read_junit(Path({str(path)!r}), "unit", max_bytes={(HUGE_MB + 1) * MB})
+        counts = results.Counts.of(tests)
         print(json.dumps({{"tests": counts.tests, "failed": counts.failed, "errors": counts.errors,
-                          "skipped": counts.skipped,
+                          "skipped": counts.skipped, "reader": results.__file__,
                           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
     """)
-    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,  # noqa: S603
-                               timeout=600, check=False)
+    # -I, a clean environment and an empty folder: no PYTHON* variable or stray doorbell_ci/ decides what is measured
+    completed = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True,  # noqa: S603
+                               timeout=600, check=False, cwd=tmp_path, env=_clean_env())
     assert completed.returncode == 0, completed.stderr[-2000:]
     figures = json.loads(completed.stdout)
+    assert figures["reader"] == results.__file__
     assert path.stat().st_size >= (HUGE_MB - 1) * MB
     assert (figures["tests"], figures["failed"], figures["errors"], figures["skipped"]) == (
         written.tests, written.failures, written.errors, written.skipped)
