@@ -198,10 +198,12 @@ def run_command(
     printer: Printer | None = None,
     cancel: threading.Event | None = None,
     on_tick: Callable[[], None] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> Execution:
     """Run one command to completion, its timeout, or ``cancel``; never leaves a process behind.
 
-    ``on_tick`` is called every ``PROGRESS_INTERVAL`` seconds while the command runs (live progress).
+    ``on_tick`` is called every ``PROGRESS_INTERVAL`` seconds while the command runs (live progress),
+    ``on_start`` once its process exists.
     """
     cancel = cancel or threading.Event()
     started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -226,6 +228,8 @@ def run_command(
             output.note(execution.start_error)
             execution.output_tail = execution.start_error
             return execution
+        if on_start is not None:
+            on_start()
         try:
             tree = ProcessTree(popen)
         except psutil.NoSuchProcess:  # exited before we could look at it
@@ -431,6 +435,7 @@ class SuiteRunner:
         self.executions: dict[str, Execution] = {}
         self.threads: dict[str, threading.Thread] = {}
         self.stopped_by: str | None = None  # the suite that triggered fail-fast
+        self.first_started = threading.Event()  # a suite's process exists (or could not be started)
 
     def stop(self) -> None:
         """Interrupt: kill every running suite's process tree and wait for their threads."""
@@ -492,6 +497,7 @@ class SuiteRunner:
                 printer=self.console.line_printer(suite.name),
                 cancel=self.cancel,
                 on_tick=None if self.console.quiet else lambda: self.console.progress(suite.name, progress),
+                on_start=self.first_started.set,
             )
             self.environment.collect(suite)
         except Exception as error:  # noqa: BLE001 - recorded as this suite's error, others go on

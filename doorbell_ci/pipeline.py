@@ -35,7 +35,8 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
     runner = SuiteRunner(plan, environment, console)
     interrupted = False
     held: dict[int, object] = {}  # signal handlers replaced after a first interrupt
-    later_stages = threading.Thread(target=_import_later_stages, name="import-later-stages", daemon=True)
+    later_stages = threading.Thread(target=_import_later_stages, args=(runner.first_started,),
+                                    name="import-later-stages", daemon=True)
     reruns = None
     shard = sharding.ShardSelection(plan)
     try:
@@ -44,6 +45,7 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
         plan = runner.plan = shard.plan
         later_stages.start()
         runner.run(is_failure=_is_failure)
+        runner.first_started.set()  # no suite at all, or each failed to start: nothing to wait for
         later_stages.join()
         from doorbell_ci.analysis import flaky
 
@@ -57,6 +59,7 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
         environment.cleanup()
     environment_facts = environment.describe()
     if later_stages.is_alive():  # interrupted while it ran: no import may race the ones below
+        runner.first_started.set()
         later_stages.join()
     from doorbell_ci import analysis, reports
     from doorbell_ci.analysis import flaky
@@ -103,14 +106,17 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
     return result, exit_code
 
 
-def _import_later_stages() -> None:
+def _import_later_stages(suite_started: threading.Event) -> None:
     """Import the stages that only run after the suites, and compile the HTML template, while they run.
 
-    That is about 0.08 s of CPU (the analysis, jinja2, the template), and the suites' pytest spends
-    its first few tenths of a second starting up on one core: done now, it overlaps them instead of
-    adding to every run's wall time at the end (see "Orchestrator overhead" in docs/PERFORMANCE.md).
-    Whatever fails here fails again, and is reported, where the stage itself is used.
+    That is about 0.1 s of CPU (the analysis, junitparser, jinja2, the template), and the suites'
+    pytest spends its first few tenths of a second starting up on one core: done then, it overlaps
+    them instead of adding to every run's wall time (see "Orchestrator overhead" in
+    docs/PERFORMANCE.md). It waits for the first suite's process, so that it does not hold the GIL
+    while the suite thread is starting it. Whatever fails here fails again, and is reported, where
+    the stage itself is used.
     """
+    suite_started.wait(timeout=2.0)
     try:
         from doorbell_ci import analysis, reports  # noqa: F401
         from doorbell_ci.reports import html
