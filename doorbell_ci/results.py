@@ -329,6 +329,8 @@ def iter_junit(path: Path, suite: str, max_bytes: int = DEFAULT_JUNIT_MAX_BYTES)
             yield from _stream(_Capped(handle, max_bytes, name), name, suite)
         except DefusedXmlException as error:
             raise CollectError(f"{name} declares a DTD or entities, which are refused: {error}") from None
+        except LookupError as error:  # expat asks the codecs module for the declared encoding
+            raise CollectError(f"{name} declares an encoding Python does not know ({error})") from None
         except (OSError, ValueError) as error:
             raise CollectError(f"{name} could not be read: {error}") from None
 
