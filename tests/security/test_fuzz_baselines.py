@@ -12,6 +12,7 @@ Example counts: see tests/security/fuzzing.py (``HYPOTHESIS_PROFILE=fuzz`` for a
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import statistics
@@ -68,7 +69,7 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 @st.composite
 def _damaged_texts(draw: st.DrawFn) -> bytes:
-    document: Any = draw(_valid_documents())
+    document: Any = copy.deepcopy(draw(_valid_documents()))  # mutated below: never a value hypothesis keeps
     for _ in range(draw(st.integers(0, 4))):
         places = _paths(document)
         if not places:
@@ -80,7 +81,7 @@ def _damaged_texts(draw: st.DrawFn) -> bytes:
         if isinstance(parent, dict) and draw(st.booleans()):
             del parent[place[-1]]
         else:
-            parent[place[-1]] = draw(_HOSTILE_VALUES)
+            parent[place[-1]] = copy.deepcopy(draw(_HOSTILE_VALUES))
     if one_in(draw, 10):
         document["version"] = draw(st.sampled_from([0, 2, -1, "1", 1.5, True, 10**30, None]))
     if one_in(draw, 10):
