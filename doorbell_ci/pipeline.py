@@ -12,6 +12,7 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from doorbell_ci import environments, perf, platforms, redaction, sharding
@@ -26,6 +27,15 @@ RESULT_FOLDERS = ("junit", "logs", "coverage", "perf")
 
 
 def run(config: Config, console: Console, command: list[str] | None = None) -> tuple[RunResult, ExitCode]:
+    held: dict[int, object] = {}  # signal handlers replaced while the results are being saved
+    try:
+        return _run(config, console, command, held)
+    finally:
+        _release_interrupts(held)
+
+
+def _run(config: Config, console: Console, command: list[str] | None,
+         held: dict[int, object]) -> tuple[RunResult, ExitCode]:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     begin = time.monotonic()
     throttle_start = platforms.sample_throttle()  # a Pi that throttles during the run is not comparable
@@ -34,7 +44,7 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
     environment = environments.create(config)
     runner = SuiteRunner(plan, environment, console)
     interrupted = False
-    held: dict[int, object] = {}  # signal handlers replaced after a first interrupt
+    late: list[int] = []  # interrupts after the suites ended: acted on once the results are written
     later_stages = threading.Thread(target=_import_later_stages, args=(runner.first_started,),
                                     name="import-later-stages", daemon=True)
     reruns = None
@@ -52,10 +62,12 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
         reruns = flaky.rerun_failed(plan, environment, config.reruns, console)
     except KeyboardInterrupt:
         interrupted = True
-        held = _hold_interrupts()
+        held.update(_hold_interrupts(late))
         console.write("doorbell-ci: interrupted; stopping every suite and keeping the results so far")
         runner.stop()
     finally:
+        if not held:  # from here on there are results, and an interrupt must not lose them
+            held.update(_hold_interrupts(late))
         environment.cleanup()
     environment_facts = environment.describe()
     if later_stages.is_alive():  # interrupted while it ran: no import may race the ones below
@@ -94,16 +106,37 @@ def run(config: Config, console: Console, command: list[str] | None = None) -> t
         command=command or [],
         notices=notices,
     )
-    result.performance = None if interrupted else perf.compare_stage(config, plan, result)
+    if not (interrupted or late):
+        result.performance = _compare_interruptibly(config, plan, result, late)
+    if late and not interrupted:
+        interrupted = True
+        result.notices.append("interrupted after the suites had finished: every result is in, "
+                              "the performance comparison may be missing")
     result.analysis = analysis.for_run(result, config, reruns, shard.info)
     exit_code = decide_exit_code(result, interrupted)
+    # An interrupt from here on is only noted: every result is in, and report.json states this exit code.
     for folder in RESULT_FOLDERS:  # JUnit, coverage and logs the suites wrote may quote a secret
         redaction.scrub_tree(plan.output_dir / folder)
-    try:
-        reports.write_all(result, plan.output_dir, int(exit_code), full=config.reports)
-    finally:
-        _release_interrupts(held)
+    reports.write_all(result, plan.output_dir, int(exit_code), full=config.reports)
     return result, exit_code
+
+
+def _compare_interruptibly(config: Config, plan: Plan, result: RunResult, late: list[int]) -> dict | None:
+    """The comparison, which in paired mode measures for minutes, is the one late stage Ctrl-C may stop.
+
+    While it runs an interrupt is noted and raised (the stage turns it into a notice and no
+    verdict); afterwards interrupts are held again, and the run ends with the interrupted exit
+    code once its reports are written.
+    """
+    def stop(signum: int, frame: object) -> None:
+        late.append(signum)
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    _set_stop_handlers(stop)  # run() restores the handlers from before the hold at the very end
+    try:
+        return perf.compare_stage(config, plan, result)
+    finally:
+        _hold_interrupts(late)
 
 
 def _import_later_stages(suite_started: threading.Event) -> None:
@@ -129,25 +162,34 @@ def _import_later_stages(suite_started: threading.Event) -> None:
 _STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGBREAK")  # SIGBREAK exists only on Windows
 
 
-def _hold_interrupts() -> dict[int, object]:
+def _hold_interrupts(arrived: list[int]) -> dict[int, object]:
     """After the first interrupt, further ones only say so: the run is already stopping and saving.
+
+    The same holds once the suites have ended without one: an interrupt then is noted in
+    ``arrived`` and acted on after the reports are written (exit 130), instead of throwing away a
+    finished run while it is being collected or written.
 
     A person presses Ctrl-C twice; a cancelled GitHub job gets SIGINT, then SIGTERM 7.5 s later
     (and SIGKILL 2.5 s after that, which nothing stops). A second KeyboardInterrupt raised while
     the suites are being killed or report.json is being written would lose exactly the results
     the first one promised to keep. Returns the previous handlers for ``_release_interrupts``.
     """
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-
     def note(signum: int, frame: object) -> None:  # os.write: a handler must not take the console's lock
+        arrived.append(signum)
         os.write(2, b"doorbell-ci: already stopping; writing the results so far\n")
 
+    return _set_stop_handlers(note)
+
+
+def _set_stop_handlers(handler: Callable[[int, object], None]) -> dict[int, object]:
+    """Install ``handler`` for every stop signal (main thread only); returns the handlers it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
     previous = {}
     for name in _STOP_SIGNALS:
         number = getattr(signal, name, None)
         if number is not None:
-            previous[number] = signal.signal(number, note)
+            previous[number] = signal.signal(number, handler)
     return previous
 
 

@@ -490,6 +490,52 @@ def test_sigterm_to_doorbell_ci_exits_130_with_the_results_so_far(tmp_path: Path
     assert wait_for_survivors_to_go(marker) == []
 
 
+@pytest.mark.parametrize("stage", ["collect_coverage", "write_all"])
+def test_an_interrupt_after_the_suites_ended_still_writes_every_result(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], stage: str) -> None:
+    """SIGTERM while the finished run is being collected or written: every result is saved.
+
+    Before the exit code is decided (collecting, coverage, analysis) the run ends with 130 and a
+    notice; once the reports are being written it keeps the exit code report.json states, since
+    every result is in. In process, so that the signal lands in a chosen stage: the stage is
+    wrapped to send a real SIGTERM to this process before doing its real work, with the CLI's
+    real handlers installed.
+    """
+    from doorbell_ci import cli, pipeline, reports
+
+    for name in [name for name in os.environ if name.startswith(("DOORBELL_", "PYTEST_", "COV_CORE"))]:
+        monkeypatch.delenv(name)  # the outer run's settings are not this run's
+    project = make_project(tmp_path / "proj", PASSING_UNIT)
+    owner = pipeline if stage == "collect_coverage" else reports
+    real_stage = getattr(owner, stage)
+
+    def interrupted_then_real(*args: object, **kwargs: object) -> object:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real_stage(*args, **kwargs)
+
+    monkeypatch.setattr(owner, stage, interrupted_then_real)
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        code = cli.main(["run", "--project", str(project), "--suites", "unit", "--workers", "1", "--quiet"])
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    out, err = capfd.readouterr()
+
+    expected = 130 if stage == "collect_coverage" else 0
+    assert code == expected, out + err
+    assert "already stopping; writing the results so far" in err  # noted, not raised
+    assert "Traceback" not in err
+    assert out.rstrip().splitlines()[-1] == "2 passed, 0 failed, 0 skipped"
+    document = report(project / "test-results")
+    assert document["run"]["exit_code"] == expected
+    assert outcomes(suite_of(document, "unit")) == {"test_one": "passed", "test_two": "passed"}
+    interrupted_notices = [n for n in document["notices"] if "interrupted after the suites had finished" in n]
+    assert len(interrupted_notices) == (1 if expected == 130 else 0)
+    for name in ("report.html", "summary.md", "junit.xml"):
+        assert (project / "test-results" / name).is_file(), name
+
+
 # --- the smaller pieces of the same faults, without a mount namespace ----------------------------
 
 
