@@ -43,8 +43,10 @@ def test_injected_slowdown_multiplies_the_cpu_time_of_the_work() -> None:
     assert records["t.py::test_slow"].slowdown == 1.5
     assert records["t.py::test_plain"].slowdown == 1.0
     # the same work, spun out to 1.5 times its CPU time (lower bound with room for a busy machine; wall
-    # time is not compared: on a shared machine it depends on who else wants the cores)
-    assert sorted(records["t.py::test_slow"].cpu)[3] > 1.2 * sorted(records["t.py::test_plain"].cpu)[3]
+    # time is not compared: on a shared machine it depends on who else wants the cores). Minimums, not
+    # medians: on a VM, time the host takes the virtual CPU away can show up as this process's CPU
+    # time (gaps of ~9 ms between two process_time() calls were seen here), and it only ever adds.
+    assert min(records["t.py::test_slow"].cpu) > 1.2 * min(records["t.py::test_plain"].cpu)
 
 
 def test_each_name_is_measured_once() -> None:
