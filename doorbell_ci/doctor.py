@@ -27,7 +27,7 @@ MIN_PYTHON = (3, 11)
 PLUGINS = (  # (distribution, pytest11 entry point, why doorbell-ci needs it, needed by every run)
     ("pytest-xdist", "xdist", "runs parallel-safe suites on several workers", True),
     ("pytest-cov", "pytest_cov", "collects coverage", True),
-    ("doorbell-ci", "doorbell_ci", "the perf fixture of performance suites", False),
+    ("doorbell-ci", "doorbell_ci.perf.plugin", "the perf fixture of performance suites", False),
 )
 GITHUB_VARIABLES = ("GITHUB_ACTIONS", "GITHUB_REPOSITORY", "GITHUB_TOKEN", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT",
                     "RUNNER_OS", "RUNNER_LABELS")

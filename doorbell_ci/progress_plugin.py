@@ -17,6 +17,12 @@ from typing import IO, Any
 
 import pytest
 
+# Every suite's pytest gets the perf fixture, even where doorbell-ci is importable but not
+# installed (a container that has it only on PYTHONPATH, so no pytest11 entry point): loading this
+# plugin with -p loads that one too. The entry point has the module's name, so pytest never
+# registers it twice.
+pytest_plugins = ["doorbell_ci.perf.plugin"]
+
 ENV_VAR = "DOORBELL_CI_PROGRESS"
 _LONGREPR_LIMIT = 20_000
 _ENCODER = json.JSONEncoder(separators=(",", ":"))  # json.dumps would build one per event

@@ -1,4 +1,4 @@
-"""The pytest plugin (entry point ``pytest11: doorbell_ci``): the ``perf`` fixture and the samples file.
+"""The pytest plugin (entry point ``pytest11: doorbell_ci.perf.plugin``): the ``perf`` fixture and the samples file.
 
 Registered for every pytest run where doorbell-ci is installed, so it must cost nothing when unused:
 no fixture requested, no file written. The fixture is called ``perf`` rather than ``benchmark`` so it

@@ -48,6 +48,26 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.parametrize("autoload", [True, False], ids=["installed", "only-importable"])
+def test_every_suite_gets_the_fixture_once_whether_or_not_the_entry_point_loads(
+        project: Path, tmp_path: Path, autoload: bool) -> None:
+    """Suites load the progress plugin with -p, which brings the perf plugin along.
+
+    With plugin autoloading off, pytest sees no pytest11 entry point: that is a container with
+    doorbell-ci only on PYTHONPATH. With it on, the entry point and -p must not clash.
+    """
+    output = tmp_path / "out" / "perf" / "performance.json"
+    env = {measure.OUTPUT_ENV: str(output), measure.SAMPLES_ENV: "3", measure.MIN_TIME_ENV: "0.001",
+           "DOORBELL_CI_PROGRESS": str(tmp_path / "progress.jsonl")}
+    if not autoload:
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    completed = _pytest(project, env, "-p", "doorbell_ci.progress_plugin")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    names = {record["name"] for record in json.loads(output.read_text())["benchmarks"]}
+    assert "tests/test_bench.py::test_spin" in names
+    assert (tmp_path / "progress.jsonl").stat().st_size > 0
+
+
 def test_fixture_writes_raw_samples_where_the_environment_says(project: Path, tmp_path: Path) -> None:
     output = tmp_path / "out" / "perf" / "performance.json"
     env = {measure.OUTPUT_ENV: str(output), measure.SAMPLES_ENV: "12", measure.MIN_TIME_ENV: "0.005"}
