@@ -1,4 +1,9 @@
-"""Paired mode for real: a temporary git repository whose second commit is slower, measured ABBA."""
+"""Paired mode for real: a temporary git repository whose second commit is slower, measured ABBA.
+
+In the performance suite, which runs alone: its verdicts are timings, and a neighbour on the
+other core (the integration suite runs two workers) was seen to turn them into "noisy" or a false
+"regression" of the unchanged benchmark.
+"""
 
 from __future__ import annotations
 
