@@ -29,7 +29,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -37,6 +36,8 @@ from dataclasses import fields, is_dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
+
+from doorbell_ci import atomic
 
 MASK = "***"
 MASK_BYTES = MASK.encode()
@@ -333,20 +334,8 @@ def scrub_file(path: Path, redactor: Redactor) -> bool:
     with open(path, "rb") as handle:
         binary = _is_binary(handle.read(8192))
     mode = path.stat().st_mode & 0o7777
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".redacting")
-    try:
-        with open(path, "rb") as source, os.fdopen(fd, "wb") as target:
-            _copy_redacted(source, target, redactor, same_length=binary)
-            target.flush()
-            os.fsync(target.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+    with open(path, "rb") as source, atomic.replacing(path, binary=True, mode=mode) as target:
+        _copy_redacted(source, target, redactor, same_length=binary)
     return True
 
 

@@ -84,6 +84,7 @@ def generate_junit(path: Path, tests: int, seed: int = 2026) -> dict[str, int]:
 
 def measure(junit_path: Path, output_dir: Path) -> dict[str, object]:
     """In this (fresh) process: parse, then write the reports, timing each step and the peak memory."""
+    from doorbell_ci import atomic
     from doorbell_ci.reports import html, json_report, junit, markdown
     from doorbell_ci.results import RunResult, SuiteResult, SuiteStatus, read_junit
 
@@ -102,7 +103,7 @@ def measure(junit_path: Path, output_dir: Path) -> dict[str, object]:
     html.write(run, output_dir, 1)
     phases["html"] = time.perf_counter() - step
     step = time.perf_counter()
-    json_report.write_atomic(output_dir / markdown.FILENAME, markdown.render(run))
+    atomic.write_text(output_dir / markdown.FILENAME, markdown.render(run))
     phases["markdown"] = time.perf_counter() - step
     phases["parse_json_html_md"] = time.perf_counter() - begin
     peak_main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -25,15 +25,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import statistics
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from doorbell_ci import atomic
 from doorbell_ci.errors import PerfError
 from doorbell_ci.perf.stats import MAX_HISTORY
 
@@ -266,16 +265,9 @@ def find(directory: Path, key: PlatformKey) -> Lookup:
 
 def write_atomic(path: Path, document: dict[str, Any]) -> None:
     """Write to a temp file in the same folder, then rename: readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(document, stream, indent=1, sort_keys=False)
-            stream.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic.replacing(path) as stream:
+        json.dump(document, stream, indent=1, sort_keys=False)
+        stream.write("\n")
 
 
 def update(directory: Path, key: PlatformKey, benchmarks: dict[str, dict[str, Any]], commit: str, run_id: str,

@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from doorbell_ci import atomic
+
 OUTPUT_ENV = "DOORBELL_CI_PERF_OUTPUT"
 SAMPLES_ENV = "DOORBELL_CI_PERF_SAMPLES"
 MIN_TIME_ENV = "DOORBELL_CI_PERF_MIN_SAMPLE_TIME"
@@ -246,15 +248,8 @@ def write_samples(path: Path, suite: str, records: list[BenchmarkRecord], extra:
         **(extra or {}),
         "benchmarks": [asdict(record) for record in records],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(document, stream, indent=1)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic.replacing(path) as stream:
+        json.dump(document, stream, indent=1)
 
 
 def record_from_dict(raw: dict[str, Any]) -> BenchmarkRecord:

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import NoReturn
 
-from doorbell_ci import redaction
+from doorbell_ci import atomic, redaction
 from doorbell_ci.errors import ReportError
 from doorbell_ci.reports import html, json_report, junit, markdown
 from doorbell_ci.results import RunResult
@@ -80,5 +80,5 @@ def _write_elsewhere(run: RunResult, exit_code: int | None, full: bool, error: R
 
 def _write_markdown(run: RunResult, output_dir: Path) -> Path:
     path = output_dir / markdown.FILENAME
-    json_report.write_atomic(path, markdown.render(run))
+    atomic.write_text(path, markdown.render(run))
     return path

@@ -72,8 +72,8 @@ def render(run: RunResult, exit_code: int | None = None) -> str:
 
 
 def write(run: RunResult, output_dir: Path, exit_code: int | None = None) -> Path:
-    from doorbell_ci.reports.json_report import write_atomic
+    from doorbell_ci.atomic import write_text
 
     path = output_dir / FILENAME
-    write_atomic(path, render(run, exit_code))
+    write_text(path, render(run, exit_code))
     return path

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import errno
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from doorbell_ci import __version__
+from doorbell_ci import __version__, atomic
 from doorbell_ci.errors import ReportError
 from doorbell_ci.results import (
     Counts,
@@ -107,40 +105,10 @@ def to_dict(run: RunResult, exit_code: int | None = None) -> dict[str, Any]:
     }
 
 
-def _file_mode() -> int:
-    """The mode a plain open() would give a new file: mkstemp's 0600 would hide reports from a web server."""
-    umask = os.umask(0o022)  # read once, at import, before any thread exists
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-_FILE_MODE = _file_mode()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(temp, _FILE_MODE)
-        # errors="replace": a lone surrogate (a test id made from undecodable bytes) must not lose the report
-        with os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
-
-
 def write(run: RunResult, output_dir: Path, exit_code: int | None = None) -> Path:
     path = output_dir / FILENAME
     try:
-        write_atomic(path, json.dumps(to_dict(run, exit_code), ensure_ascii=False, separators=(",", ":")))
+        atomic.write_text(path, json.dumps(to_dict(run, exit_code), ensure_ascii=False, separators=(",", ":")))
     except OSError as error:
         kept = " (the report.json already there is an earlier run's, left intact)" if path.is_file() else ""
         raise ReportError(f"could not write {path}: {os_error_text(error)}{kept}") from None
