@@ -8,21 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from doorbell_ci.reports import json_report
 from doorbell_ci.results import Outcome, RunResult, SuiteResult, SuiteStatus, TestResult
-from tests.github_double import GitHubDouble, require_spec
+from tests.github_double import GitHubDouble
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def double():
-    fake = GitHubDouble(require_spec())
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 def results_folder(tmp_path: Path) -> Path:

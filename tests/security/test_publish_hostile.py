@@ -11,15 +11,7 @@ import pytest
 from doorbell_ci.github import api
 from doorbell_ci.github.publish import _print_logs, publish
 from doorbell_ci.results import Outcome, RunResult, SuiteResult, SuiteStatus, TestResult
-from tests.github_double import GitHubDouble, require_spec
-
-
-@pytest.fixture
-def double():
-    fake = GitHubDouble(require_spec())
-    fake.start()
-    yield fake
-    fake.stop()
+from tests.github_double import GitHubDouble
 
 
 def hostile_run() -> RunResult:

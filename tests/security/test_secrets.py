@@ -27,7 +27,6 @@ import pytest
 from doorbell_ci.reports import json_report
 from doorbell_ci.results import Outcome, RunResult, SuiteResult, SuiteStatus, TestResult
 from tests.docker_tools import docker_client, readable_by_containers
-from tests.github_double import GitHubDouble, require_spec
 
 CONFTEST = '''
 import os
@@ -277,14 +276,6 @@ def test_a_docker_run_does_not_leak_either(tmp_path) -> None:
     assert files_with_leaks(results, token) == []
     for needle in leaks(token):
         assert needle not in completed.stdout + completed.stderr
-
-
-@pytest.fixture
-def double():
-    fake = GitHubDouble(require_spec())
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 def test_publishing_does_not_leak_even_an_unredacted_report(tmp_path, double) -> None:

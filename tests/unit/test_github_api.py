@@ -11,7 +11,7 @@ from doorbell_ci.github import api
 from doorbell_ci.github.limits import ANNOTATIONS_PER_REQUEST, CHECK_OUTPUT_BYTES, COMMENT_BODY_CHARS
 from doorbell_ci.github.publish import publish
 from doorbell_ci.results import Outcome, RunResult, SuiteResult, SuiteStatus, TestResult
-from tests.github_double import GitHubDouble, require_spec
+from tests.github_double import GitHubDouble
 
 COMMENTS = "/repos/{owner}/{repo}/issues/{issue_number}/comments"
 COMMENT = "/repos/{owner}/{repo}/issues/comments/{comment_id}"
@@ -28,14 +28,6 @@ def make_run(failures: int = 0, passes: int = 3, message: str = "assert 1 == 2")
     suite = SuiteResult(name="unit", status=SuiteStatus.FAILED if failures else SuiteStatus.PASSED, tests=tests)
     return RunResult(run_id="r1", project="/work/project", started_at="2026-11-25T10:00:00+00:00",
                      finished_at="2026-11-25T10:01:00+00:00", duration=60.0, suites=[suite])
-
-
-@pytest.fixture
-def double():
-    fake = GitHubDouble(require_spec())
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

@@ -5,20 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from doorbell_ci.github.artifacts import ArtifactClient, fetch_baseline, pick_baseline, workflow_path
-from tests.github_double import GitHubDouble, require_spec, zip_bytes
+from tests.github_double import GitHubDouble, zip_bytes
 
 NAME = "doorbell-ci-baseline-Linux-X64"
-
-
-@pytest.fixture
-def double():
-    fake = GitHubDouble(require_spec())
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 def client(double: GitHubDouble) -> ArtifactClient:
