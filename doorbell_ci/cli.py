@@ -155,16 +155,22 @@ def print_summary(result: RunResult, output_dir: Path, full_reports: bool) -> No
         print(line)
     if result.coverage is not None:
         print(f"  coverage: {result.coverage.percent:.1f}%")
+    from doorbell_ci.reports.text import NOTHING_TESTED
+
     for notice in result.notices:
-        print(f"  notice: {notice}")
+        if not notice.startswith(NOTHING_TESTED):  # print_closing ends with it
+            print(f"  notice: {notice}")
     target = output_dir / ("report.html" if full_reports else "report.json")
     print(f"report: {target}")
     print_closing(result)
 
 
 def print_closing(result: RunResult) -> None:
-    from doorbell_ci.reports.text import closing_line
+    """The last lines: what went wrong and why (one line each), then ``N passed, N failed, N skipped``."""
+    from doorbell_ci.reports.text import closing_line, ending_lines
 
+    for line in ending_lines(result):
+        print(f"doorbell-ci: {line}")
     counts = result.counts
     if counts.errors:
         print(f"({counts.failed} failed and {counts.errors} errors count as failed below)")

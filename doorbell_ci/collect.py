@@ -9,6 +9,7 @@ suite produced before it died is lost.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 from datetime import datetime
@@ -86,7 +87,7 @@ def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> Suit
         result.status = SuiteStatus.ERROR
         result.reason = f"{junit_problem} (exit code {code})"
     elif suite.config.is_pytest and code == PYTEST_NO_TESTS:
-        result.status, result.reason = SuiteStatus.NO_TESTS, "pytest collected no tests"
+        result.status, result.reason = SuiteStatus.NO_TESTS, no_tests_reason(execution.output_tail)
     elif suite.config.is_pytest and code in (PYTEST_INTERRUPTED, PYTEST_INTERNAL, PYTEST_USAGE):
         result.status = SuiteStatus.ERROR
         result.reason = {
@@ -96,12 +97,54 @@ def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> Suit
         }[code]
     elif any(t.outcome in (Outcome.FAILED, Outcome.ERROR) for t in result.tests):
         result.status = SuiteStatus.FAILED
+    elif code == PYTEST_FAILED and (coverage := pytest_cov_failure(execution.output_tail)):
+        result.status, result.reason = SuiteStatus.COVERAGE_FAILED, coverage
     elif code not in (0, None):
         result.status = SuiteStatus.ERROR
-        result.reason = f"exit code {code} although no test failed"
+        result.reason = f"exit code {code} although no test failed" + _last_words(execution.output_tail)
     elif not result.tests:
         result.status, result.reason = SuiteStatus.NO_TESTS, "no test results"
     return result
+
+
+# pytest-cov's two lines when the total is under its fail-under (from --cov-fail-under, or the
+# project's [tool.coverage.report] fail_under, which pytest-cov reads itself); they make pytest exit 1
+_COV_REQUIRED = re.compile(r"FAIL Required test coverage of ([\d.]+)% not reached\. Total coverage: ([\d.]+)%")
+_COV_FAILURE = re.compile(r"Coverage failure: total of ([\d.]+) is less than fail-under=([\d.]+)")
+
+
+def pytest_cov_failure(output: str) -> str | None:
+    """The reason, with pytest-cov's figures, when its coverage check (not a test) made the suite exit 1."""
+    if match := _COV_REQUIRED.search(output):
+        required, total = match.groups()
+    elif match := _COV_FAILURE.search(output):
+        total, required = match.groups()
+    else:
+        return None
+    return (f"every test passed, but pytest-cov failed the suite: total coverage {float(total):.2f}% is under its "
+            f"required {float(required):g}% (a fail_under in the project's coverage configuration, or "
+            "--cov-fail-under in its pytest options)")
+
+
+_SELECTION = re.compile(r"collected (\d+) items? / (\d+) deselected")
+_NOISE = re.compile(r"^[=\-_ ]*$|^=+ .* =+$")  # pytest's separator and summary lines
+
+
+def no_tests_reason(output: str) -> str:
+    """Why pytest ran nothing: every collected test deselected (-m, -k), or nothing collected at all."""
+    match = _SELECTION.search(output)
+    if match and int(match.group(1)) > 0 and match.group(1) == match.group(2):
+        return f"pytest collected {match.group(1)} tests and deselected all of them (markers, -k or pytest_args)"
+    return "pytest collected no tests"
+
+
+def _last_words(output: str) -> str:
+    """``; last output: ...`` with the last line that says something (an error line first), or nothing."""
+    lines = [line.strip() for line in output.splitlines() if line.strip() and not _NOISE.match(line.strip())]
+    if not lines:
+        return ""
+    telling = [line for line in lines if re.search(r"error|fail|exception|abort|denied|not found", line, re.I)]
+    return f"; last output: {(telling or lines)[-1][:200]}"
 
 
 def _death_by_signal(execution: Execution) -> str | None:
@@ -211,11 +254,11 @@ def collect_coverage(plan: Plan, fail_under: float | None, write_reports: bool) 
         return None
     import coverage  # pytest-cov's dependency; imported here to keep start-up light
 
-    pyproject = plan.project / "pyproject.toml"
-    cov = coverage.Coverage(
-        data_file=str(folder / ".coverage"),
-        config_file=str(pyproject) if pyproject.exists() else True,
-    )
+    config_file = coverage_config_file(plan.project)
+    cov = coverage.Coverage(data_file=str(folder / ".coverage"),
+                            config_file=str(config_file) if config_file else False)
+    if fail_under is None:  # the project's own fail_under gates the combined total (the suites' pytest-cov does not)
+        fail_under = float(cov.get_option("report:fail_under") or 0) or None  # type: ignore[arg-type]
     omit = _own_code_patterns(plan.project)
     try:
         cov.combine(data_files, keep=True)
@@ -253,6 +296,25 @@ def collect_coverage(plan: Plan, fail_under: float | None, write_reports: bool) 
         fail_under=fail_under,
         reports=reports,
     )
+
+
+def coverage_config_file(project: Path) -> Path | None:
+    """The project's coverage configuration file, chosen as coverage.py chooses it in that folder.
+
+    coverage.py looks in the current folder (.coveragerc, .coveragerc.toml, setup.cfg, tox.ini,
+    pyproject.toml, the first that holds coverage settings); the suites run there, doorbell-ci
+    may not. Missing its ``fail_under`` would drop the project's coverage gate without a word.
+    """
+    from coverage.config import CoverageConfig, config_files_to_try
+
+    for name, our_file, _ in config_files_to_try(True):
+        path = project / name
+        try:
+            if path.is_file() and CoverageConfig().from_file(str(path), warn=lambda message: None, our_file=our_file):
+                return path
+        except Exception:  # noqa: BLE001 - coverage.py's own error for a broken file comes when it is used
+            return path
+    return None
 
 
 def _own_code_patterns(project: Path) -> list[str] | None:

@@ -9,8 +9,10 @@ names the key, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import glob
 import os
 import re
+import shlex
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -76,6 +78,7 @@ class Config:
     reports: bool = True
     coverage: bool = True
     coverage_fail_under: float | None = None
+    allow_no_tests: bool = False  # exit 0, not 8, when no test ran (still reported)
     fail_fast: bool = False
     junit_max_mb: int = 256  # results.DEFAULT_JUNIT_MAX_BYTES
     quiet: bool = False
@@ -343,3 +346,76 @@ def _check_selection(config: Config) -> None:
             raise ConfigError(
                 f"{where}: unknown suite {name!r}; choose from all, {', '.join(config.suite_configs)}"
             )
+
+
+# --- the suite of a project without the doorbell layout ---------------------------------------
+
+def default_suite_configs() -> dict[str, SuiteConfig]:
+    """The built-in suites, to tell a suite the project configured from one it left as it is."""
+    return _default_suites()
+
+
+FALLBACK_FOLDERS = ("tests", "test")  # where pytest projects keep their tests when testpaths does not say
+
+
+@dataclass(frozen=True)
+class FallbackPaths:
+    """The folders a project's own pytest configuration runs, for a project without suite folders."""
+
+    paths: tuple[str, ...]
+    source: str  # "pytest testpaths in pyproject.toml [tool.pytest.ini_options]", "no pytest testpaths set"
+
+
+def fallback_test_paths(project: Path) -> FallbackPaths | None:
+    """What plain ``pytest`` in ``project`` would run: its ``testpaths``, else ``tests/`` (or ``test/``).
+
+    pytest ignores ``testpaths`` when given paths, and doorbell-ci always gives paths, so for a
+    project whose tests are not in ``tests/unit``, ``tests/integration``... this is how its tests
+    are found without a ``[tool.doorbell-ci.suite.NAME]`` table. The configuration file is found by
+    pytest's own ``locate_config`` (the same file, in the same order, that pytest would use), and
+    it counts only when it lies in the project folder itself: pytest uses ``testpaths`` only when
+    run from the folder that holds its configuration. Globs are expanded as pytest does.
+    Entries outside the project or missing are left out; None when nothing is left.
+    """
+    found = _pytest_testpaths(project)
+    if found is not None:
+        entries, source = found
+        paths: list[str] = []
+        for entry in entries:
+            matches = sorted(glob.glob(entry, root_dir=project, recursive=True)) if glob.has_magic(entry) else [entry]
+            for match in matches:
+                try:
+                    usable = _inside_project(match, project, "testpaths")
+                except ConfigError:
+                    continue
+                if (project / usable).exists() and usable not in paths:
+                    paths.append(usable)
+        if paths:
+            return FallbackPaths(tuple(paths), f"pytest testpaths in {source}")
+    for folder in FALLBACK_FOLDERS:
+        if (project / folder).is_dir():
+            return FallbackPaths((folder,), "no pytest testpaths set")
+    return None
+
+
+def _pytest_testpaths(project: Path) -> tuple[list[str], str] | None:
+    """``testpaths`` from the project's pytest configuration file and that file's description, or None."""
+    from _pytest.config import findpaths  # pytest's own search: pytest.toml, pytest.ini, pyproject, tox, setup.cfg
+    from _pytest.outcomes import OutcomeException
+
+    try:
+        try:
+            located = findpaths.locate_config(project, [project])  # pytest 8.1 and later
+        except TypeError:
+            located = findpaths.locate_config([project])  # type: ignore[call-arg] - pytest 7 and 8.0
+    except (Exception, OutcomeException):  # noqa: BLE001 - a broken file: pytest itself will say why when it runs
+        return None
+    inifile, values = located[1], located[2]
+    if inifile is None or Path(inifile).parent != project or "testpaths" not in values:
+        return None
+    raw = getattr(values["testpaths"], "value", values["testpaths"])  # pytest 9 wraps values in ConfigValue
+    entries = shlex.split(raw) if isinstance(raw, str) else [str(item) for item in raw or ()]
+    toml_mode = getattr(values["testpaths"], "mode", "ini") == "toml"  # pytest 9's [tool.pytest] table
+    sections = {"pyproject.toml": " [tool.pytest]" if toml_mode else " [tool.pytest.ini_options]",
+                "setup.cfg": " [tool:pytest]"}
+    return entries, f"{Path(inifile).name}{sections.get(Path(inifile).name, ' [pytest]')}"

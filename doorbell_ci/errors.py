@@ -13,7 +13,7 @@ from pathlib import Path
 class ExitCode(IntEnum):
     """Process exit codes of ``doorbell-ci`` (documented in docs/CONFIGURATION.md)."""
 
-    OK = 0  # every selected suite passed (or had no tests)
+    OK = 0  # every selected suite passed and at least one test ran (see NOTHING_TESTED)
     TESTS_FAILED = 1  # at least one test failed or errored, or a suite crashed / timed out
     USAGE = 2  # bad command line or configuration
     ENVIRONMENT = 3  # the test environment could not be prepared (Docker missing, ...)
@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     PUBLISH = 5  # publishing to GitHub failed in a way that was asked to be fatal
     REGRESSION = 6  # tests passed but a confirmed performance regression was found
     COVERAGE = 7  # tests passed but coverage is under the configured fail-under
+    NOTHING_TESTED = 8  # no test passed, failed or errored: every suite absent, empty, deselected or skipped
     INTERRUPTED = 130  # Ctrl-C / SIGTERM
 
 

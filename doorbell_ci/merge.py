@@ -35,7 +35,8 @@ from doorbell_ci.results import (
 )
 
 _STATUS_RANK = {  # the merged suite takes the highest rank among its shards
-    SuiteStatus.ERROR: 6, SuiteStatus.TIMEOUT: 5, SuiteStatus.FAILED: 4, SuiteStatus.PASSED: 3,
+    SuiteStatus.ERROR: 7, SuiteStatus.TIMEOUT: 6, SuiteStatus.FAILED: 5, SuiteStatus.COVERAGE_FAILED: 4,
+    SuiteStatus.PASSED: 3,
     SuiteStatus.NOT_RUN: 2, SuiteStatus.NO_TESTS: 1, SuiteStatus.ABSENT: 0,
 }
 _OUTCOME_RANK = {Outcome.FAILED: 3, Outcome.ERROR: 2, Outcome.SKIPPED: 1, Outcome.PASSED: 0}

@@ -221,6 +221,9 @@ OPTIONS: tuple[Option, ...] = (
            parse_bool, True, negative_flag="--no-coverage", action_input="coverage"),
     Option("coverage_fail_under", "Fail the run (exit 7) when total coverage is under this percentage.",
            parse_percent, None, flag="--cov-fail-under", metavar="PERCENT"),
+    Option("allow_no_tests", "Accept a run in which no test ran (every suite absent, empty, deselected or "
+           "skipped): exit 0 instead of 8. The run still says so in one line and in every report.",
+           parse_bool, False, flag="--allow-no-tests", is_flag=True),
     Option("fail_fast", "Stop after the first suite that fails; the rest are reported as not run.",
            parse_bool, False, flag="--fail-fast", is_flag=True, action_input="fail-fast"),
     Option("junit_max_mb", "Largest JUnit XML file, in MB, that is read; a suite whose file is bigger is "

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from doorbell_ci import environments, perf, platforms, redaction, sharding
-from doorbell_ci.collect import PYTEST_NO_TESTS, collect_coverage, collect_suite
+from doorbell_ci.collect import PYTEST_NO_TESTS, collect_coverage, collect_suite, coverage_config_file
 from doorbell_ci.config import Config
 from doorbell_ci.errors import CollectError, ConfigError, ExitCode
 from doorbell_ci.execution import Console, Execution, SuiteRunner
@@ -41,6 +41,8 @@ def _run(config: Config, console: Console, command: list[str] | None,
     throttle_start = platforms.sample_throttle()  # a Pi that throttles during the run is not comparable
     plan = make_plan(config)
     _fresh_output_dir(plan)
+    for notice in plan.notices:  # e.g. a flat tests/ folder run as the unit suite: said before it runs
+        console.write(f"==> {notice}")
     environment = environments.create(config)
     runner = SuiteRunner(plan, environment, console)
     interrupted = False
@@ -75,24 +77,28 @@ def _run(config: Config, console: Console, command: list[str] | None,
         later_stages.join()
     from doorbell_ci import analysis, reports
     from doorbell_ci.analysis import flaky
+    from doorbell_ci.reports.text import nothing_tested_notice
 
     if reruns is None:  # interrupted before the reruns
         reruns = flaky.Reruns()
     suites = _collect(plan, runner.executions, runner.stopped_by, interrupted)
     flaky.apply(suites, reruns, config.flaky_fails)
-    notices: list[str] = list(reruns.notices) + shard.notices
+    notices: list[str] = list(plan.notices) + list(reruns.notices) + shard.notices
     for execution in runner.executions.values():  # output cut at its caps, a log that could not be written
         notices += execution.output_notices()
     if environment_facts.get("cleanup_problem"):  # e.g. the Docker engine went away during the run
         notices.append(f"environment: {environment_facts['cleanup_problem']}")
-    if plan.absent and not plan.suites:
-        notices.append(f"no suite ran: every selected suite is absent from {plan.project}; "
-                       "check --project and the suites' paths")
     coverage = None
     try:
         coverage = collect_coverage(plan, config.coverage_fail_under, config.reports)
     except CollectError as error:
         notices.append(f"coverage: {error}")
+    if coverage is not None and coverage.fail_under is not None and config.coverage_fail_under is None:
+        config_file = coverage_config_file(plan.project)
+        notices.append(f"coverage: the project's fail_under of {coverage.fail_under:g}% "
+                       f"({config_file.name if config_file else 'coverage configuration'}) is checked against the "
+                       f"combined total of every suite, {coverage.percent:.2f}%, not per suite; "
+                       "coverage_fail_under replaces it")
     result = RunResult(
         run_id=plan.run_id,
         project=str(plan.project),
@@ -113,7 +119,10 @@ def _run(config: Config, console: Console, command: list[str] | None,
         result.notices.append("interrupted after the suites had finished: every result is in, "
                               "the performance comparison may be missing")
     result.analysis = analysis.for_run(result, config, reruns, shard.info)
-    exit_code = decide_exit_code(result, interrupted)
+    exit_code = decide_exit_code(result, interrupted, config.allow_no_tests)
+    nothing = nothing_tested_notice(result, exit_code)
+    if nothing:
+        result.notices.append(nothing)
     # An interrupt from here on is only noted: every result is in, and report.json states this exit code.
     for folder in RESULT_FOLDERS:  # JUnit, coverage and logs the suites wrote may quote a secret
         redaction.scrub_tree(plan.output_dir / folder)
@@ -234,12 +243,25 @@ def _collect(plan: Plan, executions: dict[str, Execution], stopped_by: str | Non
     return results
 
 
-def decide_exit_code(result: RunResult, interrupted: bool = False) -> ExitCode:
+def decide_exit_code(result: RunResult, interrupted: bool = False, allow_no_tests: bool = False) -> ExitCode:
+    """The run's verdict, worst first: interrupted, failed, nothing tested, coverage, regression.
+
+    "Nothing tested" (no test passed, failed or errored) is a failure of its own, whatever made it
+    so: every suite absent, collecting nothing, deselected by markers, or skipping every test.
+    Only ``allow_no_tests`` accepts it, and a shard that was given none of the tests while the
+    other shards run them (more shards than tests); both still say so in every report.
+    """
+    from doorbell_ci.reports.text import nothing_tested, shard_without_tests
+
     if interrupted:
         return ExitCode.INTERRUPTED
     if result.failed:
         return ExitCode.TESTS_FAILED
+    if nothing_tested(result) and not allow_no_tests and not shard_without_tests(result):
+        return ExitCode.NOTHING_TESTED
     if result.coverage is not None and result.coverage.below_threshold:
+        return ExitCode.COVERAGE
+    if any(suite.status is SuiteStatus.COVERAGE_FAILED for suite in result.suites):
         return ExitCode.COVERAGE
     if perf.regression_exit(result.performance):
         return ExitCode.REGRESSION

@@ -57,6 +57,7 @@ class SuiteStatus(StrEnum):
     NO_TESTS = "no tests"  # ran, collected nothing (pytest exit 5)
     ABSENT = "absent"  # its folder does not exist in this project
     NOT_RUN = "not run"  # skipped by --fail-fast or an interrupt
+    COVERAGE_FAILED = "coverage failed"  # its tests passed; pytest-cov failed it on a fail-under (exit 7, not 1)
 
     @property
     def is_bad(self) -> bool:

@@ -18,7 +18,17 @@ from markupsafe import Markup
 from doorbell_ci import __version__
 from doorbell_ci.analysis import render as analysis_render
 from doorbell_ci.reports import perf_view
-from doorbell_ci.reports.text import failures, human_bytes, human_seconds, location, show_bidi, slowest
+from doorbell_ci.reports.text import (
+    NOTHING_TESTED,
+    ending_lines,
+    failures,
+    human_bytes,
+    human_seconds,
+    location,
+    show_bidi,
+    slowest,
+    verdict,
+)
 from doorbell_ci.results import Outcome, RunResult
 
 FILENAME = "report.html"
@@ -60,6 +70,8 @@ def render(run: RunResult, exit_code: int | None = None) -> str:
         csp=CSP,
         version=__version__,
         exit_code=exit_code,
+        verdict=verdict(run)[1],
+        problems=[line for line in ending_lines(run) if not line.startswith(NOTHING_TESTED)],
         failures=failed[:MAX_FAILURES],
         failures_cut=max(0, len(failed) - MAX_FAILURES),
         skipped=skipped[:ROWS_PER_SUITE],

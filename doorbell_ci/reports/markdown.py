@@ -11,7 +11,9 @@ from __future__ import annotations
 from doorbell_ci.analysis import render as analysis_render
 from doorbell_ci.reports import perf_view
 from doorbell_ci.reports.text import (
+    NOTHING_TESTED,
     encodable,
+    ending_lines,
     failures,
     human_bytes,
     human_seconds,
@@ -20,6 +22,7 @@ from doorbell_ci.reports.text import (
     md_code_block,
     md_inline,
     slowest,
+    verdict,
 )
 from doorbell_ci.results import RunResult, SuiteStatus
 
@@ -28,6 +31,7 @@ DEFAULT_LIMIT = 60_000  # under GitHub's 65,535-character comment and check-run 
 _STATUS_ICON = {
     SuiteStatus.PASSED: "✅", SuiteStatus.FAILED: "❌", SuiteStatus.ERROR: "💥", SuiteStatus.TIMEOUT: "⏱️",
     SuiteStatus.NO_TESTS: "➖", SuiteStatus.ABSENT: "➖", SuiteStatus.NOT_RUN: "⏭️",
+    SuiteStatus.COVERAGE_FAILED: "📉",
 }
 
 
@@ -46,9 +50,9 @@ def render(run: RunResult, limit: int = DEFAULT_LIMIT, details_url: str | None =
 def _render(run: RunResult, max_failures: int, tracebacks: bool, slow_count: int,
             details_url: str | None) -> str:
     counts = run.counts
-    verdict = "❌ failed" if run.failed else "✅ passed"
+    icon, word = verdict(run)
     parts = [
-        f"## doorbell-ci: {verdict}",
+        f"## doorbell-ci: {icon} {word}",
         "",
         f"**{counts.passed} passed, {counts.failed} failed, {counts.errors} errors, {counts.skipped} skipped** "
         f"in {human_seconds(run.duration)}"
@@ -56,6 +60,7 @@ def _render(run: RunResult, max_failures: int, tracebacks: bool, slow_count: int
         + (f" · {flaky} flaky (passed on a rerun)" if (flaky := sum(t.flaky for t in run.iter_tests())) else ""),
         "",
     ]
+    parts += _problems(run)
     parts += _notices(run)
     parts += analysis_render.markdown(run.analysis)  # new failures first: "did I break this?"
     parts += _suite_table(run)
@@ -74,6 +79,12 @@ def _render(run: RunResult, max_failures: int, tracebacks: bool, slow_count: int
         footer += f" · [full report]({details_url})"
     parts.append(footer + "</sub>")
     return "\n".join(parts) + "\n"
+
+
+def _problems(run: RunResult) -> list[str]:
+    """Why a suite errored, timed out or failed its coverage, right under the counts (not only in the log)."""
+    lines = [line for line in ending_lines(run) if not line.startswith(NOTHING_TESTED)]  # that one is a notice
+    return [f"> 💥 {md_inline(line, 500)}" for line in lines] + ([""] if lines else [])
 
 
 def _notices(run: RunResult) -> list[str]:

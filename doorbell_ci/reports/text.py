@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from doorbell_ci.results import Outcome, RunResult, TestResult
+from doorbell_ci.results import Outcome, RunResult, SuiteResult, SuiteStatus, TestResult
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
 # what GitHub turns into a notification or a link even in escaped text: @user and @org/team mentions,
@@ -111,8 +111,125 @@ def slowest(run: RunResult, count: int = 10) -> list[TestResult]:
 
 
 def closing_line(run: RunResult) -> str:
-    """The plain last line: errors count as failed here (the detail is printed above it)."""
+    """The plain last line: errors count as failed here (the detail is printed above it).
+
+    It always starts ``N passed, N failed, N skipped`` (what scripts parse). A run that must not
+    read as a success although no test failed says why after a semicolon: ``; 1 suite error
+    (unit)`` for suites that crashed, wrote no results or timed out, ``; nothing tested`` when no
+    test passed or failed.
+    """
     counts = run.counts
     line = f"{counts.passed} passed, {counts.failed + counts.errors} failed, {counts.skipped} skipped"
     flaky = sum(1 for test in run.iter_tests() if test.flaky)  # already counted as passed or failed above
-    return line + (f" ({flaky} flaky)" if flaky else "")
+    line += f" ({flaky} flaky)" if flaky else ""
+    broken = unfinished_suites(run)
+    if broken:
+        names = ", ".join(suite.name for suite in broken[:5]) + (", ..." if len(broken) > 5 else "")
+        line += f"; {len(broken)} suite error{'s' if len(broken) > 1 else ''} ({names})"
+    elif nothing_tested(run):
+        line += "; nothing tested"
+    return line
+
+
+_UNFINISHED = (SuiteStatus.ERROR, SuiteStatus.TIMEOUT)
+NOTHING_TESTED = "nothing was tested"  # how the notice and the console line begin
+
+
+def unfinished_suites(run: RunResult) -> list[SuiteResult]:
+    """Suites whose runner did not end normally: their counts alone could read as a success."""
+    return [suite for suite in run.suites if suite.status in _UNFINISHED]
+
+
+def nothing_tested(run: RunResult) -> bool:
+    """No test passed, failed or errored: every suite absent, empty, deselected, or every test skipped.
+
+    A skipped test checked nothing, so a run of skipped tests only is "nothing tested" too
+    (docs/CONFIGURATION.md, exit code 8).
+    """
+    counts = run.counts
+    return counts.passed + counts.failed + counts.errors == 0
+
+
+def shard_without_tests(run: RunResult) -> bool:
+    """A shard that was given none of the tests (more shards than tests); the other shards run them."""
+    shard = (run.analysis or {}).get("shard")
+    return isinstance(shard, dict) and shard.get("tests") == 0 and bool(shard.get("total_tests"))
+
+
+def why_nothing_tested(run: RunResult) -> str:
+    """One clause per cause, from the suites' statuses and reasons."""
+    parts: list[str] = []
+    skipped = run.counts.skipped
+    if skipped:
+        parts.append(f"all {skipped} tests were skipped" if skipped > 1 else "its only test was skipped")
+    for suite in run.suites:
+        if suite.status in (SuiteStatus.NO_TESTS, SuiteStatus.NOT_RUN, *_UNFINISHED):
+            parts.append(f"{suite.name}: {suite.status.value}" + (f" ({suite.reason})" if suite.reason else ""))
+    absent = [suite for suite in run.suites if suite.status is SuiteStatus.ABSENT]
+    if absent:
+        shown = ", ".join(suite.name for suite in absent[:7]) + (", ..." if len(absent) > 7 else "")
+        if len(absent) == len(run.suites):
+            reason = absent[0].reason if len(absent) == 1 else "their folders do not exist"
+            parts.append(f"every selected suite is absent ({shown}: {reason}); check --project and the "
+                         "suites' paths")
+        else:
+            parts.append(f"absent: {shown}")
+    if not run.suites:
+        parts.append("no suite was selected")
+    return "; ".join(parts)
+
+
+def nothing_tested_notice(run: RunResult, exit_code: int | None) -> str | None:
+    """The one line that says no test ran and why, with what the exit code makes of it; None when tests ran."""
+    if not nothing_tested(run) or run.failed:  # a failed run says why through its failed suites
+        return None
+    if shard_without_tests(run):
+        shard = (run.analysis or {})["shard"]
+        return (f"{NOTHING_TESTED} in this shard: shard {shard.get('index')}/{shard.get('total')} was given none of "
+                f"the {shard.get('total_tests')} tests (more shards than tests); the other shards run them")
+    line = f"{NOTHING_TESTED}: {why_nothing_tested(run)}"
+    if exit_code == 8:
+        return line + " (exit 8; --allow-no-tests accepts such a run)"
+    if exit_code == 0:
+        return line + "; accepted by allow_no_tests (exit 0)"
+    return line
+
+
+def ending_lines(run: RunResult) -> list[str]:
+    """What went wrong, one line each, printed just above the closing line: the reader's last look.
+
+    A suite that errored or timed out, a suite that pytest-cov failed on its coverage, coverage
+    under the required total, and a run that tested nothing; each with its reason, which is
+    otherwise only in the log.
+    """
+    lines = []
+    for suite in run.suites:
+        where = f" (output: {suite.log_file})" if suite.log_file else ""
+        if suite.status is SuiteStatus.ERROR:
+            lines.append(f"suite {suite.name} errored: {suite.reason or 'no reason recorded'}{where}")
+        elif suite.status is SuiteStatus.TIMEOUT:
+            lines.append(f"suite {suite.name} timed out: {suite.reason or 'killed at its timeout'}{where}")
+        elif suite.status is SuiteStatus.COVERAGE_FAILED:
+            lines.append(f"suite {suite.name}: coverage failed: {suite.reason}")
+    coverage = run.coverage
+    if coverage is not None and coverage.below_threshold:
+        lines.append(f"coverage failed: {coverage.percent:.2f}% of {coverage.statements} statements is under the "
+                     f"required {coverage.fail_under:g}%")
+    nothing = next((notice for notice in run.notices if notice.startswith(NOTHING_TESTED)), None)
+    if nothing is None and nothing_tested(run) and not run.failed:
+        nothing = f"{NOTHING_TESTED}: {why_nothing_tested(run)}"
+    if nothing:
+        lines.append(nothing)
+    return lines
+
+
+def verdict(run: RunResult) -> tuple[str, str]:
+    """(icon, word) of the run for report headings: a run that tested nothing never reads "passed"."""
+    if run.failed:
+        return "❌", "failed"
+    if nothing_tested(run) and not shard_without_tests(run):
+        return "⚠️", "nothing tested"
+    if (run.coverage is not None and run.coverage.below_threshold) or any(
+            suite.status is SuiteStatus.COVERAGE_FAILED for suite in run.suites):
+        return "❌", "coverage failed"
+    return "✅", "passed"
