@@ -169,11 +169,11 @@ def print_closing(result: RunResult) -> None:
     """The last lines: what went wrong and why (one line each), then ``N passed, N failed, N skipped``."""
     from doorbell_ci.reports.text import closing_line, ending_lines
 
-    for line in ending_lines(result):
-        print(f"doorbell-ci: {line}")
     counts = result.counts
     if counts.errors:
         print(f"({counts.failed} failed and {counts.errors} errors count as failed below)")
+    for line in ending_lines(result):
+        print(f"doorbell-ci: {line}")
     print(closing_line(result), flush=True)
 
 

@@ -127,7 +127,7 @@ def pytest_cov_failure(output: str) -> str | None:
 
 
 _SELECTION = re.compile(r"collected (\d+) items? / (\d+) deselected")
-_NOISE = re.compile(r"^[=\-_ ]*$|^=+ .* =+$")  # pytest's separator and summary lines
+_NOISE = re.compile(r"^[=\-_ ]*$|^[=\-_]+ .* [=\-_]+$")  # pytest's separator lines, and those wrapped in them
 
 
 def no_tests_reason(output: str) -> str:

@@ -62,6 +62,8 @@ def examine(project: Path | None = None, environ: Mapping[str, str] | None = Non
     environment, config_finding = _project(project)
     if config_finding is not None:
         findings.append(config_finding)
+        if config_finding.ok and project is not None:
+            findings.append(_suites(project))
     findings.append(_docker(docker_ping or _docker_ping, required=environment == "docker"))
     findings += _github(environ)
     findings.append(_chromium())
@@ -138,6 +140,23 @@ def _project(project: Path | None) -> tuple[str | None, Finding | None]:
               if suite.command is not None or any((config.project / path).exists() for path in suite.paths)]
     detail = f"{config.project}: environment {config.environment}, suites found: {', '.join(suites) or 'none'}"
     return config.environment, Finding("configuration", True, detail)
+
+
+def _suites(project: Path) -> Finding:
+    """What a run would start, planned as ``run`` plans it: a run that would test nothing is not usable."""
+    from doorbell_ci.config import fallback_test_paths, load_config
+    from doorbell_ci.plan import make_plan
+
+    plan = make_plan(load_config(project))
+    if not plan.suites:
+        missing = ", ".join(skipped.reason.removesuffix(" does not exist in the project") for skipped in plan.absent)
+        instead = ("the project configures its suites, so tests/ or pytest testpaths are not run instead"
+                   if fallback_test_paths(project) else "there is no tests/ folder or pytest testpaths to run instead")
+        return Finding("suites", False, f"nothing would run (exit 8): no selected suite exists (missing: "
+                                        f"{missing or 'no suite selected'}), and {instead}; set the suites' paths, "
+                                        "e.g. [tool.doorbell-ci.suite.unit] paths = [\"your/tests\"]")
+    shown = ", ".join(f"{suite.name} ({' '.join(suite.config.paths) or 'command'})" for suite in plan.suites)
+    return Finding("suites", True, f"would run {shown}" + "".join(f"; {notice}" for notice in plan.notices))
 
 
 def _docker_ping() -> str:

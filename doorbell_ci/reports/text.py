@@ -169,9 +169,14 @@ def why_nothing_tested(run: RunResult) -> str:
     if absent:
         shown = ", ".join(suite.name for suite in absent[:7]) + (", ..." if len(absent) > 7 else "")
         if len(absent) == len(run.suites):
-            reason = absent[0].reason if len(absent) == 1 else "their folders do not exist"
-            parts.append(f"every selected suite is absent ({shown}: {reason}); check --project and the "
-                         "suites' paths")
+            missing = " does not exist in the project"  # plan.py's reason: name the paths, configured or not
+            if all(suite.reason.endswith(missing) for suite in absent):
+                paths = [suite.reason.removesuffix(missing) for suite in absent]
+                reason = (f"{paths[0]}{missing}" if len(paths) == 1 else
+                          f"none of {', '.join(paths[:7])}{', ...' if len(paths) > 7 else ''} exists in the project")
+            else:
+                reason = f"{shown}: " + "; ".join(dict.fromkeys(suite.reason for suite in absent))
+            parts.append(f"every selected suite is absent ({reason}); check --project and the suites' paths")
         else:
             parts.append(f"absent: {shown}")
     if not run.suites:

@@ -33,6 +33,7 @@ def test_doctor_on_this_machine_is_usable() -> None:
 
 
 def test_doctor_json_reports_findings_and_platform(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
     completed = doctor("--json", "--project", str(tmp_path), env={"GITHUB_TOKEN": "ghs_never_printed"})
     assert completed.returncode == 0, completed.stderr
     document = json.loads(completed.stdout)
@@ -44,6 +45,7 @@ def test_doctor_json_reports_findings_and_platform(tmp_path: Path) -> None:
 
 
 def test_docker_project_without_an_engine_is_not_usable(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
     (tmp_path / "pyproject.toml").write_text('[tool.doorbell-ci]\nenvironment = "docker"\n', encoding="utf-8")
     completed = doctor("--project", str(tmp_path), env={"DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"})
     assert completed.returncode == 3, completed.stdout + completed.stderr
@@ -61,6 +63,7 @@ def test_doctor_reaches_a_running_docker_engine(tmp_path: Path) -> None:
     except Exception:  # noqa: BLE001 - any failure means no engine here
         reachable = False
     require_tool("docker engine", reachable, "start dockerd (scripts/setup.sh does in CI)")
+    (tmp_path / "tests").mkdir()
     (tmp_path / "pyproject.toml").write_text('[tool.doorbell-ci]\nenvironment = "docker"\n', encoding="utf-8")
     completed = doctor("--project", str(tmp_path))
     assert completed.returncode == 0, completed.stdout

@@ -217,22 +217,22 @@ def test_pytest_crash_is_a_suite_error_with_the_output_tail(
     assert "unit | \U0001f4a5 error" in summary
 
 
-def test_nothing_collected_is_no_tests_not_a_failure(tmp_path: Path) -> None:
+def test_nothing_collected_is_no_tests_and_a_run_of_it_alone_tested_nothing(tmp_path: Path) -> None:
     project = make_project(tmp_path, {"tests/unit/helpers.py": "VALUE = 1\n"})
     result, code, _ = run_pipeline(project, suites="unit", workers="1")
     unit = suite(result, "unit")
     assert unit.exit_code == 5
     assert unit.status is SuiteStatus.NO_TESTS
-    assert code is ExitCode.OK
+    assert code is ExitCode.NOTHING_TESTED  # tests/integration/test_nothing_tested.py: every route to it
 
 
-def test_all_suites_absent_passes_with_a_notice(tmp_path: Path) -> None:
+def test_all_suites_absent_is_nothing_tested_with_a_notice(tmp_path: Path) -> None:
     project = make_project(tmp_path, {"src/app.py": "X = 1\n"})
     result, code, _ = run_pipeline(project)
-    assert code is ExitCode.OK
+    assert code is ExitCode.NOTHING_TESTED
     assert {s.status for s in result.suites} == {SuiteStatus.ABSENT}
-    assert any(notice.startswith("no suite ran: every selected suite is absent") for notice in result.notices)
-    assert "no suite ran" in (project / "test-results" / "summary.md").read_text(encoding="utf-8")
+    assert any(notice.startswith("nothing was tested: every selected suite is absent") for notice in result.notices)
+    assert "nothing was tested" in (project / "test-results" / "summary.md").read_text(encoding="utf-8")
 
 
 # --- command suites ------------------------------------------------------------------------------

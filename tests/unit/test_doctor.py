@@ -18,6 +18,7 @@ def unreachable() -> str:
 
 
 def test_a_machine_without_docker_or_github_is_still_usable(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
     findings = doctor.examine(tmp_path, environ={}, docker_ping=unreachable)
     found = by_name(findings)
     assert found["docker engine"].ok is False and found["docker engine"].required is False
@@ -96,3 +97,29 @@ def test_a_non_utf8_console_is_reported(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(doctor.sys, "stdout", Cp1252Console())
     finding = doctor._console()
     assert finding.label == "optional" and finding.detail.startswith("cp1252")
+
+
+def test_a_project_where_nothing_would_run_is_not_usable_and_says_why(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    findings = doctor.examine(tmp_path, environ={}, docker_ping=lambda: "27")
+    suites = by_name(findings)["suites"]
+    assert suites.label == "MISSING"
+    assert suites.detail.startswith("nothing would run (exit 8): no selected suite exists")
+    assert "missing: tests/unit, tests/integration, tests/e2e," in suites.detail
+    assert "there is no tests/ folder or pytest testpaths" in suites.detail
+    assert "[tool.doorbell-ci.suite.unit] paths" in suites.detail
+    assert not doctor.usable(findings)
+    assert doctor.render(findings, {}).splitlines()[-1] == "usable: no (fix: suites)"
+    (tmp_path / "pyproject.toml").write_text('[tool.doorbell-ci.suite.unit]\npaths = ["spec"]\n', encoding="utf-8")
+    (tmp_path / "tests").mkdir()  # a configured suite is never replaced by tests/
+    configured = by_name(doctor.examine(tmp_path, environ={}, docker_ping=lambda: "27"))["suites"]
+    assert configured.label == "MISSING" and "missing: spec, tests/integration" in configured.detail
+    assert "the project configures its suites, so tests/ or pytest testpaths are not run" in configured.detail
+
+
+def test_a_flat_tests_folder_is_what_would_run(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    findings = doctor.examine(tmp_path, environ={}, docker_ping=lambda: "27")
+    suites = by_name(findings)["suites"]
+    assert suites.ok and suites.detail.startswith("would run unit (tests); no suite folder")
+    assert doctor.usable(findings)

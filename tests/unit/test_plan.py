@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
+import pytest
+
 from doorbell_ci.config import load_config
 from doorbell_ci.plan import make_plan, pytest_arguments, suite_environment
 
@@ -118,3 +120,97 @@ def test_command_suite_is_planned_without_xdist_or_coverage(tmp_path: Path) -> N
     plan = _plan(tmp_path, (), {"suites": ["web"]}, table)
     (web,) = plan.suites
     assert web.workers == 1 and web.coverage is False
+
+
+# --- a project without the doorbell layout: what plain pytest would run becomes the unit suite ----
+
+
+def _flat(tmp_path: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def _fallback(tmp_path: Path, cli: dict | None = None) -> tuple[list[tuple[str, tuple[str, ...]]], tuple[str, ...]]:
+    plan = make_plan(load_config(tmp_path, cli or {}, environ={}))
+    return [(suite.name, suite.config.paths) for suite in plan.suites], plan.notices
+
+
+def test_a_flat_tests_folder_runs_as_the_unit_suite_and_says_so(tmp_path: Path) -> None:
+    _flat(tmp_path, {"tests/test_a.py": "def test_a(): pass\n"})
+    suites, notices = _fallback(tmp_path)
+    assert suites == [("unit", ("tests",))]
+    assert len(notices) == 1 and "tests/ (no pytest testpaths set) runs as the unit suite" in notices[0]
+    plan = make_plan(load_config(tmp_path, {}, environ={}))
+    assert "unit" not in {s.name for s in plan.absent} and plan.suites[0].timeout == 900.0
+
+
+def test_a_test_folder_is_found_too(tmp_path: Path) -> None:
+    _flat(tmp_path, {"test/test_a.py": "def test_a(): pass\n"})
+    assert _fallback(tmp_path)[0] == [("unit", ("test",))]
+
+
+@pytest.mark.parametrize(("name", "text", "section"), [
+    ("pyproject.toml", '[tool.pytest.ini_options]\ntestpaths = ["checks", "more"]\n',
+     "pyproject.toml [tool.pytest.ini_options]"),
+    ("pytest.ini", "[pytest]\ntestpaths = checks more\n", "pytest.ini [pytest]"),
+    ("tox.ini", "[pytest]\ntestpaths =\n    checks\n    more\n", "tox.ini [pytest]"),
+    ("setup.cfg", "[tool:pytest]\ntestpaths = checks more\n", "setup.cfg [tool:pytest]"),
+    ("pytest.toml", '[pytest]\ntestpaths = ["checks", "more"]\n', "pytest.toml [pytest]"),
+], ids=["pyproject", "pytest.ini", "tox.ini", "setup.cfg", "pytest.toml"])
+def test_pytest_testpaths_win_over_tests_from_every_file_pytest_reads(
+        tmp_path: Path, name: str, text: str, section: str) -> None:
+    _flat(tmp_path, {name: text, "checks/test_a.py": "", "more/test_b.py": "", "tests/test_c.py": ""})
+    suites, notices = _fallback(tmp_path)
+    assert suites == [("unit", ("checks", "more"))]
+    assert f"checks/, more/ (pytest testpaths in {section}) runs as the unit suite" in notices[0]
+
+
+def test_testpaths_globs_are_expanded_and_outside_or_missing_entries_left_out(tmp_path: Path) -> None:
+    (tmp_path.parent / "elsewhere").mkdir(exist_ok=True)
+    _flat(tmp_path, {"pytest.ini": "[pytest]\ntestpaths = pkg*/tests ../elsewhere /etc missing\n",
+                     "pkg_a/tests/test_a.py": "", "pkg_b/tests/test_b.py": ""})
+    assert _fallback(tmp_path)[0] == [("unit", ("pkg_a/tests", "pkg_b/tests"))]
+
+
+def test_testpaths_that_match_nothing_fall_back_to_tests(tmp_path: Path) -> None:
+    _flat(tmp_path, {"pytest.ini": "[pytest]\ntestpaths = nowhere\n", "tests/test_a.py": ""})
+    assert _fallback(tmp_path)[0] == [("unit", ("tests",))]
+
+
+def test_a_parent_folders_pytest_configuration_is_not_the_projects(tmp_path: Path) -> None:
+    _flat(tmp_path, {"pytest.ini": "[pytest]\ntestpaths = checks\n", "project/checks/test_a.py": "",
+                     "project/tests/test_b.py": ""})
+    assert _fallback(tmp_path / "project")[0] == [("unit", ("tests",))]
+
+
+def test_no_fallback_when_the_project_uses_the_layout_or_configures_its_suites(tmp_path: Path) -> None:
+    _flat(tmp_path, {"tests/integration/test_a.py": "", "tests/test_flat.py": ""})
+    assert _fallback(tmp_path, {"suites": ["unit"]}) == ([], ())  # no second copy of the integration tests
+    configured = tmp_path / "configured"
+    _flat(configured, {"tests/test_a.py": "",
+                       "pyproject.toml": '[tool.doorbell-ci.suite.unit]\npaths = ["spec/unit"]\n'})
+    assert _fallback(configured) == ([], ())  # the user's own unit suite is never replaced
+    command = tmp_path / "command"
+    _flat(command, {"tests/test_a.py": "", "pyproject.toml":
+                    '[tool.doorbell-ci.suite.web]\ncommand = ["npx", "jest"]\njunit = "web/junit.xml"\n'})
+    assert _fallback(command, {"suites": ["unit"]}) == ([], ())
+    nothing = tmp_path / "nothing"
+    _flat(nothing, {"src/app.py": ""})
+    assert _fallback(nothing) == ([], ())
+    assert _fallback(tmp_path / "configured", {"suites": ["integration"]}) == ([], ())
+
+
+def test_a_broken_pytest_configuration_does_not_stop_the_plan(tmp_path: Path) -> None:
+    _flat(tmp_path, {"setup.cfg": "[pytest]\ntestpaths = checks\n", "tests/test_a.py": ""})  # pytest refuses it
+    assert _fallback(tmp_path)[0] == [("unit", ("tests",))]
+
+
+def test_coverage_suites_leave_fail_under_to_the_combined_total(tmp_path: Path) -> None:
+    argv = pytest_arguments(_plan(tmp_path, ("unit",)).suites[0], PurePosixPath("/p"), PurePosixPath("/o"))
+    assert argv.index("--cov-fail-under=0") > argv.index("--cov")
+    no_cov = _plan(tmp_path, ("unit",), {"coverage": "false"}).suites[0]
+    argv = pytest_arguments(no_cov, PurePosixPath("/p"), PurePosixPath("/o"))
+    assert not any(arg.startswith("--cov") for arg in argv)
