@@ -173,3 +173,41 @@ def test_report_of_a_missing_folder_is_one_line_and_exit_4(tmp_path: Path) -> No
     assert run.returncode == 4
     assert run.stderr.startswith("doorbell-ci: error: ") and run.stderr.strip().count("\n") == 0
     assert "does not exist" in run.stderr
+
+
+# --- a new user's project: a flat tests/ folder, no [tool.doorbell-ci] table ----------------------
+
+
+def test_a_flat_project_runs_its_tests_and_an_empty_one_fails_with_exit_8(tmp_path: Path) -> None:
+    """The quick start with no pyproject edit; and a run that tests nothing is never green, nor is doctor."""
+    import doorbell_ci as package
+
+    code = {"PYTHONPATH": str(Path(package.__file__).resolve().parents[1])}  # the doorbell_ci under test
+
+    def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return doorbell_ci(project, *args, **code)
+
+    flat = tmp_path / "flat"
+    (flat / "tests").mkdir(parents=True)
+    (flat / "tests" / "test_app.py").write_text("def test_one():\n    pass\n\ndef test_two():\n    pass\n",
+                                                encoding="utf-8")
+    run = cli(flat, "run", "--no-coverage")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.stdout.startswith("==> no suite folder (tests/unit, tests/integration, ...) exists: tests/ ")
+    assert last_line(run.stdout) == "2 passed, 0 failed, 0 skipped"
+    doctor = cli(flat, "doctor", "--project", str(flat))
+    assert "would run unit (tests)" in doctor.stdout and last_line(doctor.stdout) == "usable: yes"
+
+    empty = tmp_path / "empty"
+    (empty / "src").mkdir(parents=True)
+    run = cli(empty, "run", "--no-coverage")
+    assert run.returncode == 8, run.stdout[-3000:] + run.stderr[-3000:]
+    lines = run.stdout.rstrip("\n").splitlines()
+    assert lines[-2].startswith("doorbell-ci: nothing was tested: every selected suite is absent")
+    assert lines[-1] == "0 passed, 0 failed, 0 skipped; nothing tested"
+    assert json_report.read(empty / "test-results")[1]["run"]["exit_code"] == 8
+    allowed = cli(empty, "run", "--no-coverage", "--allow-no-tests")
+    assert allowed.returncode == 0 and "accepted by allow_no_tests" in allowed.stdout
+    doctor = cli(empty, "doctor", "--project", str(empty))
+    assert doctor.returncode == 3 and last_line(doctor.stdout) == "usable: no (fix: suites)"
+    assert "nothing would run (exit 8)" in doctor.stdout
