@@ -20,7 +20,7 @@ class ExitCode(IntEnum):
     REPORT = 4  # results could not be read or reports could not be written
     PUBLISH = 5  # publishing to GitHub failed in a way that was asked to be fatal
     REGRESSION = 6  # tests passed but a confirmed performance regression was found
-    COVERAGE = 7  # tests passed but coverage is under the configured fail-under
+    COVERAGE = 7  # tests passed but coverage is under coverage_fail_under, or the project's own fail_under
     NOTHING_TESTED = 8  # no test passed, failed or errored: every suite absent, empty, deselected or skipped
     INTERRUPTED = 130  # Ctrl-C / SIGTERM
 

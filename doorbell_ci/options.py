@@ -219,7 +219,8 @@ OPTIONS: tuple[Option, ...] = (
            parse_bool, True, negative_flag="--no-reports"),
     Option("coverage", "Collect coverage for the suites configured to collect it.",
            parse_bool, True, negative_flag="--no-coverage", action_input="coverage"),
-    Option("coverage_fail_under", "Fail the run (exit 7) when total coverage is under this percentage.",
+    Option("coverage_fail_under", "Fail the run (exit 7) when total coverage is under this percentage; "
+           "unset, the project's own coverage fail_under is checked against the combined total instead.",
            parse_percent, None, flag="--cov-fail-under", metavar="PERCENT"),
     Option("allow_no_tests", "Accept a run in which no test ran (every suite absent, empty, deselected or "
            "skipped): exit 0 instead of 8. The run still says so in one line and in every report.",

@@ -237,3 +237,34 @@ def test_pytest_covs_own_failure_is_recognised_where_doorbell_ci_does_not_measur
     summary, page, _ = reports(project)
     assert "total coverage 50.00% is under its required 90%" in summary
     assert "total coverage 50.00% is under its required 90%" in page
+
+
+# --- the same in Docker -----------------------------------------------------------------------------
+
+
+@pytest.mark.docker
+def test_in_docker_a_flat_folder_runs_and_skipped_only_is_exit_8(tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.docker_tools import docker_client, offline_env, readable_by_containers
+
+    docker_client()  # skips or fails as the project's other Docker tests do when there is no engine
+
+    def in_docker(project: Path) -> subprocess.CompletedProcess[str]:
+        readable_by_containers(project)
+        return subprocess.run([sys.executable, "-m", "doorbell_ci", "run", "--project", str(project),
+                               "--environment", "docker", "--workers", "1", "--no-coverage", "--quiet"],
+                              env=offline_env(), capture_output=True, text=True, timeout=300, check=False)
+
+    flat = project_with(tmp_path / "flat", {"tests/test_app.py": PASSING})
+    completed = in_docker(flat)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "tests/ (no pytest testpaths set) runs as the unit suite" in completed.stdout
+    assert completed.stdout.rstrip().splitlines()[-1] == "1 passed, 0 failed, 0 skipped"
+    skipped = project_with(tmp_path / "skipped", {"tests/test_app.py": "import pytest\n\n"
+                                                  "def test_camera():\n    pytest.skip('no camera')\n"})
+    completed = in_docker(skipped)
+    assert completed.returncode == 8, completed.stdout[-3000:] + completed.stderr[-3000:]
+    lines = completed.stdout.rstrip().splitlines()
+    assert lines[-2].startswith("doorbell-ci: nothing was tested: its only test was skipped")
+    assert lines[-1] == "0 passed, 0 failed, 1 skipped; nothing tested"
