@@ -79,6 +79,7 @@ def merge(folders: Sequence[Path], output_dir: Path, against: Path | None = None
     from doorbell_ci import analysis, pipeline, reports
     from doorbell_ci.analysis.flaky import Reruns
     from doorbell_ci.reports import json_report
+    from doorbell_ci.reports.text import nothing_tested_notice
 
     output_dir = output_dir.resolve()
     if any(folder.resolve() == output_dir for folder in folders):
@@ -147,6 +148,9 @@ def merge(folders: Sequence[Path], output_dir: Path, against: Path | None = None
         result, history=history, base=base, base_source=base_source, reruns=reruns, output_dir=output_dir,
         known_reproductions=known, shard={"merged": shard_infos} if shard_infos else None)
     exit_code = pipeline.decide_exit_code(result)
+    nothing = nothing_tested_notice(result, exit_code)  # shards that together tested nothing: exit 8, said
+    if nothing:
+        result.notices.append(nothing)
     reports.write_all(result, output_dir, int(exit_code), full=full_reports)
     return result, exit_code
 

@@ -34,6 +34,7 @@ from doorbell_ci.github.limits import (
     escape_astral,
     fit,
 )
+from doorbell_ci.reports.text import verdict
 from doorbell_ci.results import RunResult, TestResult
 
 COMMENT_MODES = ("always", "changes", "failures", "off")
@@ -277,7 +278,8 @@ def create_check_run(client: Github, context: GitHubContext, name: str, run: Run
     output: dict[str, Any] = {"title": title, "summary": summary}
     body: dict[str, Any] = {
         "name": name, "head_sha": context.head_sha(), "status": "completed",
-        "conclusion": "failure" if run.failed else "success",
+        # a run that tested nothing, or whose coverage failed, is no success either (reports.text.verdict)
+        "conclusion": "success" if verdict(run)[1] == "passed" else "failure",
         "output": {**output, "annotations": chunks[0]} if chunks[0] else output,
     }
     if context.run_url:

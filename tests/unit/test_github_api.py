@@ -188,3 +188,22 @@ def test_every_request_carries_the_token_and_hits_the_configured_api_url(double,
             client=client_for(context))
     assert double.requests and all(r.authorization == "token ghs_test_token" or
                                    r.authorization == "Bearer ghs_test_token" for r in double.requests)
+
+
+@pytest.mark.parametrize(("suite", "conclusion"), [
+    (SuiteResult(name="unit", status=SuiteStatus.ABSENT, reason="tests/unit does not exist in the project"), "failure"),
+    (SuiteResult(name="unit", status=SuiteStatus.PASSED,
+                 tests=[TestResult(suite="unit", name="t", outcome=Outcome.SKIPPED)]), "failure"),
+    (SuiteResult(name="unit", status=SuiteStatus.COVERAGE_FAILED, reason="total coverage 45.00% is under 90%",
+                 tests=[TestResult(suite="unit", name="t")]), "failure"),
+    (SuiteResult(name="unit", status=SuiteStatus.PASSED, tests=[TestResult(suite="unit", name="t")]), "success"),
+], ids=["all-absent", "all-skipped", "coverage-failed", "passed"])
+def test_the_check_run_is_green_only_when_something_was_tested_and_passed(
+        double, tmp_path, actions_env, suite: SuiteResult, conclusion: str) -> None:
+    context = context_for(double, tmp_path)
+    run = RunResult(run_id="r1", project="/work/project", started_at="2026-11-25T10:00:00+00:00",
+                    finished_at="2026-11-25T10:01:00+00:00", duration=1.0, suites=[suite])
+    publish(run, tmp_path, 0, context, comment_mode="off", check_run=True, check_name="doorbell-ci",
+            client=client_for(context))
+    assert double.requests_to("POST", CHECK_RUNS)[0].body["conclusion"] == conclusion
+    assert double.invalid == []
