@@ -92,6 +92,12 @@ NOTHING_ROUTES = {
                                              "def test_a():\n    pass\n\n"
                                              "def test_b():\n    pytest.skip('no gpio')\n"},
                     {"suites": ["unit"]}, "all 2 tests were skipped"),
+    "collect-only-in-pytest-args": ({"pyproject.toml": "[tool.doorbell-ci.suite.unit]\npytest_args = ['--co']\n",
+                                     "tests/unit/test_a.py": PASSING}, {"suites": ["unit"]}, "unit: no tests"),
+    "conftest-exits-0": ({"tests/unit/test_a.py": PASSING,
+                          "tests/unit/conftest.py": "import pytest\n\ndef pytest_collection_finish(session):\n"
+                                                    "    pytest.exit('nothing to do today', returncode=0)\n"},
+                         {"suites": ["unit"]}, "unit: no tests"),
     "empty-command-junit": ({"pyproject.toml": "[tool.doorbell-ci.suite.web]\n"
                                                f"command = {json.dumps([sys.executable, 'w.py'])}\n"
                                                "junit = 'out.xml'\n",
