@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
@@ -53,8 +55,12 @@ class Finding:
 
 def examine(project: Path | None = None, environ: Mapping[str, str] | None = None,
             docker_ping: Callable[[], str] | None = None,
-            version_info: tuple[int, ...] | None = None) -> list[Finding]:
-    """Every finding, in the order a reader wants them: Python, pytest, plugins, project, Docker, GitHub."""
+            version_info: tuple[int, ...] | None = None, collect: bool = False) -> list[Finding]:
+    """Every finding, in the order a reader wants them: Python, pytest, plugins, project, Docker, GitHub.
+
+    ``collect`` also asks pytest what each suite would run (``--collect-only``), which imports the
+    project's test modules: markers, ``-k`` or ``pytest_args`` that deselect everything show there.
+    """
     environ = os.environ if environ is None else environ
     findings = [_python(version_info or tuple(sys.version_info[:3])), _pytest()]
     findings += [_plugin(*plugin) for plugin in PLUGINS]
@@ -64,6 +70,8 @@ def examine(project: Path | None = None, environ: Mapping[str, str] | None = Non
         findings.append(config_finding)
         if config_finding.ok and project is not None:
             findings.append(_suites(project))
+            if collect and findings[-1].ok:
+                findings += _collected(project)
     findings.append(_docker(docker_ping or _docker_ping, required=environment == "docker"))
     findings += _github(environ)
     findings.append(_chromium())
@@ -159,6 +167,50 @@ def _suites(project: Path) -> Finding:
     return Finding("suites", True, f"would run {shown}" + "".join(f"; {notice}" for notice in plan.notices))
 
 
+COLLECT_TIMEOUT = 300.0
+_COLLECTED = re.compile(r"(?:(\d+)(?:/\d+)?|no) tests? collected(?: \((\d+) deselected\))?")  # pytest -q's line
+
+
+def _collected(project: Path) -> list[Finding]:
+    """How many tests each planned pytest suite would run, from ``pytest --collect-only`` in the project.
+
+    Required only together: one suite with nothing to run next to others is shown, a run where
+    every suite collects nothing would end with exit 8 and is not usable.
+    """
+    from doorbell_ci.config import load_config
+    from doorbell_ci.plan import make_plan
+
+    findings = []
+    plan = make_plan(load_config(project))
+    for suite in (suite for suite in plan.suites if suite.config.is_pytest):
+        config = suite.config
+        argv = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                *(config.paths or ["."]), *(["-m", config.markers] if config.markers else []), *config.pytest_args]
+        try:
+            completed = subprocess.run(argv, cwd=plan.project, capture_output=True, text=True, encoding="utf-8",  # noqa: S603
+                                       errors="replace", timeout=COLLECT_TIMEOUT, check=False,
+                                       env={**os.environ, **config.env, "PYTHONDONTWRITEBYTECODE": "1"})
+        except (OSError, subprocess.TimeoutExpired) as error:
+            findings.append(Finding(f"collect {suite.name}", False, f"pytest --collect-only failed: {error}", False))
+            continue
+        match = _COLLECTED.search(completed.stdout)
+        count = int(match.group(1) or 0) if match and completed.returncode == 0 else 0
+        if count:
+            findings.append(Finding(f"collect {suite.name}", True, f"{count} tests", required=False))
+        elif completed.returncode in (0, 5):
+            deselected = int(match.group(2) or 0) if match else 0
+            why = (f"all {deselected} collected tests are deselected (markers, -k or pytest_args)" if deselected
+                   else "pytest collects no tests in " + " ".join(config.paths or ["."]))
+            findings.append(Finding(f"collect {suite.name}", False, f"nothing would run: {why}", required=False))
+        else:
+            last = (completed.stdout.strip().splitlines() or ["no output"])[-1][:200]
+            findings.append(Finding(f"collect {suite.name}", False,
+                                    f"pytest --collect-only exited {completed.returncode}: {last}", required=False))
+    if findings and not any(finding.ok for finding in findings):
+        findings.append(Finding("collected", False, "nothing would run (exit 8): no suite collects a test"))
+    return findings
+
+
 def _docker_ping() -> str:
     """The engine's version through the docker SDK; raises when it cannot be reached."""
     import docker
@@ -220,11 +272,14 @@ def register_commands(subparsers: Any) -> None:
     parser.add_argument("--project", type=Path, default=Path("."), metavar="DIR",
                         help="the project whose configuration to check (default: .)")
     parser.add_argument("--json", action="store_true", help="print the findings and the platform as JSON")
+    parser.add_argument("--collect", action="store_true",
+                        help="also ask pytest (--collect-only) how many tests each suite would run; imports the "
+                             "project's test modules")
     parser.set_defaults(handler=_doctor_command)
 
 
 def _doctor_command(args: argparse.Namespace) -> int:
-    findings = examine(args.project)
+    findings = examine(args.project, collect=args.collect)
     facts = platforms.describe()
     if args.json:
         document = {"usable": usable(findings), "findings": [asdict(f) for f in findings], "platform": facts}

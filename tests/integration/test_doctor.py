@@ -68,3 +68,20 @@ def test_doctor_reaches_a_running_docker_engine(tmp_path: Path) -> None:
     completed = doctor("--project", str(tmp_path))
     assert completed.returncode == 0, completed.stdout
     assert any(line.split()[:4] == ["ok", "docker", "engine", "Docker"] for line in completed.stdout.splitlines())
+
+
+def test_doctor_collect_tells_that_markers_deselect_everything(tmp_path: Path) -> None:
+    """The plan alone cannot see it: pytest collects, and every test is deselected by the suite's markers."""
+    (tmp_path / "tests" / "unit").mkdir(parents=True)
+    (tmp_path / "tests" / "unit" / "test_a.py").write_text("def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.doorbell-ci.suite.unit]\nmarkers = "smoke"\n')
+    plain = doctor("--project", str(tmp_path))
+    assert plain.returncode == 0, plain.stdout  # without --collect only the folders are looked at
+    completed = doctor("--project", str(tmp_path), "--collect")
+    assert completed.returncode == 3, completed.stdout + completed.stderr
+    assert "collect unit                    nothing would run: all 2 collected tests are deselected" in completed.stdout
+    assert completed.stdout.splitlines()[-1] == "usable: no (fix: collected)"
+    (tmp_path / "pyproject.toml").write_text("")
+    completed = doctor("--project", str(tmp_path), "--collect")
+    assert completed.returncode == 0 and any(line.split()[:4] == ["ok", "collect", "unit", "2"]
+                                             for line in completed.stdout.splitlines())
