@@ -274,3 +274,17 @@ def test_in_docker_a_flat_folder_runs_and_skipped_only_is_exit_8(tmp_path: Path)
     lines = completed.stdout.rstrip().splitlines()
     assert lines[-2].startswith("doorbell-ci: nothing was tested: its only test was skipped")
     assert lines[-1] == "0 passed, 0 failed, 1 skipped; nothing tested"
+
+
+def test_fail_under_in_a_suites_pytest_args_is_that_suites_coverage_failure(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The suite's own --cov-fail-under comes after doorbell-ci's --cov-fail-under=0 and wins: recognised."""
+    project = project_with(tmp_path, {"pyproject.toml": "[tool.coverage.run]\nsource = ['app']\n"
+                                                        "[tool.doorbell-ci.suite.unit]\n"
+                                                        "pytest_args = ['--cov-fail-under=75']\n",
+                                      "app/__init__.py": APP, "tests/unit/test_app.py": APP_TEST})
+    result, code, lines = run(project, capsys, suites="unit", coverage="true")
+    unit = next(s for s in result.suites if s.name == "unit")
+    assert code is ExitCode.COVERAGE and unit.status is SuiteStatus.COVERAGE_FAILED
+    assert "total coverage 50.00% is under its required 75%" in unit.reason
+    assert result.coverage is not None and result.coverage.fail_under is None  # no run-level threshold applies
