@@ -54,7 +54,8 @@ def regressions_count(performance: dict[str, Any] | None) -> int:
 def step_outputs(run: RunResult, results_dir: Path, exit_code: int | None) -> dict[str, str | int | float | None]:
     counts = run.counts
     return {
-        "status": "failed" if run.failed else "passed",
+        # the run's own verdict: a run that tested nothing (exit 8) or failed its coverage (7) did not pass
+        "status": "failed" if run.failed or exit_code not in (None, 0) else "passed",
         "passed": counts.passed,
         "failed": counts.failed,
         "skipped": counts.skipped,

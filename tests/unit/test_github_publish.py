@@ -91,3 +91,10 @@ def test_text_is_cut_on_character_boundaries() -> None:
     assert escape_astral("ok 🚪") == "ok U+1F6AA"
     cut = fit("é" * 1000, 200, "https://run")
     assert len(cut.encode()) <= 200 and cut.endswith("report.html in https://run)\n")
+
+
+@pytest.mark.parametrize(("exit_code", "status"), [(8, "failed"), (7, "failed"), (0, "passed"), (None, "passed")])
+def test_the_status_output_follows_the_runs_exit_code(exit_code: int | None, status: str) -> None:
+    """A run in which every suite was absent has no failed suite, yet exit 8: no step may read it as passed."""
+    run = run_of()
+    assert step_outputs(run, Path("/tmp/results"), exit_code)["status"] == status
