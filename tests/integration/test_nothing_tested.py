@@ -167,6 +167,10 @@ ERROR_ROUTES = {
                          "pytest was interrupted (collection errors?)"),
     "timeout": ({"tests/unit/test_a.py": "import time\n\ndef test_a():\n    time.sleep(60)\n"},
                 "killed at the suite timeout of 3s"),
+    "broken-xml": ({"pyproject.toml": "[tool.doorbell-ci.suite.unit]\n"
+                                      f"command = {json.dumps([sys.executable, 'w.py'])}\njunit = 'out.xml'\n",
+                    "w.py": "open('out.xml', 'w').write('<testsuite tests=\"2\"><testcase name=\"a\"/><testc')\n"},
+                   "is not well-formed XML"),
 }
 
 
