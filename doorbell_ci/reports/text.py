@@ -161,7 +161,7 @@ def why_nothing_tested(run: RunResult) -> str:
     parts: list[str] = []
     skipped = run.counts.skipped
     if skipped:
-        parts.append(f"all {skipped} tests were skipped" if skipped > 1 else "its only test was skipped")
+        parts.append(f"all {skipped} tests were skipped" if skipped > 1 else "the only test was skipped")
     for suite in run.suites:
         if suite.status in (SuiteStatus.NO_TESTS, SuiteStatus.NOT_RUN, *_UNFINISHED):
             parts.append(f"{suite.name}: {suite.status.value}" + (f" ({suite.reason})" if suite.reason else ""))
@@ -225,7 +225,7 @@ def ending_lines(run: RunResult) -> list[str]:
         nothing = f"{NOTHING_TESTED}: {why_nothing_tested(run)}"
     if nothing:
         lines.append(nothing)
-    return lines
+    return [" ".join(line.split()) for line in lines]  # one line each, whatever a reason holds
 
 
 def verdict(run: RunResult) -> tuple[str, str]:

@@ -96,7 +96,7 @@ def test_shards_that_together_tested_nothing_merge_to_exit_8(tmp_path: Path) -> 
     two = shard(tmp_path / "s2", 2, 2, {"unit": {}}, statuses={"unit": SuiteStatus.NO_TESTS})
     result, exit_code = merge([one, two], tmp_path / "merged")
     assert exit_code == 8
-    assert any(notice.startswith("nothing was tested: its only test was skipped") for notice in result.notices)
+    assert any(notice.startswith("nothing was tested: the only test was skipped") for notice in result.notices)
     assert (tmp_path / "merged" / "summary.md").read_text().startswith("## doorbell-ci: ⚠️ nothing tested")
     three = shard(tmp_path / "s3", 1, 2, {"unit": {"b": Outcome.PASSED}})
     assert merge([three, two], tmp_path / "merged-2")[1] == 0

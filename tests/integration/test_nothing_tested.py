@@ -276,7 +276,7 @@ def test_in_docker_a_flat_folder_runs_and_skipped_only_is_exit_8(tmp_path: Path)
     completed = in_docker(skipped)
     assert completed.returncode == 8, completed.stdout[-3000:] + completed.stderr[-3000:]
     lines = completed.stdout.rstrip().splitlines()
-    assert lines[-2].startswith("doorbell-ci: nothing was tested: its only test was skipped")
+    assert lines[-2].startswith("doorbell-ci: nothing was tested: the only test was skipped")
     assert lines[-1] == "0 passed, 0 failed, 1 skipped; nothing tested"
 
 

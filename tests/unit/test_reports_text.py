@@ -139,3 +139,8 @@ def test_coverage_failures_say_their_figures_and_are_exit_7() -> None:
     assert ending_lines(by_pytest_cov) == [
         "suite unit: coverage failed: total coverage 45.00% is under its required 90%"]
     assert "coverage failed" in html.render(by_pytest_cov, 7)
+
+
+def test_a_reason_with_line_breaks_still_ends_in_one_line() -> None:
+    run = run_of(SuiteResult("web", SuiteStatus.ERROR, reason="web.xml could not be read:\nline 1\r\nline 2"))
+    assert ending_lines(run) == ["suite web errored: web.xml could not be read: line 1 line 2"]
