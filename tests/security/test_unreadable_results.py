@@ -1,0 +1,143 @@
+"""Results a suite made unreadable, in real runs as an unprivileged user (uid 65534).
+
+Everything doorbell-ci reads after a suite (its JUnit file, the progress events, the coverage
+data, a ``command`` suite's own XML) sits in folders the suite's processes can write. A test can
+chmod them to 000, replace a file with a folder or a symlink loop, or a folder with a file. As
+root none of that stops a read, so each form runs as uid 65534 (tests/nonroot.py): the project's
+own test or conftest does the damage, and the run must end with that suite in ``error`` and the
+reason, report.json written, exit 1, and no traceback. Before the fix the first form raised
+``PermissionError`` out of ``collect_suite`` (``Path.exists`` on the file inside the 000 folder):
+traceback, exit 1, no report.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.nonroot import give_to_nonroot, nonroot_env, nonroot_python, run_as_nonroot
+
+HEALTHY = "def test_one():\n    assert 1 + 1 == 2\n\n\ndef test_two():\n    assert 'doorbell'\n"
+OUTPUT = "Path(__file__).resolve().parents[2] / 'test-results'"  # from tests/<suite>/ to the output folder
+# the damage is done after pytest wrote its XML (pytest_unconfigure runs after the junitxml plugin's sessionfinish)
+AFTER_XML = ("import os\nfrom pathlib import Path\n\n\ndef pytest_unconfigure(config):\n"
+             "    junit = {output} / 'junit' / 'unit.xml'\n{body}")
+
+FORMS = {
+    "junit folder chmod 000 by a test": (
+        {"tests/unit/test_lock.py": f"import os\nfrom pathlib import Path\n\n\ndef test_lock():\n"
+                                    f"    os.chmod({OUTPUT} / 'junit', 0)\n"},
+        r"unit\.xml could not be read: Permission denied"),
+    "junit file chmod 000 after pytest wrote it": (
+        {"tests/unit/conftest.py": AFTER_XML.format(output=OUTPUT, body="    os.chmod(junit, 0)\n")},
+        r"unit\.xml could not be read: Permission denied"),
+    "junit file replaced by a folder": (
+        {"tests/unit/conftest.py": AFTER_XML.format(output=OUTPUT, body="    junit.unlink()\n    junit.mkdir()\n")},
+        r"unit\.xml is a folder, not a file"),
+    "junit file replaced by a symlink loop": (
+        {"tests/unit/conftest.py": AFTER_XML.format(output=OUTPUT,
+                                                    body="    junit.unlink()\n    os.symlink(junit, junit)\n")},
+        r"unit\.xml could not be read: Too many levels of symbolic links"),
+    "junit folder replaced by a file": (
+        {"tests/unit/test_lock.py": f"import os\nfrom pathlib import Path\n\n\ndef test_swap():\n"
+                                    f"    os.rmdir({OUTPUT} / 'junit')\n    ({OUTPUT} / 'junit').write_text('x')\n"},
+        r"unit\.xml could not be read: Not a directory"),
+    "junit folder and progress file chmod 000": (
+        {"tests/unit/test_lock.py": f"import os\nfrom pathlib import Path\n\n\ndef test_lock():\n"
+                                    f"    os.chmod({OUTPUT} / 'logs' / 'unit.progress.jsonl', 0)\n"
+                                    f"    os.chmod({OUTPUT} / 'junit', 0)\n"},
+        r"unit\.xml could not be read: Permission denied; the progress file unit\.progress\.jsonl could not be "
+        r"read either \(Permission denied\)"),
+}
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A folder outside /tmp/pytest-of-root, which every other pytest session of root sets back to 0700."""
+    folder = Path(tempfile.mkdtemp(prefix="doorbell-ci-unreadable-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)  # as root: modes 000 do not stop it
+
+
+def _project(root: Path, files: dict[str, str], pyproject: str = "") -> Path:
+    (root / "tests" / "unit").mkdir(parents=True)
+    (root / "tests" / "unit" / "test_ok.py").write_text(HEALTHY, encoding="utf-8")
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    (root / "pyproject.toml").write_text(f"[project]\nname = 'probe'\n{pyproject}", encoding="utf-8")
+    give_to_nonroot(root)
+    return root
+
+
+def _run_as_nonroot(project: Path, *args: str) -> tuple[int, str, dict]:
+    completed = run_as_nonroot(
+        [nonroot_python(), "-m", "doorbell_ci", "run", "--project", str(project), "--workers", "1", *args],
+        cwd=project, env=nonroot_env(), timeout=300)
+    output = completed.stdout + completed.stderr
+    report = project / "test-results" / "report.json"
+    assert report.is_file(), f"no report.json; output:\n{output[-3000:]}"
+    return completed.returncode, output, json.loads(report.read_text(encoding="utf-8"))
+
+
+def _suite(report: dict, name: str) -> dict:
+    return next(s for s in report["suites"] if s["name"] == name)
+
+
+@pytest.mark.parametrize("form", list(FORMS))
+def test_a_result_the_suite_made_unreadable_is_that_suites_error(tmp_path: Path, form: str) -> None:
+    files, reason = FORMS[form]
+    project = _project(tmp_path / "project", files)
+    code, output, report = _run_as_nonroot(project, "--suites", "unit", "--no-coverage")
+    assert "Traceback (most recent call last)" not in output.split("<== unit")[-1]  # the suite's own may show
+    unit = _suite(report, "unit")
+    assert unit["status"] == "error"
+    assert re.search(reason, unit["reason"]), unit["reason"]
+    assert code == 1
+    assert report["run"]["status"] == "failed"
+    if "progress" not in form:  # the tests that finished are kept, from the progress events
+        assert unit["counts"]["passed"] >= 2
+
+
+def test_an_unreadable_coverage_folder_is_the_suites_error_not_a_silent_gap(tmp_path: Path) -> None:
+    """With the folder unreadable, coverage used to combine nothing and report no total: a fail_under gate vanished."""
+    test = (f"import os\nfrom pathlib import Path\n\n\ndef test_lock():\n"
+            f"    os.chmod({OUTPUT} / 'coverage', 0)\n")
+    project = _project(tmp_path / "project", {"tests/unit/test_lock.py": test, "src/probe/__init__.py": "X = 1\n"})
+    code, output, report = _run_as_nonroot(project, "--suites", "unit", "--cov-fail-under", "1")
+    unit = _suite(report, "unit")
+    assert unit["status"] == "error", output[-2000:]
+    assert "coverage folder coverage/ could not be read (Permission denied" in unit["reason"]
+    assert any("coverage" in notice for notice in report["notices"])
+    assert code == 1
+
+
+def test_a_command_suites_unreadable_xml_is_its_error_and_other_suites_are_kept(tmp_path: Path) -> None:
+    """A ``command`` suite that writes its XML and then makes its folder unreadable (or its file a folder)."""
+    writer = ("import os, sys\nfrom pathlib import Path\nout = Path(sys.argv[1])\nout.mkdir(exist_ok=True)\n"
+              "if sys.argv[2] == 'chmod':\n"
+              "    (out / 'r.xml').write_text('<testsuite tests=\"1\"><testcase name=\"t\"/></testsuite>')\n"
+              "    os.chmod(out, 0)\n"
+              "else:\n    (out / 'r.xml').mkdir()\n")
+    tables = "".join(
+        f"[tool.doorbell-ci.suite.{name}]\ncommand = {json.dumps([nonroot_python(), 'writer.py', name, mode])}\n"
+        f"junit = '{name}/r.xml'\n" for name, mode in (("locked", "chmod"), ("folder", "mkdir")))
+    project = _project(tmp_path / "project", {"writer.py": writer}, "\n[tool.doorbell-ci]\n" + tables)
+    os.chmod(project / "writer.py", stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    code, output, report = _run_as_nonroot(project, "--suites", "unit", "locked", "folder", "--no-coverage")
+    assert _suite(report, "unit")["status"] == "passed"
+    assert _suite(report, "unit")["counts"]["passed"] == 2
+    assert "r.xml could not be read: Permission denied" in _suite(report, "locked")["reason"]
+    assert _suite(report, "locked")["status"] == "error"
+    assert _suite(report, "folder")["status"] == "error"
+    assert re.search(r"r\.xml (is not a regular file|is a folder)", _suite(report, "folder")["reason"])
+    assert code == 1
