@@ -294,7 +294,11 @@ def _merge_report(results: dict[str, TestResult], suite: str, nodeid: str, event
 def collect_coverage(plan: Plan, fail_under: float | None, write_reports: bool) -> CoverageSummary | None:
     """Combine the per-suite coverage data into one total; write HTML, JSON and Cobertura XML."""
     folder = plan.output_dir / "coverage"
-    data_files = sorted(str(p) for p in folder.glob(".coverage.*")) if folder.is_dir() else []
+    try:
+        # an unreadable data file is its suite's error already (_coverage_problem); the others still combine
+        data_files = sorted(str(p) for p in folder.glob(".coverage.*") if _unreadable_file(p) is None)
+    except OSError as error:
+        raise CollectError(f"coverage data could not be listed: {_os_problem(error)}") from None
     if not data_files:
         return None
     import coverage  # pytest-cov's dependency; imported here to keep start-up light
@@ -316,9 +320,11 @@ def collect_coverage(plan: Plan, fail_under: float | None, write_reports: bool) 
             cov.xml_report(outfile=str(folder / "coverage.xml"), ignore_errors=True, omit=omit)
             cov.html_report(directory=str(folder / "html"), ignore_errors=True, omit=omit)
             reports |= {"xml": "coverage/coverage.xml", "html": "coverage/html/index.html"}
+        data = json.loads(json_path.read_text(encoding="utf-8"))
     except coverage.exceptions.CoverageException as error:
         raise CollectError(f"coverage data could not be combined: {error}") from None
-    data = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # the folder is writable by the suites: anything may be there now
+        raise CollectError(f"coverage data could not be combined: {error}") from None
     files = []
     for path, info in sorted(data.get("files", {}).items()):
         summary = info.get("summary", {})
