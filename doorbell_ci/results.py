@@ -247,6 +247,9 @@ class JunitFacts:
         if declared_bad and not self.read_bad:
             return (f"{name} declares {_declared_words(self)} but holds no failed test case "
                     f"({self.read_tests} of {self.declared_tests} declared tests read)")
+        if declared_bad > self.read_bad:  # an error, not a note: a rerun that passes must not turn it green
+            return (f"{name} declares {_declared_words(self)} but holds only {self.read_bad} failure/error "
+                    "results; the others' messages are not in the file")
         missing = self.declared_tests - self.read_tests
         if missing > max(self.declared_skipped - self.read_skipped, 0):
             return (f"{name} declares {_declared_words(self)} but holds {self.read_tests} test cases: "
@@ -260,10 +263,6 @@ class JunitFacts:
         if missing > 0 and self.problem(name) is None:
             notes.append(f"{name} declares {self.declared_tests} tests but holds {self.read_tests}; the "
                          f"{missing} not in the file are among its {self.declared_skipped} declared skips")
-        declared_bad = self.declared_failures + self.declared_errors
-        if declared_bad > self.read_bad > 0:
-            notes.append(f"{name} declares {_declared_words(self)} but holds {self.read_bad} failure/error "
-                         "results; the others' messages are not in the file")
         if self.not_numbers:
             notes.append(f"{name}: {', '.join(self.not_numbers)} is not a number and was ignored")
         if self.unknown_statuses:

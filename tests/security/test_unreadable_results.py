@@ -165,3 +165,39 @@ def test_a_command_suites_unreadable_xml_is_its_error_and_other_suites_are_kept(
     assert _suite(report, "folder")["status"] == "error"
     assert re.search(r"r\.xml (is not a regular file|is a folder)", _suite(report, "folder")["reason"])
     assert code == 1
+
+
+def test_an_output_folder_made_unreadable_still_gives_a_report_json_with_the_reason(tmp_path: Path) -> None:
+    """The whole output folder chmodded 000: every later stage used ``Path.is_file``/``glob`` on it (perf, the
+    previous report, report.json's own error path) and raised. Now the suite is an error, the perf and coverage
+    readers say why in notices, and report.json goes to a fallback folder the last line names."""
+    test = f"import os\nfrom pathlib import Path\n\n\ndef test_lock():\n    os.chmod({OUTPUT}, 0)\n"
+    project = _project(tmp_path / "project", {"tests/unit/test_lock.py": test})
+    completed = run_as_nonroot(
+        [nonroot_python(), "-m", "doorbell_ci", "run", "--project", str(project), "--workers", "1",
+         "--suites", "unit"], cwd=project, env=nonroot_env(), timeout=300)
+    assert "Traceback" not in completed.stderr, completed.stderr[-3000:]
+    fallback = re.search(r"this run's reports were written to (\S+) instead", completed.stderr)
+    assert fallback, completed.stderr[-2000:]
+    try:
+        report = json.loads((Path(fallback[1]) / "report.json").read_text(encoding="utf-8"))
+    finally:
+        shutil.rmtree(fallback[1], ignore_errors=True)
+    unit = _suite(report, "unit")
+    assert unit["status"] == "error"
+    assert "unit.xml could not be read: Permission denied" in unit["reason"]
+    assert any(notice.startswith("performance: perf/ could not be read") for notice in report["notices"])
+    assert completed.returncode == 4  # reports not where asked (ExitCode.REPORT); the failure is in report.json
+
+
+def test_reruns_into_a_logs_folder_made_unreadable_are_a_notice(tmp_path: Path) -> None:
+    """--reruns writes each rerun's selection file into logs/; a test that chmods it made that a traceback."""
+    test = (f"import os\nfrom pathlib import Path\n\n\ndef test_fails():\n"
+            f"    if ({OUTPUT} / 'logs').stat().st_mode & 0o777:\n        os.chmod({OUTPUT} / 'logs', 0)\n"
+            f"    assert False\n")
+    project = _project(tmp_path / "project", {"tests/unit/test_lock.py": test})
+    code, output, report = _run_as_nonroot(project, "--suites", "unit", "--no-coverage", "--reruns", "1")
+    assert _suite(report, "unit")["status"] == "failed"
+    assert any(re.match(r"reruns: .*test_fails could not be rerun: Permission denied", notice)
+               for notice in report["notices"]), report["notices"]
+    assert code == 1
