@@ -360,6 +360,8 @@ def case_outcome(results: list[tuple[Outcome, str, str]], attributes: dict[str, 
     ``message`` and the start of ``details``; every other one is appended to ``details`` after
     ``ALSO`` and its message to ``message``, so every report (JSON, HTML, Markdown, junit.xml) shows it.
     """
+    if not results and not (attributes.get("status") or attributes.get("result") or attributes.get("outcome")):
+        return CaseOutcome(Outcome.PASSED, "", "", 0, [])  # most test cases: nothing to weigh
     indications = [(kind, _RESULT_WORD[kind], message or "", text or "") for kind, message, text in results]
     stated: list[str] = []
     unknown: list[str] = []
@@ -656,17 +658,18 @@ def _first_invalid_utf8(handle: BinaryIO) -> int | None:
 
 
 def _to_result(case: Any, suite: str, zero_based_lines: bool = False, facts: JunitFacts | None = None) -> TestResult:
-    from junitparser import Error, Failure, Skipped
+    from junitparser import Error, Failure
 
-    kinds = ((Failure, Outcome.FAILED), (Error, Outcome.ERROR), (Skipped, Outcome.SKIPPED))
-    held = [(next(value for kind, value in kinds if isinstance(entry, kind)), entry.message or "", entry.text or "")
-            for entry in case.result]
+    entries = case.result
+    held = [(Outcome.FAILED if isinstance(entry, Failure) else Outcome.ERROR if isinstance(entry, Error)
+             else Outcome.SKIPPED, entry.message or "", entry.text or "") for entry in entries] if entries else []
     decided = case_outcome(held, case._elem.attrib)  # noqa: SLF001 - junitparser's own element
     outcome, message, details = decided.outcome, decided.message, decided.details
     if facts is not None:
         facts.read_tests += 1
-        facts.read_bad += decided.bad_results
-        facts.read_skipped += outcome is Outcome.SKIPPED
+        if outcome is not Outcome.PASSED:
+            facts.read_bad += decided.bad_results
+            facts.read_skipped += outcome is Outcome.SKIPPED
         for value in decided.unknown:
             if value in facts.unknown_statuses or len(facts.unknown_statuses) < MAX_NOTES:
                 facts.unknown_statuses[value] = facts.unknown_statuses.get(value, 0) + 1
