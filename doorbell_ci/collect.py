@@ -13,6 +13,7 @@ with the reason, never as a traceback that loses the run's report.json.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -168,6 +169,20 @@ def _coverage_problem(plan: Plan, suite: PlannedSuite) -> str | None:
     return None
 
 
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path``; OSError when it is not a regular file (a FIFO put there would block a plain open)."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        handle = os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+    with handle:
+        return handle.read()
+
+
 def _unreadable_file(path: Path) -> str | None:
     """Why ``path`` cannot be read as a regular file (without blocking on a FIFO), or None."""
     try:
@@ -232,7 +247,7 @@ def tests_from_progress(path: Path, suite: str, killed: bool, running_message: s
     started: list[str] = []
     finished: set[str] = set()
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = _read_regular_file(path).decode("utf-8", errors="replace").splitlines()
     except FileNotFoundError:
         return []
     except OSError as error:

@@ -56,6 +56,13 @@ FORMS = {
                                     f"    os.chmod({OUTPUT} / 'junit', 0)\n"},
         r"unit\.xml could not be read: Permission denied; the progress file unit\.progress\.jsonl could not be "
         r"read either \(Permission denied\)"),
+    "junit folder chmod 000 and the progress file replaced by a FIFO": (  # a plain open() of it blocked forever
+        {"tests/unit/test_lock.py": f"import os\nfrom pathlib import Path\n\n\ndef test_lock():\n"
+                                    f"    progress = {OUTPUT} / 'logs' / 'unit.progress.jsonl'\n"
+                                    f"    progress.unlink()\n    os.mkfifo(progress)\n"
+                                    f"    os.chmod({OUTPUT} / 'junit', 0)\n"},
+        r"unit\.xml could not be read: Permission denied; the progress file unit\.progress\.jsonl could not be "
+        r"read either \(not a regular file\)"),
 }
 
 
