@@ -18,6 +18,7 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -208,3 +209,17 @@ def test_reruns_into_a_logs_folder_made_unreadable_are_a_notice(tmp_path: Path) 
     assert any(re.match(r"reruns: .*test_fails could not be rerun: Permission denied", notice)
                for notice in report["notices"]), report["notices"]
     assert code == 1
+
+
+def test_a_fifo_among_the_perf_samples_is_a_problem_not_a_hang(tmp_path: Path) -> None:
+    """perf/ is writable by the suites; a FIFO named like a samples file blocked ``read_text`` forever."""
+    from doorbell_ci.perf.compare import read_measurements
+
+    (tmp_path / "perf").mkdir()
+    os.mkfifo(tmp_path / "perf" / "unit.samples.json")
+    outcome: list = []
+    reader = threading.Thread(target=lambda: outcome.append(read_measurements(tmp_path)), daemon=True)
+    reader.start()
+    reader.join(timeout=20)
+    assert outcome, "read_measurements blocked on the FIFO"
+    assert outcome[0].problems == ["performance: unit.samples.json is not a regular file; its benchmarks are left out"]
