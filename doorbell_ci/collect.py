@@ -98,8 +98,9 @@ def _collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> Sui
         if unreadable:
             junit_problem += f"; {unreadable[0]}"
         facts = JunitFacts()  # a file that could not be read whole declares nothing to compare with
-    declared_problem = facts.problem(suite.junit_name.split("/")[-1])
-    result.notices += [f"{suite.name}: {note}" for note in facts.notes(suite.junit_name.split("/")[-1])]
+    junit_name = Path(suite.junit_name).name
+    declared_problem = facts.problem(junit_name)
+    result.notices += [f"{suite.name}: {note}" for note in facts.notes(junit_name)]
     if declared_problem:
         result.notices.append(f"{suite.name}: {declared_problem}")
     coverage_problem = _coverage_problem(plan, suite) if suite.coverage else None

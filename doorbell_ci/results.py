@@ -252,8 +252,8 @@ class JunitFacts:
                     "results; the others' messages are not in the file")
         missing = self.declared_tests - self.read_tests
         if missing > max(self.declared_skipped - self.read_skipped, 0):
-            return (f"{name} declares {_declared_words(self)} but holds {self.read_tests} test cases: "
-                    f"the results of {missing} are missing")
+            return (f"{name} declares {_declared_words(self)} but holds {self.read_tests} test "
+                    f"case{'' if self.read_tests == 1 else 's'}: the results of {missing} are missing")
         return None
 
     def notes(self, name: str) -> list[str]:

@@ -29,7 +29,7 @@ FORMS = {
     "failures not a number": ('<testsuite tests="1" failures="several"><testcase name="a"/></testsuite>',
                               'declares failures="several" on <testsuite>, which is not a number'),
     "testcases missing": ('<testsuite tests="9"><testcase name="a"/></testsuite>',
-                          "declares 9 tests but holds 1 test cases: the results of 8 are missing"),
+                          "declares 9 tests but holds 1 test case: the results of 8 are missing"),
 }
 
 
