@@ -597,8 +597,9 @@ def _stream(source: _Capped, name: str, suite: str, facts: JunitFacts) -> Iterat
                 elem.clear()
     except ParseError as error:
         reason = _parse_problem(name, error, source.handle, started)
-        header = path[0].declared if path and path[0].kind in (_ROOT, _SUITE) else None
-        if header and any(header):  # a file cut after its header still says what it held
+        headers = [opened.declared for opened in path if opened.kind in (_ROOT, _SUITE)]
+        header = [max(values) for values in zip(*headers, strict=True)] if headers else None
+        if header and any(header):  # a file cut after its suite header still says what it held
             reason += (f"; its header declares {header[0]} tests, {header[1]} failed, {header[2]} errors, "
                        f"{header[3]} skipped")
         raise CollectError(reason) from None

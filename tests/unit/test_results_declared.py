@@ -128,9 +128,12 @@ def test_fewer_failures_held_than_declared_is_an_error_too(tmp_path: Path) -> No
                                       "results; the others' messages are not in the file")
 
 
-def test_a_file_cut_after_its_suite_header_says_what_the_header_declared(tmp_path: Path) -> None:
+@pytest.mark.parametrize("head", ['<testsuite name="x" tests="6" failures="1">',
+                                  '<testsuites><testsuite name="x" tests="6" failures="1">',
+                                  '<testsuites tests="6" failures="1"><testsuite name="x">'])
+def test_a_file_cut_after_its_suite_header_says_what_the_header_declared(tmp_path: Path, head: str) -> None:
     path = tmp_path / "r.xml"
-    path.write_text('<?xml version="1.0"?>\n<testsuite name="x" tests="6" failures="1">\n', encoding="utf-8")
+    path.write_text(f'<?xml version="1.0"?>\n{head}\n', encoding="utf-8")
     with pytest.raises(CollectError, match=r"cut off .*its header declares 6 tests, 1 failed, 0 errors, 0 skipped"):
         read_junit(path, "unit")
 
