@@ -4,14 +4,22 @@ Sources, in order of trust: the suite's JUnit XML; when that is missing or broke
 a timeout), the progress events written by ``progress_plugin`` for every test that finished,
 plus an ``error`` entry for the test that was running when the suite was killed. Nothing a
 suite produced before it died is lost.
+
+Everything read here was left in folders the suite's own processes can write, so any of it may
+be unreadable by the time it is read (a test that chmods ``junit/`` to 000, replaces its file with
+a folder or a symlink loop, deletes it mid-read): every ``OSError`` ends as that suite's ``error``
+with the reason, never as a traceback that loses the run's report.json.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import shutil
 import signal
+import stat
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +29,7 @@ from doorbell_ci.plan import Plan, PlannedSuite
 from doorbell_ci.results import (
     CoverageSummary,
     FileCoverage,
+    JunitFacts,
     Outcome,
     SuiteResult,
     SuiteStatus,
@@ -35,6 +44,25 @@ _SEVERITY = {Outcome.FAILED: 3, Outcome.ERROR: 2, Outcome.SKIPPED: 1, Outcome.PA
 
 
 def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> SuiteResult:
+    """The suite's result; an ``OSError`` nothing below expected still ends as its ``error``, not a traceback."""
+    try:
+        return _collect_suite(plan, suite, execution)
+    except OSError as error:
+        return SuiteResult(
+            name=suite.name, status=SuiteStatus.ERROR, exit_code=execution.exit_code,
+            started_at=execution.started_at, duration=execution.duration, resources=execution.resources,
+            command=execution.argv, log_file=suite.log_name, output_tail=execution.output_tail,
+            reason=f"its results could not be read: {_os_problem(error)}",
+            notices=[f"{suite.name}: its results could not be read: {_os_problem(error)}"])
+
+
+def _os_problem(error: OSError) -> str:
+    """``Permission denied: junit/unit.xml`` with the path relative to what the reader knows."""
+    where = f": {Path(error.filename).name}" if isinstance(error.filename, str) and error.filename else ""
+    return f"{error.strerror or error}{where}"
+
+
+def _collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> SuiteResult:
     junit = plan.output_dir / suite.junit_name
     stale = None
     if suite.config.command is not None and suite.config.junit:
@@ -48,7 +76,7 @@ def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> Suit
         duration=execution.duration,
         resources=execution.resources,
         command=execution.argv,
-        junit_file=suite.junit_name if junit.exists() else None,
+        junit_file=suite.junit_name if os.path.lexists(junit) else None,  # no stat: it may be unreadable
         log_file=suite.log_name,
         output_tail=execution.output_tail,
     )
@@ -58,14 +86,25 @@ def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> Suit
 
     junit_problem = None
     died = _death_by_signal(execution)
+    facts = JunitFacts()
     try:
-        result.tests = read_junit(junit, suite.name, plan.junit_max_bytes)
+        result.tests = read_junit(junit, suite.name, plan.junit_max_bytes, facts)
     except CollectError as error:
         junit_problem = stale or str(error)
+        unreadable: list[str] = []
         result.tests = tests_from_progress(
             plan.output_dir / suite.progress_name, suite.name,
             killed=execution.timed_out or execution.interrupted or died is not None,
-            running_message=f"crashed: {died} while this test ran" if died else None)
+            running_message=f"crashed: {died} while this test ran" if died else None, problems=unreadable)
+        if unreadable:
+            junit_problem += f"; {unreadable[0]}"
+        facts = JunitFacts()  # a file that could not be read whole declares nothing to compare with
+    junit_name = Path(suite.junit_name).name
+    declared_problem = facts.problem(junit_name)
+    result.notices += [f"{suite.name}: {note}" for note in facts.notes(junit_name)]
+    if declared_problem:
+        result.notices.append(f"{suite.name}: {declared_problem}")
+    coverage_problem = _coverage_problem(plan, suite) if suite.coverage else None
 
     code = execution.exit_code
     if execution.timed_out:
@@ -86,6 +125,9 @@ def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> Suit
     elif junit_problem and not (suite.config.is_pytest and code == PYTEST_NO_TESTS):
         result.status = SuiteStatus.ERROR
         result.reason = f"{junit_problem} (exit code {code})"
+    elif declared_problem:  # never green, whatever the exit code: the file says it held more than it does
+        result.status = SuiteStatus.ERROR
+        result.reason = f"{declared_problem} (exit code {code})"
     elif suite.config.is_pytest and code == PYTEST_NO_TESTS:
         result.status, result.reason = SuiteStatus.NO_TESTS, no_tests_reason(execution.output_tail)
     elif suite.config.is_pytest and code in (PYTEST_INTERRUPTED, PYTEST_INTERNAL, PYTEST_USAGE):
@@ -104,6 +146,12 @@ def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> Suit
         result.reason = f"exit code {code} although no test failed" + _last_words(execution.output_tail)
     elif not result.tests:
         result.status, result.reason = SuiteStatus.NO_TESTS, "no test results"
+    if coverage_problem:
+        result.notices.append(f"{suite.name}: {coverage_problem}")
+        if result.status in (SuiteStatus.ERROR, SuiteStatus.TIMEOUT):
+            result.reason += f"; {coverage_problem}"
+        else:  # the coverage total, and a fail_under gate on it, would silently leave this suite out
+            result.status, result.reason = SuiteStatus.ERROR, coverage_problem
     return result
 
 
@@ -145,6 +193,50 @@ def _last_words(output: str) -> str:
         return ""
     telling = [line for line in lines if re.search(r"error|fail|exception|abort|denied|not found", line, re.I)]
     return f"; last output: {(telling or lines)[-1][:200]}"
+def _coverage_problem(plan: Plan, suite: PlannedSuite) -> str | None:
+    """Why this suite's coverage data cannot be read, if it cannot; a suite with no data file is not a problem."""
+    folder = plan.output_dir / "coverage"
+    prefix = Path(suite.coverage_name).name
+    try:
+        with os.scandir(folder) as entries:
+            names = [e.name for e in entries if e.name == prefix or e.name.startswith(f"{prefix}.")]
+    except FileNotFoundError:
+        return "the coverage folder coverage/ is gone (removed during the run?); its coverage data is lost"
+    except OSError as error:
+        return f"the coverage folder coverage/ could not be read ({_os_problem(error)}); its coverage data is lost"
+    for name in names:
+        problem = _unreadable_file(folder / name)
+        if problem:
+            return f"its coverage data coverage/{name} {problem}"
+    return None
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path``; OSError when it is not a regular file (a FIFO put there would block a plain open)."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        handle = os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+    with handle:
+        return handle.read()
+
+
+def _unreadable_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a regular file (without blocking on a FIFO), or None."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        return f"could not be read ({error.strerror or error})"
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return "is not a regular file"
+    finally:
+        os.close(descriptor)
+    return None
 
 
 def _death_by_signal(execution: Execution) -> str | None:
@@ -169,30 +261,40 @@ def _copy_command_junit(source: Path, target: Path, started_at: str, max_bytes: 
     """
     try:
         modified = source.stat().st_mtime
-    except OSError:
-        return None
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # the reader says it was not written
+    except OSError as error:
+        return f"{source.name} could not be read: {error.strerror or error}"
     if modified < datetime.fromisoformat(started_at).timestamp():
         return f"{source.name} is older than this run (left by an earlier run); the command wrote no new results"
     refused = junit_size_problem(source, max_bytes)
     if refused:
         return refused
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    except OSError as error:  # unreadable, removed meanwhile, or the junit/ folder made unwritable by a test
+        return f"{source.name} could not be copied into the output folder: {_os_problem(error)}"
     return None
 
 
-def tests_from_progress(path: Path, suite: str, killed: bool,
-                        running_message: str | None = None) -> list[TestResult]:
+def tests_from_progress(path: Path, suite: str, killed: bool, running_message: str | None = None,
+                        problems: list[str] | None = None) -> list[TestResult]:
     """Results of the tests that finished, from the progress events; the running ones as errors.
 
     ``running_message`` says why the running tests never finished (a crash); a kill by default.
+    Why the file could not be read, when it exists, is appended to ``problems``.
     """
     results: dict[str, TestResult] = {}
     started: list[str] = []
     finished: set[str] = set()
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
+        lines = _read_regular_file(path).decode("utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+    except OSError as error:
+        if problems is not None:
+            problems.append(f"the progress file {path.name} could not be read either ({error.strerror or error})")
         return []
     for line in lines:
         try:
@@ -249,7 +351,11 @@ def _merge_report(results: dict[str, TestResult], suite: str, nodeid: str, event
 def collect_coverage(plan: Plan, fail_under: float | None, write_reports: bool) -> CoverageSummary | None:
     """Combine the per-suite coverage data into one total; write HTML, JSON and Cobertura XML."""
     folder = plan.output_dir / "coverage"
-    data_files = sorted(str(p) for p in folder.glob(".coverage.*")) if folder.is_dir() else []
+    try:
+        # an unreadable data file is its suite's error already (_coverage_problem); the others still combine
+        data_files = sorted(str(p) for p in folder.glob(".coverage.*") if _unreadable_file(p) is None)
+    except OSError as error:
+        raise CollectError(f"coverage data could not be listed: {_os_problem(error)}") from None
     if not data_files:
         return None
     import coverage  # pytest-cov's dependency; imported here to keep start-up light
@@ -271,9 +377,11 @@ def collect_coverage(plan: Plan, fail_under: float | None, write_reports: bool) 
             cov.xml_report(outfile=str(folder / "coverage.xml"), ignore_errors=True, omit=omit)
             cov.html_report(directory=str(folder / "html"), ignore_errors=True, omit=omit)
             reports |= {"xml": "coverage/coverage.xml", "html": "coverage/html/index.html"}
+        data = json.loads(json_path.read_text(encoding="utf-8"))
     except coverage.exceptions.CoverageException as error:
         raise CollectError(f"coverage data could not be combined: {error}") from None
-    data = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # the folder is writable by the suites: anything may be there now
+        raise CollectError(f"coverage data could not be combined: {error}") from None
     files = []
     for path, info in sorted(data.get("files", {}).items()):
         summary = info.get("summary", {})

@@ -84,6 +84,7 @@ def _run(config: Config, console: Console, command: list[str] | None,
     suites = _collect(plan, runner.executions, runner.stopped_by, interrupted)
     flaky.apply(suites, reruns, config.flaky_fails)
     notices: list[str] = list(plan.notices) + list(reruns.notices) + shard.notices
+    notices += [notice for suite in suites for notice in suite.notices]  # e.g. a JUnit file's declared counts
     for execution in runner.executions.values():  # output cut at its caps, a log that could not be written
         notices += execution.output_notices()
     if environment_facts.get("cleanup_problem"):  # e.g. the Docker engine went away during the run

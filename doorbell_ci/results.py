@@ -4,10 +4,14 @@ The reader accepts the dialects real tools write: pytest's xunit1/xunit2, a bare
 ``<testsuite>`` root, nested ``<testsuites>``, missing attributes, jest-junit, Maven
 Surefire, googletest. Counting rule (documented in docs/REPORTS.md): one ``<testcase>`` is one
 test; its outcome is *failed* if it has a ``<failure>``, else *error* if it has an ``<error>``,
-else *skipped* if it has a ``<skipped>``, else *passed*. That is how pytest itself counts
-``tests``, ``failures``, ``errors`` and ``skipped`` in the file, except for a test that fails
-and then errors in teardown, which pytest reports as one failure *and* one error and we as
-one failure.
+else *skipped* if it has a ``<skipped>``, else *passed*; a ``status``/``result``/``outcome``
+attribute (googletest's ``status="notrun" result="suppressed"``, CTest's ``status="disabled"``)
+counts like the element it means, by the same precedence (``case_outcome``). That is how pytest
+itself counts ``tests``, ``failures``, ``errors`` and ``skipped`` in the file, except for a test
+that fails and then errors in teardown, which pytest reports as one failure *and* one error and
+we as one failure (whose details keep the error too). What a file declares about itself (the
+counts on its ``<testsuite>``/``<testsuites>``) is kept in ``JunitFacts`` and compared with what
+was read, so a file that declares failures it does not hold is never green.
 """
 
 from __future__ import annotations
@@ -145,6 +149,8 @@ class SuiteResult:
     log_file: str | None = None
     output_tail: str = ""
 
+    notices: list[str] = field(default_factory=list)  # for RunResult.notices; not part of the suite's JSON
+
     @property
     def counts(self) -> Counts:
         return Counts.of(self.tests)
@@ -208,6 +214,200 @@ class RunResult:
 
 # --- JUnit XML -------------------------------------------------------------------------------
 
+MAX_NOTES = 10  # odd attribute values quoted per file; a hostile file may hold millions
+
+
+@dataclass
+class JunitFacts:
+    """What one JUnit file says about itself, next to what was read from it.
+
+    ``declared`` is a lower bound of what the file claims: for each ``<testsuite>`` (and the
+    ``<testsuites>`` root) the larger of its own attribute and the sum of its nested suites',
+    summed over the top level. Writers differ on whether a suite's counts include its nested
+    suites; either way an honest file reads at least that many. ``skipped`` includes googletest's
+    ``disabled``.
+    """
+
+    declared_tests: int = 0
+    declared_failures: int = 0
+    declared_errors: int = 0
+    declared_skipped: int = 0
+    read_tests: int = 0
+    read_bad: int = 0  # <failure> and <error> results read (one testcase may hold several), or 1 per bad case
+    read_skipped: int = 0
+    bad_not_a_number: list[str] = field(default_factory=list)  # failures="many": cannot tell what failed
+    not_numbers: list[str] = field(default_factory=list)  # tests="?" / skipped="?": ignored, reported
+    unknown_statuses: dict[str, int] = field(default_factory=dict)  # 'status="kaputt"' -> testcases
+
+    def problem(self, name: str) -> str | None:
+        """Why the results read cannot stand for the file (its suite is then an ``error``), or None."""
+        if self.bad_not_a_number:
+            return (f"{name} declares {', '.join(self.bad_not_a_number)}, which is not a number: "
+                    "whether tests failed is unknown")
+        declared_bad = self.declared_failures + self.declared_errors
+        if declared_bad and not self.read_bad:
+            return (f"{name} declares {_declared_words(self)} but holds no failed test case "
+                    f"({self.read_tests} of {self.declared_tests} declared tests read)")
+        if declared_bad > self.read_bad:  # an error, not a note: a rerun that passes must not turn it green
+            return (f"{name} declares {_declared_words(self)} but holds only {self.read_bad} failure/error "
+                    "results; the others' messages are not in the file")
+        missing = self.declared_tests - self.read_tests
+        if missing > max(self.declared_skipped - self.read_skipped, 0):
+            return (f"{name} declares {_declared_words(self)} but holds {self.read_tests} test "
+                    f"case{'' if self.read_tests == 1 else 's'}: the results of {missing} are missing")
+        return None
+
+    def notes(self, name: str) -> list[str]:
+        """Things worth a notice that do not make the results untrustworthy."""
+        notes = []
+        missing = self.declared_tests - self.read_tests
+        if missing > 0 and self.problem(name) is None:
+            notes.append(f"{name} declares {self.declared_tests} tests but holds {self.read_tests}; the "
+                         f"{missing} not in the file are among its {self.declared_skipped} declared skips")
+        if self.not_numbers:
+            notes.append(f"{name}: {', '.join(self.not_numbers)} is not a number and was ignored")
+        if self.unknown_statuses:
+            values = ", ".join(f"{value} ({count})" for value, count in self.unknown_statuses.items())
+            notes.append(f"{name}: test cases with a status doorbell-ci does not know, counted as errors "
+                         f"unless a result element said otherwise: {values}")
+        return notes
+
+
+def _declared_words(facts: JunitFacts) -> str:
+    words = [f"{facts.declared_tests} {'test' if facts.declared_tests == 1 else 'tests'}"]
+    for count, word in ((facts.declared_failures, "failure"), (facts.declared_errors, "error")):
+        if count:
+            words.append(f"{count} {word}{'' if count == 1 else 's'}")
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 2 else words)
+
+
+_DECLARED = ("tests", "failures", "errors", "skipped", "disabled")  # disabled: googletest's skips
+
+
+def _declared_counts(elem: Element, facts: JunitFacts) -> tuple[int, ...]:
+    """tests, failures, errors, skipped as ``elem`` declares them; odd values are noted in ``facts``."""
+    values = dict.fromkeys(_DECLARED, 0)
+    for attribute in _DECLARED:
+        text = (elem.get(attribute) or "").strip()
+        if not text:
+            continue
+        number = _whole_number(text)
+        if number is not None:
+            values[attribute] = number
+            continue
+        quoted = f'{attribute}="{text[:40]}" on <{elem.tag}>'
+        bucket = facts.bad_not_a_number if attribute in ("failures", "errors") else facts.not_numbers
+        if len(bucket) < MAX_NOTES:
+            bucket.append(quoted)
+    return (values["tests"], values["failures"], values["errors"], values["skipped"] + values["disabled"])
+
+
+def _whole_number(text: str) -> int | None:
+    """``6`` or ``6.0`` (some writers format every number alike); None for anything else."""
+    if text.isdecimal():
+        return int(text) if len(text) <= 18 else None  # int() of 4,300+ digits raises; no file has that many
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if math.isfinite(number) and number >= 0 and number.is_integer() else None
+
+
+def _close_declared(closed: _Open, parent: _Open | None, facts: JunitFacts) -> None:
+    effective = [max(own, inner) for own, inner in zip(closed.declared, closed.inner, strict=True)]
+    if parent is not None:
+        parent.inner = [a + b for a, b in zip(parent.inner, effective, strict=True)]
+    else:
+        facts.declared_tests, facts.declared_failures, facts.declared_errors, facts.declared_skipped = effective
+
+
+# Meanings of a testcase's status/result/outcome attribute values, compared after lower-casing and
+# dropping spaces, "_" and "-". Sources: googletest (status="run|notrun", result="completed|skipped|
+# suppressed"), CTest (status="run|fail|notrun|disabled"), Bazel and Catch2 (status="run"), Allure and
+# TestRail-style writers (broken, blocked), NUnit/xUnit result words (Ignored, Inconclusive, NotExecuted).
+_STATUS_MEANING: dict[str, Outcome] = {
+    **dict.fromkeys(("run", "ran", "completed", "complete", "pass", "passed", "success", "successful",
+                     "succeeded", "ok", "executed", "finished", "done"), Outcome.PASSED),
+    **dict.fromkeys(("notrun", "disabled", "skipped", "skip", "suppressed", "ignored", "ignore", "pending",
+                     "inconclusive", "notexecuted", "excluded", "todo", "xfail", "xfailed", "blocked",
+                     "deferred", "notapplicable"), Outcome.SKIPPED),
+    **dict.fromkeys(("fail", "failed", "failure", "failing"), Outcome.FAILED),
+    **dict.fromkeys(("error", "errored", "broken", "crash", "crashed", "aborted", "timeout", "timedout",
+                     "killed", "panic", "panicked"), Outcome.ERROR),
+}
+_STATUS_ATTRIBUTES = ("status", "result", "outcome")
+_SEVERITY = {Outcome.PASSED: 0, Outcome.SKIPPED: 1, Outcome.ERROR: 2, Outcome.FAILED: 3}
+_RESULT_WORD = {Outcome.FAILED: "failure", Outcome.ERROR: "error", Outcome.SKIPPED: "skipped"}
+ALSO = "\n\n--- also in this test case: "  # starts each result that did not decide the outcome, in details
+
+
+@dataclass(slots=True)
+class CaseOutcome:
+    outcome: Outcome
+    message: str
+    details: str
+    bad_results: int  # <failure>/<error> results held (pytest counts each in its header), 1 for a bad status
+    unknown: list[str]  # attribute values with no known meaning, quoted
+
+
+def case_outcome(results: list[tuple[Outcome, str, str]], attributes: dict[str, str]) -> CaseOutcome:
+    """One testcase's outcome from every result it holds: its result elements and status attributes.
+
+    ``results`` are its ``<failure>``/``<error>``/``<skipped>`` children as (kind, message, text),
+    in document order. Precedence, most severe first: failed > error > skipped > passed, whether a
+    result comes from an element or from an attribute (``status="notrun"``, ``result="suppressed"``).
+    An attribute value with no known meaning makes a test with no result element an error: no
+    false green from a writer we do not know. Nothing is dropped: the deciding result gives
+    ``message`` and the start of ``details``; every other one is appended to ``details`` after
+    ``ALSO`` and its message to ``message``, so every report (JSON, HTML, Markdown, junit.xml) shows it.
+    """
+    if not results and not (attributes.get("status") or attributes.get("result") or attributes.get("outcome")):
+        return CaseOutcome(Outcome.PASSED, "", "", 0, [])  # most test cases: nothing to weigh
+    indications = [(kind, _RESULT_WORD[kind], message or "", text or "") for kind, message, text in results]
+    stated: list[str] = []
+    unknown: list[str] = []
+    said = Outcome.PASSED
+    for key in _STATUS_ATTRIBUTES:
+        value = (attributes.get(key) or "").strip()
+        if not value:
+            continue
+        quoted = f'{key}="{value[:40]}"'
+        stated.append(quoted)
+        meaning = _STATUS_MEANING.get(re.sub(r"[\s_-]", "", value.lower()))
+        if meaning is None:
+            unknown.append(quoted)
+        elif _SEVERITY[meaning] > _SEVERITY[said]:
+            said = meaning
+    if unknown and not results and _SEVERITY[said] < _SEVERITY[Outcome.ERROR]:
+        said = Outcome.ERROR
+        stated.append("(a status doorbell-ci does not know: whether this test passed is unknown)")
+    if said is not Outcome.PASSED:
+        indications.append((said, "status", f"{said.value}: {' '.join(stated)}", ""))
+    elif unknown:  # a result element decides; keep the odd value in sight
+        indications.append((Outcome.PASSED, "status", " ".join(stated), ""))
+    bad = sum(1 for kind, source, _, _ in indications if kind in (Outcome.FAILED, Outcome.ERROR)
+              and source != "status") or int(_SEVERITY[said] >= _SEVERITY[Outcome.ERROR])
+    if not indications or all(kind is Outcome.PASSED for kind, *_ in indications):
+        return CaseOutcome(Outcome.PASSED, "", "", 0, unknown)
+    top = max(_SEVERITY[kind] for kind, *_ in indications)
+    deciding = [i for i in indications if _SEVERITY[i[0]] == top]
+    winner = next((i for i in deciding if i[2]), deciding[0])
+    others = [i for i in indications if i is not winner and (i[2] or i[3].strip())]
+    message = winner[2] or (winner[3].strip().splitlines() or [""])[0]
+    details = winner[3].strip()
+    for _kind, source, other_message, text in others:
+        details += f"{ALSO}{source}{': ' + other_message if other_message else ''} ---\n{text.strip()}".rstrip()
+    also = [f"{source}: {other_message[:200]}" for _kind, source, other_message, _ in others if other_message]
+    if also:
+        shown = also[:5] + ([f"and {len(also) - 5} more"] if len(also) > 5 else [])
+        message = f"{message} (also {'; '.join(shown)})" if message else "; ".join(shown)
+    return CaseOutcome(winner[0], message, details.strip(), bad, unknown)
+
+
+def primary_details(details: str) -> str:
+    """The deciding result's part of ``TestResult.details``: what a failure signature is made from."""
+    return details.split(ALSO, 1)[0]
+
 
 @functools.cache
 def _case_type() -> type[TestCase]:
@@ -244,6 +444,8 @@ class _Open:
     zero_based_lines: bool = False  # inherited from the top-level testsuite
     direct: list[TestResult] = field(default_factory=list)  # its own testcases, nested suites excluded
     nested: list[TestResult] = field(default_factory=list)  # the testcases of the testsuites inside it
+    declared: tuple[int, ...] = (0, 0, 0, 0)  # its own tests, failures, errors, skipped attributes
+    inner: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # what the suites inside it declare
 
 
 _IN_CASE = _Open(Element("in-case"), _OTHER)  # stands for every element inside a counted testcase
@@ -289,12 +491,17 @@ def junit_size_problem(path: Path, max_bytes: int) -> str | None:
     return None
 
 
-def read_junit(path: Path, suite: str, max_bytes: int = DEFAULT_JUNIT_MAX_BYTES) -> list[TestResult]:
-    """Read one JUnit XML file into TestResults; anything unreadable is a CollectError with the reason."""
-    return list(iter_junit(path, suite, max_bytes))
+def read_junit(path: Path, suite: str, max_bytes: int = DEFAULT_JUNIT_MAX_BYTES,
+               facts: JunitFacts | None = None) -> list[TestResult]:
+    """Read one JUnit XML file into TestResults; anything unreadable is a CollectError with the reason.
+
+    ``facts``, when given, is filled with what the file declares and what was read, to compare.
+    """
+    return list(iter_junit(path, suite, max_bytes, facts))
 
 
-def iter_junit(path: Path, suite: str, max_bytes: int = DEFAULT_JUNIT_MAX_BYTES) -> Iterator[TestResult]:
+def iter_junit(path: Path, suite: str, max_bytes: int = DEFAULT_JUNIT_MAX_BYTES,
+               facts: JunitFacts | None = None) -> Iterator[TestResult]:
     """Stream the TestResults of one JUnit XML file, in junitparser's order, in bounded memory.
 
     The file is parsed with defusedxml's ``iterparse`` (expat; DTD entities and external
@@ -318,16 +525,19 @@ def iter_junit(path: Path, suite: str, max_bytes: int = DEFAULT_JUNIT_MAX_BYTES)
         raise CollectError(f"{name} was not written") from None
     except OSError as error:
         raise CollectError(f"{name} could not be read: {error.strerror or error}") from None
+    status = os.fstat(descriptor)  # the file actually opened, not whatever the path names now
+    if not stat.S_ISREG(status.st_mode):
+        os.close(descriptor)  # before fdopen, which refuses a folder with an IsADirectoryError
+        kind = "a folder, not a file" if stat.S_ISDIR(status.st_mode) else "not a regular file"
+        raise CollectError(f"{name} is {kind}")
+    facts = JunitFacts() if facts is None else facts
     with os.fdopen(descriptor, "rb") as handle:
-        status = os.fstat(handle.fileno())  # the file actually opened, not whatever the path names now
-        if not stat.S_ISREG(status.st_mode):
-            raise CollectError(f"{name} is not a regular file")
         if status.st_size == 0:
             raise CollectError(f"{name} is empty (the runner was probably killed before writing it)")
         if status.st_size > max_bytes:
             raise CollectError(_over_limit_message(name, status.st_size, max_bytes))
         try:
-            yield from _stream(_Capped(handle, max_bytes, name), name, suite)
+            yield from _stream(_Capped(handle, max_bytes, name), name, suite, facts)
         except DefusedXmlException as error:
             raise CollectError(f"{name} declares a DTD or entities, which are refused: {error}") from None
         except LookupError as error:  # expat asks the codecs module for the declared encoding
@@ -336,7 +546,7 @@ def iter_junit(path: Path, suite: str, max_bytes: int = DEFAULT_JUNIT_MAX_BYTES)
             raise CollectError(f"{name} could not be read: {error}") from None
 
 
-def _stream(source: _Capped, name: str, suite: str) -> Iterator[TestResult]:
+def _stream(source: _Capped, name: str, suite: str, facts: JunitFacts) -> Iterator[TestResult]:
     events = safe_etree.iterparse(source, events=("start", "end"))
     case_type = _case_type()
     path: list[_Open] = []  # the open elements, root first
@@ -355,6 +565,8 @@ def _stream(source: _Capped, name: str, suite: str) -> Iterator[TestResult]:
                     continue
                 opened = _classify(path[-1] if path else None, elem, name)
                 in_case = opened.kind == _CASE
+                if opened.kind in (_ROOT, _SUITE):
+                    opened.declared = _declared_counts(elem, facts)
                 path.append(opened)
                 continue
             closed = path.pop()
@@ -366,7 +578,7 @@ def _stream(source: _Capped, name: str, suite: str) -> Iterator[TestResult]:
                 count += 1
                 if count > MAX_TESTS:
                     raise CollectError(f"{name} holds more than {MAX_TESTS:,} testcases; split the suite")
-                result = _to_result(case_type.fromelem(elem), suite, parent.zero_based_lines)
+                result = _to_result(case_type.fromelem(elem), suite, parent.zero_based_lines, facts)
                 result.classname = sys.intern(result.classname)  # one copy per class, not per test
                 if result.file:
                     result.file = sys.intern(result.file)
@@ -379,11 +591,19 @@ def _stream(source: _Capped, name: str, suite: str) -> Iterator[TestResult]:
                     yield from closed.nested
                 elif parent is not None:
                     parent.nested += closed.direct + closed.nested
+            if closed.kind in (_ROOT, _SUITE):
+                _close_declared(closed, parent, facts)
             if parent is not None:
                 parent.elem.remove(elem)  # read: drop it (it is the only child left) and all below it
                 elem.clear()
     except ParseError as error:
-        raise CollectError(_parse_problem(name, error, source.handle, started)) from None
+        reason = _parse_problem(name, error, source.handle, started)
+        headers = [opened.declared for opened in path if opened.kind in (_ROOT, _SUITE)]
+        header = [max(values) for values in zip(*headers, strict=True)] if headers else None
+        if header and any(header):  # a file cut after its suite header still says what it held
+            reason += (f"; its header declares {header[0]} tests, {header[1]} failed, {header[2]} errors, "
+                       f"{header[3]} skipped")
+        raise CollectError(reason) from None
 
 
 def _classify(parent: _Open | None, elem: Element, name: str) -> _Open:
@@ -439,19 +659,22 @@ def _first_invalid_utf8(handle: BinaryIO) -> int | None:
     return None
 
 
-def _to_result(case: Any, suite: str, zero_based_lines: bool = False) -> TestResult:
-    from junitparser import Error, Failure, Skipped
+def _to_result(case: Any, suite: str, zero_based_lines: bool = False, facts: JunitFacts | None = None) -> TestResult:
+    from junitparser import Error, Failure
 
-    outcome = Outcome.PASSED
-    message = details = ""
     entries = case.result
-    for kind, value in ((Failure, Outcome.FAILED), (Error, Outcome.ERROR), (Skipped, Outcome.SKIPPED)):
-        found = [entry for entry in entries if isinstance(entry, kind)]
-        if found:
-            outcome = value
-            message = found[0].message or ""
-            details = "\n".join(entry.text or "" for entry in found).strip()
-            break
+    held = [(Outcome.FAILED if isinstance(entry, Failure) else Outcome.ERROR if isinstance(entry, Error)
+             else Outcome.SKIPPED, entry.message or "", entry.text or "") for entry in entries] if entries else []
+    decided = case_outcome(held, case._elem.attrib)  # noqa: SLF001 - junitparser's own element
+    outcome, message, details = decided.outcome, decided.message, decided.details
+    if facts is not None:
+        facts.read_tests += 1
+        if outcome is not Outcome.PASSED:
+            facts.read_bad += decided.bad_results
+            facts.read_skipped += outcome is Outcome.SKIPPED
+        for value in decided.unknown:
+            if value in facts.unknown_statuses or len(facts.unknown_statuses) < MAX_NOTES:
+                facts.unknown_statuses[value] = facts.unknown_statuses.get(value, 0) + 1
     try:
         duration = float(case.time or 0.0)
     except (TypeError, ValueError):

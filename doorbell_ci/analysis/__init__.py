@@ -13,6 +13,7 @@ it reads the earlier reports, and any problem with them becomes a notice, never 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,7 @@ def for_run(result: RunResult, config: Any, reruns: Reruns | None = None,
     previous_path = Path(config.output_dir) / "report.json"
     previous: dict[str, Any] | None = None
     previous_run: RunResult | None = None
-    if previous_path.is_file():
+    if os.path.isfile(previous_path):  # os.path: a test may have made the output folder unreadable
         try:
             previous_run, previous = read_report(previous_path)
         except ReportError as error:

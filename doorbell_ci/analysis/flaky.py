@@ -59,8 +59,12 @@ def rerun_failed(plan: Plan, environment: Environment, max_reruns: int, console:
         outcomes = reruns.attempts.setdefault(key, [])
         timeout = min(suite.timeout, max(MIN_RERUN_TIMEOUT, RERUN_TIMEOUT_FACTOR * seconds))
         for attempt in range(1, max_reruns + 1):
-            outcome = _rerun_once(plan, environment, replace(suite, timeout=timeout), nodeid,
-                                  f"{suite.name}-rerun-{index}-{attempt}")
+            try:
+                outcome = _rerun_once(plan, environment, replace(suite, timeout=timeout), nodeid,
+                                      f"{suite.name}-rerun-{index}-{attempt}")
+            except OSError as error:  # logs/ is writable by the suites: a test may have made it unusable
+                outcome = "no result"
+                reruns.notices.append(f"reruns: {nodeid} could not be rerun: {error.strerror or error}")
             outcomes.append(outcome)
             console.write(f"==> rerun {attempt}/{max_reruns} of {nodeid} ({suite.name}): {outcome}")
             if outcome in (Outcome.PASSED.value, "not found"):

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath, PureWindowsPath
 
-from doorbell_ci.results import Outcome, TestResult
+from doorbell_ci.results import Outcome, TestResult, primary_details
 
 # "tests/unit/test_a.py:7: in test_x", "src/pkg/mod.py:3: ValueError", "C:\\x\\y.py:3: ..."
 _FRAME_LINE = re.compile(r"^(?P<file>(?:[A-Za-z]:)?[^\s:][^:]*?\.\w+):(?P<line>\d+):(?: (?P<rest>.*))?$")
@@ -111,7 +111,7 @@ def inside_project(path: str) -> bool:
 
 def exception_of(test: TestResult) -> tuple[str, str]:
     """(exception type, message) from the traceback's last lines, else from the JUnit message."""
-    details_lines = [line.rstrip() for line in test.details.splitlines() if line.strip()]
+    details_lines = [line.rstrip() for line in primary_details(test.details).splitlines() if line.strip()]
     exception = ""
     for raw in reversed(details_lines):
         match = _FRAME_LINE.match(raw)
@@ -138,7 +138,7 @@ def exception_of(test: TestResult) -> tuple[str, str]:
 
 def describe(test: TestResult) -> Failure:
     exception, message = exception_of(test)
-    inner = [frame for frame in frames(test.details) if inside_project(frame.file)]
+    inner = [frame for frame in frames(primary_details(test.details)) if inside_project(frame.file)]
     if inner:
         frame: Frame | None = inner[-1]
     elif test.file and test.line:

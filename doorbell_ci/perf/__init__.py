@@ -6,6 +6,8 @@ import it on every run; the statistics load only when there are benchmark result
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 
@@ -17,12 +19,12 @@ def compare_stage(config: Any, plan: Any, result: Any) -> dict[str, Any] | None:
     """
     from doorbell_ci.errors import DoorbellError
 
-    if config.perf_mode == "off" or not any((plan.output_dir / "perf").glob("*.json")):
+    if config.perf_mode == "off" or not _may_hold_samples(plan.output_dir / "perf"):
         return None  # no benchmark wrote samples: do not pay for importing numpy and scipy
     suite_args = {suite.name: [*suite.config.paths, *(["-m", suite.config.markers] if suite.config.markers else [])]
                   for suite in plan.suites if suite.config.is_pytest}
     perf_folder = plan.output_dir / "perf"  # compare.PERF_FOLDER, named here to keep numpy/scipy unloaded
-    if not (perf_folder.is_dir() and any(perf_folder.glob("*.json"))):
+    if not _may_hold_samples(perf_folder):
         return None  # no benchmark ran: skip the ~1 s import of the statistics on every plain run
     try:
         from doorbell_ci.perf.compare import compare
@@ -41,3 +43,19 @@ def compare_stage(config: Any, plan: Any, result: Any) -> dict[str, Any] | None:
 def regression_exit(performance: dict[str, Any] | None) -> bool:
     """True when the run must exit with ExitCode.REGRESSION: asked for, and a confirmed regression found."""
     return bool(performance and performance.get("fail_on_regression") and performance.get("regressions"))
+
+
+def _may_hold_samples(folder: Path) -> bool:
+    """Whether a samples file is there; a folder the suites made unreadable says yes, so the comparison reports why.
+
+    ``Path.glob`` would hide that (it yields nothing for an unreadable folder), and a regression gate
+    would then switch itself off without a word.
+    """
+    try:
+        with os.scandir(folder) as entries:
+            return any(entry.name.endswith(".json") for entry in entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+

@@ -60,9 +60,20 @@ def read_measurements(output_dir: Path) -> Measured:
     """Every samples file under ``output_dir/perf`` (ours and pytest-benchmark's); bad files become problems."""
     measured = Measured()
     folder = output_dir / PERF_FOLDER
-    if not folder.is_dir():
+    try:  # os.scandir, not glob: glob yields nothing for a folder a test made unreadable
+        with os.scandir(folder) as entries:
+            found = [entry for entry in entries if entry.name.endswith(".json")]
+            paths = sorted(Path(entry.path) for entry in found if entry.is_file(follow_symlinks=False))
+            odd = sorted(entry.name for entry in found if not entry.is_file(follow_symlinks=False))
+    except (FileNotFoundError, NotADirectoryError):
         return measured
-    for path in sorted(folder.glob("*.json")):
+    except OSError as error:
+        measured.problems.append(f"performance: {PERF_FOLDER}/ could not be read ({error.strerror or error}); "
+                                 "no benchmark was compared")
+        return measured
+    for name in odd:  # a FIFO would block the read below forever; a link may point anywhere
+        measured.problems.append(f"performance: {name} is not a regular file; its benchmarks are left out")
+    for path in paths:
         try:
             if path.name.endswith(PYTEST_BENCHMARK_SUFFIX):
                 suite = path.name[: -len(PYTEST_BENCHMARK_SUFFIX)].split(".")[0]

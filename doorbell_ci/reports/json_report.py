@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,7 @@ def write(run: RunResult, output_dir: Path, exit_code: int | None = None) -> Pat
     try:
         atomic.write_text(path, json.dumps(to_dict(run, exit_code), ensure_ascii=False, separators=(",", ":")))
     except OSError as error:
-        kept = " (the report.json already there is an earlier run's, left intact)" if path.is_file() else ""
+        kept = " (the report.json already there is an earlier run's, left intact)" if os.path.isfile(path) else ""
         raise ReportError(f"could not write {path}: {os_error_text(error)}{kept}") from None
     return path
 
