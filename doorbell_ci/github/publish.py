@@ -105,6 +105,8 @@ def publish(run: RunResult, results_dir: Path, exit_code: int | None, context: a
         try:
             outcome = api.upsert_comment(client, context, pr_number, summary_for_api, run, comment_mode)
             report.comment = f"{outcome.action} on #{pr_number}"
+            if outcome.notice:
+                report.notices.append(f"PR comment: {outcome.notice}")
         except Exception as error:  # any API trouble is a notice: publishing never changes the verdict
             report.comment = "failed"
             report.notices.append(f"PR comment not written: {api.describe_failure(error)}")

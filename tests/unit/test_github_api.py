@@ -48,6 +48,11 @@ def context_for(double: GitHubDouble, tmp_path: Path, pr: int | None = 7, **extr
                              runner="Linux-X64", token="ghs_test_token", **extra)
 
 
+@pytest.fixture(autouse=True)
+def quick_creation_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api, "CREATE_BACKOFF_SECONDS", 0.01, raising=False)
+
+
 def client_for(context: api.GitHubContext) -> object:
     return api.make_client(context, retries=3, backoff=0.01, seconds_between_requests=0, seconds_between_writes=0,
                            secondary_rate_wait=0.01)
@@ -154,7 +159,8 @@ def test_a_502_is_retried_and_the_comment_still_lands(double, tmp_path, actions_
                      client=client_for(context))
 
     assert report.comment == "created on #7" and report.notices == []
-    assert [r.status for r in double.requests_to("GET", COMMENTS)] == [502, 200]
+    # the list before the first POST (retried after its 502), then a look for what the failed POST made
+    assert [r.status for r in double.requests_to("GET", COMMENTS)] == [502, 200, 200]
     assert [r.status for r in double.requests_to("POST", COMMENTS)] == [502, 201]
     assert len(double.comments) == 1
 
@@ -188,3 +194,52 @@ def test_every_request_carries_the_token_and_hits_the_configured_api_url(double,
             client=client_for(context))
     assert double.requests and all(r.authorization == "token ghs_test_token" or
                                    r.authorization == "Bearer ghs_test_token" for r in double.requests)
+
+
+@pytest.mark.parametrize("fault", [502, 504, "reset", "hang"])
+@pytest.mark.parametrize("token", ["ghs_installation_token", "ghp_personal_access_token"])
+def test_a_comment_made_before_the_answer_was_lost_is_not_posted_twice(double, tmp_path, actions_env, fault,
+                                                                         token):
+    """GitHub created the comment, then the answer was a 5xx, a reset connection or nothing (a timeout)."""
+    context = api.GitHubContext(**{**context_for(double, tmp_path).__dict__, "token": token})
+    double.fail_after("POST", COMMENTS, fault)
+    client = api.make_client(context, retries=3, backoff=0.01, timeout=1, seconds_between_requests=0,
+                             seconds_between_writes=0, secondary_rate_wait=0.01)
+    report = publish(make_run(failures=1), tmp_path, 1, context, comment_mode="always", check_run=False,
+                     check_name="x", client=client)
+
+    assert report.comment == "created on #7" and report.notices == []
+    assert len(double.comments) == 1
+    assert len(double.requests_to("POST", COMMENTS)) == 1  # found by its attempt marker, not sent again
+    assert double.invalid == []
+
+
+def test_a_lost_answer_and_a_failing_look_still_give_one_comment(double, tmp_path, actions_env):
+    context = context_for(double, tmp_path)
+    double.fail_after("POST", COMMENTS, 503)
+    # the list before the POST answers; the looks after the lost answer meet 502s (no session retries here)
+    double.fail("GET", COMMENTS, 502, times=2, after=1)
+    client = api.make_client(context, retries=0, backoff=0.01, seconds_between_requests=0, seconds_between_writes=0)
+    report = publish(make_run(failures=1), tmp_path, 1, context, comment_mode="always", check_run=False,
+                     check_name="x", client=client)
+    assert report.comment == "created on #7"
+    assert len(double.comments) == 1 and len(double.requests_to("POST", COMMENTS)) == 1
+
+
+def test_a_lost_answer_then_a_later_publish_edits_that_comment(double, tmp_path, actions_env):
+    context = context_for(double, tmp_path)
+    double.fail_after("POST", COMMENTS, "reset")
+    publish(make_run(failures=1), tmp_path, 1, context, comment_mode="always", check_run=False, check_name="x",
+            client=client_for(context))
+    again = publish(make_run(), tmp_path, 0, context, comment_mode="always", check_run=False, check_name="x",
+                    client=client_for(context))
+    assert again.comment == "updated on #7" and len(double.comments) == 1
+
+
+def test_a_post_that_made_nothing_is_sent_again_after_looking(double, tmp_path, actions_env):
+    context = context_for(double, tmp_path)
+    double.fail("POST", COMMENTS, 500, times=2)  # refused before anything was made
+    report = publish(make_run(), tmp_path, 0, context, comment_mode="always", check_run=False, check_name="x",
+                     client=client_for(context))
+    assert report.comment == "created on #7" and len(double.comments) == 1
+    assert [r.status for r in double.requests_to("POST", COMMENTS)] == [500, 500, 201]
