@@ -30,6 +30,7 @@ from github import Auth, Github, GithubException, GithubRetry
 from github.Requester import Requester
 from urllib3.util.retry import Retry
 
+from doorbell_ci.analysis.signatures import failure_frame
 from doorbell_ci.github.limits import (
     ANNOTATION_MESSAGE_BYTES,
     ANNOTATION_TITLE_CHARS,
@@ -41,6 +42,7 @@ from doorbell_ci.github.limits import (
     escape_astral,
     fit,
 )
+from doorbell_ci.reports.text import prefixed
 from doorbell_ci.results import RunResult, TestResult
 
 COMMENT_MODES = ("always", "changes", "failures", "off")
@@ -339,12 +341,14 @@ def _find_our_comment(client: Github, context: GitHubContext, pr_number: int, me
     return found
 
 
-def annotation(test: TestResult, path_prefix: str = "") -> dict[str, Any] | None:
-    """One check-run annotation for a failing test, or None when it names no file to attach to."""
-    if not test.file:
+def annotation(test: TestResult, path_prefix: str = "", project: str | None = None) -> dict[str, Any] | None:
+    """One check-run annotation at the line where ``test`` failed, or None when it names no file."""
+    where = failure_frame(test, project)
+    file, line = (where.file, where.line) if where is not None else (test.file, test.line)
+    if not file:
         return None
-    path = (path_prefix.rstrip("/") + "/" if path_prefix else "") + test.file.replace("\\", "/")
-    line = test.line if test.line and test.line > 0 else 1
+    path = prefixed(path_prefix, file)
+    line = line if line and line > 0 else 1
     message = escape_astral(test.message or f"{test.outcome.value}")
     details = escape_astral(test.details or "")
     note: dict[str, Any] = {
