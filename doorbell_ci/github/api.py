@@ -46,6 +46,7 @@ from doorbell_ci.reports.text import prefixed
 from doorbell_ci.results import RunResult, TestResult
 
 COMMENT_MODES = ("always", "changes", "failures", "off")
+CHECK_NAME_CHARS = 100  # the longest name options.parse_check_name accepts; longer ones are cut in GitHub's UI
 COMMENTS_PER_PAGE = 100
 MAX_COMMENT_PAGES = 20  # 2,000 comments; past that a PR gets a second comment rather than an endless search
 MARKER_PREFIX = "<!-- doorbell-ci:"
@@ -71,6 +72,7 @@ class GitHubContext:
     workspace: Path | None = None
     token: str = ""
     key: str = ""  # extra identity, e.g. a matrix value, for several reports in one job
+    matrix: str = ""  # the job's matrix as JSON (the action passes toJSON(matrix)): legs on one platform differ here
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> GitHubContext:
@@ -90,15 +92,49 @@ class GitHubContext:
             "workspace": Path(env["GITHUB_WORKSPACE"]) if env.get("GITHUB_WORKSPACE") else None,
             "token": env.get("DOORBELL_CI_GITHUB_TOKEN") or env.get("GITHUB_TOKEN", ""),
             "key": env.get("DOORBELL_CI_REPORT_KEY", ""),
+            "matrix": env.get("DOORBELL_CI_MATRIX", ""),
         }
         values.update({k: v for k, v in overrides.items() if v not in (None, "")})
         return cls(**values)
 
     @property
     def identity(self) -> str:
-        """Which comment is ours: one per workflow, job, platform and optional key."""
-        parts = [self.workflow or "workflow", self.job or "job", self.runner, self.key]
+        """Which comment is ours: one per workflow, job, platform, matrix leg and optional key."""
+        parts = [self.workflow or "workflow", self.job or "job", self.runner, *self.matrix_values(), self.key]
         return re.sub(r"[^A-Za-z0-9_.:/ -]", "_", "/".join(p for p in parts if p))
+
+    def matrix_values(self) -> list[str]:
+        """This leg's matrix values in the matrix's order (empty outside a matrix), as GitHub names legs.
+
+        Two legs of one matrix always differ in at least one value, so names built from all of
+        them never collide; unlike ``strategy.job-index`` they also stay the same when the matrix
+        grows, so a re-run's check run replaces its own leg's.
+        """
+        if not self.matrix.strip():
+            return []
+        try:
+            data = json.loads(self.matrix)
+        except ValueError:
+            return [" ".join(self.matrix.split())]
+        if not isinstance(data, dict):
+            return []  # null outside a matrix
+        return [value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), sort_keys=True)
+                for value in data.values()]
+
+    def default_check_name(self) -> str:
+        """``doorbell-ci / JOB (PLATFORM, matrix values, key)``: one name per job, platform and matrix leg.
+
+        GitHub shows only the newest check run of a name on a commit, so legs sharing a name would
+        hide each other's failures. A name too long for GitHub's UI keeps its start and ends in a
+        digest of everything that identifies the leg, so it stays unique.
+        """
+        detail = [part for part in (self.runner, *self.matrix_values(), self.key) if part]
+        name = f"doorbell-ci / {self.job or 'job'}" + (f" ({', '.join(detail)})" if detail else "")
+        name = " ".join(name.split())  # a matrix value with a newline must not make a two-line name
+        if len(name) <= CHECK_NAME_CHARS:
+            return name
+        digest = hashlib.sha256(json.dumps([self.job, *detail]).encode()).hexdigest()[:10]
+        return name[:CHECK_NAME_CHARS - 14] + f"… #{digest})"
 
     @property
     def run_url(self) -> str | None:

@@ -78,11 +78,12 @@ def _path_prefix(run: RunResult, context: api.GitHubContext) -> str:
 
 
 def publish(run: RunResult, results_dir: Path, exit_code: int | None, context: api.GitHubContext, *,
-            comment_mode: str, check_run: bool, check_name: str, client: Any = None,
+            comment_mode: str, check_run: bool, check_name: str | None, client: Any = None,
             stream: Any = None) -> PublishReport:
     """Every destination in turn; each failure becomes a notice and the rest still happen."""
     out = stream or sys.stdout
     report = PublishReport()
+    check_name = check_name or context.default_check_name()
     redactor = redaction.Redactor(set(redaction.current().values) | ({context.token} if context.token else set()))
     redactor.redact_object(run)  # a report.json written before redaction existed, or by hand, is cleaned here
     if actions.in_actions():

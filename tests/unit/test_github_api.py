@@ -243,3 +243,15 @@ def test_a_post_that_made_nothing_is_sent_again_after_looking(double, tmp_path, 
                      client=client_for(context))
     assert report.comment == "created on #7" and len(double.comments) == 1
     assert [r.status for r in double.requests_to("POST", COMMENTS)] == [500, 500, 201]
+
+
+def test_two_legs_of_a_matrix_create_two_differently_named_check_runs(double, tmp_path, actions_env):
+    for matrix, failures in (('{"python": "3.11"}', 1), ('{"python": "3.12"}', 0)):
+        context = api.GitHubContext(**{**context_for(double, tmp_path).__dict__, "matrix": matrix})
+        publish(make_run(failures=failures), tmp_path, failures, context, comment_mode="always", check_run=True,
+                check_name=None, client=client_for(context))
+    created = [c["create"] for c in double.check_runs.values()]
+    assert [(c["name"], c["conclusion"]) for c in created] == [
+        ("doorbell-ci / tests (Linux-X64, 3.11)", "failure"), ("doorbell-ci / tests (Linux-X64, 3.12)", "success")]
+    assert len(double.comments) == 2  # and one comment per leg: the passing leg does not overwrite the failing one
+    assert double.invalid == []
