@@ -166,8 +166,9 @@ def failure_frame(test: TestResult, project: str | None = None) -> Frame | None:
     ``line`` attribute says) is only used when the report holds no traceback. Every place that
     says where a test failed (annotations, ``::error`` lines, "at file:line") asks this one function.
     """
-    for frame in reversed(frames(test.details)):
-        found = in_project(frame, project)
+    for raw in reversed(test.details.splitlines()):  # innermost first; usually found within a few lines
+        match = _FRAME_LINE.match(raw) or _NATIVE_FRAME.match(raw)
+        found = in_project(Frame(match["file"], int(match["line"])), project) if match else None
         if found is not None:
             return found
     if test.file and test.line:
