@@ -61,7 +61,7 @@ def _render(run: RunResult, max_failures: int, tracebacks: bool, slow_count: int
         "",
     ]
     parts += _notices(run)
-    parts += analysis_render.markdown(run.analysis)  # new failures first: "did I break this?"
+    parts += analysis_render.markdown(run.analysis, path_prefix=path_prefix)  # new failures first
     parts += _suite_table(run)
     parts += _failures(run, max_failures, tracebacks, path_prefix)
     parts += perf_view.markdown_lines(run.performance)

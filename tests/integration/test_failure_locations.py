@@ -116,6 +116,9 @@ def test_error_lines_and_the_job_summary_point_at_the_failing_line(results, doub
     found = {(suite, name.replace("\\", "").split("::", 1)[1]): where for name, suite, where in shown}
     assert len(found) == 20  # the summary lists the first 20 failures
     assert all(expected[name] == where for (_, name), where in found.items())
+    # the same failure in three suites is (mostly) one group; the groups table names the same lines
+    grouped = re.findall(r"^\| \d+ \| .* \| `([^`]+)` \|$", summary, re.MULTILINE)
+    assert set(grouped) == set(expected.values())
 
 
 def test_the_reports_of_the_run_itself_name_the_same_lines(results) -> None:
