@@ -136,6 +136,23 @@ class GitHubContext:
         digest = hashlib.sha256(json.dumps([self.job, *detail]).encode()).hexdigest()[:10]
         return name[:CHECK_NAME_CHARS - 14] + f"… #{digest})"
 
+    def artifact_name(self) -> str:
+        """``doorbell-ci-JOB-OS-ARCH[-matrix values][-key]``: the results artifact, one per leg.
+
+        upload-artifact refuses a second artifact of the same name in a run, so legs of a matrix
+        on one platform need their own. Characters an artifact name may not hold become ``_``;
+        when that changed a value (two values could then meet) or the name grew past 100
+        characters, a digest of the leg's identity keeps it unique.
+        """
+        raw = [self.job or "job", *self.runner.split("-"), *self.matrix_values(), self.key]
+        raw = [part for part in raw if part]
+        safe = [re.sub(r"[^A-Za-z0-9._-]+", "_", part) for part in raw]
+        name = "-".join(["doorbell-ci", *safe])
+        if safe != raw or len(name) > CHECK_NAME_CHARS:
+            digest = hashlib.sha256(json.dumps(raw).encode()).hexdigest()[:10]
+            name = name[:CHECK_NAME_CHARS - 11] + "-" + digest
+        return name
+
     @property
     def run_url(self) -> str | None:
         if not (self.repository and self.run_id):

@@ -141,7 +141,7 @@ def publish(run: RunResult, results_dir: Path, exit_code: int | None, context: a
     if report.notices:
         summary += "\n### Publishing notices\n\n" + "\n".join(f"- {n}" for n in report.notices) + "\n"
     report.summary_bytes = actions.write_step_summary(summary, report_pointer=context.run_url)
-    actions.write_outputs(step_outputs(run, results_dir, exit_code))
+    actions.write_outputs({**step_outputs(run, results_dir, exit_code), "artifact-name": context.artifact_name()})
     return report
 
 

@@ -255,3 +255,5 @@ def test_two_legs_of_a_matrix_create_two_differently_named_check_runs(double, tm
         ("doorbell-ci / tests (Linux-X64, 3.11)", "failure"), ("doorbell-ci / tests (Linux-X64, 3.12)", "success")]
     assert len(double.comments) == 2  # and one comment per leg: the passing leg does not overwrite the failing one
     assert double.invalid == []
+    outputs = actions_env["output"].read_text(encoding="utf-8")  # and one results artifact name per leg
+    assert "\ndoorbell-ci-tests-Linux-X64-3.11\n" in outputs and "\ndoorbell-ci-tests-Linux-X64-3.12\n" in outputs

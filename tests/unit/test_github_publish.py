@@ -137,3 +137,14 @@ def test_long_or_multiline_matrix_values_still_give_distinct_one_line_names() ->
 def test_the_check_name_option_overrides_the_default(tmp_path: Path) -> None:
     config = load_config(tmp_path, environ={"DOORBELL_CI_CHECK_NAME": "all legs"})
     assert config.check_name == "all legs"
+
+
+def test_every_leg_of_a_matrix_gets_its_own_results_artifact_name() -> None:
+    """upload-artifact refuses a second artifact of one name in a run: legs on one platform must differ."""
+    names = [leg(matrix).artifact_name() for matrix in LEGS_ON_ONE_PLATFORM]
+    names += [leg('{"v": "a b"}').artifact_name(), leg('{"v": "a_b"}').artifact_name()]  # meet once sanitised
+    assert len(set(names)) == len(names), names
+    assert leg("null").artifact_name() == "doorbell-ci-tests-Linux-X64"  # unchanged outside a matrix
+    assert leg('{"python": "3.12"}').artifact_name() == "doorbell-ci-tests-Linux-X64-3.12"
+    for name in names + [leg(json.dumps({"x": "y" * 300})).artifact_name()]:
+        assert len(name) <= 100 and not set(name) & set('":<>|*?\r\n\\/ ')
