@@ -98,7 +98,7 @@ class Config:
     durations: Path | None = None
     comment: str = "always"  # --- GitHub publishing (options.py) ---
     check_run: bool = False
-    check_name: str = "doorbell-ci"
+    check_name: str | None = None  # None: GitHubContext.default_check_name()
     suite_configs: Mapping[str, SuiteConfig] = field(default_factory=_default_suites)
     coverage_source: tuple[str, ...] = ()  # empty: the whole project
     tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # other [tool.doorbell-ci.X]

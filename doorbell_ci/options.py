@@ -282,7 +282,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("check_run", "doorbell-ci publish also creates a separately named check run with annotations "
            "(off by default: the job's own summary and ::error annotations attach to the right workflow).",
            parse_bool, False, action_input="check-run"),
-    Option("check_name", "Name of the check run made with check_run.", parse_check_name, "doorbell-ci"),
+    Option("check_name", "Name of the check run made with check_run. Default (none): doorbell-ci / JOB "
+           "(RUNNER_OS-ARCH, matrix values, report key), unique per job, platform and matrix leg, since GitHub "
+           "shows only the newest check run of a name on a commit.", parse_check_name, None,
+           action_input="check-name"),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

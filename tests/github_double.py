@@ -6,7 +6,14 @@ state (comments, check runs, artifacts), and validates every request it receives
 path and query parameter types, JSON body) against ``api.github.com.deref.json`` from npm
 ``@octokit/openapi``: a request GitHub would refuse is answered 422 and recorded in
 ``invalid``, so a test can assert that none of ours was. Faults (a 502, a 403) are injected
-per route to test retries and degradation.
+per route to test retries and degradation; ``fail_after`` injects them after the operation took
+effect (GitHub made the comment, then the answer was a 502, a reset or nothing at all).
+
+Like GitHub, the double knows who each token acts as: an installation token (``ghs_``, the
+workflow's GITHUB_TOKEN) is the ``github-actions[bot]``, refused by ``GET /user`` and named by
+GraphQL's ``viewer``; any other token is the person in ``users`` (default ``octocat``). A
+comment's author is whoever's token created it. ``/graphql`` is not in the REST description, so
+it is answered separately and only for the ``viewer`` query.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import json
 import os
 import re
 import threading
+import time
 import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +37,8 @@ from openapi_schema_validator import OAS30Validator
 from tests.tooling import require_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+ACTIONS_BOT = {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"}
+PERSON = {"login": "octocat", "id": 583231, "type": "User"}
 SPEC_NAME = "@octokit/openapi/generated/api.github.com.deref.json"
 
 
@@ -110,7 +120,12 @@ class GitHubDouble:
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     blobs: dict[int, bytes] = field(default_factory=dict)
     runs: dict[int, dict[str, Any]] = field(default_factory=dict)
-    faults: dict[tuple[str, str], list[tuple[int, dict[str, Any], dict[str, str]]]] = field(default_factory=dict)
+    faults: dict[tuple[str, str], list[tuple[int, dict[str, Any], dict[str, str]] | None]] = field(
+        default_factory=dict)
+    after_faults: dict[tuple[str, str], list[str | int]] = field(default_factory=dict)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)  # token -> the person it acts as
+    app_tokens: set[str] = field(default_factory=set)  # tokens without the ghs_ prefix that are installation tokens
+    graphql_down: bool = False
     _next_id: int = 100
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -150,10 +165,25 @@ class GitHubDouble:
     # --- test set-up helpers ---
 
     def fail(self, method: str, template: str, status: int, times: int = 1, message: str = "",
-             headers: dict[str, str] | None = None) -> None:
-        """Answer the next ``times`` ``method template`` requests with ``status`` (and ``headers``)."""
+             headers: dict[str, str] | None = None, after: int = 0) -> None:
+        """Answer ``times`` ``method template`` requests, after ``after`` normal ones, with ``status``."""
         body = {"message": message or f"injected {status}", "documentation_url": "https://docs.github.com/rest"}
-        self.faults.setdefault((method, template), []).extend([(status, body, headers or {})] * times)
+        queue = self.faults.setdefault((method, template), [])
+        queue.extend([None] * after)  # type: ignore[list-item]
+        queue.extend([(status, body, headers or {})] * times)
+
+    def fail_after(self, method: str, template: str, fault: str | int, times: int = 1) -> None:
+        """Carry out the next ``times`` requests, then answer ``fault``: a status, "reset" or "hang" (3 s, none)."""
+        self.after_faults.setdefault((method, template), []).extend([fault] * times)
+
+    def identity_of(self, authorization: str | None) -> tuple[dict[str, Any] | None, bool]:
+        """(account, is an installation) for an ``Authorization`` header, as GitHub resolves it."""
+        token = (authorization or "").split(" ", 1)[-1]
+        if not token:
+            return None, False
+        if token.startswith("ghs_") or token in self.app_tokens:
+            return ACTIONS_BOT, True
+        return self.users.get(token, PERSON), False
 
     def add_artifact(self, name: str, payload: bytes, *, branch: str | None = None,
                      head_repository_id: int | None = None, expired: bool = False,
@@ -200,6 +230,9 @@ class GitHubDouble:
         if parsed.path.startswith("/blob/"):
             self._send_raw(handler, record, self.blobs.get(int(parsed.path.rsplit("/", 1)[1]), b""))
             return
+        if parsed.path == "/graphql" and method == "POST":
+            self._graphql(handler, record, body)
+            return
         operation, params = self._match(method, parsed.path)
         if operation is None:
             self._send(handler, record, 404, {"message": f"no such operation {method} {parsed.path}"})
@@ -212,12 +245,39 @@ class GitHubDouble:
             self._send(handler, record, 422, {"message": f"Validation Failed: {problem}"})
             return
         faults = self.faults.get((method, operation.template))
-        if faults:
-            status, fault_body, fault_headers = faults.pop(0)
+        fault_now = faults.pop(0) if faults else None
+        if fault_now is not None:
+            status, fault_body, fault_headers = fault_now
             self._send(handler, record, status, fault_body, fault_headers)
             return
-        status, answer, headers = self._respond(method, operation.template, params, query, body)
+        status, answer, headers = self._respond(method, operation.template, params, query, body,
+                                                record.authorization)
+        after = self.after_faults.get((method, operation.template))
+        if after and status < 400:
+            fault = after.pop(0)
+            record.status = -1
+            if fault == "hang":
+                time.sleep(3)
+            if fault in ("hang", "reset"):
+                handler.close_connection = True
+                handler.connection.shutdown(2)  # socket.SHUT_RDWR: no answer at all
+                return
+            status, answer, headers = int(fault), {"message": f"injected {fault} after the fact"}, {}
         self._send(handler, record, status, answer, headers)
+
+    def _graphql(self, handler: BaseHTTPRequestHandler, record: Recorded, body: Any) -> None:
+        account, _ = self.identity_of(record.authorization)
+        query = body.get("query", "") if isinstance(body, dict) else ""
+        if self.graphql_down:
+            self._send(handler, record, 502, {"message": "Bad Gateway"})
+        elif account is None:
+            self._send(handler, record, 401, {"message": "Bad credentials"})
+        elif re.sub(r"\s+", " ", query).strip() != "query { viewer { login databaseId } }":
+            self.invalid.append(f"POST /graphql: a query the double does not know: {query[:200]!r}")
+            self._send(handler, record, 200, {"errors": [{"message": "unknown query"}]})
+        else:
+            self._send(handler, record, 200, {"data": {"viewer": {"login": account["login"],
+                                                                  "databaseId": account["id"]}}})
 
     def _match(self, method: str, path: str) -> tuple[Operation | None, dict[str, str]]:
         for operation in _operations(str(self.spec_path)):
@@ -258,8 +318,15 @@ class GitHubDouble:
         return ""
 
     def _respond(self, method: str, template: str, params: dict[str, str], query: dict[str, list[str]],
-                 body: Any) -> tuple[int, Any, dict[str, str]]:
+                 body: Any, authorization: str | None = None) -> tuple[int, Any, dict[str, str]]:
         base = f"/repos/{self.owner}/{self.repo}"
+        account, installation = self.identity_of(authorization)
+        if (method, template) == ("GET", "/user"):
+            if account is None:
+                return 401, {"message": "Requires authentication"}, {}
+            if installation:
+                return 403, {"message": "Resource not accessible by integration"}, {}
+            return 200, {**account, "node_id": "U", "url": f"{self.url}/users/{account['login']}"}, {}
         if (method, template) == ("GET", "/repos/{owner}/{repo}"):
             return 200, {"id": self.repository_id, "name": self.repo, "full_name": f"{self.owner}/{self.repo}",
                          "default_branch": self.default_branch, "url": f"{self.url}{base}"}, {}
@@ -269,7 +336,8 @@ class GitHubDouble:
             return 200, listed, {}
         if (method, template) == ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments"):
             comment_id = self._new_id()
-            self.comments[comment_id] = {"issue": int(params["issue_number"]), "body": body["body"]}
+            self.comments[comment_id] = {"issue": int(params["issue_number"]), "body": body["body"],
+                                         "user": account or PERSON}
             return 201, self._comment(comment_id, self.comments[comment_id]), {}
         if (method, template) == ("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}"):
             comment = self.comments[int(params["comment_id"])]
@@ -296,7 +364,7 @@ class GitHubDouble:
         return {"id": comment_id, "node_id": "c", "body": comment["body"],
                 "url": f"{self.url}/repos/{self.owner}/{self.repo}/issues/comments/{comment_id}",
                 "html_url": f"https://github.com/{self.owner}/{self.repo}/pull/1#issuecomment-{comment_id}",
-                "user": comment.get("user") or {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"}}
+                "user": comment.get("user") or ACTIONS_BOT}
 
     def _check(self, check_id: int) -> dict[str, Any]:
         return {"id": check_id, "name": self.check_runs[check_id]["create"].get("name"),

@@ -44,7 +44,7 @@ def analyse(
     suite_envs = suite_envs or {}
     known_reproductions = known_reproductions or {}
     classification = history_.classify(run, base) if base is not None else history_.Classification()
-    groups = signatures.group(run.iter_tests())
+    groups = signatures.group(run.iter_tests(), run.project)
     suites_by_name: dict[str, SuiteResult] = {suite.name: suite for suite in run.suites}
     failures = []
     for entry in groups:

@@ -9,16 +9,19 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from doorbell_ci.reports.text import md_cell_code, md_code, md_code_block, md_inline
+from doorbell_ci.reports.text import md_cell_code, md_code, md_code_block, md_inline, prefixed
 
 MAX_LISTED = 20
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-def _where(entry: Mapping[str, Any]) -> str:
+def _where(entry: Mapping[str, Any], path_prefix: str = "") -> str:
+    """``file:line`` of a failure or group; ``path_prefix`` (the project's folder in the repository) first."""
     if entry.get("file") and entry.get("line"):
-        return f"{entry['file']}:{entry['line']}"
-    return str(entry.get("file") or "")
+        where = f"{entry['file']}:{entry['line']}"
+    else:
+        where = str(entry.get("file") or "")
+    return prefixed(path_prefix, where) if where and path_prefix else where
 
 
 def terminal(analysis: Mapping[str, Any], tests_output: Mapping[str, tuple[str, str]] | None = None) -> str:
@@ -92,7 +95,7 @@ def _printable(text: str) -> str:
     return _CONTROL.sub("?", text)
 
 
-def markdown(analysis: Mapping[str, Any] | None, max_items: int = 20) -> list[str]:
+def markdown(analysis: Mapping[str, Any] | None, max_items: int = 20, path_prefix: str = "") -> list[str]:
     """Lines for summary.md: new failures first, then groups, flaky and flipping tests.
 
     ``doorbell-ci report`` re-renders from a stored report.json, whose analysis section may be
@@ -101,12 +104,12 @@ def markdown(analysis: Mapping[str, Any] | None, max_items: int = 20) -> list[st
     if not analysis:
         return []
     try:
-        return _markdown(analysis, max_items)
+        return _markdown(analysis, max_items, path_prefix)
     except (AttributeError, KeyError, TypeError, ValueError):
         return ["> ⚠️ the analysis section of report.json is damaged; run `doorbell-ci analyze` to redo it", ""]
 
 
-def _markdown(analysis: Mapping[str, Any], max_items: int) -> list[str]:
+def _markdown(analysis: Mapping[str, Any], max_items: int, path_prefix: str = "") -> list[str]:
     parts: list[str] = []
     failures = {f["key"]: f for f in analysis.get("failures") or []}
     new = analysis.get("new") or []
@@ -115,7 +118,7 @@ def _markdown(analysis: Mapping[str, Any], max_items: int) -> list[str]:
             parts += [f"### 🆕 New failures ({len(new)})", ""]
             for key in new[:max_items]:
                 entry = failures.get(key, {})
-                where = _where(entry)
+                where = _where(entry, path_prefix)
                 parts.append(f"- **{md_inline(key, 200)}**" + (f" at {md_code(where, 200)}" if where else "")
                              + (f": {md_inline(entry.get('exception', '') + ': ' + entry.get('message', ''), 300)}"
                                 if entry else ""))
@@ -133,7 +136,7 @@ def _markdown(analysis: Mapping[str, Any], max_items: int) -> list[str]:
         parts += ["<details><summary>Failures grouped by cause</summary>", "",
                   "| Count | Exception | Message | Where |", "|---:|---|---|---|"]
         for group in groups[:max_items]:
-            where = md_cell_code(_where(group), 200) if _where(group) else ""
+            where = md_cell_code(_where(group, path_prefix), 200) if _where(group) else ""
             parts.append(f"| {group['count']} | {md_inline(group['exception'], 80)} | "
                          f"{md_inline(group['message'], 200)} | {where} |")
         parts += ["", "</details>", ""]

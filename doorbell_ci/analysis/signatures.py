@@ -136,26 +136,60 @@ def exception_of(test: TestResult) -> tuple[str, str]:
     return "Failure", message or (e_lines[0] if e_lines else "")
 
 
-def describe(test: TestResult) -> Failure:
+def in_project(frame: Frame, project: str | None) -> Frame | None:
+    """``frame`` with its path relative to the project, or None when it is not a project file.
+
+    pytest prints paths under its working folder (the project) relative, but ``--tb=native``
+    and some plugins print them absolute; an absolute path under ``project`` (which Docker runs
+    mount at the same path) is made relative. site-packages is never the project's, even in a
+    virtual environment inside the project folder.
+    """
+    if inside_project(frame.file):
+        return frame
+    if not project or "site-packages" in frame.file or "dist-packages" in frame.file:
+        return None
+    windows = bool(re.match(r"^[A-Za-z]:", frame.file))
+    kind = PureWindowsPath if windows else PurePosixPath
+    try:
+        relative = kind(frame.file).relative_to(kind(project))
+    except ValueError:
+        return None
+    return Frame(relative.as_posix(), frame.line) if relative.parts and ".." not in relative.parts else None
+
+
+def failure_frame(test: TestResult, project: str | None = None) -> Frame | None:
+    """Where a test failed: the innermost traceback frame inside the project, else the test's own line.
+
+    The assert, the ``raise`` in a fixture's setup or teardown, or the line of a project helper
+    deeper down; a failure inside a library (site-packages, the standard library) is placed at
+    the last project line that called into it. The test's own ``def`` line (what JUnit's
+    ``line`` attribute says) is only used when the report holds no traceback. Every place that
+    says where a test failed (annotations, ``::error`` lines, "at file:line") asks this one function.
+    """
+    for raw in reversed(primary_details(test.details).splitlines()):  # innermost first, in the deciding result
+        match = _FRAME_LINE.match(raw) or _NATIVE_FRAME.match(raw)
+        found = in_project(Frame(match["file"], int(match["line"])), project) if match else None
+        if found is not None:
+            return found
+    if test.file and test.line:
+        return Frame(test.file, test.line)
+    return None
+
+
+def describe(test: TestResult, project: str | None = None) -> Failure:
     exception, message = exception_of(test)
-    inner = [frame for frame in frames(primary_details(test.details)) if inside_project(frame.file)]
-    if inner:
-        frame: Frame | None = inner[-1]
-    elif test.file and test.line:
-        frame = Frame(test.file, test.line)
-    else:
-        frame = None
+    frame = failure_frame(test, project)
     return Failure(key=test_key(test), test=test, exception=exception, message=message[:MESSAGE_LIMIT],
                    normalised=normalise(message), frame=frame)
 
 
-def group(tests: Iterable[TestResult]) -> list[Group]:
+def group(tests: Iterable[TestResult], project: str | None = None) -> list[Group]:
     """Failures and errors grouped by cause; the largest group first, then by first appearance."""
     groups: dict[str, Group] = {}
     for test in tests:
         if test.outcome not in (Outcome.FAILED, Outcome.ERROR):
             continue
-        failure = describe(test)
+        failure = describe(test, project)
         entry = groups.get(failure.signature)
         if entry is None:
             entry = groups[failure.signature] = Group(failure.signature, failure.exception, failure.normalised,

@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
+from doorbell_ci.analysis.signatures import failure_frame
 from doorbell_ci.github.limits import MAX_WORKFLOW_ERRORS, STEP_SUMMARY_BYTES, fit, utf8_size
+from doorbell_ci.reports.text import prefixed
 from doorbell_ci.results import TestResult
 
 
@@ -55,13 +57,16 @@ def add_mask(value: str, stream: TextIO | None = None) -> None:
 
 
 def error_annotations(tests: list[TestResult], stream: TextIO | None = None,
-                      limit: int = MAX_WORKFLOW_ERRORS) -> int:
-    """``::error file=,line=::`` for failing tests (used when no check run is made); returns how many."""
+                      limit: int = MAX_WORKFLOW_ERRORS, path_prefix: str = "", project: str | None = None) -> int:
+    """``::error file=,line=::`` at the line where each test failed (when no check run is made); returns how many."""
     shown = 0
     for test in tests[:limit]:
         title = f"{test.suite}: {test.nodeid}"[:255]
         message = test.message or test.outcome.value
-        command("error", message[:4000], stream, file=test.file, line=test.line, title=title)
+        where = failure_frame(test, project)
+        file, line = (where.file, where.line) if where is not None else (test.file, test.line)
+        command("error", message[:4000], stream, file=prefixed(path_prefix, file) if file else None, line=line,
+                title=title)
         shown += 1
     if len(tests) > limit:
         command("notice", f"{len(tests) - limit} more failing tests are listed in the job summary and report.html",

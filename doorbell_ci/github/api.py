@@ -7,6 +7,10 @@ nor a misconfigured proxy can make us send the token to another host.
 Transient failures (5xx, rate limits) are retried with exponential backoff by PyGithub's
 ``GithubRetry``; anything else (a read-only fork token's 403, a 404, a network error) is
 turned into a notice by the caller, never an exception that could change the verdict.
+Creating the PR comment is the one request that is not simply retried: GitHub may have made the
+comment before answering 5xx (or before the connection broke), so we look for this attempt's
+marker before sending it again. Which comment is ours is decided by its author, compared with
+the identity the token itself reports, whatever kind of token it is.
 """
 
 from __future__ import annotations
@@ -15,14 +19,18 @@ import hashlib
 import json
 import os
 import re
+import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from github import Auth, Github, GithubException, GithubRetry
+from github.Requester import Requester
 from urllib3.util.retry import Retry
 
+from doorbell_ci.analysis.signatures import failure_frame
 from doorbell_ci.github.limits import (
     ANNOTATION_MESSAGE_BYTES,
     ANNOTATION_TITLE_CHARS,
@@ -34,13 +42,17 @@ from doorbell_ci.github.limits import (
     escape_astral,
     fit,
 )
-from doorbell_ci.reports.text import verdict
+from doorbell_ci.reports.text import prefixed, verdict
 from doorbell_ci.results import RunResult, TestResult
 
 COMMENT_MODES = ("always", "changes", "failures", "off")
+CHECK_NAME_CHARS = 100  # the longest name options.parse_check_name accepts; longer ones are cut in GitHub's UI
 COMMENTS_PER_PAGE = 100
 MAX_COMMENT_PAGES = 20  # 2,000 comments; past that a PR gets a second comment rather than an endless search
 MARKER_PREFIX = "<!-- doorbell-ci:"
+CREATE_ATTEMPTS = 4  # sends of the comment-creating POST, each after looking for what the last one made
+CREATE_BACKOFF_SECONDS = 2.0  # doubled after each failed send
+VIEWER_QUERY = "query { viewer { login databaseId } }"
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,7 @@ class GitHubContext:
     workspace: Path | None = None
     token: str = ""
     key: str = ""  # extra identity, e.g. a matrix value, for several reports in one job
+    matrix: str = ""  # the job's matrix as JSON (the action passes toJSON(matrix)): legs on one platform differ here
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> GitHubContext:
@@ -79,15 +92,66 @@ class GitHubContext:
             "workspace": Path(env["GITHUB_WORKSPACE"]) if env.get("GITHUB_WORKSPACE") else None,
             "token": env.get("DOORBELL_CI_GITHUB_TOKEN") or env.get("GITHUB_TOKEN", ""),
             "key": env.get("DOORBELL_CI_REPORT_KEY", ""),
+            "matrix": env.get("DOORBELL_CI_MATRIX", ""),
         }
         values.update({k: v for k, v in overrides.items() if v not in (None, "")})
         return cls(**values)
 
     @property
     def identity(self) -> str:
-        """Which comment is ours: one per workflow, job, platform and optional key."""
-        parts = [self.workflow or "workflow", self.job or "job", self.runner, self.key]
+        """Which comment is ours: one per workflow, job, platform, matrix leg and optional key."""
+        parts = [self.workflow or "workflow", self.job or "job", self.runner, *self.matrix_values(), self.key]
         return re.sub(r"[^A-Za-z0-9_.:/ -]", "_", "/".join(p for p in parts if p))
+
+    def matrix_values(self) -> list[str]:
+        """This leg's matrix values in the matrix's order (empty outside a matrix), as GitHub names legs.
+
+        Two legs of one matrix always differ in at least one value, so names built from all of
+        them never collide; unlike ``strategy.job-index`` they also stay the same when the matrix
+        grows, so a re-run's check run replaces its own leg's.
+        """
+        if not self.matrix.strip():
+            return []
+        try:
+            data = json.loads(self.matrix)
+        except ValueError:
+            return [" ".join(self.matrix.split())]
+        if not isinstance(data, dict):
+            return []  # null outside a matrix
+        return [value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), sort_keys=True)
+                for value in data.values()]
+
+    def default_check_name(self) -> str:
+        """``doorbell-ci / JOB (PLATFORM, matrix values, key)``: one name per job, platform and matrix leg.
+
+        GitHub shows only the newest check run of a name on a commit, so legs sharing a name would
+        hide each other's failures. A name too long for GitHub's UI keeps its start and ends in a
+        digest of everything that identifies the leg, so it stays unique.
+        """
+        detail = [part for part in (self.runner, *self.matrix_values(), self.key) if part]
+        name = f"doorbell-ci / {self.job or 'job'}" + (f" ({', '.join(detail)})" if detail else "")
+        name = " ".join(name.split())  # a matrix value with a newline must not make a two-line name
+        if len(name) <= CHECK_NAME_CHARS:
+            return name
+        digest = hashlib.sha256(json.dumps([self.job, *detail]).encode()).hexdigest()[:10]
+        return name[:CHECK_NAME_CHARS - 14] + f"… #{digest})"
+
+    def artifact_name(self) -> str:
+        """``doorbell-ci-JOB-OS-ARCH[-matrix values][-key]``: the results artifact, one per leg.
+
+        upload-artifact refuses a second artifact of the same name in a run, so legs of a matrix
+        on one platform need their own. Characters an artifact name may not hold become ``_``;
+        when that changed a value (two values could then meet) or the name grew past 100
+        characters, a digest of the leg's identity keeps it unique.
+        """
+        raw = [self.job or "job", *self.runner.split("-"), *self.matrix_values(), self.key]
+        raw = [part for part in raw if part]
+        safe = [re.sub(r"[^A-Za-z0-9._-]+", "_", part) for part in raw]
+        name = "-".join(["doorbell-ci", *safe])
+        if safe != raw or len(name) > CHECK_NAME_CHARS:
+            digest = hashlib.sha256(json.dumps(raw).encode()).hexdigest()[:10]
+            name = name[:CHECK_NAME_CHARS - 11] + "-" + digest
+        return name
 
     @property
     def run_url(self) -> str | None:
@@ -152,24 +216,72 @@ def comment_state(run: RunResult) -> str:
     return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
 
 
-def marker(identity: str, state: str) -> str:
-    return f"{MARKER_PREFIX}{identity} state:{state} -->"
+def marker(identity: str, state: str, attempt: str = "") -> str:
+    """The hidden first line of our comment: which report it is, its state, and the publish that wrote it."""
+    return f"{MARKER_PREFIX}{identity} state:{state}{f' attempt:{attempt}' if attempt else ''} -->"
+
+
+def _marker_fields(body: str, identity: str) -> dict[str, str] | None:
+    """``state`` and ``attempt`` of our marker at the start of ``body`` for ``identity``, else None."""
+    head = f"{MARKER_PREFIX}{identity} state:"
+    if not body.startswith(head):
+        return None
+    end = body.find(" -->", len(head))
+    words = (body[len(head):end] if end > 0 else "").split(" ")
+    fields = {"state": words[0]}
+    fields.update(word.split(":", 1) for word in words[1:] if ":" in word)  # type: ignore[arg-type]
+    return fields
 
 
 def _marker_state(body: str, identity: str) -> str | None:
     """The state recorded in ``body`` if it is our comment for ``identity``, else None."""
-    head = f"{MARKER_PREFIX}{identity} state:"
-    start = body.find(head)
-    if start < 0:
+    fields = _marker_fields(body, identity)
+    return None if fields is None else fields["state"]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the token acts as: a person (PAT, fine-grained, OAuth token) or an app's bot (installation token)."""
+
+    login: str
+    id: int
+
+
+def token_identity(client: Github) -> Identity | None:
+    """The account the token acts as, asked of GitHub rather than guessed from the token's prefix.
+
+    ``GET /user`` answers for every token that acts as a person; an installation token (the
+    workflow's GITHUB_TOKEN or a GitHub App's) is refused there (403), and GraphQL's ``viewer``
+    names its bot. None when neither answers: then no existing comment is ever treated as ours.
+    """
+    try:
+        _, user = client.requester.requestJsonAndCheck("GET", "/user")
+        if isinstance(user, dict) and isinstance(user.get("login"), str) and _is_int(user.get("id")):
+            return Identity(user["login"], user["id"])
+    except GithubException as error:
+        if error.status not in (401, 403, 404):
+            return None
+    except OSError:
         return None
-    end = body.find(" -->", start)
-    return body[start + len(head):end] if end > 0 else ""
+    try:
+        _, answer = client.requester.graphql_query(VIEWER_QUERY, {})
+    except (GithubException, OSError):
+        return None
+    viewer = ((answer or {}).get("data") or {}).get("viewer") if isinstance(answer, dict) else None
+    if isinstance(viewer, dict) and isinstance(viewer.get("login"), str) and _is_int(viewer.get("databaseId")):
+        return Identity(viewer["login"], viewer["databaseId"])
+    return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass
 class CommentOutcome:
     action: str  # created, updated, unchanged, skipped
     comment_id: int | None = None
+    notice: str | None = None  # something the reader of the log should know, e.g. why no comment was edited
 
 
 def upsert_comment(client: Github, context: GitHubContext, pr_number: int, body: str, run: RunResult,
@@ -177,43 +289,92 @@ def upsert_comment(client: Github, context: GitHubContext, pr_number: int, body:
     """Create or edit our one comment on the PR, as ``mode`` asks; raises GithubException on failure."""
     if mode == "off":
         return CommentOutcome("skipped")
+    me = token_identity(client)
+    notice = None if me is not None else (
+        "the token's own account could not be read (GET /user, GraphQL viewer), so no earlier comment is "
+        "edited: a new one is written")
     state = comment_state(run)
-    existing = _find_our_comment(client, context, pr_number)
+    existing = _find_our_comment(client, context, pr_number, me) if me is not None else None
     previous_state = _marker_state(existing["body"], context.identity) if existing is not None else None
     if mode == "changes" and existing is not None and previous_state == state:
-        return CommentOutcome("unchanged", existing["id"])
+        return CommentOutcome("unchanged", existing["id"], notice)
     if mode == "failures" and not run.failed and existing is None:
-        return CommentOutcome("skipped")
-    full_body = marker(context.identity, state) + "\n" + body
+        return CommentOutcome("skipped", None, notice)
+    attempt = secrets.token_hex(8)
+    full_body = marker(context.identity, state, attempt) + "\n" + body
     full_body = fit(full_body, COMMENT_BODY_CHARS * 4, context.run_url, limit_chars=COMMENT_BODY_CHARS - 64)
     repo_path = f"/repos/{context.repository}"
     if existing is not None:
         client.requester.requestJsonAndCheck("PATCH", f"{repo_path}/issues/comments/{existing['id']}",
                                              input={"body": full_body})
-        return CommentOutcome("updated", existing["id"])
-    _, created = client.requester.requestJsonAndCheck("POST", f"{repo_path}/issues/{pr_number}/comments",
-                                                      input={"body": full_body})
-    return CommentOutcome("created", created.get("id") if isinstance(created, dict) else None)
+        return CommentOutcome("updated", existing["id"], notice)
+    return CommentOutcome("created", _create_comment(client, context, pr_number, full_body, attempt, me), notice)
 
 
-def _is_ours(comment: Any, context: GitHubContext) -> bool:
-    """Our marker opens the body, and with the job's app token (``ghs_``) a bot wrote it.
+def _create_comment(client: Github, context: GitHubContext, pr_number: int, body: str, attempt: str,
+                    me: Identity | None) -> int | None:
+    """POST the comment at most once per success, though an answer may be lost after GitHub made it.
 
-    Anyone can paste the marker into a comment of their own; the workflow token may edit any
-    comment, so without the author check we would overwrite a person's words.
+    A 5xx, a timeout or a reset connection after the request went out does not say whether the
+    comment exists, so the session's automatic retries (which would simply send it again) are
+    off for this request, except for refusals that say nothing was done (rate limits, a
+    connection never made). Before each new send we list the comments and stop if one carries
+    this publish's ``attempt`` marker.
+    """
+    requester = _single_send_requester(client)
+    path = f"/repos/{context.repository}/issues/{pr_number}/comments"
+    error: Exception | None = None
+    for round_ in range(CREATE_ATTEMPTS):
+        if round_:
+            time.sleep(CREATE_BACKOFF_SECONDS * 2 ** (round_ - 1))
+            try:
+                made = _find_our_comment(client, context, pr_number, me, attempt=attempt)
+            except (GithubException, OSError):
+                continue  # cannot tell yet: wait and look again rather than risk a second comment
+            if made is not None:
+                return made["id"]
+        try:
+            _, created = requester.requestJsonAndCheck("POST", path, input={"body": body})
+            return created.get("id") if isinstance(created, dict) else None
+        except GithubException as failure:
+            if failure.status < 500:
+                raise  # GitHub refused it (403, 404, 422): nothing was made, and sending again will not help
+            error = failure
+        except OSError as failure:  # requests' ConnectionError and Timeout are OSErrors
+            error = failure
+    assert error is not None
+    raise error
+
+
+def _single_send_requester(client: Github) -> Requester:
+    """The client's requester, but retrying only what GitHub certainly did not act on."""
+    settings = client.requester.kwargs
+    retry = settings.get("retry")
+    if isinstance(retry, Retry):
+        settings["retry"] = retry.new(read=0, other=0, status_forcelist=[429])  # GithubRetry adds its 403 check
+    return Requester(**settings)
+
+
+def _is_ours(comment: Any, context: GitHubContext, me: Identity | None, attempt: str | None = None) -> bool:
+    """Our marker opens the body, and the token's own account wrote it.
+
+    Anyone can paste the marker into a comment of their own, and any token that may comment may
+    edit other people's comments; the author, as GitHub records it, is what makes a comment ours.
     """
     if not isinstance(comment, dict) or not isinstance(comment.get("body"), str):
         return False
-    if not comment["body"].startswith(f"{MARKER_PREFIX}{context.identity} state:"):
+    fields = _marker_fields(comment["body"], context.identity)
+    if fields is None or (attempt is not None and fields.get("attempt") != attempt):
         return False
-    if context.token.startswith("ghs_"):
-        user = comment.get("user") or {}
-        return isinstance(user, dict) and user.get("type") == "Bot"
-    return True
+    if me is None:  # only while looking for what our own lost POST made: this attempt's random marker
+        return attempt is not None
+    user = comment.get("user")
+    return isinstance(user, dict) and user.get("id") == me.id and not isinstance(user.get("id"), bool)
 
 
-def _find_our_comment(client: Github, context: GitHubContext, pr_number: int) -> dict[str, Any] | None:
-    """Our newest comment on the PR, looking through at most MAX_COMMENT_PAGES pages of 100.
+def _find_our_comment(client: Github, context: GitHubContext, pr_number: int, me: Identity | None,
+                      attempt: str | None = None) -> dict[str, Any] | None:
+    """Our newest comment on the PR (or the one of ``attempt``), looking through at most 20 pages of 100.
 
     Pages are requested by number from GITHUB_API_URL rather than by following the server's
     ``Link`` header, so every request (and the token with it) goes to the host we were given.
@@ -226,19 +387,21 @@ def _find_our_comment(client: Github, context: GitHubContext, pr_number: int) ->
         if not isinstance(comments, list):
             break
         for comment in comments:
-            if _is_ours(comment, context):
+            if _is_ours(comment, context, me, attempt):
                 found = {"id": comment["id"], "body": comment["body"]}  # oldest first: the last match is newest
         if len(comments) < COMMENTS_PER_PAGE:
             break
     return found
 
 
-def annotation(test: TestResult, path_prefix: str = "") -> dict[str, Any] | None:
-    """One check-run annotation for a failing test, or None when it names no file to attach to."""
-    if not test.file:
+def annotation(test: TestResult, path_prefix: str = "", project: str | None = None) -> dict[str, Any] | None:
+    """One check-run annotation at the line where ``test`` failed, or None when it names no file."""
+    where = failure_frame(test, project)
+    file, line = (where.file, where.line) if where is not None else (test.file, test.line)
+    if not file:
         return None
-    path = (path_prefix.rstrip("/") + "/" if path_prefix else "") + test.file.replace("\\", "/")
-    line = test.line if test.line and test.line > 0 else 1
+    path = prefixed(path_prefix, file)
+    line = line if line and line > 0 else 1
     message = escape_astral(test.message or f"{test.outcome.value}")
     details = escape_astral(test.details or "")
     note: dict[str, Any] = {

@@ -79,11 +79,12 @@ def _path_prefix(run: RunResult, context: api.GitHubContext) -> str:
 
 
 def publish(run: RunResult, results_dir: Path, exit_code: int | None, context: api.GitHubContext, *,
-            comment_mode: str, check_run: bool, check_name: str, client: Any = None,
+            comment_mode: str, check_run: bool, check_name: str | None, client: Any = None,
             stream: Any = None) -> PublishReport:
     """Every destination in turn; each failure becomes a notice and the rest still happen."""
     out = stream or sys.stdout
     report = PublishReport()
+    check_name = check_name or context.default_check_name()
     redactor = redaction.Redactor(set(redaction.current().values) | ({context.token} if context.token else set()))
     redactor.redact_object(run)  # a report.json written before redaction existed, or by hand, is cleaned here
     if actions.in_actions():
@@ -97,7 +98,8 @@ def publish(run: RunResult, results_dir: Path, exit_code: int | None, context: a
     if can_call_api and client is None:
         client = api.make_client(context)
 
-    summary_for_api = markdown.render(run, limit=60_000, details_url=context.run_url)
+    prefix = _path_prefix(run, context)
+    summary_for_api = markdown.render(run, limit=60_000, details_url=context.run_url, path_prefix=prefix)
     if comment_mode == "off":
         report.comment = "off"
     elif pr_number is None:
@@ -106,15 +108,16 @@ def publish(run: RunResult, results_dir: Path, exit_code: int | None, context: a
         try:
             outcome = api.upsert_comment(client, context, pr_number, summary_for_api, run, comment_mode)
             report.comment = f"{outcome.action} on #{pr_number}"
+            if outcome.notice:
+                report.notices.append(f"PR comment: {outcome.notice}")
         except Exception as error:  # any API trouble is a notice: publishing never changes the verdict
             report.comment = "failed"
             report.notices.append(f"PR comment not written: {api.describe_failure(error)}")
 
-    prefix = _path_prefix(run, context)
     failing = failures(run)
     made_check = False
     if check_run and can_call_api:
-        notes = [n for n in (api.annotation(t, prefix) for t in failing) if n is not None]
+        notes = [n for n in (api.annotation(t, prefix, run.project) for t in failing) if n is not None]
         try:
             outcome_check = api.create_check_run(client, context, check_name, run, summary_for_api, notes)
             made_check = True
@@ -128,27 +131,19 @@ def publish(run: RunResult, results_dir: Path, exit_code: int | None, context: a
             report.check_run = "failed"
             report.notices.append(f"check run not created: {api.describe_failure(error)}")
     if not made_check and failing and actions.in_actions():
-        report.annotations = actions.error_annotations(_prefixed(failing, prefix), out)
+        report.annotations = actions.error_annotations(failing, out, path_prefix=prefix, project=run.project)
 
     report.notices = [redactor.redact(notice) for notice in report.notices]  # an API error may quote a header
     for notice in report.notices:
         print(f"doorbell-ci publish: notice: {notice}", file=out)
         if actions.in_actions():
             actions.command("warning", notice, out, title="doorbell-ci publish")
-    summary = markdown.render(run, limit=STEP_SUMMARY_BYTES // 2, details_url=context.run_url)
+    summary = markdown.render(run, limit=STEP_SUMMARY_BYTES // 2, details_url=context.run_url, path_prefix=prefix)
     if report.notices:
         summary += "\n### Publishing notices\n\n" + "\n".join(f"- {n}" for n in report.notices) + "\n"
     report.summary_bytes = actions.write_step_summary(summary, report_pointer=context.run_url)
-    actions.write_outputs(step_outputs(run, results_dir, exit_code))
+    actions.write_outputs({**step_outputs(run, results_dir, exit_code), "artifact-name": context.artifact_name()})
     return report
-
-
-def _prefixed(tests: list[Any], prefix: str) -> list[Any]:
-    if not prefix:
-        return tests
-    from dataclasses import replace
-
-    return [replace(t, file=f"{prefix}/{t.file}") if t.file else t for t in tests]
 
 
 def _print_logs(run: RunResult, results_dir: Path, out: Any, redactor: redaction.Redactor | None = None) -> None:

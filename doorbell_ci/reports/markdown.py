@@ -35,12 +35,16 @@ _STATUS_ICON = {
 }
 
 
-def render(run: RunResult, limit: int = DEFAULT_LIMIT, details_url: str | None = None) -> str:
-    """The richest summary that fits in ``limit`` characters."""
+def render(run: RunResult, limit: int = DEFAULT_LIMIT, details_url: str | None = None, path_prefix: str = "") -> str:
+    """The richest summary that fits in ``limit`` characters.
+
+    ``path_prefix`` (the project's folder in the repository, given by the publish stage) is put
+    before every "at file:line", so it names the same path as the annotations.
+    """
     levels = [(20, True, 10), (50, False, 10), (20, False, 5), (0, False, 0)]
     text = ""
     for max_failures, tracebacks, slow_count in levels:
-        text = encodable(_render(run, max_failures, tracebacks, slow_count, details_url))
+        text = encodable(_render(run, max_failures, tracebacks, slow_count, details_url, path_prefix))
         if len(text) <= limit:
             return text
     note = "\n\n… (cut to fit; the full report is in the run's artifacts)\n"
@@ -48,7 +52,7 @@ def render(run: RunResult, limit: int = DEFAULT_LIMIT, details_url: str | None =
 
 
 def _render(run: RunResult, max_failures: int, tracebacks: bool, slow_count: int,
-            details_url: str | None) -> str:
+            details_url: str | None, path_prefix: str = "") -> str:
     counts = run.counts
     icon, word = verdict(run)
     parts = [
@@ -62,9 +66,9 @@ def _render(run: RunResult, max_failures: int, tracebacks: bool, slow_count: int
     ]
     parts += _problems(run)
     parts += _notices(run)
-    parts += analysis_render.markdown(run.analysis)  # new failures first: "did I break this?"
+    parts += analysis_render.markdown(run.analysis, path_prefix=path_prefix)  # new failures first
     parts += _suite_table(run)
-    parts += _failures(run, max_failures, tracebacks)
+    parts += _failures(run, max_failures, tracebacks, path_prefix)
     parts += perf_view.markdown_lines(run.performance)
     if slow_count:
         parts += _slowest(run, slow_count)
@@ -109,13 +113,13 @@ def _suite_table(run: RunResult) -> list[str]:
     return rows + [""]
 
 
-def _failures(run: RunResult, max_failures: int, tracebacks: bool) -> list[str]:
+def _failures(run: RunResult, max_failures: int, tracebacks: bool, path_prefix: str = "") -> list[str]:
     failed = failures(run)
     if not failed:
         return []
     parts = [f"### Failures ({len(failed)})", ""]
     for test in failed[:max_failures]:
-        where = location(test)
+        where = location(test, path_prefix, run.project)
         parts.append(
             f"- **{md_inline(test.nodeid, 200)}** ({md_inline(test.suite)}, {test.outcome.value})"
             + (f" at {md_code(where, 200)}" if where else "")

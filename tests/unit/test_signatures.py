@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from doorbell_ci.analysis import signatures
 from doorbell_ci.analysis.signatures import describe, exception_of, frames, group, inside_project, normalise
 from doorbell_ci.results import Outcome, TestResult
 
@@ -113,3 +116,31 @@ def test_same_message_from_different_lines_are_different_causes() -> None:
     one = failing("a", LONG_TRACEBACK.replace("{n}", "1"))
     two = failing("b", LONG_TRACEBACK.replace("{n}", "1").replace("src/pkg/__init__.py:3", "src/pkg/__init__.py:30"))
     assert len(group([one, two])) == 2
+
+
+def _failing(details: str, file: str = "tests/test_a.py", line: int = 3) -> TestResult:
+    return TestResult(suite="unit", name="test_x", classname="tests.test_a", outcome=Outcome.FAILED, file=file,
+                      line=line, details=details)
+
+
+@pytest.mark.parametrize(("details", "project", "expected"), [
+    # --tb=native prints absolute paths: under the project they are the project's files
+    ('  File "/w/proj/tests/test_a.py", line 9, in test_x\n  File "/w/proj/src/m.py", line 4, in f\nValueError',
+     "/w/proj", ("src/m.py", 4)),
+    # a virtual environment inside the project is still a library, relative or absolute
+    ("tests/test_a.py:9: \n.venv/lib/python3.12/site-packages/lib.py:80: ValueError", "/w/proj",
+     ("tests/test_a.py", 9)),
+    ('  File "/w/proj/tests/test_a.py", line 9, in t\n  File "/w/proj/.venv/lib/site-packages/l.py", line 2, in g\n',
+     "/w/proj", ("tests/test_a.py", 9)),
+    # Windows, with the project on a drive
+    ('  File "C:\\w\\proj\\tests\\test_a.py", line 12, in test_x\nAssertionError', "C:\\w\\proj",
+     ("tests/test_a.py", 12)),
+    # a file outside the project, and a sibling folder whose name starts like the project's
+    ('  File "/w/other/x.py", line 5, in f\n  File "/w/project2/y.py", line 6, in g\n', "/w/proj",
+     ("tests/test_a.py", 3)),
+    # no traceback at all: the test's own line is all there is
+    ("", "/w/proj", ("tests/test_a.py", 3)),
+])
+def test_the_failing_line_is_the_innermost_project_frame(details: str, project: str, expected: tuple[str, int]) -> None:
+    frame = signatures.failure_frame(_failing(details), project)
+    assert frame is not None and (frame.file, frame.line) == expected
