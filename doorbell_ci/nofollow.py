@@ -54,9 +54,19 @@ def walk(top: str | os.PathLike[str]) -> Iterator[tuple[str, list[str], list[str
             yield path, folders, files + linked, None
         return
     for path, folders, files, dir_fd in os.fwalk(top, follow_symlinks=False):
+        # fwalk lists a link to a folder among the folders (it is not entered): it is an entry here
+        linked = [name for name in folders if not _is_real_folder(name, dir_fd)]
+        folders[:] = [name for name in folders if name not in linked]
         for name in folders:
             make_owner_accessible(name, dir_fd)
-        yield path, folders, files, dir_fd
+        yield path, folders, files + linked, dir_fd
+
+
+def _is_real_folder(name: str, dir_fd: int) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def lstat(name: str, dir_fd: int | None, path: str) -> os.stat_result:

@@ -1,0 +1,152 @@
+"""No link is followed out of a tree doorbell-ci owns (issue 12 item 15).
+
+The attacker is a test running as uid 65534 that owns the output folder (or the temp tree) and
+plants links, hard links, set-uid files and FIFOs in it, or swaps a folder for a link while
+doorbell-ci walks it. The victims are files outside the tree: nothing about them (content,
+mode) may change, and nothing of them may be published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from doorbell_ci import redaction
+from doorbell_ci.redaction import Redactor
+from tests.nonroot import give_to_nonroot, nonroot_env, nonroot_python, run_as_nonroot
+
+TOKEN = "ghp_" + "Q2w3E4r5T6y7U8i9O0pAsDfGhJkLzXcVbNm1"
+FILES = 200  # in the swapped folder and in the victim's: the longer the walk of one folder, the wider the race
+
+
+def fingerprint(folder: Path) -> dict[str, tuple[str, int]]:
+    """Content hash and mode of every file under ``folder`` (the victims)."""
+    return {str(path): (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mode)
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.fixture
+def victims(tmp_path: Path) -> Path:
+    """Root's files outside the output folder: a secret file, a folder of them, a file anyone may write."""
+    folder = tmp_path / "victims"
+    (folder / "dir").mkdir(parents=True)
+    (folder / "secret.txt").write_text(f"root's {TOKEN}\n", encoding="utf-8")
+    (folder / "secret.txt").chmod(0o600)
+    for number in range(FILES):
+        (folder / "dir" / f"x{number}.txt").write_text(f"root's folder {TOKEN}\n", encoding="utf-8")
+    (folder / "shared.txt").write_text(f"shared {TOKEN}\n", encoding="utf-8")
+    (folder / "shared.txt").chmod(0o666)  # a hard link to it is allowed to anyone (protected_hardlinks)
+    folder.chmod(0o755)
+    return folder
+
+
+def plant(output: Path, victims: Path, script: str) -> None:
+    give_to_nonroot(output)
+    completed = run_as_nonroot([nonroot_python(), "-c", textwrap.dedent(script), str(output), str(victims)])
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_links_hard_links_set_uid_files_and_fifos_planted_by_another_user(tmp_path: Path, victims: Path) -> None:
+    output = tmp_path / "results"
+    (output / "junit").mkdir(parents=True)
+    plant(output, victims, """
+        import os, sys
+        out, victims = sys.argv[1], sys.argv[2]
+        os.symlink(f"{victims}/secret.txt", f"{out}/link.txt")
+        os.symlink(f"{victims}/dir", f"{out}/linkdir")
+        os.symlink(f"{victims}/dir", f"{out}/junit/.hidden-linkdir")
+        os.link(f"{victims}/shared.txt", f"{out}/hardlink.txt")
+        with open(f"{out}/suid.sh", "w") as handle:
+            handle.write("#!/bin/sh\\necho TOKEN\\n".replace("TOKEN", open(f"{victims}/shared.txt").read()))
+        os.chmod(f"{out}/suid.sh", 0o4755)
+        os.mkfifo(f"{out}/junit/unit.xml")
+    """)
+    before = fingerprint(victims)
+    scrubbed = redaction.scrub_output(output, Redactor({TOKEN}))
+    assert fingerprint(victims) == before  # nothing outside read through a link, rewritten or chmodded
+    removed = {path.name: why for path, why in scrubbed.removed}
+    assert set(removed) == {"link.txt", "linkdir", ".hidden-linkdir", "unit.xml"}
+    assert "symbolic link" in removed["link.txt"] and "FIFO" in removed["unit.xml"]
+    assert not any(os.path.lexists(output / name) for name in ("link.txt", "linkdir", "junit/unit.xml"))
+    # the hard link was replaced by a new, scrubbed file; the outside file kept its content
+    assert (output / "hardlink.txt").read_text(encoding="utf-8") == "shared ***\n"
+    assert (victims / "shared.txt").read_text(encoding="utf-8") == f"shared {TOKEN}\n"
+    # root rewrote the test's set-uid file: the copy must not be a root-owned set-uid program
+    mode = (output / "suid.sh").stat().st_mode
+    assert not mode & (stat.S_ISUID | stat.S_ISGID) and stat.S_IMODE(mode) == 0o755
+    assert sorted(Path(notice.split(": ")[0]).name for notice in scrubbed.notices(output)) == sorted(removed)
+
+
+def test_a_folder_swapped_for_a_link_during_the_walk_is_never_followed(tmp_path: Path, victims: Path) -> None:
+    """The race: between the check of ``out/d`` and the open of ``out/d/x.txt``, ``d`` becomes a link."""
+    output = tmp_path / "results"
+    (output / "d").mkdir(parents=True)
+    for number in range(FILES):
+        (output / "d" / f"x{number}.txt").write_text(f"test's {TOKEN}\n", encoding="utf-8")
+    give_to_nonroot(output)
+    swapper = textwrap.dedent("""
+        import os, sys, time
+        out, victims, TOKEN, FILES = sys.argv[1], sys.argv[2], sys.argv[4], int(sys.argv[5])
+        end = time.monotonic() + float(sys.argv[3])
+        def attempt(step, *args):
+            try:
+                step(*args)
+            except OSError:
+                pass
+        while time.monotonic() < end:
+            attempt(os.rename, f"{out}/d", f"{out}/d-real")
+            for number in range(0, FILES, 10):  # something to scrub in every round
+                attempt(lambda n: open(f"{out}/d-real/new", "w").write(f"test's {TOKEN}\\n"), number)
+                attempt(os.replace, f"{out}/d-real/new", f"{out}/d-real/x{number}.txt")
+            attempt(os.symlink, f"{victims}/dir", f"{out}/d")
+            time.sleep(0.002)
+            attempt(os.unlink, f"{out}/d")
+            attempt(os.rename, f"{out}/d-real", f"{out}/d")
+            time.sleep(0.002)
+    """)
+    before = fingerprint(victims)
+    attacker = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", nonroot_python(),
+                                 "-c", swapper, str(output), str(victims), "6", TOKEN, str(FILES)],
+                                env=nonroot_env())
+    try:
+        redactor = Redactor({TOKEN})
+        deadline = time.monotonic() + 5
+        rounds = 0
+        while time.monotonic() < deadline:
+            redaction.scrub_output(output, redactor)
+            rounds += 1
+    finally:
+        attacker.kill()
+        attacker.wait()
+    assert rounds > 5
+    assert fingerprint(victims) == before
+
+
+def test_remove_tree_never_changes_a_links_target(tmp_path: Path) -> None:
+    """doorbell-ci as uid 65534 removing a temp tree in which a test left a read-only folder holding a
+    link to the user's own read-only file: the old error handler chmodded the link's target to 0700."""
+    home = tmp_path / "home"
+    (home / "tree" / "ro" / "deeper").mkdir(parents=True)
+    (home / "keep.txt").write_text("the user's read-only file\n", encoding="utf-8")
+    (home / "tree" / "ro" / "link").symlink_to(home / "keep.txt")
+    (home / "tree" / "locked").mkdir()
+    (home / "tree" / "locked" / "file").write_text("x", encoding="utf-8")
+    give_to_nonroot(home)
+    (home / "keep.txt").chmod(0o444)
+    (home / "tree" / "ro" / "deeper").chmod(0o500)
+    (home / "tree" / "ro").chmod(0o500)
+    (home / "tree" / "locked").chmod(0o000)
+    script = "import sys; from pathlib import Path; from doorbell_ci.environments.tree import remove_tree; " \
+             "remove_tree(Path(sys.argv[1]))"
+    completed = run_as_nonroot([nonroot_python(), "-c", script, str(home / "tree")])
+    assert completed.returncode == 0, completed.stderr
+    assert not (home / "tree").exists()  # read-only and unreadable folders removed all the same
+    assert stat.S_IMODE((home / "keep.txt").stat().st_mode) == 0o444
+    assert (home / "keep.txt").read_text(encoding="utf-8") == "the user's read-only file\n"
