@@ -644,25 +644,128 @@ def scrub_tree(folder: Path, redactor: Redactor | None = None) -> list[Path]:
 # --- the console -----------------------------------------------------------------------------
 
 
-class RedactingStream:
-    """A text stream that masks secrets in everything written to it (stdout / stderr of the CLI).
+# --- workflow commands ---------------------------------------------------------------------------
+#
+# The Actions runner reads each line of a step's stdout and stderr and obeys two command forms
+# (actions/runner, src/Runner.Common/ActionCommand.cs, tried in this order by
+# src/Runner.Worker/ActionCommandManager.cs for every line):
+#
+# * TryParseV2: the line, after TrimStart() (every char.IsWhiteSpace character), starts with
+#   "::"; the command name runs to the next "::" or space;
+# * TryParse (legacy): "##[" anywhere in the line; the name runs to the next "]" or space.
+#
+# Lines are split by StreamReader.ReadLine: at "\n", "\r" and "\r\n", so a "\r" inside a test's
+# line starts a new runner line. Both matches are .NET's culture-sensitive StartsWith/IndexOf,
+# which on Linux (ICU) skip "ignorable" characters such as U+200B or U+00AD: a zero-width space
+# between the two colons is no defence there. Command names are compared case-insensitively and
+# ``stop-commands`` registers any word as the command that resumes: every name is dangerous.
+#
+# So untrusted text is made inert by changing one character of each match into a visible
+# full-width look-alike the runner does not match: the second ':' of a line-leading "::" becomes
+# U+FF1A and the '[' of "##[" becomes U+FF3B, where "line-leading" and "between" allow any run of
+# whitespace, control and format characters (more than the runner skips, never less).
+_SKIPPED = ("\\x00-\\x20\\x7f-\\xa0\\xad\\u034f\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890-\\u0891\\u08e2"
+            "\\u115f-\\u1160\\u1680\\u180b-\\u180f\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u2064\\u2066-\\u206f"
+            "\\u3000\\u3164\\ufe00-\\ufe0f\\ufeff\\uffa0\\ufff9-\\ufffb\\U000110bd\\U000110cd"
+            "\\U00013430-\\U00013438\\U0001bca0-\\U0001bca3\\U0001d173-\\U0001d17a\\U000e0001"
+            "\\U000e0020-\\U000e007f\\U000e0100-\\U000e01ef")  # whitespace, Cc, Cf, Z*, fillers, selectors
+_SKIP = f"[{_SKIPPED}]"
+_V2_COMMAND = re.compile(f"(?:^|(?<=[\\r\\n]))({_SKIP}*:{_SKIP}*):")
+_LEGACY_COMMAND = re.compile(f"(#{_SKIP}*#{_SKIP}*)\\[")
+_BLANK_LINE = re.compile(f"{_SKIP}*")
+_ONE_COLON_LINE = re.compile(f"{_SKIP}*:{_SKIP}*")
+_TRAILING_HASHES = re.compile(f"(?:#{_SKIP}*){{1,2}}$")
 
-    Our own ``::add-mask::`` commands pass unchanged: they are how the Actions runner learns what
-    to hide, and the runner hides the line itself. Only the exact command for a known secret does:
-    a test named ``::add-mask::<token>`` gets no free pass.
+
+def neutralise_commands(text: str, carried: str = "") -> str:
+    """``text`` with every workflow command the Actions runner would parse made inert.
+
+    ``carried`` stands for the line ``text`` continues (see :class:`CommandNeutraliser`); by
+    default ``text`` starts a line. Plain text is returned as is.
+    """
+    if ":" not in text and "[" not in text:
+        return text
+    joined = carried + text
+    body = joined.rstrip("\r\n")  # a line break that ends the text starts nothing
+    if "\r" in body or "\n" in body:
+        joined = _V2_COMMAND.sub(_inert_colon, joined)
+    elif _V2_COMMAND.match(joined):  # one line: only its start can hold the "::" form
+        joined = _V2_COMMAND.sub(_inert_colon, joined, count=1)
+    if "#" in joined:
+        joined = _LEGACY_COMMAND.sub(_inert_bracket, joined)
+    return joined[len(carried):]
+
+
+def _inert_colon(match: re.Match[str]) -> str:
+    return match.group(1) + "\uff1a"
+
+
+def _inert_bracket(match: re.Match[str]) -> str:
+    return match.group(1) + "\uff3b"
+
+
+class CommandNeutraliser:
+    """:func:`neutralise_commands` for text written in pieces: a command split across two writes
+    (``print(a, b)`` writes ``a``, ``" "``, ``b``) is still found.
+
+    Only a short summary of the current line is kept: ``""`` (only skippable characters so far),
+    ``":"`` (and one colon), or ``"x"`` plus the one or two ``#`` it ends with.
+    """
+
+    def __init__(self) -> None:
+        self.carried = ""
+
+    def __call__(self, text: str) -> str:
+        out = neutralise_commands(text, self.carried)
+        if out.endswith("\n"):  # the usual write: a whole line
+            self.carried = ""
+            return out
+        cut = max(out.rfind("\n"), out.rfind("\r"))
+        self.carried = _summary(out[cut + 1:] if cut >= 0 else self.carried + out)
+        return out
+
+    def at_line_start(self) -> bool:
+        return self.carried == ""
+
+
+def _summary(tail: str) -> str:
+    if _BLANK_LINE.fullmatch(tail):
+        return ""
+    if _ONE_COLON_LINE.fullmatch(tail):
+        return ":"
+    hashes = _TRAILING_HASHES.search(tail)
+    return "x" + ("#" * min(hashes.group().count("#"), 2) if hashes else "")
+
+
+class RedactingStream:
+    """A text stream that masks secrets and makes workflow commands inert in everything written to
+    it (stdout / stderr of the CLI): test names, messages, notices and tracebacks all pass here.
+
+    doorbell-ci's own commands go through :meth:`write_command` (``github.actions.command`` uses
+    it): masked but not neutralised. Our ``::add-mask::`` commands pass unmasked: they are how the
+    runner learns what to hide, and it hides the line itself. Only the exact command for a known
+    secret does: a test named ``::add-mask::<token>`` gets no free pass.
     """
 
     def __init__(self, stream: TextIO, redactor: Redactor) -> None:
-        from doorbell_ci.github.actions import escape_data
-
         self._stream = stream
         self._redactor = redactor
-        self._mask_commands = frozenset(f"::add-mask::{escape_data(secret)}" for secret in redactor.spellings)
+        self._neutralise = CommandNeutraliser()
+        self._mask_commands = frozenset(f"::add-mask::{_escape_command_data(secret)}"
+                                        for secret in redactor.spellings)
 
     def write(self, text: str) -> int:
-        if text not in self._mask_commands:
-            text = self._redactor.redact(text)
-        return self._stream.write(text)
+        return self._stream.write(self._neutralise(self._redactor.redact(text)))
+
+    def write_command(self, line: str) -> None:
+        """One workflow command of doorbell-ci's own, on a line of its own."""
+        if not self._neutralise.at_line_start():
+            self._stream.write("\n")
+        if line not in self._mask_commands:
+            line = self._redactor.redact(line)
+        self._stream.write(line + "\n")
+        self._neutralise.carried = ""
+        self._stream.flush()
 
     def writelines(self, lines: Any) -> None:
         for line in lines:
@@ -672,13 +775,16 @@ class RedactingStream:
         return getattr(self._stream, name)
 
 
+def _escape_command_data(text: str) -> str:
+    """@actions/core's escaping of a command's data (the same as ``github.actions.escape_data``)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
 @contextmanager
 def redacting_console(redactor: Redactor | None = None) -> Iterator[None]:
-    """While inside, sys.stdout and sys.stderr mask secrets (tracebacks, notices, every print)."""
+    """While inside, sys.stdout and sys.stderr mask secrets and neutralise workflow commands
+    (tracebacks, notices, every print), also when no secret is known."""
     redactor = current() if redactor is None else redactor
-    if not redactor:
-        yield
-        return
     saved = sys.stdout, sys.stderr
     sys.stdout = RedactingStream(sys.stdout, redactor)  # type: ignore[assignment]
     sys.stderr = RedactingStream(sys.stderr, redactor)  # type: ignore[assignment]

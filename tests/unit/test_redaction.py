@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from doorbell_ci import redaction
+from doorbell_ci.github import actions
 from doorbell_ci.redaction import MASK, Redactor, is_secret_variable
 from doorbell_ci.results import Outcome, RunResult, SuiteResult, SuiteStatus, TestResult
 
@@ -158,12 +159,16 @@ def test_the_console_masks_everything_but_mask_commands(monkeypatch: pytest.Monk
     monkeypatch.setattr(sys, "stdout", out)
     monkeypatch.setattr(sys, "stderr", err)
     with redaction.redacting_console(Redactor({TOKEN})):
-        print(f"::add-mask::{TOKEN}")
+        actions.add_mask(TOKEN)  # our own command, through the console's write_command
         print(f"a line with {TOKEN}")
-        print(f"::add-mask::{TOKEN} and more")  # not our command: no free pass
+        print(f"::add-mask::{TOKEN}")  # printed, not ours: masked and inert
+        print(f"::add-mask::{TOKEN} and more")
+        print("a partial line", end="")
+        actions.command("error", f"ours, quoting {TOKEN}")  # starts a line of its own
         print(f"error: {TOKEN}", file=sys.stderr)
     assert sys.stdout is out and sys.stderr is err  # restored
-    assert out.getvalue() == f"::add-mask::{TOKEN}\na line with ***\n::add-mask::*** and more\n"
+    assert out.getvalue() == (f"::add-mask::{TOKEN}\na line with ***\n:\uff1aadd-mask::***\n"
+                              ":\uff1aadd-mask::*** and more\na partial line\n::error::ours, quoting ***\n")
     assert err.getvalue() == "error: ***\n"
 
 
