@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
@@ -36,7 +36,6 @@ _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 _O_PATH = getattr(os, "O_PATH", 0)
-_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
 def walk(top: str | os.PathLike[str]) -> Iterator[tuple[str, list[str], list[str], int | None]]:
@@ -132,6 +131,11 @@ def replace_at(name: str, dir_fd: int | None, path: str, mode: int) -> Iterator[
         raise
 
 
+def make_owner_readable(name: str, dir_fd: int | None, path: str = "") -> None:
+    """Give the regular file ``name`` ``u+r`` if we own it (a test's ``chmod 000``); never a link's target."""
+    _add_owner_bits(name, dir_fd, path, stat.S_ISREG, 0o400)
+
+
 def make_owner_accessible(name: str, dir_fd: int | None, path: str = "") -> None:
     """Give the folder ``name`` ``u+rwx`` if we own it and it lacks them; never a link's target.
 
@@ -140,17 +144,21 @@ def make_owner_accessible(name: str, dir_fd: int | None, path: str = "") -> None
     folder that was checked. Elsewhere it is ``lstat`` then ``chmod`` (a race window). Root needs
     no rights, so nothing is changed for root.
     """
+    _add_owner_bits(name, dir_fd, path, stat.S_ISDIR, 0o700)
+
+
+def _add_owner_bits(name: str, dir_fd: int | None, path: str, kind: Callable[[int], bool], bits: int) -> None:
     if not hasattr(os, "geteuid") or os.geteuid() == 0:
         return
     try:
         info = lstat(name, dir_fd, path)
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o700 == 0o700:
+        if not kind(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & bits == bits:
             return
-        mode = stat.S_IMODE(info.st_mode) | 0o700
+        mode = stat.S_IMODE(info.st_mode) | bits
         if _O_PATH and dir_fd is not None and os.path.isdir("/proc/self/fd"):
-            fd = os.open(name, _O_PATH | _O_NOFOLLOW | _O_DIRECTORY | _O_CLOEXEC, dir_fd=dir_fd)
+            fd = os.open(name, _O_PATH | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=dir_fd)
             try:
-                if stat.S_ISDIR(os.fstat(fd).st_mode):
+                if kind(os.fstat(fd).st_mode):
                     os.chmod(f"/proc/self/fd/{fd}", mode)
             finally:
                 os.close(fd)

@@ -670,14 +670,24 @@ def scrub_output(folder: Path, redactor: Redactor | None = None) -> Scrubbed:
                     nofollow.unlink(name, dir_fd, path)
                     done.removed.append((where, outcome))
             except OSError as error:
+                reason = error.strerror or str(error)
                 if error.errno in (errno.ELOOP, errno.EINVAL):  # swapped for a link or a FIFO since the lstat
+                    reason = "replaced by a link or special file while it was scanned"
+                elif error.errno in (errno.EACCES, errno.EPERM):  # a test's chmod 000: ours to read again
+                    nofollow.make_owner_readable(name, dir_fd, path)
                     try:
-                        nofollow.unlink(name, dir_fd, path)
-                        done.removed.append((where, "replaced by a link or special file while it was scanned"))
+                        outcome = _scrub_entry(name, dir_fd, path, redactor)
+                    except Exception:  # noqa: BLE001 - still unreadable: withheld below
+                        outcome = f"it cannot be read ({reason})"
+                    if outcome is None or outcome == "changed":
+                        done.changed += [where] if outcome else []
                         continue
-                    except OSError:
-                        pass
-                done.unreadable.append((where, error.strerror or str(error)))
+                    reason = outcome
+                try:  # what cannot be scanned is not published
+                    nofollow.unlink(name, dir_fd, path)
+                    done.removed.append((where, reason))
+                except OSError:
+                    done.unreadable.append((where, reason))
     return done
 
 

@@ -150,3 +150,23 @@ def test_remove_tree_never_changes_a_links_target(tmp_path: Path) -> None:
     assert not (home / "tree").exists()  # read-only and unreadable folders removed all the same
     assert stat.S_IMODE((home / "keep.txt").stat().st_mode) == 0o444
     assert (home / "keep.txt").read_text(encoding="utf-8") == "the user's read-only file\n"
+
+
+def test_files_and_folders_a_test_made_unreadable_are_still_scanned(tmp_path: Path) -> None:
+    """doorbell-ci as uid 65534 (the same user as its tests): ``chmod 000`` must not hide a secret."""
+    output = tmp_path / "results"
+    (output / "locked" / "deeper").mkdir(parents=True)
+    (output / "locked" / "deeper" / "leak.txt").write_text(f"hidden {TOKEN}\n", encoding="utf-8")
+    (output / "unreadable.txt").write_text(f"unreadable {TOKEN}\n", encoding="utf-8")
+    give_to_nonroot(output)
+    (output / "unreadable.txt").chmod(0)
+    (output / "locked" / "deeper").chmod(0)
+    (output / "locked").chmod(0)
+    script = ("import sys, json; from pathlib import Path; from doorbell_ci import redaction; "
+              "done = redaction.scrub_output(Path(sys.argv[1]), redaction.Redactor({sys.argv[2]})); "
+              "print(json.dumps([len(done.changed), done.notices(Path(sys.argv[1]))]))")
+    completed = run_as_nonroot([nonroot_python(), "-c", script, str(output), TOKEN])
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[2, []]"
+    assert (output / "unreadable.txt").read_text(encoding="utf-8") == "unreadable ***\n"
+    assert (output / "locked" / "deeper" / "leak.txt").read_text(encoding="utf-8") == "hidden ***\n"
