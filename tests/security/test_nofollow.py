@@ -170,3 +170,67 @@ def test_files_and_folders_a_test_made_unreadable_are_still_scanned(tmp_path: Pa
     assert completed.stdout.strip() == "[2, []]"
     assert (output / "unreadable.txt").read_text(encoding="utf-8") == "unreadable ***\n"
     assert (output / "locked" / "deeper" / "leak.txt").read_text(encoding="utf-8") == "hidden ***\n"
+
+
+def test_docker_collect_never_copies_through_a_link_a_container_made(tmp_path: Path, victims: Path) -> None:
+    """The staging folder is shared with every container of the run, some still running while another
+    suite's files are collected. A container (here a process of uid 65534, which is what a container
+    user is to the host) plants links and FIFOs and swaps a folder for a link to root's files."""
+    import types
+
+    from doorbell_ci.config import load_config
+    from doorbell_ci.environments.docker import DockerEnvironment
+    from doorbell_ci.environments.tree import EnvironmentTree
+
+    project = tmp_path / "project"
+    project.mkdir()
+    staging = tmp_path / "tree" / "output"
+    (staging / "d").mkdir(parents=True)
+    for number in range(FILES):
+        (staging / "d" / f"x{number}.txt").write_text(f"test's {number}\n", encoding="utf-8")
+    give_to_nonroot(tmp_path / "tree")
+    plant(staging, victims, """
+        import os, sys
+        out, victims = sys.argv[1], sys.argv[2]
+        os.symlink(f"{victims}/secret.txt", f"{out}/link.txt")
+        os.symlink(f"{victims}/dir", f"{out}/linkdir")
+        os.mkfifo(f"{out}/fifo")
+    """)
+    swapper = textwrap.dedent("""
+        import os, sys, time
+        out, victims = sys.argv[1], sys.argv[2]
+        end = time.monotonic() + float(sys.argv[3])
+        def attempt(step, *args):
+            try:
+                step(*args)
+            except OSError:
+                pass
+        while time.monotonic() < end:
+            attempt(os.rename, f"{out}/d", f"{out}/d-real")
+            attempt(os.symlink, f"{victims}/dir", f"{out}/d")
+            time.sleep(0.002)
+            attempt(os.unlink, f"{out}/d")
+            attempt(os.rename, f"{out}/d-real", f"{out}/d")
+            time.sleep(0.002)
+    """)
+    environment = DockerEnvironment(load_config(project, {}))
+    environment.tree = EnvironmentTree(root=tmp_path / "tree", config_path=tmp_path / "tree" / "c", variables={})
+    output = tmp_path / "results"
+    environment._plan = types.SimpleNamespace(output_dir=output)  # type: ignore[assignment]
+    attacker = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", nonroot_python(),
+                                 "-c", swapper, str(staging), str(victims), "5"], env=nonroot_env())
+    try:
+        deadline = time.monotonic() + 4
+        rounds = 0
+        while time.monotonic() < deadline:
+            environment.collect(types.SimpleNamespace(name="unit"))  # type: ignore[arg-type]
+            rounds += 1
+    finally:
+        attacker.kill()
+        attacker.wait()
+    assert rounds > 3
+    copied = [path for path in output.rglob("*") if path.is_symlink() or not path.is_dir()]
+    assert copied, "the collect copied nothing: the test proves nothing"
+    assert all(path.is_file() and not path.is_symlink() for path in copied), copied
+    leaked = [path for path in copied if TOKEN in path.read_text(encoding="utf-8", errors="replace")]
+    assert leaked == []  # every copied file is a test's own, none is root's
