@@ -108,7 +108,7 @@ def replace_at(name: str, dir_fd: int | None, path: str, mode: int) -> Iterator[
     old content. ``mode`` is masked to permission bits: a set-uid file a test wrote is never
     recreated set-uid by a root doorbell-ci.
     """
-    temp = f".{name[:64]}.{secrets.token_hex(4)}.doorbell-ci-tmp"
+    temp = f".{name[:32]}.{secrets.token_hex(4)}.doorbell-ci-tmp"  # 32 characters: at most 128 bytes
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC | _O_BINARY
     fd = os.open(temp, flags, 0o600, dir_fd=dir_fd) if dir_fd is not None \
         else os.open(os.path.join(path, temp), flags, 0o600)

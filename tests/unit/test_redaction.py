@@ -319,3 +319,22 @@ def test_a_secret_spelled_in_any_mix_of_escapes_is_gone_from_every_decoded_view(
     assert b"***" in out
     decoded = _reference_decode(out.decode())
     assert not any(TOKEN[start:start + 12] in decoded for start in range(len(TOKEN) - 11))
+
+
+def test_an_output_folder_replaced_by_a_link_is_not_followed_and_said(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "file.txt").write_text(f"not ours {TOKEN}\n", encoding="utf-8")
+    (tmp_path / "results").symlink_to(elsewhere, target_is_directory=True)
+    scrubbed = redaction.scrub_output(tmp_path / "results", Redactor({TOKEN}))
+    assert (elsewhere / "file.txt").read_text(encoding="utf-8") == f"not ours {TOKEN}\n"
+    (notice,) = scrubbed.notices(tmp_path / "results")
+    assert "replaced by a symbolic link" in notice and "do not publish it" in notice
+
+
+def test_long_unicode_names_and_hidden_files_are_rewritten_in_place(tmp_path: Path) -> None:
+    name = "ü" * 120 + ".txt"  # 241 bytes: the temporary name must still fit in 255
+    (tmp_path / name).write_text(f"{TOKEN}\n", encoding="utf-8")
+    (tmp_path / ".hidden").write_text(f"{TOKEN}\n", encoding="utf-8")
+    assert sorted(redaction.scrub_tree(tmp_path, Redactor({TOKEN}))) == sorted([tmp_path / name, tmp_path / ".hidden"])
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([name, ".hidden"])  # no temporary left
