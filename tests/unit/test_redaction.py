@@ -333,7 +333,7 @@ def test_an_output_folder_replaced_by_a_link_is_not_followed_and_said(tmp_path: 
 
 
 def test_long_unicode_names_and_hidden_files_are_rewritten_in_place(tmp_path: Path) -> None:
-    name = "ü" * 120 + ".txt"  # 241 bytes: the temporary name must still fit in 255
+    name = "\U0001F600" * 60 + ".txt"  # 244 bytes: the temporary name must still fit in 255
     (tmp_path / name).write_text(f"{TOKEN}\n", encoding="utf-8")
     (tmp_path / ".hidden").write_text(f"{TOKEN}\n", encoding="utf-8")
     assert sorted(redaction.scrub_tree(tmp_path, Redactor({TOKEN}))) == sorted([tmp_path / name, tmp_path / ".hidden"])
