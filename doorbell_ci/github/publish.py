@@ -85,6 +85,9 @@ def publish(run: RunResult, results_dir: Path, exit_code: int | None, context: a
     report = PublishReport()
     redactor = redaction.Redactor(set(redaction.current().values) | ({context.token} if context.token else set()))
     redactor.redact_object(run)  # a report.json written before redaction existed, or by hand, is cleaned here
+    # The results folder is uploaded after this step, whose token the run step may never have held:
+    # every file in it is scrubbed again with this step's secrets (links and unscannable archives removed).
+    report.notices += redaction.scrub_output(results_dir, redactor).notices(results_dir)
     if actions.in_actions():
         redaction.mask_in_actions(redactor, out)
         _print_logs(run, results_dir, out, redactor)

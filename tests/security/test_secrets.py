@@ -368,6 +368,9 @@ def test_publishing_does_not_leak_even_an_unredacted_report(tmp_path, double) ->
     json_report.write(run, results, exit_code=1)  # the writer alone: no redaction on this path
     (results / "logs").mkdir()
     (results / "logs" / "unit.log").write_text(f"log line {token}\n", encoding="utf-8")
+    # files the run step could not scrub (it never held the token), and a link a test left
+    (results / "left-by-a-test.txt").write_text(f"file {token}\n", encoding="utf-8")
+    (results / "link").symlink_to(tmp_path / "project")
     assert token.encode() in (results / "report.json").read_bytes()
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"pull_request": {"number": 7, "head": {"sha": "d" * 40}}}), encoding="utf-8")
@@ -387,3 +390,7 @@ def test_publishing_does_not_leak_even_an_unredacted_report(tmp_path, double) ->
     assert token not in step_files and "***" in step_files
     assert token.encode() not in without_mask_commands(completed.stdout) + completed.stderr
     assert b"log line ***" in completed.stdout  # the folded suite log
+    # the folder the action uploads next: scrubbed with the publish step's token, the link removed
+    assert (results / "left-by-a-test.txt").read_text(encoding="utf-8") == "file ***\n"
+    assert not os.path.lexists(results / "link") and b"link: removed from" in completed.stdout
+    assert files_with_leaks(results, token) == []
