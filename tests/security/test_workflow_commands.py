@@ -37,7 +37,8 @@ FORMS = [
     "##[group]fold", "::group::fold", "\u2066::error::isolate", "\ufe0f::error::selector",
 ]
 ATOMS = [":", "::", "#", "##", "[", "]", "##[", " ", "\t", "\r", "\n", "\r\n", "\u00a0", "\u200b", "\u00ad",
-         "\ufeff", "\x00", "error", "add-mask", "stop-commands", "x", "%0A", "::add-mask::", "\u3000", "\u2028"]
+         "\ufeff", "\x00", "error", "add-mask", "stop-commands", "x", "%0A", "::add-mask::", "\u3000", "\u2028",
+         "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\u180e", "\ufe0f"]
 
 
 @pytest.mark.parametrize("form", FORMS)
