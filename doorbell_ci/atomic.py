@@ -3,8 +3,8 @@
 A temp file in the same folder is written, flushed to disk and renamed over the target, so a
 reader (a later stage, a person, the next run) sees the old file or the new one, never half of
 one: not after a crash, a SIGKILL, a full disk or a read-only folder. report.json, the other
-reports, baselines, the perf fixture's samples and files rewritten by redaction all go through
-here.
+reports, baselines and the perf fixture's samples go through here. Files rewritten by redaction
+live in a tree the tests wrote and go through ``nofollow.replace_at`` instead (no link followed).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ import psutil
 
 from doorbell_ci.environments.base import Environment, SuiteCommand
 from doorbell_ci.plan import Plan, PlannedSuite
-from doorbell_ci.redaction import redacted_pieces, without_github_tokens
+from doorbell_ci.redaction import neutralise_commands, redacted_pieces, without_github_tokens
 from doorbell_ci.results import ResourceUsage
 
 SAMPLE_INTERVAL = 0.25  # seconds between process-tree samples at the start of a suite,
@@ -579,6 +579,7 @@ class Console:
         self._active = 0
 
     def write(self, text: str) -> None:
+        text = neutralise_commands(text)  # a test's line must not be a workflow command in the job log
         with self._lock:
             try:
                 self.stream.write(text + "\n")

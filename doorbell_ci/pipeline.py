@@ -125,8 +125,9 @@ def _run(config: Config, console: Console, command: list[str] | None,
     if nothing:
         result.notices.append(nothing)
     # An interrupt from here on is only noted: every result is in, and report.json states this exit code.
-    for folder in RESULT_FOLDERS:  # JUnit, coverage and logs the suites wrote may quote a secret
-        redaction.scrub_tree(plan.output_dir / folder)
+    # Everything under the output folder is published (the action uploads it): any file a suite
+    # wrote may quote a secret, and a link a test planted would upload its target.
+    result.notices += redaction.scrub_output(plan.output_dir).notices(plan.output_dir)
     reports.write_all(result, plan.output_dir, int(exit_code), full=config.reports)
     return result, exit_code
 

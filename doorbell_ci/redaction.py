@@ -23,21 +23,24 @@ access to the repository.
 from __future__ import annotations
 
 import base64
+import bisect
+import errno
 import functools
 import html
 import json
 import os
 import re
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from doorbell_ci import atomic
+from doorbell_ci import nofollow
 
 MASK = "***"
 MASK_BYTES = MASK.encode()
@@ -79,13 +82,30 @@ def is_secret_variable(name: str, value: str) -> bool:
 
 
 def _spellings(value: str) -> set[str]:
-    """The forms a secret takes in our outputs: as is, base64, JSON- and XML-escaped, line by line."""
-    encoded = base64.b64encode(_to_bytes(value)).decode()
-    forms = {value, encoded, encoded.rstrip("="), json.dumps(value)[1:-1],
-             html.escape(value, quote=True), html.escape(value, quote=False)}
+    """The forms a secret takes in our outputs: as is, base64, JSON- and XML-escaped, line by line.
+
+    Escapes a reader decodes (``&#103;``, ``\\u0067``, ``%67``...) in any mix are found by decoding
+    the text (:func:`_decoded_layers`), not by listing spellings. base64 is listed, at each of
+    its three alignments: the token after one or two other bytes encodes to different characters.
+    """
+    forms = {value, json.dumps(value)[1:-1], html.escape(value, quote=True), html.escape(value, quote=False)}
+    forms |= _base64_forms(_to_bytes(value))
     for line in value.splitlines():  # a line-by-line log never holds a multi-line value whole
         forms.update({line.strip(), html.escape(line.strip())})
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
+def _base64_forms(raw: bytes) -> set[str]:
+    """base64 (standard and URL-safe) of ``raw`` at offsets 0, 1 and 2 modulo 3: the characters
+    that encode only ``raw``'s bytes, whatever comes before or after it."""
+    forms = {base64.b64encode(raw).decode()}
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode()
+        head = (shift * 4 + 2) // 3  # characters that also hold bits of the bytes before
+        whole = (shift + len(raw)) // 3 * 4  # complete groups: the rest also holds what follows
+        forms.add(encoded[head:whole])
+    forms |= {form.replace("+", "-").replace("/", "_") for form in forms}
+    return forms | {form.rstrip("=") for form in forms}
 
 
 def _to_bytes(text: str) -> bytes:
@@ -297,90 +317,514 @@ def without_github_tokens(environ: Mapping[str, str]) -> dict[str, str]:
     return {name: value for name, value in environ.items() if name.upper() not in dropped}
 
 
+
+# --- escapes a file's reader decodes ---------------------------------------------------------
+
+# One escape each: XML/HTML character references (decimal, hex, leading zeros, the ';' optional as
+# HTML allows), HTML named entities, JSON/JavaScript/Python \\uXXXX and \\UXXXXXXXX, Python and C
+# \\xHH and octal \\ooo, backslash-escaped characters, percent-encoding. A secret may mix them.
+_ESCAPE = re.compile(
+    rb"&(?:#0*[0-9]{1,7};?|#[xX]0*[0-9a-fA-F]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};)"
+    rb"|\\(?:u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|[0-7]{3}|[\\/\"'nrtbf])|%[0-9a-fA-F]{2}")
+_BACKSLASHED = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
+DECODE_ROUNDS = 3  # &amp;#103; is '&#103;' after one round, 'g' after two
+
+
+@functools.lru_cache(maxsize=4096)
+def _decode_escape(token: bytes) -> bytes | None:
+    """The bytes one escape stands for (UTF-8 for a character), or None if it is not one."""
+    try:
+        if token.startswith(b"&#"):
+            digits = token[2:].rstrip(b";")
+            number = int(digits[1:], 16) if digits[:1] in (b"x", b"X") else int(digits)
+            return chr(number).encode("utf-8", "surrogatepass")
+        if token.startswith(b"&"):
+            text = html.unescape(token.decode("ascii"))
+            return None if text == token.decode("ascii") else text.encode("utf-8", "surrogatepass")
+        if token.startswith(b"%"):
+            return bytes([int(token[1:], 16)])
+        kind = token[1:2]
+        if kind in (b"u", b"U"):
+            return chr(int(token[2:], 16)).encode("utf-8", "surrogatepass")
+        if kind == b"x":
+            return bytes([int(token[2:], 16)])
+        if kind.isdigit():
+            return bytes([int(token[1:], 8) & 0xFF])
+        return _BACKSLASHED.get(kind, kind)
+    except (ValueError, OverflowError):
+        return None
+
+
+class _Layer:
+    """One round of decoding: the decoded bytes and where each escape came from."""
+
+    def __init__(self, data: bytes) -> None:
+        pieces: list[bytes] = []
+        self.out_starts: list[int] = []  # where each decoded escape starts in ``decoded``
+        self.escapes: list[tuple[int, int, int]] = []  # (length decoded, source start, source end)
+        position = length = 0
+        for match in _ESCAPE.finditer(data):
+            decoded = _decode_escape(match.group())
+            if decoded is None:
+                continue
+            start, end = match.span()
+            pieces.append(data[position:start])
+            length += start - position
+            self.out_starts.append(length)
+            self.escapes.append((len(decoded), start, end))
+            pieces.append(decoded)
+            length += len(decoded)
+            position = end
+        pieces.append(data[position:])
+        self.decoded = b"".join(pieces) if self.escapes else data
+
+    def source(self, position: int, end: bool) -> int:
+        """The source offset of decoded ``position`` (for an exclusive ``end``, of ``position - 1``, plus 1)."""
+        probe = position - 1 if end else position
+        index = bisect.bisect_right(self.out_starts, probe) - 1
+        if index < 0:
+            return position
+        out_start = self.out_starts[index]
+        length, source_start, source_end = self.escapes[index]
+        if probe < out_start + length:  # inside an escape: the whole escape
+            return source_end if end else source_start
+        return source_end + (position - out_start - length)
+
+
+def _decoded_layers(data: bytes) -> Iterator[_Layer]:
+    """Successive decodings of ``data`` while any escape is left (at most ``DECODE_ROUNDS``)."""
+    for _ in range(DECODE_ROUNDS):
+        layer = _Layer(data)
+        if not layer.escapes:
+            return
+        yield layer
+        data = layer.decoded
+
+
+# The escapes of every JUnit file (pytest writes a quote, an apostrophe or a newline like this):
+# replaced at C speed before the regular expression sees the rest. Each becomes a character that
+# starts no escape, so the result is the same as decoding them one by one.
+_COMMON_ENTITIES = ((b"&quot;", b'"'), (b"&apos;", b"'"), (b"&lt;", b"<"), (b"&gt;", b">"), (b"&#10;", b"\n"),
+                    (b"&#13;", b"\r"), (b"&#9;", b"\t"))
+
+
+def _quick_decode(data: bytes) -> tuple[bytes, bool] | None:
+    """One round of decoding without the map back to the source, or None if ``data`` has no escape;
+    the flag says whether an escape produced the start of another (``&amp;#103;``), so another
+    round could find more."""
+    decoded = data
+    if b"&" in data:
+        for entity, character in _COMMON_ENTITIES:
+            decoded = decoded.replace(entity, character)
+    nested = False
+
+    def decode(match: re.Match[bytes]) -> bytes:
+        nonlocal nested
+        value = _decode_escape(match.group())
+        if value is None:
+            return match.group()
+        nested = nested or any(start in value for start in (b"&", b"\\", b"%"))
+        return value
+
+    if b"&" in decoded or b"\\" in decoded or b"%" in decoded:
+        decoded = _ESCAPE.sub(decode, decoded)
+    return None if decoded == data else (decoded, nested)
+
+
+def _encoded_hit(needles: _Needles, data: bytes) -> bool:
+    """Whether a secret shows once the escapes are decoded (the common case, no secret, made cheap)."""
+    for _ in range(DECODE_ROUNDS):
+        decoded = _quick_decode(data)
+        if decoded is None:
+            return False
+        data, nested = decoded
+        if needles.hit(data):
+            return True
+        if not nested:
+            return False
+    return False
+
+
+def _secret_spans(needles: _Needles, data: bytes) -> list[tuple[int, int]]:
+    """Spans of ``data`` holding a secret as is, or encoded in escapes its reader would decode."""
+    found = needles.spans(data) if needles.hit(data) else []
+    if not _encoded_hit(needles, data):
+        return found
+    layers: list[_Layer] = []
+    for layer in _decoded_layers(data):
+        layers.append(layer)
+        if needles.hit(layer.decoded):
+            for start, end in needles.spans(layer.decoded):
+                for back in reversed(layers):
+                    start, end = back.source(start, end=False), back.source(end, end=True)
+                found.append((start, end))
+    if not layers:
+        return found
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(found):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 # --- files -----------------------------------------------------------------------------------
+
+# Compressed containers: their bytes hide what they hold. Those we can open are scanned inside
+# (and withheld if a secret is found: masking would break their checksums); the others are withheld.
+_ARCHIVE_MAGIC = {b"PK\x03\x04": "zip", b"PK\x05\x06": "zip", b"\x1f\x8b": "gzip", b"BZh": "bzip2",
+                  b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd", b"7z\xbc\xaf\x27\x1c": "7z",
+                  b"Rar!\x1a\x07": "rar", b"\x04\x22\x4d\x18": "lz4", b"\x1f\x9d": "compress"}
+ARCHIVE_MAX_BYTES = 256 * 1024 * 1024  # decompressed, all members together
+ARCHIVE_MAX_MEMBERS = 10_000
+_HOLD = 64 * 1024  # bytes held back at a cut inside a line: an encoded secret may run across it
 
 
 def _is_binary(head: bytes) -> bool:
     return b"\0" in head[:8192]
 
 
-def _copy_redacted(source: BinaryIO, target: BinaryIO, redactor: Redactor, same_length: bool) -> None:
-    stream = redactor.stream(same_length)
-    while chunk := source.read(_CHUNK):
-        target.write(stream.feed(chunk))
-    target.write(stream.feed(b"", final=True))
+def _archive_kind(head: bytes) -> str | None:
+    return next((kind for magic, kind in _ARCHIVE_MAGIC.items() if head.startswith(magic)), None)
+
+
+def _redacted_pieces(read: Callable[[int], bytes], redactor: Redactor,
+                     same_length: bool) -> Iterator[tuple[bytes, bool]]:
+    """``(bytes to write, whether they changed)`` for a file read in pieces cut at line ends.
+
+    Escapes are decoded per piece, so a piece never ends inside a line unless the line is over
+    ``_CHUNK`` long; then ``_HOLD`` bytes are held back (and more if a secret runs into them).
+    """
+    needles = redactor._bytes
+    buffer = b""
+    while True:
+        chunk = read(_CHUNK)
+        buffer += chunk
+        if not chunk:
+            cut = len(buffer)
+        else:
+            newline = buffer.rfind(b"\n")
+            cut = newline + 1 if newline >= 0 else max(len(buffer) - _HOLD, 0)
+        spans = _secret_spans(needles, buffer)
+        for start, end in spans:
+            if start < cut < end:
+                cut = start
+                break
+        kept = [span for span in spans if span[1] <= cut]
+        out = needles.mask(buffer[:cut], kept, MASK_BYTES, same_length) if kept else buffer[:cut]
+        buffer = buffer[cut:]
+        yield out, bool(kept)
+        if not chunk:
+            return
+
+
+def _archive_secret(handle: BinaryIO, kind: str, redactor: Redactor) -> str | None:
+    """Why the archive cannot be published (a secret inside, or it cannot be read), else None."""
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    budget = [ARCHIVE_MAX_BYTES]
+
+    def holds_secret(stream: BinaryIO) -> str | None:
+        def read(size: int) -> bytes:
+            data = stream.read(min(size, budget[0] + 1))
+            budget[0] -= len(data)
+            if budget[0] < 0:
+                raise ValueError(f"it unpacks to more than {ARCHIVE_MAX_BYTES // (1024 * 1024)} MiB")
+            return data
+
+        head = stream.peek(8)[:8] if hasattr(stream, "peek") else b""
+        if _archive_kind(head):
+            return "it holds another compressed archive, which is not scanned"
+        if any(changed for _, changed in _redacted_pieces(read, redactor, True)):
+            return "it holds a secret"
+        return None
+
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(handle) as archive:
+                members = archive.infolist()
+                if len(members) > ARCHIVE_MAX_MEMBERS:
+                    return f"it holds more than {ARCHIVE_MAX_MEMBERS} files"
+                for member in members:
+                    if member.flag_bits & 0x1:
+                        return f"{member.filename!r} is encrypted and cannot be scanned"
+                    with archive.open(member) as stream:
+                        reason = holds_secret(stream)  # type: ignore[arg-type]
+                    if reason:
+                        return f"{member.filename!r}: {reason}"
+            return None
+        openers: dict[str, Callable[[], Any]] = {"gzip": lambda: gzip.GzipFile(fileobj=handle),
+                                                 "bzip2": lambda: bz2.BZ2File(handle),
+                                                 "xz": lambda: lzma.LZMAFile(handle)}
+        if kind not in openers:
+            return f"it is {kind} data, which doorbell-ci cannot scan for secrets"
+        with openers[kind]() as stream:
+            return holds_secret(stream)
+    except Exception as error:  # noqa: BLE001 - damaged in any way: it cannot be vouched for, so it is withheld
+        return f"it cannot be scanned ({type(error).__name__}: {error})"
 
 
 def file_contains_secret(path: Path, redactor: Redactor) -> bool:
-    """Stream the file, keeping enough overlap between chunks to see a secret that spans two."""
-    overlap = b""
+    """Whether the file holds a secret, as is or in escapes its reader would decode."""
     with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            window = overlap + chunk
-            if redactor.contains(window):
-                return True
-            overlap = window[-(redactor.max_length - 1):] if redactor.max_length > 1 else b""
-    return False
+        return any(changed for _, changed in _redacted_pieces(handle.read, redactor, False))
 
 
 def scrub_file(path: Path, redactor: Redactor) -> bool:
-    """Rewrite ``path`` with every secret masked, atomically (temp file + rename); True if it changed.
+    """Rewrite ``path`` with every secret masked (a new file renamed over it); True if it changed.
 
     A text file gets ``***``; a binary one (a coverage SQLite database) gets one ``*`` per byte of
-    the secret so its internal offsets stay valid.
+    the secret so its internal offsets stay valid. Compressed archives are not rewritten:
+    :func:`scrub_output` withholds them.
     """
-    if not redactor or not file_contains_secret(path, redactor):
+    if not redactor:
         return False
-    with open(path, "rb") as handle:
-        binary = _is_binary(handle.read(8192))
-    mode = path.stat().st_mode & 0o7777
-    with open(path, "rb") as source, atomic.replacing(path, binary=True, mode=mode) as target:
-        _copy_redacted(source, target, redactor, same_length=binary)
-    return True
+    outcome = _scrub_entry(path.name, None, str(path.parent), redactor)
+    return outcome == "changed"
+
+
+@dataclass
+class Scrubbed:
+    """What :func:`scrub_output` did: files rewritten, entries removed so they are never published."""
+
+    changed: list[Path] = field(default_factory=list)
+    removed: list[tuple[Path, str]] = field(default_factory=list)  # (path, why)
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)
+
+    def notices(self, folder: Path) -> list[str]:
+        def name(path: Path) -> str:
+            try:
+                return str(path.relative_to(folder))
+            except ValueError:
+                return str(path)
+
+        lines = [f"{name(path)}: removed from {folder}, not published: {why}" for path, why in self.removed]
+        lines += [f"{name(path)}: could not be scanned for secrets ({why})" for path, why in self.unreadable]
+        return lines
+
+
+def _scrub_entry(name: str, dir_fd: int | None, folder: str, redactor: Redactor) -> str | None:
+    """Scrub one regular file in the folder ``dir_fd``: ``"changed"``, ``None``, or why to withhold it."""
+    handle, info = nofollow.open_regular(name, dir_fd, folder)
+    with handle:
+        head = handle.read(8192)
+        kind = _archive_kind(head)
+        handle.seek(0)
+        if kind is not None:
+            return _archive_secret(handle, kind, redactor)
+        binary = _is_binary(head)
+        if not any(changed for _, changed in _redacted_pieces(handle.read, redactor, binary)):
+            return None
+        handle.seek(0)
+        with nofollow.replace_at(name, dir_fd, folder, info.st_mode) as target:
+            for piece, _ in _redacted_pieces(handle.read, redactor, binary):
+                target.write(piece)
+    return "changed"
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link (its target, outside doorbell-ci's control, would be uploaded)"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device or other special file"
+
+
+def scrub_output(folder: Path, redactor: Redactor | None = None) -> Scrubbed:
+    """Make everything under ``folder`` fit to publish: every regular file, at any depth, hidden or
+    not, text or binary, has its secrets masked (also when written in escapes its reader decodes);
+    a compressed archive is scanned inside and withheld if it holds a secret or cannot be read;
+    links, FIFOs, sockets and devices are removed (an artifact upload follows links). Nothing
+    outside ``folder`` is read, followed or changed (see :mod:`doorbell_ci.nofollow`).
+    """
+    redactor = current() if redactor is None else redactor
+    done = Scrubbed()
+    if folder.is_symlink():  # resolved when the run was configured: a test replaced it since
+        done.unreadable.append((folder, "the output folder was replaced by a symbolic link during the run; "
+                                        "nothing in it was scanned: do not publish it"))
+        return done
+    if not folder.is_dir():
+        return done
+    for path, _folders, entries, dir_fd in nofollow.walk(folder):
+        for name in entries:
+            where = Path(path) / name
+            try:
+                info = nofollow.lstat(name, dir_fd, path)
+                if not stat.S_ISREG(info.st_mode):
+                    nofollow.unlink(name, dir_fd, path)
+                    done.removed.append((where, _kind_of(info.st_mode)))
+                    continue
+                if not redactor:
+                    continue
+                try:
+                    outcome = _scrub_entry(name, dir_fd, path, redactor)
+                except OSError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - a file we cannot scan is not published
+                    outcome = f"it could not be scanned ({type(error).__name__}: {error})"
+                if outcome == "changed":
+                    done.changed.append(where)
+                elif outcome is not None:
+                    nofollow.unlink(name, dir_fd, path)
+                    done.removed.append((where, outcome))
+            except OSError as error:
+                reason = error.strerror or str(error)
+                if error.errno in (errno.ELOOP, errno.EINVAL):  # swapped for a link or a FIFO since the lstat
+                    reason = "replaced by a link or special file while it was scanned"
+                elif error.errno in (errno.EACCES, errno.EPERM):  # a test's chmod 000: ours to read again
+                    nofollow.make_owner_readable(name, dir_fd, path)
+                    try:
+                        outcome = _scrub_entry(name, dir_fd, path, redactor)
+                    except Exception:  # noqa: BLE001 - still unreadable: withheld below
+                        outcome = f"it cannot be read ({reason})"
+                    if outcome is None or outcome == "changed":
+                        done.changed += [where] if outcome else []
+                        continue
+                    reason = outcome
+                try:  # what cannot be scanned is not published
+                    nofollow.unlink(name, dir_fd, path)
+                    done.removed.append((where, reason))
+                except OSError:
+                    done.unreadable.append((where, reason))
+    return done
 
 
 def scrub_tree(folder: Path, redactor: Redactor | None = None) -> list[Path]:
-    """Scrub every regular file under ``folder`` (the suites wrote some of them); symlinks are not
-    followed, so nothing outside the folder is ever rewritten. Returns the files that changed."""
-    redactor = current() if redactor is None else redactor
-    changed: list[Path] = []
-    if not redactor:
-        return changed
-    for root, _dirs, files in os.walk(folder, followlinks=False):
-        for name in files:
-            path = Path(root) / name
-            if path.is_symlink() or not path.is_file():
-                continue
-            try:
-                if scrub_file(path, redactor):
-                    changed.append(path)
-            except OSError:
-                continue  # unreadable or read-only: its leak, if any, is caught by nothing we write
-    return changed
+    """:func:`scrub_output`, returning only the files that changed."""
+    return scrub_output(folder, redactor).changed
 
 
 # --- the console -----------------------------------------------------------------------------
 
 
-class RedactingStream:
-    """A text stream that masks secrets in everything written to it (stdout / stderr of the CLI).
+# --- workflow commands ---------------------------------------------------------------------------
+#
+# The Actions runner reads each line of a step's stdout and stderr and obeys two command forms
+# (actions/runner, src/Runner.Common/ActionCommand.cs, tried in this order by
+# src/Runner.Worker/ActionCommandManager.cs for every line):
+#
+# * TryParseV2: the line, after TrimStart() (every char.IsWhiteSpace character), starts with
+#   "::"; the command name runs to the next "::" or space;
+# * TryParse (legacy): "##[" anywhere in the line; the name runs to the next "]" or space.
+#
+# Lines are split by StreamReader.ReadLine: at "\n", "\r" and "\r\n", so a "\r" inside a test's
+# line starts a new runner line. Both matches are .NET's culture-sensitive StartsWith/IndexOf,
+# which on Linux (ICU) skip "ignorable" characters such as U+200B or U+00AD: a zero-width space
+# between the two colons is no defence there. Command names are compared case-insensitively and
+# ``stop-commands`` registers any word as the command that resumes: every name is dangerous.
+#
+# So untrusted text is made inert by changing one character of each match into a visible
+# full-width look-alike the runner does not match: the second ':' of a line-leading "::" becomes
+# U+FF1A and the '[' of "##[" becomes U+FF3B, where "line-leading" and "between" allow any run of
+# whitespace, control and format characters (more than the runner skips, never less).
+_SKIPPED = ("\\x00-\\x20\\x7f-\\xa0\\xad\\u034f\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890-\\u0891\\u08e2"
+            "\\u115f-\\u1160\\u1680\\u180b-\\u180f\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u2064\\u2066-\\u206f"
+            "\\u3000\\u3164\\ufe00-\\ufe0f\\ufeff\\uffa0\\ufff9-\\ufffb\\U000110bd\\U000110cd"
+            "\\U00013430-\\U00013438\\U0001bca0-\\U0001bca3\\U0001d173-\\U0001d17a\\U000e0001"
+            "\\U000e0020-\\U000e007f\\U000e0100-\\U000e01ef")  # whitespace, Cc, Cf, Z*, fillers, selectors
+_SKIP = f"[{_SKIPPED}]"
+_V2_COMMAND = re.compile(f"(?:^|(?<=[\\r\\n]))({_SKIP}*:{_SKIP}*):")
+_LEGACY_COMMAND = re.compile(f"(#{_SKIP}*#{_SKIP}*)\\[")
+_BLANK_LINE = re.compile(f"{_SKIP}*")
+_ONE_COLON_LINE = re.compile(f"{_SKIP}*:{_SKIP}*")
+_TRAILING_HASHES = re.compile(f"(?:#{_SKIP}*){{1,2}}$")
 
-    Our own ``::add-mask::`` commands pass unchanged: they are how the Actions runner learns what
-    to hide, and the runner hides the line itself. Only the exact command for a known secret does:
-    a test named ``::add-mask::<token>`` gets no free pass.
+
+def neutralise_commands(text: str, carried: str = "") -> str:
+    """``text`` with every workflow command the Actions runner would parse made inert.
+
+    ``carried`` stands for the line ``text`` continues (see :class:`CommandNeutraliser`); by
+    default ``text`` starts a line. Plain text is returned as is.
+    """
+    if ":" not in text and "[" not in text:
+        return text
+    joined = carried + text
+    body = joined.rstrip("\r\n")  # a line break that ends the text starts nothing
+    if "\r" in body or "\n" in body:
+        joined = _V2_COMMAND.sub(_inert_colon, joined)
+    elif _V2_COMMAND.match(joined):  # one line: only its start can hold the "::" form
+        joined = _V2_COMMAND.sub(_inert_colon, joined, count=1)
+    if "#" in joined:
+        joined = _LEGACY_COMMAND.sub(_inert_bracket, joined)
+    return joined[len(carried):]
+
+
+def _inert_colon(match: re.Match[str]) -> str:
+    return match.group(1) + "\uff1a"
+
+
+def _inert_bracket(match: re.Match[str]) -> str:
+    return match.group(1) + "\uff3b"
+
+
+class CommandNeutraliser:
+    """:func:`neutralise_commands` for text written in pieces: a command split across two writes
+    (``print(a, b)`` writes ``a``, ``" "``, ``b``) is still found.
+
+    Only a short summary of the current line is kept: ``""`` (only skippable characters so far),
+    ``":"`` (and one colon), or ``"x"`` plus the one or two ``#`` it ends with.
+    """
+
+    def __init__(self) -> None:
+        self.carried = ""
+
+    def __call__(self, text: str) -> str:
+        out = neutralise_commands(text, self.carried)
+        if out.endswith("\n"):  # the usual write: a whole line
+            self.carried = ""
+            return out
+        cut = max(out.rfind("\n"), out.rfind("\r"))
+        self.carried = _summary(out[cut + 1:] if cut >= 0 else self.carried + out)
+        return out
+
+    def at_line_start(self) -> bool:
+        return self.carried == ""
+
+
+def _summary(tail: str) -> str:
+    if _BLANK_LINE.fullmatch(tail):
+        return ""
+    if _ONE_COLON_LINE.fullmatch(tail):
+        return ":"
+    hashes = _TRAILING_HASHES.search(tail)
+    return "x" + ("#" * min(hashes.group().count("#"), 2) if hashes else "")
+
+
+class RedactingStream:
+    """A text stream that masks secrets and makes workflow commands inert in everything written to
+    it (stdout / stderr of the CLI): test names, messages, notices and tracebacks all pass here.
+
+    doorbell-ci's own commands go through :meth:`write_command` (``github.actions.command`` uses
+    it): masked but not neutralised. Our ``::add-mask::`` commands pass unmasked: they are how the
+    runner learns what to hide, and it hides the line itself. Only the exact command for a known
+    secret does: a test named ``::add-mask::<token>`` gets no free pass.
     """
 
     def __init__(self, stream: TextIO, redactor: Redactor) -> None:
-        from doorbell_ci.github.actions import escape_data
-
         self._stream = stream
         self._redactor = redactor
-        self._mask_commands = frozenset(f"::add-mask::{escape_data(secret)}" for secret in redactor.spellings)
+        self._neutralise = CommandNeutraliser()
+        self._mask_commands = frozenset(f"::add-mask::{_escape_command_data(secret)}"
+                                        for secret in redactor.spellings)
 
     def write(self, text: str) -> int:
-        if text not in self._mask_commands:
-            text = self._redactor.redact(text)
-        return self._stream.write(text)
+        return self._stream.write(self._neutralise(self._redactor.redact(text)))
+
+    def write_command(self, line: str) -> None:
+        """One workflow command of doorbell-ci's own, on a line of its own."""
+        if not self._neutralise.at_line_start():
+            self._stream.write("\n")
+        if line not in self._mask_commands:
+            line = self._redactor.redact(line)
+        self._stream.write(line + "\n")
+        self._neutralise.carried = ""
+        self._stream.flush()
 
     def writelines(self, lines: Any) -> None:
         for line in lines:
@@ -390,13 +834,16 @@ class RedactingStream:
         return getattr(self._stream, name)
 
 
+def _escape_command_data(text: str) -> str:
+    """@actions/core's escaping of a command's data (the same as ``github.actions.escape_data``)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
 @contextmanager
 def redacting_console(redactor: Redactor | None = None) -> Iterator[None]:
-    """While inside, sys.stdout and sys.stderr mask secrets (tracebacks, notices, every print)."""
+    """While inside, sys.stdout and sys.stderr mask secrets and neutralise workflow commands
+    (tracebacks, notices, every print), also when no secret is known."""
     redactor = current() if redactor is None else redactor
-    if not redactor:
-        yield
-        return
     saved = sys.stdout, sys.stderr
     sys.stdout = RedactingStream(sys.stdout, redactor)  # type: ignore[assignment]
     sys.stderr = RedactingStream(sys.stderr, redactor)  # type: ignore[assignment]

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from doorbell_ci import nofollow
 from doorbell_ci.config import Config
 from doorbell_ci.environments import images
 from doorbell_ci.environments.base import SuiteCommand
@@ -143,10 +144,13 @@ class DockerEnvironment:
         if not uid_text.isdigit():
             return  # a user name: only the image knows its uid; the tree stays root-owned
         uid, gid = int(uid_text), int(gid_text) if gid_text.isdigit() else int(uid_text)
-        for folder, _dirs, files in os.walk(top):
-            os.chown(folder, uid, gid)
-            for name in files:
-                os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
+        os.chown(top, uid, gid, follow_symlinks=False)
+        for path, folders, entries, dir_fd in nofollow.walk(top):  # a link a container made is never followed
+            for name in folders + entries:
+                if dir_fd is not None:
+                    os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+                else:
+                    os.chown(os.path.join(path, name), uid, gid, follow_symlinks=False)
 
     def _create_network(self, plan: Plan) -> None:
         name = f"doorbell-ci-{plan.run_id}"
@@ -282,18 +286,29 @@ class DockerEnvironment:
             return
         staging, output = self.tree.root / "output", self._plan.output_dir
         with self._collect_lock:
-            for source in sorted(staging.rglob("*")):
-                if source.is_symlink() or not source.is_file():
-                    continue  # a link written in the container could point anywhere on the host
-                target = output / source.relative_to(staging)
-                stat = source.stat()
-                if target.is_file() and (target.stat().st_size, target.stat().st_mtime_ns) == (
-                        stat.st_size, stat.st_mtime_ns):
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                partial = target.with_name(f".{target.name}.doorbell-ci-partial")
-                shutil.copy2(source, partial)
-                os.replace(partial, target)
+            # The staging folder is shared with every container of the run, some maybe still running:
+            # walked through directory descriptors, files opened with O_NOFOLLOW, so neither a link
+            # nor a folder swapped for one mid-walk reaches a host file.
+            for path, _folders, entries, dir_fd in nofollow.walk(staging):
+                for name in sorted(entries):
+                    try:
+                        source, info = nofollow.open_regular(name, dir_fd, path)
+                    except OSError:
+                        continue  # a link, a FIFO, a socket: could point anywhere on the host
+                    with source:
+                        target = output / Path(path).relative_to(staging) / name
+                        try:
+                            known = target.lstat()
+                            if (known.st_size, known.st_mtime_ns) == (info.st_size, info.st_mtime_ns):
+                                continue
+                        except OSError:
+                            pass
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        partial = target.with_name(f".{target.name}.doorbell-ci-partial")
+                        with open(partial, "wb") as copy:
+                            shutil.copyfileobj(source, copy)
+                        os.utime(partial, ns=(info.st_atime_ns, info.st_mtime_ns))
+                        os.replace(partial, target)
 
     # --- cleanup --------------------------------------------------------------------------------
 

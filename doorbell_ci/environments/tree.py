@@ -20,10 +20,10 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psutil
 
+from doorbell_ci import nofollow
 from doorbell_ci.environments import testconfig
 from doorbell_ci.environments.settings import EnvironmentSettings
 
@@ -103,20 +103,23 @@ def _write_owner(root: Path, run_id: str) -> None:
 
 
 def remove_tree(root: Path) -> None:
-    """Remove the tree even when a test left read-only files or folders in it."""
+    """Remove the tree even when a test left read-only folders in it, never touching anything outside.
 
-    def make_writable_and_retry(function: Any, path: str, _error: Any) -> None:
-        try:
-            os.chmod(os.path.dirname(path), 0o700)
-            os.chmod(path, 0o700)
-            function(path)
-        except OSError:
+    The tests wrote the tree, so any entry may be a link to a file that is not ours. shutil.rmtree
+    works through directory descriptors and unlinks links without following them; folders a test
+    made unreadable (``chmod 000``) are first given ``u+rwx`` by :func:`nofollow.walk`, which opens
+    each folder through its parent and never changes a link's target (the old error handler
+    chmodded whatever a link pointed at).
+    """
+    if root.is_symlink() or not root.is_dir():
+        return
+    nofollow.make_owner_accessible(root.name, None, str(root.parent))
+    try:
+        for _path, _folders, _entries, _dir_fd in nofollow.walk(root):
             pass
-
-    if sys.version_info >= (3, 12):
-        shutil.rmtree(root, onexc=make_writable_and_retry)
-    else:
-        shutil.rmtree(root, onerror=make_writable_and_retry)
+    except OSError:
+        pass
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def orphaned_trees(parent: Path | None = None) -> list[Path]:

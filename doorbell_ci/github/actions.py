@@ -37,7 +37,13 @@ def escape_property(text: str) -> str:
 def command(name: str, message: str = "", stream: TextIO | None = None, **properties: str | int | None) -> None:
     """Print one workflow command, e.g. ``::error file=a.py,line=3::boom``."""
     props = ",".join(f"{key}={escape_property(str(value))}" for key, value in properties.items() if value is not None)
-    print(f"::{name}{' ' + props if props else ''}::{escape_data(message)}", file=stream or sys.stdout, flush=True)
+    line = f"::{name}{' ' + props if props else ''}::{escape_data(message)}"
+    target = stream or sys.stdout
+    write_command = getattr(target, "write_command", None)  # the CLI's console neutralises everything else
+    if write_command is not None:
+        write_command(line)
+    else:
+        print(line, file=target, flush=True)
 
 
 @contextmanager

@@ -87,6 +87,9 @@ def publish(run: RunResult, results_dir: Path, exit_code: int | None, context: a
     check_name = check_name or context.default_check_name()
     redactor = redaction.Redactor(set(redaction.current().values) | ({context.token} if context.token else set()))
     redactor.redact_object(run)  # a report.json written before redaction existed, or by hand, is cleaned here
+    # The results folder is uploaded after this step, whose token the run step may never have held:
+    # every file in it is scrubbed again with this step's secrets (links and unscannable archives removed).
+    report.notices += redaction.scrub_output(results_dir, redactor).notices(results_dir)
     if actions.in_actions():
         redaction.mask_in_actions(redactor, out)
         _print_logs(run, results_dir, out, redactor)
@@ -165,7 +168,7 @@ def _print_logs(run: RunResult, results_dir: Path, out: Any, redactor: redaction
             if size > LOG_GROUP_BYTES:
                 print(f"[first {size - LOG_GROUP_BYTES} bytes left out; the whole log is in the artifact]", file=out)
             # a test's output must not be able to issue workflow commands of its own
-            print(text.replace("::", ":\u200b:"), file=out, flush=True)
+            print(redaction.neutralise_commands(text), file=out, flush=True)
 
 
 # --- command line ----------------------------------------------------------------------------

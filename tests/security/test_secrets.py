@@ -103,6 +103,29 @@ def test_writes_into_the_output_folder():
     (folder / "leak.txt").write_text(f"file token {TOKEN}\\n")
     (folder / "leak.bin").write_bytes(b"\\0binary\\0" + TOKEN.encode() + b"\\0end")
     assert False
+
+
+def test_writes_everywhere_in_the_output_folder():
+    import gzip, io, json, zipfile
+    top = Path(os.environ["DOORBELL_CI_PERF_OUTPUT"]).parent.parent
+    (top / "top-level.txt").write_text(f"top {TOKEN}\\n")
+    (top / ".hidden" / "a" / "b").mkdir(parents=True, exist_ok=True)
+    (top / ".hidden" / "a" / "b" / ".deep").write_text(f"deep {TOKEN}\\n")
+    refs = "".join(f"&#{ord(c)};" if i % 2 else f"&#x0{ord(c):X};" for i, c in enumerate(TOKEN))
+    (top / "extra-junit.xml").write_text(f'<testsuite><testcase name="x"><failure message="{refs}"/>'
+                                             f'</testcase></testsuite>\\n')
+    (top / "escaped.json").write_text(json.dumps({"t": "".join(f"\\\\u{ord(c):04x}" for c in TOKEN)})
+                                      .replace("\\\\\\\\", "\\\\") + "\\n")
+    (top / "percent.txt").write_text("".join(f"%{ord(c):02x}" for c in TOKEN) + "\\n")
+    (top / "repr.txt").write_text("b'" + "".join(f"\\\\x{ord(c):02x}" for c in TOKEN) + "'\\n")
+    (top / "leak.gz").write_bytes(gzip.compress(TOKEN.encode()))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("inner.txt", TOKEN)
+    (top / "leak.zip").write_bytes(buffer.getvalue())
+    (top / "link-to-token").symlink_to(Path(__file__).resolve().parents[2] / "stolen-token.txt")
+    os.mkfifo(top / "fifo")
+    assert False
 '''
 
 PYPROJECT = '''
@@ -184,6 +207,59 @@ def test_no_produced_file_holds_the_token(leaky_run) -> None:
         assert expected in produced, produced
     assert any(name.startswith("coverage/html/") for name in produced)
     assert files_with_leaks(results, token) == []
+
+
+def decoded_views(data: bytes) -> list[bytes]:
+    """What readers of the file would see: XML/HTML references, JSON and Python escapes, percent-encoding,
+    and the inside of gzip and zip files (decoded here with the standard library, independently of redaction.py)."""
+    import codecs
+    import gzip
+    import html
+    import io
+    import urllib.parse
+    import warnings
+    import zipfile
+
+    text = data.decode("latin-1")
+    views = [html.unescape(text), urllib.parse.unquote(text)]
+    with warnings.catch_warnings():  # "invalid escape sequence" for backslashes that escape nothing
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            views.append(codecs.decode(text, "unicode_escape"))
+        except UnicodeDecodeError:
+            pass
+    inside = []
+    if data.startswith(b"\x1f\x8b"):
+        inside.append(gzip.decompress(data))
+    if data.startswith(b"PK"):
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            inside += [archive.read(name) for name in archive.namelist()]
+    return [view.encode("latin-1", "replace") for view in views] + inside
+
+
+def test_every_file_in_the_output_folder_is_scrubbed_or_withheld(leaky_run) -> None:
+    """Item 10/15 of issue 12: not only junit/, logs/, coverage/ and perf/: any name, any depth, hidden,
+    escaped as a reader would decode it, compressed; links and FIFOs are never published."""
+    token, _project, results, completed = leaky_run
+    assert (results / "top-level.txt").read_text(encoding="utf-8") == "top ***\n"
+    assert (results / ".hidden" / "a" / "b" / ".deep").read_text(encoding="utf-8") == "deep ***\n"
+    from defusedxml import ElementTree
+
+    failure = ElementTree.parse(results / "extra-junit.xml").getroot().find("testcase/failure")
+    assert failure is not None and failure.get("message") == "***"  # still valid XML
+    assert json.loads((results / "escaped.json").read_text(encoding="utf-8")) == {"t": "***"}
+    assert (results / "percent.txt").read_text(encoding="utf-8") == "***\n"
+    assert (results / "repr.txt").read_text(encoding="utf-8") == "b'***'\n"
+    for withheld in ("leak.gz", "leak.zip", "link-to-token", "fifo"):
+        assert not os.path.lexists(results / withheld), withheld
+    notices = json.loads((results / "report.json").read_text(encoding="utf-8"))["notices"]
+    for withheld in ("leak.gz", "leak.zip", "link-to-token", "fifo"):
+        assert any(notice.startswith(f"{withheld}: removed from") for notice in notices), notices
+    for path in sorted(results.rglob("*")):
+        assert not path.is_symlink(), path
+        if path.is_file():
+            for view in decoded_views(path.read_bytes()):
+                assert not [needle for needle in leaks(token) if needle in view], path
 
 
 def test_the_console_holds_the_token_only_in_mask_commands(leaky_run) -> None:
@@ -292,6 +368,9 @@ def test_publishing_does_not_leak_even_an_unredacted_report(tmp_path, double) ->
     json_report.write(run, results, exit_code=1)  # the writer alone: no redaction on this path
     (results / "logs").mkdir()
     (results / "logs" / "unit.log").write_text(f"log line {token}\n", encoding="utf-8")
+    # files the run step could not scrub (it never held the token), and a link a test left
+    (results / "left-by-a-test.txt").write_text(f"file {token}\n", encoding="utf-8")
+    (results / "link").symlink_to(tmp_path / "project")
     assert token.encode() in (results / "report.json").read_bytes()
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"pull_request": {"number": 7, "head": {"sha": "d" * 40}}}), encoding="utf-8")
@@ -311,3 +390,7 @@ def test_publishing_does_not_leak_even_an_unredacted_report(tmp_path, double) ->
     assert token not in step_files and "***" in step_files
     assert token.encode() not in without_mask_commands(completed.stdout) + completed.stderr
     assert b"log line ***" in completed.stdout  # the folded suite log
+    # the folder the action uploads next: scrubbed with the publish step's token, the link removed
+    assert (results / "left-by-a-test.txt").read_text(encoding="utf-8") == "file ***\n"
+    assert not os.path.lexists(results / "link") and b"link: removed from" in completed.stdout
+    assert files_with_leaks(results, token) == []

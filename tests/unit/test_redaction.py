@@ -6,14 +6,18 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 import sqlite3
 import sys
 from contextlib import closing
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from doorbell_ci import redaction
+from doorbell_ci.github import actions
 from doorbell_ci.redaction import MASK, Redactor, is_secret_variable
 from doorbell_ci.results import Outcome, RunResult, SuiteResult, SuiteStatus, TestResult
 
@@ -158,12 +162,16 @@ def test_the_console_masks_everything_but_mask_commands(monkeypatch: pytest.Monk
     monkeypatch.setattr(sys, "stdout", out)
     monkeypatch.setattr(sys, "stderr", err)
     with redaction.redacting_console(Redactor({TOKEN})):
-        print(f"::add-mask::{TOKEN}")
+        actions.add_mask(TOKEN)  # our own command, through the console's write_command
         print(f"a line with {TOKEN}")
-        print(f"::add-mask::{TOKEN} and more")  # not our command: no free pass
+        print(f"::add-mask::{TOKEN}")  # printed, not ours: masked and inert
+        print(f"::add-mask::{TOKEN} and more")
+        print("a partial line", end="")
+        actions.command("error", f"ours, quoting {TOKEN}")  # starts a line of its own
         print(f"error: {TOKEN}", file=sys.stderr)
     assert sys.stdout is out and sys.stderr is err  # restored
-    assert out.getvalue() == f"::add-mask::{TOKEN}\na line with ***\n::add-mask::*** and more\n"
+    assert out.getvalue() == (f"::add-mask::{TOKEN}\na line with ***\n:\uff1aadd-mask::***\n"
+                              ":\uff1aadd-mask::*** and more\na partial line\n::error::ours, quoting ***\n")
     assert err.getvalue() == "error: ***\n"
 
 
@@ -172,7 +180,8 @@ def test_mask_commands_only_in_actions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     assert redaction.mask_in_actions(Redactor({TOKEN}), stream) == 0
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    assert redaction.mask_in_actions(Redactor({TOKEN}), stream) == 3  # the token and its base64, padded or not
+    # the token and its base64 at each of the three alignments, padded or not
+    assert redaction.mask_in_actions(Redactor({TOKEN}), stream) == len(Redactor({TOKEN}).spellings) == 6
     assert f"::add-mask::{TOKEN}" in stream.getvalue().splitlines()
 
 
@@ -181,3 +190,151 @@ def test_current_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     assert TOKEN in redaction.current().values
     monkeypatch.delenv("GITHUB_TOKEN")
     assert TOKEN not in redaction.current().values
+
+
+def _refs(text: str, spell) -> str:  # noqa: ANN001 - a function of one character
+    return "".join(spell(index, char) for index, char in enumerate(text))
+
+
+ENCODED = {
+    "decimal references": _refs(TOKEN, lambda i, c: f"&#{ord(c)};"),
+    "hex references with leading zeros": _refs(TOKEN, lambda i, c: f"&#x000{ord(c):x};"),
+    "decimal with zeros, no semicolon": _refs(TOKEN, lambda i, c: f"&#000{ord(c)}" + ("" if i % 2 else ";")),
+    "mixed references and plain": _refs(TOKEN, lambda i, c: (f"&#{ord(c)};", f"&#X{ord(c):X};", c)[i % 3]),
+    "named entities": TOKEN.replace("_", "&lowbar;").replace("Q", "&#81;"),
+    "escaped twice": _refs(TOKEN, lambda i, c: f"&amp;#{ord(c)};"),
+    "JSON \\u escapes": _refs(TOKEN, lambda i, c: f"\\u{ord(c):04x}" if i % 2 else c),
+    "percent-encoding": _refs(TOKEN, lambda i, c: f"%{ord(c):02X}"),
+    "Python \\x escapes": _refs(TOKEN, lambda i, c: f"\\x{ord(c):02x}"),
+    "octal escapes": _refs(TOKEN, lambda i, c: f"\\{ord(c):03o}"),
+    "a 20-character fragment as references": _refs(TOKEN[8:28], lambda i, c: f"&#{ord(c)};"),
+    "base64 after one byte": base64.b64encode(b"x" + TOKEN.encode()).decode(),
+    "base64 after two bytes, URL-safe": base64.urlsafe_b64encode(b"xy" + TOKEN.encode() + b"z").decode(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ENCODED))
+def test_a_secret_in_any_escape_a_reader_decodes_is_masked_and_the_file_stays_valid(tmp_path: Path, name: str) -> None:
+    import json
+
+    from defusedxml import ElementTree
+
+    encoded = ENCODED[name]
+    junit = tmp_path / "unit.xml"
+    junit.write_text(f'<testsuite><testcase name="t"><failure message="before {encoded} after">{encoded}'
+                     f'</failure></testcase></testsuite>\n', encoding="utf-8")
+    document = tmp_path / "data.json"
+    document.write_text(json.dumps({"value": "x"}).replace('"x"', f'"before {encoded} after"') + "\n",
+                        encoding="utf-8")
+    assert sorted(redaction.scrub_tree(tmp_path, Redactor({TOKEN}))) == [document, junit]
+    failure = ElementTree.parse(junit).getroot().find("testcase/failure")
+    value = json.loads(document.read_text(encoding="utf-8"))["value"]
+    assert failure is not None
+    if name.startswith("base64"):  # the characters that also encode the neighbouring bytes stay
+        for text in (failure.get("message"), value):
+            assert re.fullmatch(r"before [\w+/=-]{0,4}\*\*\*[\w+/=-]{0,4} after", text or ""), text
+    else:
+        assert failure.get("message") == "before *** after" and failure.text == "***"
+        assert value == "before *** after"
+
+
+def test_escapes_in_a_binary_file_are_masked_byte_for_byte(tmp_path: Path) -> None:
+    encoded = _refs(TOKEN, lambda i, c: f"&#{ord(c)};").encode()
+    binary = tmp_path / "data.bin"
+    binary.write_bytes(b"\0head\0" + encoded + b"\0tail")
+    assert redaction.scrub_tree(tmp_path, Redactor({TOKEN})) == [binary]
+    assert binary.read_bytes() == b"\0head\0" + b"*" * len(encoded) + b"\0tail"
+
+
+def test_an_encoded_secret_across_a_cut_in_a_very_long_line_is_found(tmp_path: Path) -> None:
+    encoded = _refs(TOKEN, lambda i, c: f"&#{ord(c)};")
+    path = tmp_path / "long.xml"
+    path.write_text("A" * (redaction._CHUNK - 100) + encoded + "B" * 3 * redaction._CHUNK + "\n", encoding="utf-8")
+    assert redaction.scrub_tree(tmp_path, Redactor({TOKEN})) == [path]
+    expected = "A" * (redaction._CHUNK - 100) + "***" + "B" * 3 * redaction._CHUNK + "\n"
+    assert path.read_text(encoding="utf-8") == expected
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_archives_are_scanned_inside_and_withheld_when_they_hold_a_secret_or_cannot_be_read(tmp_path: Path) -> None:
+    import bz2
+    import gzip
+    import lzma
+
+    secret = f"inside {TOKEN}\n".encode()
+    files = {
+        "secret.gz": gzip.compress(secret), "secret.bz2": bz2.compress(secret), "secret.xz": lzma.compress(secret),
+        "secret.zip": _zip({"a.txt": b"clean", "b/c.txt": secret}),
+        "escaped.zip": _zip({"a.xml": _refs(TOKEN, lambda i, c: f"&#{ord(c)};").encode()}),
+        "nested.zip": _zip({"inner.gz": gzip.compress(b"clean")}),
+        "broken.gz": gzip.compress(secret)[:12], "data.zst": b"\x28\xb5\x2f\xfd" + b"\0" * 20,
+        "clean.gz": gzip.compress(b"nothing secret\n"), "clean.zip": _zip({"a.txt": b"nothing secret"}),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    scrubbed = redaction.scrub_output(tmp_path, Redactor({TOKEN}))
+    removed = {path.name: why for path, why in scrubbed.removed}
+    assert set(removed) == set(files) - {"clean.gz", "clean.zip"}
+    assert "holds a secret" in removed["secret.gz"] and "'b/c.txt'" in removed["secret.zip"]
+    assert "another compressed archive" in removed["nested.zip"]
+    assert "cannot be scanned" in removed["broken.gz"] and "zstd" in removed["data.zst"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["clean.gz", "clean.zip"]
+    assert (tmp_path / "clean.gz").read_bytes() == files["clean.gz"]  # untouched
+    assert len(scrubbed.notices(tmp_path)) == len(removed)
+
+
+SPELLINGS = (lambda c: c, lambda c: f"&#{ord(c)};", lambda c: f"&#x{ord(c):x};", lambda c: f"&#0{ord(c)};",
+             lambda c: f"\\u{ord(c):04x}", lambda c: f"%{ord(c):02x}", lambda c: f"\\x{ord(c):02x}",
+             lambda c: f"&amp;#{ord(c)};")
+
+
+def _reference_decode(text: str) -> str:
+    """Decode every escape family the test uses, independently of redaction.py (html, urllib, int)."""
+    import html
+    import urllib.parse
+
+    for _ in range(3):
+        text = re.sub(r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})",
+                      lambda m: chr(int(m.group(1) or m.group(2), 16)), text)
+        text = urllib.parse.unquote(html.unescape(text))
+    return text
+
+
+@settings(max_examples=200, deadline=None)
+@given(choices=st.lists(st.integers(0, len(SPELLINGS) - 1), min_size=len(TOKEN), max_size=len(TOKEN)),
+       before=st.text("ab &;#%\\x0u<>\"'\n", max_size=20), after=st.text("ab &;#%\\x0u<>\"'\n", max_size=20))
+def test_a_secret_spelled_in_any_mix_of_escapes_is_gone_from_every_decoded_view(choices, before, after) -> None:
+    encoded = "".join(SPELLINGS[choice](char) for choice, char in zip(choices, TOKEN, strict=True))
+    data = f"{before}{encoded}{after}".encode()
+    out = b"".join(piece for piece, _ in redaction._redacted_pieces(io.BytesIO(data).read, Redactor({TOKEN}), False))
+    assert b"***" in out
+    decoded = _reference_decode(out.decode())
+    assert not any(TOKEN[start:start + 12] in decoded for start in range(len(TOKEN) - 11))
+
+
+def test_an_output_folder_replaced_by_a_link_is_not_followed_and_said(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "file.txt").write_text(f"not ours {TOKEN}\n", encoding="utf-8")
+    (tmp_path / "results").symlink_to(elsewhere, target_is_directory=True)
+    scrubbed = redaction.scrub_output(tmp_path / "results", Redactor({TOKEN}))
+    assert (elsewhere / "file.txt").read_text(encoding="utf-8") == f"not ours {TOKEN}\n"
+    (notice,) = scrubbed.notices(tmp_path / "results")
+    assert "replaced by a symbolic link" in notice and "do not publish it" in notice
+
+
+def test_long_unicode_names_and_hidden_files_are_rewritten_in_place(tmp_path: Path) -> None:
+    name = "\U0001F600" * 60 + ".txt"  # 244 bytes: the temporary name must still fit in 255
+    (tmp_path / name).write_text(f"{TOKEN}\n", encoding="utf-8")
+    (tmp_path / ".hidden").write_text(f"{TOKEN}\n", encoding="utf-8")
+    assert sorted(redaction.scrub_tree(tmp_path, Redactor({TOKEN}))) == sorted([tmp_path / name, tmp_path / ".hidden"])
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([name, ".hidden"])  # no temporary left
