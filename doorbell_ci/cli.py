@@ -29,7 +29,7 @@ def _add_option(parser: argparse.ArgumentParser, option: Option) -> None:
     """Add ``option`` to ``parser``; only flags actually given end up in the namespace."""
     if option.negative_flag:
         parser.add_argument(option.negative_flag, dest=option.name, action="store_const", const="false",
-                            default=argparse.SUPPRESS, help=option.help + " (on by default; this turns it off)")
+                            default=argparse.SUPPRESS, help=option.flag_help)
     elif option.is_flag:
         parser.add_argument(option.flag, dest=option.name, action="store_const", const="true",
                             default=argparse.SUPPRESS, help=option.help)

@@ -196,6 +196,24 @@ class Option:
     def env_var(self) -> str:
         return "DOORBELL_CI_" + self.name.upper()
 
+    @property
+    def flag_help(self) -> str:
+        """What giving the command-line flag does; a negative flag does the opposite of ``help``.
+
+        ``help`` describes the option ("Collect coverage ..."), which is what ``coverage = true``
+        means; ``--no-coverage`` is read as "Do not collect coverage ...".
+        """
+        if self.negative_flag:
+            return f"Do not {self.help[:1].lower()}{self.help[1:]}"
+        return self.help
+
+    @property
+    def doc_help(self) -> str:
+        """The option table's text: the option's meaning, and how its negative flag turns it off."""
+        if self.negative_flag:
+            return f"{self.help} On by default; `{self.negative_flag}` turns it off."
+        return self.help
+
 
 OPTIONS: tuple[Option, ...] = (
     Option("project", "Folder of the project under test (holds pyproject.toml and tests/).",
