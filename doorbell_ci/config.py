@@ -98,6 +98,7 @@ class Config:
     check_name: str = "doorbell-ci"
     suite_configs: Mapping[str, SuiteConfig] = field(default_factory=_default_suites)
     coverage_source: tuple[str, ...] = ()  # empty: the whole project
+    declared_suites: tuple[str, ...] = ()  # suites with a [tool.doorbell-ci.suite.NAME] table: asked for by name
     tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # other [tool.doorbell-ci.X]
     origins: Mapping[str, str] = field(default_factory=dict)  # option name -> where its value came from
     debug: bool = False
@@ -179,6 +180,7 @@ def load_config(
         suite_configs=suite_configs,
         tables=tables,
         origins=origins,
+        declared_suites=tuple(table.get("suite", {})),
         **values,
     )
     _check_selection(config)

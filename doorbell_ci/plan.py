@@ -52,6 +52,8 @@ class PlannedSuite:
 
 @dataclass(frozen=True)
 class SkippedSuite:
+    """A selected suite that does not run: asked for by name but its folder is missing, or not in this shard."""
+
     name: str
     reason: str
 
@@ -64,6 +66,9 @@ class Plan:
     output_dir: Path
     suites: tuple[PlannedSuite, ...]
     absent: tuple[SkippedSuite, ...] = ()
+    # built-in suites that "all" would have run but whose folder this project does not have; not
+    # reported suite by suite (a project rarely has all seven), only when nothing ran at all
+    not_in_project: tuple[str, ...] = ()
     cores: int = 1  # the budget the scheduler fills
     max_parallel_suites: int = 1
     fail_fast: bool = False
@@ -83,9 +88,14 @@ def make_plan(config: Config) -> Plan:
     names = _selected_names(config)
     planned: list[PlannedSuite] = []
     absent: list[SkippedSuite] = []
+    not_in_project: list[str] = []
+    asked = _asked_by_name(config)
     for name in names:
         suite = config.suite_configs[name]
         missing = _missing_paths(config.project, suite)
+        if missing and name not in asked:
+            not_in_project.append(name)
+            continue
         if missing:
             absent.append(SkippedSuite(name, f"{', '.join(missing)} does not exist in the project"))
             continue
@@ -108,6 +118,7 @@ def make_plan(config: Config) -> Plan:
         output_dir=config.output_dir,
         suites=tuple(planned),
         absent=tuple(absent),
+        not_in_project=tuple(not_in_project),
         cores=cores,
         max_parallel_suites=max(1, parallel),
         fail_fast=config.fail_fast,
@@ -121,6 +132,17 @@ def _selected_names(config: Config) -> list[str]:
         known = [n for n in SUITE_NAMES if n in config.suite_configs]
         return known + [n for n in config.suite_configs if n not in SUITE_NAMES]
     return list(dict.fromkeys(config.suites))
+
+
+def _asked_by_name(config: Config) -> set[str]:
+    """Suites the user named: on ``--suites`` (or its variable), or with a table of their own in pyproject.
+
+    Only those are reported as absent when their folder is missing; the built-in defaults that
+    ``all`` tries are a guess at the layout, and listing the six a project does not have in every
+    console line and summary only hides the one that ran.
+    """
+    named = {name for name in config.suites if name != "all"}
+    return named | set(config.declared_suites)
 
 
 def _missing_paths(project: Path, suite: SuiteConfig) -> list[str]:

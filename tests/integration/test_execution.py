@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from doorbell_ci import execution, pipeline
+from doorbell_ci import cli, execution, pipeline
 from doorbell_ci.config import load_config
 from doorbell_ci.errors import ConfigError, ExitCode
 from doorbell_ci.execution import Console
@@ -230,9 +230,34 @@ def test_all_suites_absent_passes_with_a_notice(tmp_path: Path) -> None:
     project = make_project(tmp_path, {"src/app.py": "X = 1\n"})
     result, code, _ = run_pipeline(project)
     assert code is ExitCode.OK
-    assert {s.status for s in result.suites} == {SuiteStatus.ABSENT}
-    assert any(notice.startswith("no suite ran: every selected suite is absent") for notice in result.notices)
+    assert result.suites == []  # none was asked for by name: no row per missing default folder
+    notice = next(n for n in result.notices if n.startswith("no suite ran: every selected suite is absent"))
+    assert "unit, integration, e2e" in notice  # but when nothing ran, say once where it looked
     assert "no suite ran" in (project / "test-results" / "summary.md").read_text(encoding="utf-8")
+
+
+def test_default_suites_not_in_the_project_are_not_listed_unless_asked_for(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Console, summary.md, report.html and report.json of a project with only tests/unit (issue 17 item 4)."""
+    project = make_project(tmp_path, {"tests/unit/test_a.py": "def test_a():\n    pass\n"})
+    assert cli.main(["run", "--project", str(project), "--no-coverage", "--quiet"]) == 0
+    console = capsys.readouterr().out
+    out = project / "test-results"
+    documents = {"console": console, "summary.md": (out / "summary.md").read_text(encoding="utf-8")}
+    for where, text in documents.items():
+        for missing in ("integration", "performance", "security", "streaming", "tests/load"):
+            assert missing not in text, (where, missing)
+        assert "absent" not in text, where
+    html = (out / "report.html").read_text(encoding="utf-8")  # its command line quotes pytest's argv
+    assert 'class="s-absent"' not in html and "does not exist" not in html
+    assert [s["name"] for s in json.loads((out / "report.json").read_text(encoding="utf-8"))["suites"]] == ["unit"]
+
+    assert cli.main(["run", "--project", str(project), "--no-coverage", "--quiet",
+                     "--suites", "unit", "load", "e2e"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    absent = [line for line in lines if "absent" in line]
+    assert absent == ["  absent: load, e2e  [tests/load does not exist in the project; "
+                      "tests/e2e does not exist in the project]"]  # asked for by name: said once, on one line
 
 
 # --- command suites ------------------------------------------------------------------------------
