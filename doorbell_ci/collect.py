@@ -36,9 +36,11 @@ _SEVERITY = {Outcome.FAILED: 3, Outcome.ERROR: 2, Outcome.SKIPPED: 1, Outcome.PA
 def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> SuiteResult:
     junit = plan.output_dir / suite.junit_name
     stale = None
+    shown_junit = None  # how messages name the XML: for a command suite, the path the user configured
     if suite.config.command is not None and suite.config.junit:
+        shown_junit = suite.config.junit
         stale = _copy_command_junit(plan.project / suite.config.junit, junit, execution.started_at,
-                                    plan.junit_max_bytes)
+                                    plan.junit_max_bytes, shown_junit)
     result = SuiteResult(
         name=suite.name,
         status=SuiteStatus.PASSED,
@@ -58,7 +60,7 @@ def collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> Suit
     junit_problem = None
     died = _death_by_signal(execution)
     try:
-        result.tests = read_junit(junit, suite.name, plan.junit_max_bytes)
+        result.tests = read_junit(junit, suite.name, plan.junit_max_bytes, shown_junit)
     except CollectError as error:
         junit_problem = stale or str(error)
         result.tests = tests_from_progress(
@@ -116,7 +118,7 @@ def _death_by_signal(execution: Execution) -> str | None:
     return f"the runner died from signal {-code}{name}"
 
 
-def _copy_command_junit(source: Path, target: Path, started_at: str, max_bytes: int) -> str | None:
+def _copy_command_junit(source: Path, target: Path, started_at: str, max_bytes: int, shown: str) -> str | None:
     """Take the command's XML into the output folder, unless it is a leftover of an earlier run.
 
     A command that crashed before writing its XML must not be reported with last run's results:
@@ -129,8 +131,8 @@ def _copy_command_junit(source: Path, target: Path, started_at: str, max_bytes: 
     except OSError:
         return None
     if modified < datetime.fromisoformat(started_at).timestamp():
-        return f"{source.name} is older than this run (left by an earlier run); the command wrote no new results"
-    refused = junit_size_problem(source, max_bytes)
+        return f"{shown} is older than this run (left by an earlier run); the command wrote no new results"
+    refused = junit_size_problem(source, max_bytes, shown)
     if refused:
         return refused
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from doorbell_ci import cli, execution, pipeline
+from doorbell_ci.analysis import render
 from doorbell_ci.config import load_config
 from doorbell_ci.errors import ConfigError, ExitCode
 from doorbell_ci.execution import Console
@@ -308,7 +309,59 @@ def test_command_suite_that_writes_no_junit_is_an_error(tmp_path: Path) -> None:
     result, _, _ = run_pipeline(make_project(tmp_path, {}, table), suites="web")
     web = suite(result, "web")
     assert web.status is SuiteStatus.ERROR
-    assert "was not written" in web.reason
+    assert web.reason.startswith("web/junit.xml was not written")  # the path configured, not our copy (item 5)
+
+
+@pytest.mark.parametrize(("writes", "expected"), [
+    ("'<testsuite><testcase'", "web/junit.xml is not well-formed XML"),
+    ("'<html><body>oops</body></html>'", "web/junit.xml is not JUnit XML"),
+    ("''", "web/junit.xml is empty"),
+])
+def test_command_suite_junit_problems_name_the_configured_path(tmp_path: Path, writes: str, expected: str) -> None:
+    """Every reason about a command suite's XML names the file the user configured (issue 17 item 5)."""
+    script = f"import pathlib; pathlib.Path('web').mkdir(); pathlib.Path('web/junit.xml').write_text({writes})"
+    table = ("[tool.doorbell-ci.suite.web]\n"
+             f"command = {json.dumps([sys.executable, '-c', script])}\njunit = 'web/junit.xml'\n")
+    result, _, _ = run_pipeline(make_project(tmp_path, {}, table), suites="web")
+    web = suite(result, "web")
+    assert web.status is SuiteStatus.ERROR and web.reason.startswith(expected), web.reason
+    assert "web.xml" not in web.reason  # doorbell-ci's copy is junit/web.xml in the output folder
+
+
+def test_command_suite_junit_over_the_limit_names_the_configured_path(tmp_path: Path) -> None:
+    script = ("import pathlib; pathlib.Path('out').mkdir(); "
+              "pathlib.Path('out/big.xml').write_text('<testsuite>' + ' ' * 2_000_000 + '</testsuite>')")
+    table = ("[tool.doorbell-ci.suite.web]\n"
+             f"command = {json.dumps([sys.executable, '-c', script])}\njunit = 'out/big.xml'\n")
+    result, _, _ = run_pipeline(make_project(tmp_path, {}, table), suites="web", junit_max_mb="1")
+    assert suite(result, "web").reason.startswith("out/big.xml is 1.9 MB, over the 1 MB limit")
+
+
+def test_command_suite_reproduction_is_its_own_command_without_secrets(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failing jest-like test is reproduced with the suite's command, not pytest (issue 17 item 6)."""
+    monkeypatch.setenv("DOORBELL_API_TOKEN", "tok-" + "s3cr3t" * 4)
+    monkeypatch.setenv("DOORBELL_CAMERA_KEY", "short")  # a key, even too short to be masked
+    monkeypatch.setenv("DOORBELL_CLOUD_URL", "https://u:" + "pa55w0rd" * 3 + "@cloud.example")
+    monkeypatch.setenv("GITHUB_TOKEN", "pa55w0rd" * 3)  # makes that value a known secret
+    monkeypatch.setenv("DOORBELL_MODE", "night")
+    table = ("[tool.doorbell-ci.suite.web]\n"
+             f"command = {json.dumps([sys.executable, 'write_junit.py'])}\njunit = 'web/junit.xml'\n")
+    project = make_project(tmp_path, {"write_junit.py": JUNIT_WRITER}, table)
+    result, _, _ = run_pipeline(project, suites="web")
+    how = next(f["reproduce"] for f in result.analysis["failures"] if f["nodeid"].endswith("rings"))
+    assert how["argv"] == [sys.executable, "write_junit.py"] and how["scope"] == "suite"
+    assert "pytest" not in how["command"]
+    assert how["env"] == {"DOORBELL_MODE": "night"}
+    assert how["env_left_out"] == ["DOORBELL_API_TOKEN", "DOORBELL_CAMERA_KEY", "DOORBELL_CLOUD_URL"]
+    for name in ("s3cr3t", "short", "pa55w0rd", "***"):
+        assert name not in json.dumps(how)
+    again = subprocess.run(how["argv"], cwd=how["cwd"], env={**os.environ, **how["env"]},  # noqa: S603
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert again.returncode == 1 and "web suite done" in again.stdout  # it really reruns the suite
+    shown = render.terminal(result.analysis)  # what `doorbell-ci analyze` prints
+    assert f"rerun its suite: (cd {project} && DOORBELL_MODE=night {sys.executable} write_junit.py)" in shown
+    assert "also set: DOORBELL_API_TOKEN, DOORBELL_CAMERA_KEY, DOORBELL_CLOUD_URL" in shown
 
 
 def test_command_suite_with_only_a_stale_junit_file_is_an_error(tmp_path: Path) -> None:
@@ -325,7 +378,7 @@ def test_command_suite_with_only_a_stale_junit_file_is_an_error(tmp_path: Path) 
     result, code, _ = run_pipeline(project, suites="web")
     web = suite(result, "web")
     assert web.status is SuiteStatus.ERROR
-    assert "older than this run" in web.reason
+    assert web.reason.startswith("web/junit.xml is older than this run")
     assert web.tests == []
     assert code is ExitCode.TESTS_FAILED
 
