@@ -33,7 +33,7 @@ def _add_option(parser: argparse.ArgumentParser, option: Option) -> None:
     elif option.is_flag:
         parser.add_argument(option.flag, dest=option.name, action="store_const", const="true",
                             default=argparse.SUPPRESS, help=option.help)
-    elif option.name == "suites":
+    elif option.name in {"suites", "paths"}:
         parser.add_argument(option.flag, dest=option.name, nargs="+", metavar=option.metavar,
                             default=argparse.SUPPRESS, help=option.help)
     else:

@@ -148,7 +148,7 @@ def _asked_by_name(config: Config) -> set[str]:
 def _missing_paths(project: Path, suite: SuiteConfig) -> list[str]:
     if not suite.is_pytest:
         return []
-    return [path for path in suite.paths if not (project / path).exists()]
+    return [path for path in suite.paths if not (project / path.split("::", 1)[0]).exists()]  # file::test too
 
 
 def pytest_arguments(suite: PlannedSuite, project: PurePath, output: PurePath,

@@ -452,3 +452,22 @@ def test_progress_tail_reads_only_new_complete_lines(tmp_path: Path) -> None:
         handle.write('ort","nodeid":"b","outcome":"failed"}\n{"event":"finish","nodeid":"b"}\n')
     tail.update()
     assert tail.summary() == "2/3 done, 1 failed"
+
+
+def test_paths_run_a_flat_tests_folder_without_any_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`doorbell-ci run --paths tests` on a project with no [tool.doorbell-ci] and no tests/unit (item 1)."""
+    project = tmp_path / "flat"
+    for name, text in {"tests/test_bell.py": "def test_ring():\n    pass\n",
+                       "tests/camera/test_frames.py": "def test_frame():\n    assert 1 == 2\n",
+                       "pyproject.toml": "[project]\nname = 'flat'\n"}.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text, encoding="utf-8")
+    code = cli.main(["run", "--project", str(project), "--paths", "tests", "--no-coverage", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == int(ExitCode.TESTS_FAILED)
+    assert "  paths  failed    1 passed, 1 failed" in out
+    document = json.loads((project / "test-results" / "report.json").read_text(encoding="utf-8"))
+    assert [s["name"] for s in document["suites"]] == ["paths"]
+
+    code = cli.main(["run", "--project", str(project), "--paths", "tests/test_bell.py::test_ring", "--quiet"])
+    assert code == 0 and capsys.readouterr().out.strip().endswith("1 passed, 0 failed, 0 skipped")
