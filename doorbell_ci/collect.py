@@ -12,7 +12,7 @@ import json
 import shutil
 import signal
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 
 from doorbell_ci.errors import CollectError
 from doorbell_ci.execution import Execution
@@ -236,12 +236,8 @@ def collect_coverage(plan: Plan, fail_under: float | None, write_reports: bool) 
     files = []
     for path, info in sorted(data.get("files", {}).items()):
         summary = info.get("summary", {})
-        try:
-            shown = str(Path(path).resolve().relative_to(plan.project))
-        except ValueError:
-            shown = path
         files.append(FileCoverage(
-            path=shown,
+            path=shown_path(path, plan.project),
             statements=int(summary.get("num_statements", 0)),
             missing=int(summary.get("missing_lines", 0)),
             percent=round(float(summary.get("percent_covered", 0.0)), 2),
@@ -255,6 +251,81 @@ def collect_coverage(plan: Plan, fail_under: float | None, write_reports: bool) 
         fail_under=fail_under,
         reports=reports,
     )
+
+
+_INSTALL_FOLDERS = ("site-packages", "dist-packages")  # where pip (and Debian's apt) install packages
+
+
+def shown_path(path: str, project: Path) -> str:
+    """A measured file as the reports show it: relative to the project, else to its install folder.
+
+    A package installed without ``-e`` (the usual way to test what users get) is measured where
+    pip put it, ``/home/ci/.venv/lib/python3.11/site-packages/ringlib/core.py``: shown as
+    ``ringlib/core.py``, its path inside the package's distribution, the same on every machine.
+    """
+    try:
+        return Path(path).resolve().relative_to(project).as_posix()
+    except (ValueError, OSError):
+        pass
+    parts = PurePath(path).parts
+    for index in range(len(parts) - 1, -1, -1):
+        if parts[index] in _INSTALL_FOLDERS and index + 1 < len(parts):
+            return PurePosixPath(*parts[index + 1:]).as_posix()
+    return path
+
+
+def imported_before_measurement(plan: Plan) -> list[str]:
+    """Notices for measured files whose import-time lines ran before coverage started.
+
+    pytest-cov starts coverage when pytest loads the first conftest; a module pytest imported
+    earlier (a ``pytest11`` plugin of the package under test, or a plugin importing it) ran its
+    ``def``, ``class`` and module-level lines unmeasured, so they count as missed and the total
+    is understated. coverage.py's own warning ("was previously imported, but not measured") only
+    covers a package of which nothing at all was measured, and is printed where no report shows
+    it. The sign in the data: lines of the file ran (its functions were called) but none of its
+    top-level statements did, which is impossible for a module imported while coverage was on.
+    """
+    data_file = plan.output_dir / "coverage" / ".coverage"
+    if not data_file.is_file():
+        return []
+    import coverage
+
+    data = coverage.CoverageData(str(data_file))
+    try:
+        data.read()
+        measured = sorted(data.measured_files())
+    except coverage.exceptions.CoverageException:
+        return []
+    early = []
+    for filename in measured:
+        executed = set(data.lines(filename) or ())
+        top_level = _top_level_lines(Path(filename))
+        if executed and top_level and not executed & top_level:
+            early.append(shown_path(filename, plan.project))
+    if not early:
+        return []
+    listed = ", ".join(early[:5]) + (f" and {len(early) - 5} more" if len(early) > 5 else "")
+    return [f"coverage: {listed} {'was' if len(early) == 1 else 'were'} imported before coverage started (by "
+            "a pytest plugin, often the package's own pytest11 entry point): its import-time lines (def, "
+            "class, module constants) count as not run, so the total is understated; see "
+            "docs/TROUBLESHOOTING.md \"Coverage is missing\""]
+
+
+def _top_level_lines(path: Path) -> set[int]:
+    """Line numbers of a module's top-level statements (the docstring aside), or none if unreadable."""
+    import ast
+
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError, RecursionError):
+        return set()
+    lines = set()
+    for index, node in enumerate(tree.body):
+        if index == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # the docstring: not a statement coverage records
+        lines.add(node.lineno)
+        lines.update(decorator.lineno for decorator in getattr(node, "decorator_list", ()))
+    return lines
 
 
 def _own_code_patterns(project: Path) -> list[str] | None:
