@@ -12,6 +12,7 @@ import json
 import shutil
 import signal
 from datetime import datetime
+from fnmatch import fnmatch
 from pathlib import Path, PurePath, PurePosixPath
 
 from doorbell_ci.errors import CollectError
@@ -296,8 +297,11 @@ def imported_before_measurement(plan: Plan) -> list[str]:
         measured = sorted(data.measured_files())
     except coverage.exceptions.CoverageException:
         return []
+    left_out = _own_code_patterns(plan.project) or []  # doorbell-ci's plugins: loaded by -p, not in the figures
     early = []
     for filename in measured:
+        if any(fnmatch(filename, pattern) for pattern in left_out):
+            continue
         executed = set(data.lines(filename) or ())
         top_level = _top_level_lines(Path(filename))
         if executed and top_level and not executed & top_level:
@@ -305,8 +309,9 @@ def imported_before_measurement(plan: Plan) -> list[str]:
     if not early:
         return []
     listed = ", ".join(early[:5]) + (f" and {len(early) - 5} more" if len(early) > 5 else "")
-    return [f"coverage: {listed} {'was' if len(early) == 1 else 'were'} imported before coverage started (by "
-            "a pytest plugin, often the package's own pytest11 entry point): its import-time lines (def, "
+    one = len(early) == 1
+    return [f"coverage: {listed} {'was' if one else 'were'} imported before coverage started (by a pytest "
+            f"plugin, often the package's own pytest11 entry point): {'its' if one else 'their'} import-time lines (def, "
             "class, module constants) count as not run, so the total is understated; see "
             "docs/TROUBLESHOOTING.md \"Coverage is missing\""]
 

@@ -113,3 +113,18 @@ def test_shown_path_strips_the_install_folder(tmp_path: Path, path: str, shown: 
 
     assert shown_path(path, tmp_path) == shown
     assert shown_path(str(tmp_path / "src" / "a.py"), tmp_path) == "src/a.py"
+
+
+def test_doorbell_cis_own_plugins_loaded_before_coverage_are_no_false_alarm(tmp_path: Path) -> None:
+    """Without a coverage source everything is measured, doorbell-ci's -p plugins too; they are not the project's."""
+    from doorbell_ci import cli
+
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "app.py").write_text("def double(x):\n    return 2 * x\n", encoding="utf-8")
+    (tmp_path / "tests" / "test_app.py").write_text("from app import double\n\n\ndef test_double():\n"
+                                                     "    assert double(2) == 4\n", encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'app'\n", encoding="utf-8")
+    assert cli.main(["run", "--project", str(tmp_path), "--paths", "tests", "--quiet"]) == 0
+    report = json.loads((tmp_path / "test-results" / "report.json").read_text(encoding="utf-8"))
+    assert report["coverage"]["percent"] == 100.0
+    assert not [n for n in report["notices"] if "imported before coverage started" in n], report["notices"]
