@@ -311,8 +311,8 @@ def imported_before_measurement(plan: Plan) -> list[str]:
     listed = ", ".join(early[:5]) + (f" and {len(early) - 5} more" if len(early) > 5 else "")
     one = len(early) == 1
     return [f"coverage: {listed} {'was' if one else 'were'} imported before coverage started (by a pytest "
-            f"plugin, often the package's own pytest11 entry point): {'its' if one else 'their'} import-time lines (def, "
-            "class, module constants) count as not run, so the total is understated; see "
+            f"plugin, often the package's own pytest11 entry point): {'its' if one else 'their'} import-time "
+            "lines (def, class, module constants) count as not run, so the total is understated; see "
             "docs/TROUBLESHOOTING.md \"Coverage is missing\""]
 
 
