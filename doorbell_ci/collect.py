@@ -12,8 +12,8 @@ import json
 import shutil
 import signal
 from datetime import datetime
-from fnmatch import fnmatch
 from pathlib import Path, PurePath, PurePosixPath
+from typing import Any
 
 from doorbell_ci.errors import CollectError
 from doorbell_ci.execution import Execution
@@ -206,8 +206,12 @@ def _merge_report(results: dict[str, TestResult], suite: str, nodeid: str, event
             existing.message = longrepr.strip().splitlines()[-1] if longrepr.strip() else ""
 
 
-def collect_coverage(plan: Plan, fail_under: float | None, write_reports: bool) -> CoverageSummary | None:
-    """Combine the per-suite coverage data into one total; write HTML, JSON and Cobertura XML."""
+def collect_coverage(plan: Plan, fail_under: float | None, write_reports: bool,
+                     notices: list[str] | None = None) -> CoverageSummary | None:
+    """Combine the per-suite coverage data into one total; write HTML, JSON and Cobertura XML.
+
+    What makes the total misleading (see ``imported_before_measurement``) is added to ``notices``.
+    """
     folder = plan.output_dir / "coverage"
     data_files = sorted(str(p) for p in folder.glob(".coverage.*")) if folder.is_dir() else []
     if not data_files:
@@ -243,6 +247,8 @@ def collect_coverage(plan: Plan, fail_under: float | None, write_reports: bool) 
             missing=int(summary.get("missing_lines", 0)),
             percent=round(float(summary.get("percent_covered", 0.0)), 2),
         ))
+    if notices is not None:
+        notices += imported_before_measurement(data.get("files", {}), plan.project)
     totals = data.get("totals", {})
     return CoverageSummary(
         percent=round(float(totals.get("percent_covered", 0.0)), 2),
@@ -275,7 +281,7 @@ def shown_path(path: str, project: Path) -> str:
     return path
 
 
-def imported_before_measurement(plan: Plan) -> list[str]:
+def imported_before_measurement(files: dict[str, Any], project: Path) -> list[str]:
     """Notices for measured files whose import-time lines ran before coverage started.
 
     pytest-cov starts coverage when pytest loads the first conftest; a module pytest imported
@@ -283,29 +289,18 @@ def imported_before_measurement(plan: Plan) -> list[str]:
     ``def``, ``class`` and module-level lines unmeasured, so they count as missed and the total
     is understated. coverage.py's own warning ("was previously imported, but not measured") only
     covers a package of which nothing at all was measured, and is printed where no report shows
-    it. The sign in the data: lines of the file ran (its functions were called) but none of its
-    top-level statements did, which is impossible for a module imported while coverage was on.
+    it. The sign in the data, read from coverage.json's regions (coverage 7.5+; older versions
+    give no regions and no notice): lines of the file ran, but none of its module-level
+    statements (the region named ""), which is impossible for a module imported while coverage
+    was on. Files the report omits (doorbell-ci's own plugins) are not in ``files``.
     """
-    data_file = plan.output_dir / "coverage" / ".coverage"
-    if not data_file.is_file():
-        return []
-    import coverage
-
-    data = coverage.CoverageData(str(data_file))
-    try:
-        data.read()
-        measured = sorted(data.measured_files())
-    except coverage.exceptions.CoverageException:
-        return []
-    left_out = _own_code_patterns(plan.project) or []  # doorbell-ci's plugins: loaded by -p, not in the figures
     early = []
-    for filename in measured:
-        if any(fnmatch(filename, pattern) for pattern in left_out):
+    for path, info in sorted(files.items()):
+        module_level = (info.get("functions") or {}).get("")
+        if not isinstance(module_level, dict) or not info.get("executed_lines"):
             continue
-        executed = set(data.lines(filename) or ())
-        top_level = _top_level_lines(Path(filename))
-        if executed and top_level and not executed & top_level:
-            early.append(shown_path(filename, plan.project))
+        if module_level.get("summary", {}).get("num_statements", 0) and not module_level.get("executed_lines"):
+            early.append(shown_path(path, project))
     if not early:
         return []
     listed = ", ".join(early[:5]) + (f" and {len(early) - 5} more" if len(early) > 5 else "")
@@ -314,23 +309,6 @@ def imported_before_measurement(plan: Plan) -> list[str]:
             f"plugin, often the package's own pytest11 entry point): {'its' if one else 'their'} import-time "
             "lines (def, class, module constants) count as not run, so the total is understated; see "
             "docs/TROUBLESHOOTING.md \"Coverage is missing\""]
-
-
-def _top_level_lines(path: Path) -> set[int]:
-    """Line numbers of a module's top-level statements (the docstring aside), or none if unreadable."""
-    import ast
-
-    try:
-        tree = ast.parse(path.read_bytes())
-    except (OSError, SyntaxError, ValueError, RecursionError):
-        return set()
-    lines = set()
-    for index, node in enumerate(tree.body):
-        if index == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-            continue  # the docstring: not a statement coverage records
-        lines.add(node.lineno)
-        lines.update(decorator.lineno for decorator in getattr(node, "decorator_list", ()))
-    return lines
 
 
 def _own_code_patterns(project: Path) -> list[str] | None:

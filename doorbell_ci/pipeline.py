@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from doorbell_ci import environments, perf, platforms, redaction, sharding
-from doorbell_ci.collect import PYTEST_NO_TESTS, collect_coverage, collect_suite, imported_before_measurement
+from doorbell_ci.collect import PYTEST_NO_TESTS, collect_coverage, collect_suite
 from doorbell_ci.config import Config
 from doorbell_ci.errors import CollectError, ConfigError, ExitCode
 from doorbell_ci.execution import Console, Execution, SuiteRunner
@@ -91,8 +91,7 @@ def _run(config: Config, console: Console, command: list[str] | None,
                        "check --project and the suites' paths, or name the tests with --paths")
     coverage = None
     try:
-        coverage = collect_coverage(plan, config.coverage_fail_under, config.reports)
-        notices += imported_before_measurement(plan) if coverage is not None else []
+        coverage = collect_coverage(plan, config.coverage_fail_under, config.reports, notices)
     except CollectError as error:
         notices.append(f"coverage: {error}")
     result = RunResult(
