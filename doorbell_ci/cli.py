@@ -29,11 +29,11 @@ def _add_option(parser: argparse.ArgumentParser, option: Option) -> None:
     """Add ``option`` to ``parser``; only flags actually given end up in the namespace."""
     if option.negative_flag:
         parser.add_argument(option.negative_flag, dest=option.name, action="store_const", const="false",
-                            default=argparse.SUPPRESS, help=option.help + " (on by default; this turns it off)")
+                            default=argparse.SUPPRESS, help=option.flag_help)
     elif option.is_flag:
         parser.add_argument(option.flag, dest=option.name, action="store_const", const="true",
                             default=argparse.SUPPRESS, help=option.help)
-    elif option.name == "suites":
+    elif option.name in {"suites", "paths"}:
         parser.add_argument(option.flag, dest=option.name, nargs="+", metavar=option.metavar,
                             default=argparse.SUPPRESS, help=option.help)
     else:
@@ -110,6 +110,7 @@ def _config_from(args: argparse.Namespace):  # noqa: ANN202 - returns Config
 def _run(args: argparse.Namespace) -> int:
     from doorbell_ci import pipeline
     from doorbell_ci.execution import Console
+    from doorbell_ci.reports.console import print_summary
 
     redaction.mask_in_actions()  # before any suite prints: the runner then hides the secrets in its log too
     config = _config_from(args)
@@ -127,6 +128,7 @@ def _run(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from doorbell_ci import pipeline, reports
     from doorbell_ci.reports import json_report
+    from doorbell_ci.reports.console import print_closing
 
     result, document = json_report.read(args.results)
     exit_code = document.get("run", {}).get("exit_code")
@@ -137,44 +139,6 @@ def _report(args: argparse.Namespace) -> int:
         print(f"{kind}: {path}")
     print_closing(result)
     return int(exit_code)
-
-
-def print_summary(result: RunResult, output_dir: Path, full_reports: bool) -> None:
-    from doorbell_ci.reports.text import human_seconds
-
-    print()
-    width = max((len(s.name) for s in result.suites), default=5)
-    for suite in result.suites:
-        c = suite.counts
-        line = f"  {suite.name:<{width}}  {suite.status.value:<8}"
-        if c.tests:
-            line += f"  {c.passed} passed, {c.failed} failed, {c.errors} errors, {c.skipped} skipped"
-            line += f"  ({human_seconds(suite.duration)})"
-        if suite.reason:
-            line += f"  [{suite.reason}]"
-        print(line)
-    if result.coverage is not None:
-        print(f"  coverage: {result.coverage.percent:.1f}%")
-    from doorbell_ci.reports.text import NOTHING_TESTED
-
-    for notice in result.notices:
-        if not notice.startswith(NOTHING_TESTED):  # print_closing ends with it
-            print(f"  notice: {notice}")
-    target = output_dir / ("report.html" if full_reports else "report.json")
-    print(f"report: {target}")
-    print_closing(result)
-
-
-def print_closing(result: RunResult) -> None:
-    """The last lines: what went wrong and why (one line each), then ``N passed, N failed, N skipped``."""
-    from doorbell_ci.reports.text import closing_line, ending_lines
-
-    counts = result.counts
-    if counts.errors:
-        print(f"({counts.failed} failed and {counts.errors} errors count as failed below)")
-    for line in ending_lines(result):
-        print(f"doorbell-ci: {line}")
-    print(closing_line(result), flush=True)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

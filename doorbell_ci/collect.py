@@ -21,7 +21,8 @@ import shutil
 import signal
 import stat
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
+from typing import Any
 
 from doorbell_ci.errors import CollectError
 from doorbell_ci.execution import Execution
@@ -65,9 +66,11 @@ def _os_problem(error: OSError) -> str:
 def _collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> SuiteResult:
     junit = plan.output_dir / suite.junit_name
     stale = None
+    shown_junit = None  # how messages name the XML: for a command suite, the path the user configured
     if suite.config.command is not None and suite.config.junit:
+        shown_junit = suite.config.junit
         stale = _copy_command_junit(plan.project / suite.config.junit, junit, execution.started_at,
-                                    plan.junit_max_bytes)
+                                    plan.junit_max_bytes, shown_junit)
     result = SuiteResult(
         name=suite.name,
         status=SuiteStatus.PASSED,
@@ -88,7 +91,7 @@ def _collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> Sui
     died = _death_by_signal(execution)
     facts = JunitFacts()
     try:
-        result.tests = read_junit(junit, suite.name, plan.junit_max_bytes, facts)
+        result.tests = read_junit(junit, suite.name, plan.junit_max_bytes, facts, shown_junit)
     except CollectError as error:
         junit_problem = stale or str(error)
         unreadable: list[str] = []
@@ -251,7 +254,7 @@ def _death_by_signal(execution: Execution) -> str | None:
     return f"the runner died from signal {-code}{name}"
 
 
-def _copy_command_junit(source: Path, target: Path, started_at: str, max_bytes: int) -> str | None:
+def _copy_command_junit(source: Path, target: Path, started_at: str, max_bytes: int, shown: str) -> str | None:
     """Take the command's XML into the output folder, unless it is a leftover of an earlier run.
 
     A command that crashed before writing its XML must not be reported with last run's results:
@@ -266,8 +269,8 @@ def _copy_command_junit(source: Path, target: Path, started_at: str, max_bytes: 
     except OSError as error:
         return f"{source.name} could not be read: {error.strerror or error}"
     if modified < datetime.fromisoformat(started_at).timestamp():
-        return f"{source.name} is older than this run (left by an earlier run); the command wrote no new results"
-    refused = junit_size_problem(source, max_bytes)
+        return f"{shown} is older than this run (left by an earlier run); the command wrote no new results"
+    refused = junit_size_problem(source, max_bytes, shown)
     if refused:
         return refused
     try:
@@ -348,8 +351,12 @@ def _merge_report(results: dict[str, TestResult], suite: str, nodeid: str, event
             existing.message = longrepr.strip().splitlines()[-1] if longrepr.strip() else ""
 
 
-def collect_coverage(plan: Plan, fail_under: float | None, write_reports: bool) -> CoverageSummary | None:
-    """Combine the per-suite coverage data into one total; write HTML, JSON and Cobertura XML."""
+def collect_coverage(plan: Plan, fail_under: float | None, write_reports: bool,
+                     notices: list[str] | None = None) -> CoverageSummary | None:
+    """Combine the per-suite coverage data into one total; write HTML, JSON and Cobertura XML.
+
+    What makes the total misleading (see ``imported_before_measurement``) is added to ``notices``.
+    """
     folder = plan.output_dir / "coverage"
     try:
         # an unreadable data file is its suite's error already (_coverage_problem); the others still combine
@@ -385,16 +392,14 @@ def collect_coverage(plan: Plan, fail_under: float | None, write_reports: bool) 
     files = []
     for path, info in sorted(data.get("files", {}).items()):
         summary = info.get("summary", {})
-        try:
-            shown = str(Path(path).resolve().relative_to(plan.project))
-        except ValueError:
-            shown = path
         files.append(FileCoverage(
-            path=shown,
+            path=shown_path(path, plan.project),
             statements=int(summary.get("num_statements", 0)),
             missing=int(summary.get("missing_lines", 0)),
             percent=round(float(summary.get("percent_covered", 0.0)), 2),
         ))
+    if notices is not None:
+        notices += imported_before_measurement(data.get("files", {}), plan.project)
     totals = data.get("totals", {})
     return CoverageSummary(
         percent=round(float(totals.get("percent_covered", 0.0)), 2),
@@ -423,6 +428,55 @@ def coverage_config_file(project: Path) -> Path | None:
         except Exception:  # noqa: BLE001 - coverage.py's own error for a broken file comes when it is used
             return path
     return None
+_INSTALL_FOLDERS = ("site-packages", "dist-packages")  # where pip (and Debian's apt) install packages
+
+
+def shown_path(path: str, project: Path) -> str:
+    """A measured file as the reports show it: relative to the project, else to its install folder.
+
+    A package installed without ``-e`` (the usual way to test what users get) is measured where
+    pip put it, ``/home/ci/.venv/lib/python3.11/site-packages/ringlib/core.py``: shown as
+    ``ringlib/core.py``, its path inside the package's distribution, the same on every machine.
+    """
+    try:
+        return Path(path).resolve().relative_to(project).as_posix()
+    except (ValueError, OSError):
+        pass
+    parts = PurePath(path).parts
+    for index in range(len(parts) - 1, -1, -1):
+        if parts[index] in _INSTALL_FOLDERS and index + 1 < len(parts):
+            return PurePosixPath(*parts[index + 1:]).as_posix()
+    return path
+
+
+def imported_before_measurement(files: dict[str, Any], project: Path) -> list[str]:
+    """Notices for measured files whose import-time lines ran before coverage started.
+
+    pytest-cov starts coverage when pytest loads the first conftest; a module pytest imported
+    earlier (a ``pytest11`` plugin of the package under test, or a plugin importing it) ran its
+    ``def``, ``class`` and module-level lines unmeasured, so they count as missed and the total
+    is understated. coverage.py's own warning ("was previously imported, but not measured") only
+    covers a package of which nothing at all was measured, and is printed where no report shows
+    it. The sign in the data, read from coverage.json's regions (coverage 7.5+; older versions
+    give no regions and no notice): lines of the file ran, but none of its module-level
+    statements (the region named ""), which is impossible for a module imported while coverage
+    was on. Files the report omits (doorbell-ci's own plugins) are not in ``files``.
+    """
+    early = []
+    for path, info in sorted(files.items()):
+        module_level = (info.get("functions") or {}).get("")
+        if not isinstance(module_level, dict) or not info.get("executed_lines"):
+            continue
+        if module_level.get("summary", {}).get("num_statements", 0) and not module_level.get("executed_lines"):
+            early.append(shown_path(path, project))
+    if not early:
+        return []
+    listed = ", ".join(early[:5]) + (f" and {len(early) - 5} more" if len(early) > 5 else "")
+    one = len(early) == 1
+    return [f"coverage: {listed} {'was' if one else 'were'} imported before coverage started (by a pytest "
+            f"plugin, often the package's own pytest11 entry point): {'its' if one else 'their'} import-time "
+            "lines (def, class, module constants) count as not run, so the total is understated; see "
+            "docs/TROUBLESHOOTING.md \"Coverage is missing\""]
 
 
 def _own_code_patterns(project: Path) -> list[str] | None:

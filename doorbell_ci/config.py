@@ -20,7 +20,15 @@ from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from doorbell_ci.errors import ConfigError
-from doorbell_ci.options import OPTIONS, OPTIONS_BY_NAME, SUITE_NAMES, parse_bool, parse_option, parse_seconds
+from doorbell_ci.options import (
+    ADHOC_SUITE,
+    OPTIONS,
+    OPTIONS_BY_NAME,
+    SUITE_NAMES,
+    parse_bool,
+    parse_option,
+    parse_seconds,
+)
 
 PYPROJECT_TABLE = "tool.doorbell-ci"
 
@@ -70,6 +78,7 @@ class Config:
 
     project: Path
     suites: tuple[str, ...] = ("all",)
+    paths: tuple[str, ...] = ()  # --paths: run these as the ad-hoc suite options.ADHOC_SUITE
     environment: str = "local"
     workers: int | str = 1  # options.py: measured in docs/PERFORMANCE.md, "Running suites side by side"
     timeout: float | None = None
@@ -101,6 +110,7 @@ class Config:
     check_name: str | None = None  # None: GitHubContext.default_check_name()
     suite_configs: Mapping[str, SuiteConfig] = field(default_factory=_default_suites)
     coverage_source: tuple[str, ...] = ()  # empty: the whole project
+    declared_suites: tuple[str, ...] = ()  # suites with a [tool.doorbell-ci.suite.NAME] table: asked for by name
     tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # other [tool.doorbell-ci.X]
     origins: Mapping[str, str] = field(default_factory=dict)  # option name -> where its value came from
     debug: bool = False
@@ -172,6 +182,8 @@ def load_config(
 
     values.setdefault("coverage_source", ())
     suite_configs = _suite_configs(table.get("suite", {}), source, project)
+    if values["paths"]:
+        values["paths"], values["suites"] = _adhoc_suite(values, origins, suite_configs, project)
     output_dir = Path(values.pop("output_dir"))
     values.pop("project")
     tables = {name: table[name] for name in KNOWN_TABLES if isinstance(table.get(name), dict)}
@@ -182,6 +194,7 @@ def load_config(
         suite_configs=suite_configs,
         tables=tables,
         origins=origins,
+        declared_suites=tuple(table.get("suite", {})),
         **values,
     )
     _check_selection(config)
@@ -334,6 +347,35 @@ def _inside_project(path: str, project: Path, label: str) -> str:
         # checking the suite's folder would otherwise fail with "File name too long" in the plan stage
         raise ConfigError(f"{label}: {path[:60]!r}... is too long for a file name (255 bytes a name, 4096 a path)")
     return candidate.as_posix()
+
+
+def _adhoc_suite(values: dict[str, Any], origins: Mapping[str, str], suite_configs: dict[str, SuiteConfig],
+                 project: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Add the suite ``--paths`` asks for; returns its paths (relative to the project) and the new selection.
+
+    It runs like a default suite (parallel-safe, coverage, 15 minutes) and replaces the selection,
+    unless ``--suites`` (or its variable) was given too: then it runs next to the suites named there.
+    """
+    option = OPTIONS_BY_NAME["paths"]
+    label = {"environment": f"environment {option.env_var}"}.get(origins["paths"], f"command line {option.flag}")
+    if ADHOC_SUITE in suite_configs:  # declared in pyproject
+        raise ConfigError(f"{label}: the project declares a suite named {ADHOC_SUITE!r} too; rename that one")
+    paths: list[str] = []
+    for raw in values["paths"]:
+        path = Path(raw).expanduser()
+        if path.is_absolute():  # a shell completes absolute paths, and `$PWD/tests` is common: inside is fine
+            resolved = _resolve(path, label)
+            if not resolved.is_relative_to(project):
+                raise ConfigError(f"{label}: {raw!r} is outside the project; use a path inside {project}")
+            raw = resolved.relative_to(project).as_posix() or "."
+        relative = _inside_project(raw, project, label)
+        if not (project / relative.split("::", 1)[0]).exists():  # a node id (file::test) is fine too
+            raise ConfigError(f"{label}: {raw!r} does not exist in {project}")
+        paths.append(relative)
+    suite_configs[ADHOC_SUITE] = SuiteConfig(name=ADHOC_SUITE, paths=tuple(dict.fromkeys(paths)))
+    named = origins["suites"] in {"command line", "environment"} and "all" not in values["suites"]
+    suites = (*values["suites"], ADHOC_SUITE) if named else (ADHOC_SUITE,)
+    return tuple(paths), suites
 
 
 def _check_selection(config: Config) -> None:

@@ -155,9 +155,11 @@ def _suites(project: Path) -> Finding:
     from doorbell_ci.config import fallback_test_paths, load_config
     from doorbell_ci.plan import make_plan
 
-    plan = make_plan(load_config(project))
+    config = load_config(project)
+    plan = make_plan(config)
     if not plan.suites:
-        missing = ", ".join(skipped.reason.removesuffix(" does not exist in the project") for skipped in plan.absent)
+        missing = ", ".join([skipped.reason.removesuffix(" does not exist in the project") for skipped in plan.absent]
+                            + [" ".join(config.suite_configs[name].paths) or name for name in plan.not_in_project])
         instead = ("the project configures its suites, so tests/ or pytest testpaths are not run instead"
                    if fallback_test_paths(project) else "there is no tests/ folder or pytest testpaths to run instead")
         return Finding("suites", False, f"nothing would run (exit 8): no selected suite exists (missing: "

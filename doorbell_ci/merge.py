@@ -67,7 +67,7 @@ def register_commands(subparsers: Any) -> None:
 
 
 def _merge_command(args: argparse.Namespace) -> int:
-    from doorbell_ci.cli import print_summary
+    from doorbell_ci.reports.console import print_summary
 
     result, exit_code = merge(args.folders, args.output_dir, against=args.against, full_reports=args.reports)
     print_summary(result, args.output_dir, args.reports)

@@ -17,6 +17,7 @@ from typing import Any
 from doorbell_ci.errors import ConfigError
 
 SUITE_NAMES = ("unit", "integration", "e2e", "performance", "security", "load", "streaming")
+ADHOC_SUITE = "paths"  # the suite --paths makes on the spot
 
 
 # --- value parsers: each takes the raw value (a string from the CLI / env, or a TOML value) ---
@@ -90,6 +91,18 @@ def parse_name_list(raw: Any) -> tuple[str, ...]:
     if not names:
         raise ValueError("no suite named")
     return names
+
+
+def parse_path_list(raw: Any) -> tuple[str, ...]:
+    """Test paths from the command line (one argument each), or ``a b`` / ``a,b`` from a variable or input."""
+    items = raw if isinstance(raw, list | tuple) else str(raw).replace(",", " ").split()
+    paths = tuple(str(item).strip() for item in items if str(item).strip())
+    if not paths:
+        raise ValueError("no path given")
+    for path in paths:
+        if "\x00" in path:
+            raise ValueError(f"not a usable path: {path!r}")
+    return paths
 
 
 def parse_path(raw: Any) -> Path:
@@ -196,6 +209,24 @@ class Option:
     def env_var(self) -> str:
         return "DOORBELL_CI_" + self.name.upper()
 
+    @property
+    def flag_help(self) -> str:
+        """What giving the command-line flag does; a negative flag does the opposite of ``help``.
+
+        ``help`` describes the option ("Collect coverage ..."), which is what ``coverage = true``
+        means; ``--no-coverage`` is read as "Do not collect coverage ...".
+        """
+        if self.negative_flag:
+            return f"Do not {self.help[:1].lower()}{self.help[1:]}"
+        return self.help
+
+    @property
+    def doc_help(self) -> str:
+        """The option table's text: the option's meaning, and how its negative flag turns it off."""
+        if self.negative_flag:
+            return f"{self.help} On by default; `{self.negative_flag}` turns it off."
+        return self.help
+
 
 OPTIONS: tuple[Option, ...] = (
     Option("project", "Folder of the project under test (holds pyproject.toml and tests/).",
@@ -204,6 +235,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("suites", "Suites to run: unit integration e2e performance security load streaming, "
            "any suite declared in pyproject, or all (every suite whose folder exists).",
            parse_name_list, ("all",), flag="--suites", metavar="SUITE", action_input="suites"),
+    Option("paths", f"Run these test files or folders (relative to the project, or absolute inside it) as one "
+           f"suite named {ADHOC_SUITE!r}, without editing pyproject; instead of the configured suites unless "
+           "--suites names some too.", parse_path_list, (), flag="--paths", metavar="PATH", in_pyproject=False,
+           action_input="paths"),
     Option("environment", "Where the suites run: local (isolated temp tree) or docker.",
            choice("local", "docker"), "local", flag="--environment", action_input="environment"),
     Option("workers", "pytest-xdist workers for parallel-safe suites: a number or auto (one per core). "

@@ -89,9 +89,13 @@ def _run(config: Config, console: Console, command: list[str] | None,
         notices += execution.output_notices()
     if environment_facts.get("cleanup_problem"):  # e.g. the Docker engine went away during the run
         notices.append(f"environment: {environment_facts['cleanup_problem']}")
+    if (plan.absent or plan.not_in_project) and not plan.suites:
+        looked_for = ", ".join([s.name for s in plan.absent] + list(plan.not_in_project))
+        notices.append(f"no suite ran: every selected suite is absent from {plan.project} ({looked_for}); "
+                       "check --project and the suites' paths, or name the tests with --paths")
     coverage = None
     try:
-        coverage = collect_coverage(plan, config.coverage_fail_under, config.reports)
+        coverage = collect_coverage(plan, config.coverage_fail_under, config.reports, notices)
     except CollectError as error:
         notices.append(f"coverage: {error}")
     if coverage is not None and coverage.fail_under is not None and config.coverage_fail_under is None:

@@ -52,6 +52,8 @@ class PlannedSuite:
 
 @dataclass(frozen=True)
 class SkippedSuite:
+    """A selected suite that does not run: asked for by name but its folder is missing, or not in this shard."""
+
     name: str
     reason: str
 
@@ -64,6 +66,9 @@ class Plan:
     output_dir: Path
     suites: tuple[PlannedSuite, ...]
     absent: tuple[SkippedSuite, ...] = ()
+    # built-in suites that "all" would have run but whose folder this project does not have; not
+    # reported suite by suite (a project rarely has all seven), only when nothing ran at all
+    not_in_project: tuple[str, ...] = ()
     cores: int = 1  # the budget the scheduler fills
     max_parallel_suites: int = 1
     fail_fast: bool = False
@@ -84,9 +89,14 @@ def make_plan(config: Config) -> Plan:
     names = _selected_names(config)
     planned: list[PlannedSuite] = []
     absent: list[SkippedSuite] = []
+    not_in_project: list[str] = []
+    asked = _asked_by_name(config)
     for name in names:
         suite = config.suite_configs[name]
         missing = _missing_paths(config.project, suite)
+        if missing and name not in asked:
+            not_in_project.append(name)
+            continue
         if missing:
             absent.append(SkippedSuite(name, f"{', '.join(missing)} does not exist in the project"))
             continue
@@ -118,6 +128,7 @@ def make_plan(config: Config) -> Plan:
         output_dir=config.output_dir,
         suites=tuple(planned),
         absent=tuple(absent),
+        not_in_project=tuple(not_in_project),
         cores=cores,
         max_parallel_suites=max(1, parallel),
         fail_fast=config.fail_fast,
@@ -160,12 +171,21 @@ def _fallback_suite(config: Config, names: list[str]) -> tuple[SuiteConfig, str]
     suite = replace(config.suite_configs[FALLBACK_SUITE], paths=found.paths, timeout=FALLBACK_TIMEOUT)
     return suite, (f"no suite folder (tests/unit, tests/integration, ...) exists: {shown} ({found.source}) runs as "
                    f"the {FALLBACK_SUITE} suite; declare [tool.doorbell-ci.suite.NAME] tables to split it")
+def _asked_by_name(config: Config) -> set[str]:
+    """Suites the user named: on ``--suites`` (or its variable), or with a table of their own in pyproject.
+
+    Only those are reported as absent when their folder is missing; the built-in defaults that
+    ``all`` tries are a guess at the layout, and listing the six a project does not have in every
+    console line and summary only hides the one that ran.
+    """
+    named = {name for name in config.suites if name != "all"}
+    return named | set(config.declared_suites)
 
 
 def _missing_paths(project: Path, suite: SuiteConfig) -> list[str]:
     if not suite.is_pytest:
         return []
-    return [path for path in suite.paths if not (project / path).exists()]
+    return [path for path in suite.paths if not (project / path.split("::", 1)[0]).exists()]  # file::test too
 
 
 def pytest_arguments(suite: PlannedSuite, project: PurePath, output: PurePath,

@@ -474,7 +474,7 @@ def _over_limit_message(name: str, size: int, limit: int) -> str:
             "it was not read")
 
 
-def junit_size_problem(path: Path, max_bytes: int) -> str | None:
+def junit_size_problem(path: Path, max_bytes: int, name: str | None = None) -> str | None:
     """Why ``path`` must not even be copied (not a regular file, or over the limit), or None.
 
     A missing file passes (the reader says it was not written). A device such as /dev/zero
@@ -485,23 +485,25 @@ def junit_size_problem(path: Path, max_bytes: int) -> str | None:
     except OSError:
         return None
     if not stat.S_ISREG(status.st_mode):
-        return f"{path.name} is not a regular file"
+        return f"{name or path.name} is not a regular file"
     if status.st_size > max_bytes:
-        return _over_limit_message(path.name, status.st_size, max_bytes)
+        return _over_limit_message(name or path.name, status.st_size, max_bytes)
     return None
 
 
 def read_junit(path: Path, suite: str, max_bytes: int = DEFAULT_JUNIT_MAX_BYTES,
-               facts: JunitFacts | None = None) -> list[TestResult]:
+               facts: JunitFacts | None = None, name: str | None = None) -> list[TestResult]:
     """Read one JUnit XML file into TestResults; anything unreadable is a CollectError with the reason.
 
     ``facts``, when given, is filled with what the file declares and what was read, to compare.
+    ``name`` is how the messages call the file (default: its name): for a command suite, the path
+    the user configured, not doorbell-ci's copy of it.
     """
-    return list(iter_junit(path, suite, max_bytes, facts))
+    return list(iter_junit(path, suite, max_bytes, facts, name))
 
 
 def iter_junit(path: Path, suite: str, max_bytes: int = DEFAULT_JUNIT_MAX_BYTES,
-               facts: JunitFacts | None = None) -> Iterator[TestResult]:
+               facts: JunitFacts | None = None, name: str | None = None) -> Iterator[TestResult]:
     """Stream the TestResults of one JUnit XML file, in junitparser's order, in bounded memory.
 
     The file is parsed with defusedxml's ``iterparse`` (expat; DTD entities and external
@@ -518,7 +520,7 @@ def iter_junit(path: Path, suite: str, max_bytes: int = DEFAULT_JUNIT_MAX_BYTES,
     which is how junitparser's ``TestSuite.__iter__`` walks them; testcases outside a chain of
     ``<testsuite>`` elements from the root are not tests (junitparser does not see them either).
     """
-    name = path.name
+    name = name or path.name
     try:
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block us
     except FileNotFoundError:

@@ -5,11 +5,14 @@
 #   DOORBELL_SAMPLE_FAIL=1 scripts/demo.sh    # the same, with the sample's opt-in failures
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$repo/scripts/setup.sh" --python-only
+# shellcheck source=scripts/python-env.sh
+. "$repo/scripts/python-env.sh"
+doorbell_python "$repo" || exit $?  # an active venv, else .venv/ when the system Python refuses pip
+PYTHON="$python" bash "$repo/scripts/setup.sh" --python-only
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cp -R "$repo/tests/sample_project" "$work/sample"
 status=0
-"${PYTHON:-python3}" -m doorbell_ci run --project "$work/sample" --output-dir "$repo/demo-results" "$@" || status=$?
+"$python" -m doorbell_ci run --project "$work/sample" --output-dir "$repo/demo-results" "$@" || status=$?
 echo "HTML report: $repo/demo-results/report.html"
 exit "$status"

@@ -60,7 +60,7 @@ def render_table() -> str:
         rows.append(
             f"| {option.name} | {_code(flag)} | {_code(env_var)} "
             f"| {_code(option.name if option.in_pyproject else None)} | {_code(option.action_input)} "
-            f"| {_code(_default(option.default))} | {_cell(option.help)} |"
+            f"| {_code(_default(option.default))} | {_cell(option.doc_help)} |"
         )
     return "\n".join(rows)
 

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Set up a machine to develop and test doorbell-ci.
 #
+# Python packages go into the active virtual environment, else into python3 when pip may install
+# there, else (an "externally managed" system Python, PEP 668) into a virtual environment made
+# for the project in .venv/ (see scripts/python-env.sh); demo.sh and test.sh then use the same one.
+#
 #   scripts/setup.sh           Python packages only (doorbell-ci itself, editable, with dev tools)
 #   scripts/setup.sh --full    also the system tools the integration tests use: Docker engine
 #                              (started if not running), headless Chromium, shellcheck, and the
@@ -17,18 +21,16 @@ for arg in "$@"; do
   case "$arg" in
     --full) full=1 ;;
     --python-only) full=0 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
 
-python="${PYTHON:-python3}"
-if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
-  echo "setup.sh: doorbell-ci needs Python 3.11 or newer ($python is $("$python" --version 2>&1))" >&2
-  exit 2
-fi
+# shellcheck source=scripts/python-env.sh
+. "$repo/scripts/python-env.sh"
+doorbell_python "$repo" || exit $?
 
-echo "==> Python packages"
+echo "==> Python packages (into $python)"
 "$python" -m pip install --disable-pip-version-check -q -e "${repo}[dev]"
 
 if [ "$full" -eq 0 ]; then

@@ -4,9 +4,12 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
-bash scripts/setup.sh
+# shellcheck source=scripts/python-env.sh
+. scripts/python-env.sh
+doorbell_python "$repo" || exit $?  # an active venv, else .venv/ when the system Python refuses pip
+PYTHON="$python" bash scripts/setup.sh
 if [ "${CI:-}" = "true" ]; then
   export DOORBELL_CI_REQUIRE_TOOLS=1  # in CI a missing tool fails its tests instead of skipping them
 fi
 export DOORBELL_CI_TOOLS_DIR="$repo/.tools/node_modules/.bin"
-exec "${PYTHON:-python3}" -m doorbell_ci run --project . --output-dir test-results "$@"
+exec "$python" -m doorbell_ci run --project . --output-dir test-results "$@"

@@ -60,7 +60,10 @@ def terminal(analysis: Mapping[str, Any], tests_output: Mapping[str, tuple[str, 
                                                                           if _where(failure) else ""))
         how = failure.get("reproduce") or {}
         if how.get("command"):
-            lines.append(f"  reproduce: (cd {how.get('cwd')} && {how['command']})")
+            label = "rerun its suite" if how.get("scope") == "suite" else "reproduce"  # a command suite: all of it
+            lines.append(f"  {label}: (cd {how.get('cwd')} && {how['command']})")
+        if how.get("env_left_out"):
+            lines.append(f"  also set: {', '.join(how['env_left_out'])} (left out: may hold secrets)")
         if how.get("environment"):
             lines.append("  environment: " + ", ".join(f"{k}={v}" for k, v in how["environment"].items()))
         stdout, stderr = tests_output.get(failure["key"], ("", ""))
@@ -122,9 +125,10 @@ def _markdown(analysis: Mapping[str, Any], max_items: int, path_prefix: str = ""
                 parts.append(f"- **{md_inline(key, 200)}**" + (f" at {md_code(where, 200)}" if where else "")
                              + (f": {md_inline(entry.get('exception', '') + ': ' + entry.get('message', ''), 300)}"
                                 if entry else ""))
-                command = (entry.get("reproduce") or {}).get("command")
-                if command:
-                    parts.append(f"  reproduce: {md_code(command, 500)}")
+                how = entry.get("reproduce") or {}
+                if how.get("command"):
+                    label = "rerun its suite" if how.get("scope") == "suite" else "reproduce"
+                    parts.append(f"  {label}: {md_code(how['command'], 500)}")
             if len(new) > max_items:
                 parts.append(f"- … and {len(new) - max_items} more")
             parts.append("")

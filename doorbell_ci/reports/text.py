@@ -17,6 +17,7 @@ _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_BACKSLASHES_BEFORE_PIPE = re.compile(r"(\\+)?\|")
 
 
 def encodable(text: str) -> str:
@@ -70,8 +71,13 @@ def md_inline(text: str, limit: int = 300) -> str:
 
 
 def md_code(text: str, limit: int = 300) -> str:
-    """An inline code span (escapes do not work inside one, so pick a longer fence instead)."""
-    text = unping(" ".join(text.split()))
+    """An inline code span (escapes do not work inside one, so pick a longer fence instead).
+
+    Mentions and references are left as they are: GitHub neither pings nor links inside code, and
+    a zero-width space there would travel with every copy of the code (``@attr.s``). What keeps
+    them inert is that nothing can end the span early: its fence is longer than any backtick run.
+    """
+    text = show_bidi(" ".join(text.split()))
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
@@ -81,18 +87,28 @@ def md_code(text: str, limit: int = 300) -> str:
 
 
 def md_code_block(text: str, limit: int = 4000) -> str:
-    """A fenced block that no content can close early (the fence is longer than any backtick run)."""
+    """A fenced block that no content can close early (the fence is longer than any backtick run).
+
+    Written at the start of a line, outside any list or quote, so only its own fence ends it; its
+    content is therefore shown as is, without zero-width spaces (see ``md_code``).
+    """
     if len(text) > limit:
         text = text[: limit // 2] + "\n…\n" + text[-limit // 2 :]
-    text = unping(text)
+    text = show_bidi(text)
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}text\n{text}\n{fence}"
 
 
 def md_cell_code(text: str, limit: int = 300) -> str:
-    """A code span inside a table cell: GFM splits cells at ``|`` even in code, unless escaped."""
-    return md_code(text, limit).replace("|", "\\|")
+    """A code span inside a table cell: GFM splits cells at ``|`` even in code, unless escaped.
+
+    GFM's cell scanner reads a backslash followed by punctuation as one escaped pair, so in
+    ``\\\\|`` the pipe would end the cell, and the span with it; a space keeps any backslash
+    away from the escaped pipe.
+    """
+    return _BACKSLASHES_BEFORE_PIPE.sub(lambda m: (m.group(1) + " " if m.group(1) else "") + "\\|",
+                                        md_code(text, limit))
 
 
 def location(test: TestResult, path_prefix: str = "", project: str | None = None) -> str:
@@ -193,8 +209,8 @@ def why_nothing_tested(run: RunResult) -> str:
             parts.append(f"every selected suite is absent ({reason}); check --project and the suites' paths")
         else:
             parts.append(f"absent: {shown}")
-    if not run.suites:
-        parts.append("no suite was selected")
+    if not run.suites:  # the defaults a project does not have are not listed (a notice says where it looked)
+        parts.append("no selected suite exists in the project")
     return "; ".join(parts)
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from doorbell_ci import execution, pipeline
+from doorbell_ci import cli, execution, pipeline
+from doorbell_ci.analysis import render
 from doorbell_ci.config import load_config
 from doorbell_ci.errors import ConfigError, ExitCode
 from doorbell_ci.execution import Console
@@ -230,9 +231,36 @@ def test_all_suites_absent_is_nothing_tested_with_a_notice(tmp_path: Path) -> No
     project = make_project(tmp_path, {"src/app.py": "X = 1\n"})
     result, code, _ = run_pipeline(project)
     assert code is ExitCode.NOTHING_TESTED
-    assert {s.status for s in result.suites} == {SuiteStatus.ABSENT}
-    assert any(notice.startswith("nothing was tested: every selected suite is absent") for notice in result.notices)
-    assert "nothing was tested" in (project / "test-results" / "summary.md").read_text(encoding="utf-8")
+    assert result.suites == []  # none was asked for by name: no row per missing default folder
+    notice = next(n for n in result.notices if n.startswith("no suite ran: every selected suite is absent"))
+    assert "unit, integration, e2e" in notice  # but when nothing ran, say once where it looked
+    assert any(n.startswith("nothing was tested: no selected suite exists") for n in result.notices)
+    summary = (project / "test-results" / "summary.md").read_text(encoding="utf-8")
+    assert "nothing was tested" in summary and "no suite ran" in summary
+
+
+def test_default_suites_not_in_the_project_are_not_listed_unless_asked_for(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Console, summary.md, report.html and report.json of a project with only tests/unit (issue 17 item 4)."""
+    project = make_project(tmp_path, {"tests/unit/test_a.py": "def test_a():\n    pass\n"})
+    assert cli.main(["run", "--project", str(project), "--no-coverage", "--quiet"]) == 0
+    console = capsys.readouterr().out
+    out = project / "test-results"
+    documents = {"console": console, "summary.md": (out / "summary.md").read_text(encoding="utf-8")}
+    for where, text in documents.items():
+        for missing in ("integration", "performance", "security", "streaming", "tests/load"):
+            assert missing not in text, (where, missing)
+        assert "absent" not in text, where
+    html = (out / "report.html").read_text(encoding="utf-8")  # its command line quotes pytest's argv
+    assert 'class="s-absent"' not in html and "does not exist" not in html
+    assert [s["name"] for s in json.loads((out / "report.json").read_text(encoding="utf-8"))["suites"]] == ["unit"]
+
+    assert cli.main(["run", "--project", str(project), "--no-coverage", "--quiet",
+                     "--suites", "unit", "load", "e2e"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    absent = [line for line in lines if "absent" in line]
+    assert absent == ["  absent: load, e2e  [tests/load does not exist in the project; "
+                      "tests/e2e does not exist in the project]"]  # asked for by name: said once, on one line
 
 
 # --- command suites ------------------------------------------------------------------------------
@@ -283,7 +311,59 @@ def test_command_suite_that_writes_no_junit_is_an_error(tmp_path: Path) -> None:
     result, _, _ = run_pipeline(make_project(tmp_path, {}, table), suites="web")
     web = suite(result, "web")
     assert web.status is SuiteStatus.ERROR
-    assert "was not written" in web.reason
+    assert web.reason.startswith("web/junit.xml was not written")  # the path configured, not our copy (item 5)
+
+
+@pytest.mark.parametrize(("writes", "expected"), [
+    ("'<testsuite><testcase'", "web/junit.xml is not well-formed XML"),
+    ("'<html><body>oops</body></html>'", "web/junit.xml is not JUnit XML"),
+    ("''", "web/junit.xml is empty"),
+])
+def test_command_suite_junit_problems_name_the_configured_path(tmp_path: Path, writes: str, expected: str) -> None:
+    """Every reason about a command suite's XML names the file the user configured (issue 17 item 5)."""
+    script = f"import pathlib; pathlib.Path('web').mkdir(); pathlib.Path('web/junit.xml').write_text({writes})"
+    table = ("[tool.doorbell-ci.suite.web]\n"
+             f"command = {json.dumps([sys.executable, '-c', script])}\njunit = 'web/junit.xml'\n")
+    result, _, _ = run_pipeline(make_project(tmp_path, {}, table), suites="web")
+    web = suite(result, "web")
+    assert web.status is SuiteStatus.ERROR and web.reason.startswith(expected), web.reason
+    assert "web.xml" not in web.reason  # doorbell-ci's copy is junit/web.xml in the output folder
+
+
+def test_command_suite_junit_over_the_limit_names_the_configured_path(tmp_path: Path) -> None:
+    script = ("import pathlib; pathlib.Path('out').mkdir(); "
+              "pathlib.Path('out/big.xml').write_text('<testsuite>' + ' ' * 2_000_000 + '</testsuite>')")
+    table = ("[tool.doorbell-ci.suite.web]\n"
+             f"command = {json.dumps([sys.executable, '-c', script])}\njunit = 'out/big.xml'\n")
+    result, _, _ = run_pipeline(make_project(tmp_path, {}, table), suites="web", junit_max_mb="1")
+    assert suite(result, "web").reason.startswith("out/big.xml is 1.9 MB, over the 1 MB limit")
+
+
+def test_command_suite_reproduction_is_its_own_command_without_secrets(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failing jest-like test is reproduced with the suite's command, not pytest (issue 17 item 6)."""
+    monkeypatch.setenv("DOORBELL_API_TOKEN", "tok-" + "s3cr3t" * 4)
+    monkeypatch.setenv("DOORBELL_CAMERA_KEY", "short")  # a key, even too short to be masked
+    monkeypatch.setenv("DOORBELL_CLOUD_URL", "https://u:" + "pa55w0rd" * 3 + "@cloud.example")
+    monkeypatch.setenv("GITHUB_TOKEN", "pa55w0rd" * 3)  # makes that value a known secret
+    monkeypatch.setenv("DOORBELL_MODE", "night")
+    table = ("[tool.doorbell-ci.suite.web]\n"
+             f"command = {json.dumps([sys.executable, 'write_junit.py'])}\njunit = 'web/junit.xml'\n")
+    project = make_project(tmp_path, {"write_junit.py": JUNIT_WRITER}, table)
+    result, _, _ = run_pipeline(project, suites="web")
+    how = next(f["reproduce"] for f in result.analysis["failures"] if f["nodeid"].endswith("rings"))
+    assert how["argv"] == [sys.executable, "write_junit.py"] and how["scope"] == "suite"
+    assert "pytest" not in how["command"]
+    assert how["env"] == {"DOORBELL_MODE": "night"}
+    assert how["env_left_out"] == ["DOORBELL_API_TOKEN", "DOORBELL_CAMERA_KEY", "DOORBELL_CLOUD_URL"]
+    for name in ("s3cr3t", "short", "pa55w0rd", "***"):
+        assert name not in json.dumps(how)
+    again = subprocess.run(how["argv"], cwd=how["cwd"], env={**os.environ, **how["env"]},  # noqa: S603
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert again.returncode == 1 and "web suite done" in again.stdout  # it really reruns the suite
+    shown = render.terminal(result.analysis)  # what `doorbell-ci analyze` prints
+    assert f"rerun its suite: (cd {project} && DOORBELL_MODE=night {sys.executable} write_junit.py)" in shown
+    assert "also set: DOORBELL_API_TOKEN, DOORBELL_CAMERA_KEY, DOORBELL_CLOUD_URL" in shown
 
 
 def test_command_suite_with_only_a_stale_junit_file_is_an_error(tmp_path: Path) -> None:
@@ -300,7 +380,7 @@ def test_command_suite_with_only_a_stale_junit_file_is_an_error(tmp_path: Path) 
     result, code, _ = run_pipeline(project, suites="web")
     web = suite(result, "web")
     assert web.status is SuiteStatus.ERROR
-    assert "older than this run" in web.reason
+    assert web.reason.startswith("web/junit.xml is older than this run")
     assert web.tests == []
     assert code is ExitCode.TESTS_FAILED
 
@@ -374,3 +454,22 @@ def test_progress_tail_reads_only_new_complete_lines(tmp_path: Path) -> None:
         handle.write('ort","nodeid":"b","outcome":"failed"}\n{"event":"finish","nodeid":"b"}\n')
     tail.update()
     assert tail.summary() == "2/3 done, 1 failed"
+
+
+def test_paths_run_a_flat_tests_folder_without_any_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`doorbell-ci run --paths tests` on a project with no [tool.doorbell-ci] and no tests/unit (item 1)."""
+    project = tmp_path / "flat"
+    for name, text in {"tests/test_bell.py": "def test_ring():\n    pass\n",
+                       "tests/camera/test_frames.py": "def test_frame():\n    assert 1 == 2\n",
+                       "pyproject.toml": "[project]\nname = 'flat'\n"}.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text, encoding="utf-8")
+    code = cli.main(["run", "--project", str(project), "--paths", "tests", "--no-coverage", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == int(ExitCode.TESTS_FAILED)
+    assert "  paths  failed    1 passed, 1 failed" in out
+    document = json.loads((project / "test-results" / "report.json").read_text(encoding="utf-8"))
+    assert [s["name"] for s in document["suites"]] == ["paths"]
+
+    code = cli.main(["run", "--project", str(project), "--paths", "tests/test_bell.py::test_ring", "--quiet"])
+    assert code == 0 and capsys.readouterr().out.strip().endswith("1 passed, 0 failed, 0 skipped")

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from doorbell_ci import pipeline
-from doorbell_ci.cli import print_summary
 from doorbell_ci.config import load_config
 from doorbell_ci.errors import ExitCode
 from doorbell_ci.execution import Console
+from doorbell_ci.reports.console import print_summary
 from doorbell_ci.results import RunResult, SuiteStatus
 
 
@@ -76,9 +76,9 @@ def test_pytest_testpaths_decide_what_runs(tmp_path: Path, capsys: pytest.Captur
 
 
 NOTHING_ROUTES = {
-    "no-suite-folders": ({"src/app.py": "X = 1\n"}, {}, "every selected suite is absent"),
+    "no-suite-folders": ({"src/app.py": "X = 1\n"}, {}, "no selected suite exists in the project"),
     "configured-but-absent": ({"pyproject.toml": "[tool.doorbell-ci.suite.unit]\npaths = ['spec/unit']\n",
-                               "tests/test_a.py": PASSING}, {}, "absent (none of spec/unit, tests/integration,"),
+                               "tests/test_a.py": PASSING}, {}, "absent (spec/unit does not exist in the project)"),
     "suites-names-an-absent-suite": ({"tests/unit/test_a.py": PASSING}, {"suites": ["integration"]},
                                      "absent (tests/integration does not exist in the project)"),
     "markers-deselect-all": ({"pyproject.toml": "[tool.doorbell-ci.suite.unit]\nmarkers = 'smoke'\n",

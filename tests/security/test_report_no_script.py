@@ -230,6 +230,24 @@ def interpreted(text: str) -> str:
     return "\n".join(kept)
 
 
+_CODE_SPAN = re.compile(r"(?<![\\`])(`+)(?!`).*?(?<!`)\1(?!`)")  # an escaped backtick opens none
+# cmark-gfm's table cell: a backslash and any ASCII punctuation are one escaped pair (so "\\|" ends a cell)
+_GFM_CELL = re.compile(r"(?:\\[!-/:-@\[-`{-~]|[^|\\]|\\)+")
+
+
+def outside_code(text: str) -> str:
+    """The text GitHub reads as prose: fenced blocks dropped, then code spans dropped cell by cell.
+
+    A table row is cut into cells before its inlines are parsed, so a code span can only be
+    found inside one cell; one that a payload splits across cells is no code span at all.
+    """
+    kept = []
+    for line in interpreted_keeping_code(text).splitlines():
+        pieces = _GFM_CELL.findall(line) if line.startswith("|") else [line]
+        kept.append(" | ".join(_CODE_SPAN.sub("", piece) for piece in pieces))
+    return "\n".join(kept)
+
+
 def _cells(row: str) -> int:
     return len(re.findall(r"(?<!\\)\|", row))
 
@@ -249,10 +267,12 @@ def summaries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def test_markdown_cannot_ping_link_or_inject_html(summaries: dict[str, str], kind: str) -> None:
     text = summaries[kind]
     assert "test\\_0" in text and "Failures (14)" in text  # the failures are there, not dropped
-    # mentions and references: checked in the whole text, code included (mail and plain-text views do not
-    # know code spans, as Dependabot learned)
-    assert not re.search(r"(?<![\w])@[A-Za-z0-9]", text), re.findall(r".{20}@[A-Za-z0-9].{20}", text)[:3]
-    assert not re.search(r"#\d", text) and not re.search(r"(?i)(?<![\w])GH-\d", text)  # repo#3 too
+    # mentions and references: GitHub neither pings nor links inside code, so they are checked where it
+    # would act on them, which is everywhere outside code spans and fences as its own table scanner cuts them
+    prose = outside_code(text)
+    assert not re.search(r"(?<![\w])@[A-Za-z0-9]", prose), re.findall(r".{20}@[A-Za-z0-9].{20}", prose)[:3]
+    assert not re.search(r"#\d", prose) and not re.search(r"(?i)(?<![\w])GH-\d", prose)  # repo#3 too
+    assert "@octocat @org/team ping, see #1" in text  # inside code: shown as it is, nothing invisible added
     assert "\u202e" not in text and "\u2066" not in text
     outside = OUR_TAGS.sub("", interpreted(text))
     assert not re.search(r"<[A-Za-z/!?]", outside), re.findall(r"<[A-Za-z/!?].{0,30}", outside)[:3]
@@ -315,3 +335,39 @@ def test_the_comment_fits_githubs_limit() -> None:
     body = markdown.render(hostile_run(), limit=60_000)
     assert len(body) <= 60_000
     interpreted(body)  # and no fence was left open by the cut
+
+
+def test_code_is_copied_without_invisible_characters_and_cannot_be_left() -> None:
+    """``@attr.s`` in a traceback is code: copied from the summary it must be exactly that (issue 17 item 8).
+
+    The payloads try to leave the code, where a mention would ping: a backslash before the pipe that
+    GitHub's table scanner would take as an escaped pair and end the cell with, backtick runs longer
+    than the usual fence, and a fence of tildes.
+    """
+    breakouts = ["a\\|`@octocat #7", "x\\\\|@org/team`` GH-9", "````@octocat````", "~~~\n@octocat\n~~~"]
+    tests = [TestResult(suite="unit", name=f"test_{number}", classname="tests.unit.test_x", outcome=Outcome.FAILED,
+                        file=f"tests/unit/{payload}.py", line=3, message=f"deco {payload}",
+                        details=f"    @attr.s\n    class Ring:\nE   ValueError: {payload}")
+             for number, payload in enumerate(breakouts)]
+    rows = [{"name": payload, "verdict": "unchanged", "base_median": 0.01, "head_median": 0.01, "ratio": 1.0,
+             "p_value": 0.5} for payload in breakouts]
+    run = RunResult(run_id="r1", project="/p", started_at="2026-01-01T00:00:00", finished_at="2026-01-01T00:01:00",
+                    duration=1.0, suites=[SuiteResult(name="unit", status=SuiteStatus.FAILED, tests=tests)],
+                    performance={"mode": "history", "metric": "wall", "threshold": 0.05, "benchmarks": rows,
+                                 "counts": {"unchanged": len(rows)}, "regressions": [], "comparable": True},
+                    analysis={"failures": [], "new": [], "still_failing": [], "fixed": [], "flaky": [],
+                              "groups": [{"count": 2, "exception": "ValueError", "message": payload,
+                                          "file": f"tests/{payload}.py", "line": 3, "tests": ["k1", "k2"]}
+                                         for payload in breakouts]})
+    text = markdown.render(run, limit=500_000)
+    assert "    @attr.s\n    class Ring:" in text  # the traceback block, copyable as it is
+    fenced = "\n".join(line for line in text.splitlines() if line not in interpreted_keeping_code(text).splitlines())
+    assert "\u200b" not in fenced
+    spans = [match.group() for match in _CODE_SPAN.finditer(interpreted_keeping_code(text))]
+    assert spans and not any("\u200b" in span for span in spans)
+    prose = outside_code(text)
+    assert not re.search(r"(?<![\w])@[A-Za-z0-9]", prose), re.findall(r".{20}@[A-Za-z0-9].{20}", prose)[:3]
+    assert not re.search(r"#\d", prose) and not re.search(r"(?i)(?<![\w])GH-\d", prose)
+    for header, table_rows in _tables(text).items():
+        for row in table_rows:
+            assert len(_GFM_CELL.findall(row)) == len(_GFM_CELL.findall(header)), (header, row)

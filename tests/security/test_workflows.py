@@ -85,6 +85,7 @@ def test_the_ignores_are_the_known_deliberate_ones() -> None:
     assert found == [
         ("act_matrix_workflow.yml", "self-repository"),  # the e2e matrix fixture runs the action under test
         ("act_workflow.yml", "self-repository"),  # the e2e fixture runs the action under test
+        ("action.yml", "github-env"),  # PEP 668: the venv it makes for doorbell-ci, a fixed path, goes on PATH
         ("ci.yml", "self-hosted-runner"),  # the Pi job; forks excluded by its if:
         ("ci.yml", "self-repository"),  # uses: ./ twice, the action under test
         ("ci.yml", "self-repository"),

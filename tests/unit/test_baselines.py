@@ -140,3 +140,23 @@ def test_show_lists_good_and_unreadable_files(tmp_path: Path) -> None:
     assert any("commit abc" in line and "1 run(s) of history" in line for line in lines)
     with pytest.raises(PerfError, match="no baseline folder"):
         baselines.show(tmp_path / "absent")
+
+
+def test_doorbell_cis_own_baselines_live_in_the_top_level_folder_and_name_real_benchmarks() -> None:
+    """The docs tell projects to keep baselines in baselines/; doorbell-ci's own tests/performance does too."""
+    from doorbell_ci.config import load_config
+
+    repo = Path(__file__).resolve().parents[2]
+    config = load_config(repo, environ={})
+    folder = config.baseline_dir if config.baseline_dir.is_absolute() else repo / config.baseline_dir
+    assert folder == repo / "baselines"
+    files = sorted(folder.glob("*.json"))
+    assert files, "no baseline file in baselines/"
+    for path in files:
+        baseline = baselines.read(path)  # readable by the same reader the compare stage uses
+        assert path == baselines.path_for(folder, baseline.key)
+        names = list(baseline.latest["benchmarks"])
+        assert names
+        for name in names:  # each one a benchmark of tests/performance that still exists
+            file, _, test = name.partition("::")
+            assert file.startswith("tests/performance/") and f"def {test}(" in (repo / file).read_text()

@@ -53,3 +53,18 @@ def test_unknown_flag_is_an_argparse_usage_error(capsys: pytest.CaptureFixture[s
         cli.main(["run", "--wrokers", "2"])
     assert exit_info.value.code == 2
     assert "unrecognized arguments: --wrokers" in capsys.readouterr().err
+
+
+def test_negative_flags_help_says_what_the_flag_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--no-coverage`` turns coverage off, so its help must not read "Collect coverage" (issue 17, item 7)."""
+    with pytest.raises(SystemExit):
+        cli.build_parser("run").parse_args(["run", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    negatives = [option for option in OPTIONS if option.negative_flag]
+    assert {option.negative_flag for option in negatives} >= {"--no-coverage", "--no-reports"}
+    for option in negatives:
+        shown = help_text.split(f"{option.negative_flag} ", 2)[-1]  # the options list, after the usage line
+        assert shown.startswith("Do not "), (option.negative_flag, shown[:80])
+        assert not shown.startswith(option.help[:20])
+    assert "Do not collect coverage for the suites" in help_text
+    assert "Do not write report.html" in help_text

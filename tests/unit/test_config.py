@@ -217,3 +217,59 @@ def test_option_like_marker_expression_is_refused(tmp_path: Path) -> None:
     project = _project(tmp_path, "[tool.doorbell-ci.suite.unit]\nmarkers = '--rootdir=/'\n")
     with pytest.raises(ConfigError, match="key 'markers'.*looks like an option"):
         load_config(project, environ={})
+
+
+# --- --paths: an ad-hoc suite from the command line (issue 17 item 1) ----------------------------------
+
+
+def _flat(tmp_path: Path) -> Path:
+    (tmp_path / "tests" / "camera").mkdir(parents=True)
+    (tmp_path / "tests" / "test_bell.py").write_text("def test_ring():\n    pass\n", encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n", encoding="utf-8")
+    return tmp_path
+
+
+def test_paths_make_one_suite_that_replaces_the_selection(tmp_path: Path) -> None:
+    project = _flat(tmp_path)
+    config = load_config(project, {"paths": ["tests/camera", f"{project}/tests/test_bell.py::test_ring"]},
+                         environ={})
+    assert config.suites == ("paths",)
+    suite = config.suite_configs["paths"]
+    assert suite.paths == ("tests/camera", "tests/test_bell.py::test_ring") and suite.is_pytest
+    assert suite.parallel and suite.coverage and not suite.exclusive
+
+
+def test_paths_from_the_environment_split_like_suites_and_join_named_suites(tmp_path: Path) -> None:
+    project = _flat(tmp_path)
+    (project / "tests" / "unit").mkdir()
+    environ = {"DOORBELL_CI_PATHS": "tests/camera, tests/test_bell.py"}
+    config = load_config(project, {"suites": ["unit"]}, environ=environ)
+    assert config.suites == ("unit", "paths")
+    assert config.suite_configs["paths"].paths == ("tests/camera", "tests/test_bell.py")
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ("../elsewhere", "is outside the project"),
+    ("/etc", "is outside the project"),
+    ("tests/../../x", "is outside the project"),
+    ("tests/link-out", "is outside the project"),  # a symlink inside pointing out
+    ("tests/nope", "does not exist in"),
+    ("-p=evil", "looks like an option"),
+    ("tests\\camera", "uses backslashes"),
+])
+def test_paths_outside_the_project_missing_or_options_are_one_line_errors(tmp_path: Path, given: str,
+                                                                           message: str) -> None:
+    project = _flat(tmp_path / "p")
+    (tmp_path / "elsewhere").mkdir()
+    (project / "tests" / "link-out").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ConfigError, match=message) as error:
+        load_config(project, {"paths": [given]}, environ={})
+    assert str(error.value).startswith("command line --paths: ") and "\n" not in str(error.value)
+
+
+def test_paths_refuse_a_project_suite_of_the_same_name(tmp_path: Path) -> None:
+    project = _flat(tmp_path)
+    (project / "pyproject.toml").write_text("[tool.doorbell-ci.suite.paths]\npaths = ['tests']\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="declares a suite named 'paths' too"):
+        load_config(project, {"paths": ["tests"]}, environ={})
+    assert load_config(project, environ={}).suite_configs["paths"].paths == ("tests",)  # without --paths: theirs

@@ -21,12 +21,21 @@ def _plan(tmp_path: Path, suites: tuple[str, ...], cli: dict | None = None, tabl
     return make_plan(load_config(_project(tmp_path, suites, table), cli or {}, environ={}))
 
 
-def test_absent_suites_are_reported_not_planned(tmp_path: Path) -> None:
+def test_default_suites_without_a_folder_are_not_reported_suite_by_suite(tmp_path: Path) -> None:
+    """``all`` tries the seven built-in folders; the five this project lacks are no one's concern (item 4)."""
     plan = _plan(tmp_path, ("unit", "e2e"))
     assert [s.name for s in plan.suites] == ["unit", "e2e"]
+    assert plan.absent == ()
+    assert set(plan.not_in_project) == {"integration", "performance", "security", "load", "streaming"}
+
+
+def test_a_suite_declared_in_pyproject_without_its_folder_is_absent(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, ("unit",), table="[tool.doorbell-ci.suite.hardware]\npaths = ['tests/hw']\n"
+                 "[tool.doorbell-ci.suite.e2e]\ntimeout = 60\n")
     absent = {s.name: s.reason for s in plan.absent}
-    assert set(absent) == {"integration", "performance", "security", "load", "streaming"}
-    assert "tests/integration does not exist" in absent["integration"]
+    assert set(absent) == {"hardware", "e2e"}  # named by the user, so a missing folder is worth saying
+    assert "tests/hw does not exist" in absent["hardware"]
+    assert "hardware" not in plan.not_in_project and "load" in plan.not_in_project
 
 
 def test_explicitly_selected_absent_suite_is_absent_too(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ ABSENT = [SuiteResult(name, SuiteStatus.ABSENT, reason=f"tests/{name} does not e
      "unit: no tests (pytest collected 3 tests and deselected all of them)"),
     ([SuiteResult("unit", SuiteStatus.PASSED, results_of("unit", Outcome.SKIPPED, Outcome.SKIPPED)), ABSENT[1]],
      "all 2 tests were skipped; absent: integration"),
-    ([], "no suite was selected"),
+    ([], "no selected suite exists in the project"),
 ], ids=["all-absent", "one-absent", "deselected", "all-skipped", "no-suite"])
 def test_a_run_that_tested_nothing_is_exit_8_with_one_line_saying_why(suites: list[SuiteResult], why: str) -> None:
     run = run_of(*suites)

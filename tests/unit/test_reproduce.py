@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from doorbell_ci.analysis.reproduce import relevant_environment, reproduce, seed_from_log
+from doorbell_ci.analysis.reproduce import _environment, relevant_environment, reproduce, seed_from_log
 from doorbell_ci.results import Outcome, SuiteResult, SuiteStatus, TestResult
 
 COMMAND = ["/opt/py/bin/python", "-m", "pytest", "/work/p/tests/unit", "-m", "not slow",
@@ -54,3 +54,25 @@ def test_relevant_environment_takes_the_projects_variables_not_doorbell_cis() ->
 
 def test_missing_log_means_no_seed(tmp_path: Path) -> None:
     assert seed_from_log(tmp_path / "absent.log") is None and seed_from_log(None) is None
+
+
+def test_variables_that_may_hold_secrets_are_left_out_by_name_not_masked() -> None:
+    """The command lands in report.json and the PR comment: no secret in it, not even masked (item 6)."""
+    environ = {"DOORBELL_SAMPLE_FAIL": "1", "DOORBELL_HUB_PASSWORD": "x", "DOORBELL_SIGNING_KEY": "k" * 40,
+               "DOORBELL_CLOUD_URL": "https://hub:" + "Zq8" * 6 + "@hub.example", "GH_TOKEN": "Zq8" * 6,
+               "doorbell_api_token": "t" * 30}
+    env, left_out = _environment({"SUITE_VAR": "x"}, environ)
+    assert env == {"DOORBELL_SAMPLE_FAIL": "1", "SUITE_VAR": "x"}
+    assert left_out == ["DOORBELL_CLOUD_URL", "DOORBELL_HUB_PASSWORD", "DOORBELL_SIGNING_KEY"]
+
+
+def test_a_command_suite_is_reproduced_by_its_own_command(tmp_path: Path) -> None:
+    test, suite = make(tmp_path)
+    suite.command = ["npx", "jest", "--ci", "--reporters=jest-junit"]
+    how = reproduce(test, suite, "/work/p", {"CI": "true"}, {"kind": "local"}, tmp_path)
+    assert how["argv"] == ["npx", "jest", "--ci", "--reporters=jest-junit"] and how["scope"] == "suite"
+    assert how["command"].endswith(" CI=true npx jest --ci --reporters=jest-junit") or \
+        how["command"] == "CI=true npx jest --ci --reporters=jest-junit"  # after the run's DOORBELL_* if any
+    assert how["seed"] is None
+    suite.command = ["python3", "-m", "pytest", "js_bridge_tests"]  # a command suite that is pytest after all
+    assert reproduce(test, suite, "/work/p", {}, {"kind": "local"}, tmp_path)["scope"] == "test"
