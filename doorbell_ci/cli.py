@@ -196,6 +196,10 @@ def _utf8_console() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # the program itself; a test calling main() keeps its process as it is
+        from doorbell_ci.execution import contain_this_process
+
+        contain_this_process()  # before anything runs: no test may read this process's secrets or escape it
     _utf8_console()
     with redaction.redacting_console():  # every line printed below, tracebacks included, is redacted
         arguments = sys.argv[1:] if argv is None else list(argv)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from doorbell_ci import environments, perf, platforms, redaction, sharding
+from doorbell_ci import environments, execution, perf, platforms, redaction, sharding
 from doorbell_ci.collect import PYTEST_NO_TESTS, collect_coverage, collect_suite
 from doorbell_ci.config import Config
 from doorbell_ci.errors import CollectError, ConfigError, ExitCode
@@ -68,6 +68,7 @@ def _run(config: Config, console: Console, command: list[str] | None,
     finally:
         if not held:  # from here on there are results, and an interrupt must not lose them
             held.update(_hold_interrupts(late))
+        adopted = execution.end_adopted_orphans()  # a suite that killed its own watchdog (see execution.py)
         environment.cleanup()
     environment_facts = environment.describe()
     if later_stages.is_alive():  # interrupted while it ran: no import may race the ones below
@@ -81,8 +82,11 @@ def _run(config: Config, console: Console, command: list[str] | None,
     suites = _collect(plan, runner.executions, runner.stopped_by, interrupted)
     flaky.apply(suites, reruns, config.flaky_fails)
     notices: list[str] = list(reruns.notices) + shard.notices
-    for execution in runner.executions.values():  # output cut at its caps, a log that could not be written
-        notices += execution.output_notices()
+    for suite_run in runner.executions.values():  # output cut at its caps, a log that could not be written
+        notices += suite_run.output_notices()
+    notices += execution.leftover_notices()  # processes a suite, a rerun or a shard probe left running
+    if adopted:
+        notices.append(execution.leftover_notice("the run", adopted, len(adopted), stopped=False))
     if environment_facts.get("cleanup_problem"):  # e.g. the Docker engine went away during the run
         notices.append(f"environment: {environment_facts['cleanup_problem']}")
     if plan.absent and not plan.suites:
@@ -108,6 +112,7 @@ def _run(config: Config, console: Console, command: list[str] | None,
     )
     if not (interrupted or late):
         result.performance = _compare_interruptibly(config, plan, result, late)
+        result.notices += execution.leftover_notices()  # of the paired benchmark runs
     if late and not interrupted:
         interrupted = True
         result.notices.append("interrupted after the suites had finished: every result is in, "
