@@ -336,6 +336,8 @@ def run_command(
     env = {**without_github_tokens(os.environ), **command.env} if command.inherit_env else dict(command.env)
     output = OutputSink(log_path, printer)  # a log that cannot be written is recorded, never raised
     argv, control, watchdog_end = _watched(command.argv)
+    report: dict | None = None
+    adopted: list[dict] = []
     begin = time.monotonic()
     try:
         try:
@@ -399,6 +401,10 @@ def run_command(
                     popen.wait(timeout=TERMINATE_GRACE + 2.0)
                 except subprocess.TimeoutExpired:
                     pass  # a stuck watchdog: the tree kill below ends it with the rest
+            if control is not None and popen.poll() is not None:
+                report = _watchdog_report(control)
+                # no report: a test killed its watchdog (it is their parent); what it held came to us
+                adopted = end_adopted_orphans() if report is None else []
             if tree is not None:
                 if popen.poll() is None or tree.alive():
                     execution.leftover_processes = tree.kill()
@@ -413,7 +419,7 @@ def run_command(
         execution.resources.wall_seconds = execution.duration
         execution.exit_code = popen.returncode
         if control is not None:
-            _apply_watchdog_report(execution, _watchdog_report(control), output, printer)
+            _apply_watchdog_report(execution, report, adopted, output, printer)
         if execution.timed_out:
             output.note(f"doorbell-ci: killed the suite's process tree at its timeout of {timeout:g}s")
     finally:
@@ -426,14 +432,16 @@ def run_command(
     return execution
 
 
-def _apply_watchdog_report(execution: Execution, report: dict | None, output: OutputSink,
+def _apply_watchdog_report(execution: Execution, report: dict | None, adopted: list[dict], output: OutputSink,
                            printer: Printer | None) -> None:
-    """The suite's own exit status and the processes it left, from its watchdog."""
+    """The suite's own exit status and the processes it left, from its watchdog (or, without one, adopted)."""
     stopped = execution.timed_out or execution.interrupted
-    if report is None:  # the watchdog was killed (by a test: it is their parent): end what came to us instead
-        leftovers = end_adopted_orphans()
-        count = len(leftovers)
-        output.note("doorbell-ci: the suite's watchdog was killed before it could report")
+    if report is None:
+        leftovers, count = adopted, len(adopted)
+        lost = "its watchdog was killed before it could report; doorbell-ci ended what it had held"
+        output.note(f"doorbell-ci: {execution.suite}: {lost}")
+        if printer is not None:
+            printer(f"doorbell-ci: {execution.suite}: {lost}")
     else:
         if isinstance(report.get("start_error"), str):
             execution.start_error = report["start_error"]
