@@ -35,7 +35,6 @@ import json
 import os
 import select
 import signal
-import socket
 import sys
 import time
 
@@ -132,7 +131,7 @@ def _process_group(pid: int) -> int | None:
 class Reaper:
     """Starts the suite, reaps what comes to it, and ends everything left when the suite ends."""
 
-    def __init__(self, argv: list[str], control: socket.socket | None, grace: float) -> None:
+    def __init__(self, argv: list[str], control: int | None, grace: float) -> None:
         self.argv = argv
         self.control = control
         self.grace = grace
@@ -179,7 +178,7 @@ class Reaper:
             ready, _, _ = select.select(watched, [], [], 5.0)
             if self.control is not None and self.control in ready:
                 try:
-                    gone = not self.control.recv(256)
+                    gone = not os.read(self.control, 256)
                 except OSError:
                     gone = True
                 if gone:
@@ -264,10 +263,10 @@ def main(argv: list[str]) -> int:
     if len(argv) < 4 or argv[2] != "--":
         print("usage: reaper.py CONTROL_FD GRACE -- ARGV...", file=sys.stderr)
         return 2
-    control = None
+    control = None  # a socket's file descriptor, read and written as a plain one (no socket module to import)
     if argv[0] != "-":
-        control = socket.socket(fileno=int(argv[0]))
-        control.set_inheritable(False)  # the suite must not hold doorbell-ci's line
+        control = int(argv[0])
+        os.set_inheritable(control, False)  # the suite must not hold doorbell-ci's line
     reaper = Reaper(argv[3:], control, float(argv[1]))
     start_error = None
     try:
@@ -279,9 +278,11 @@ def main(argv: list[str]) -> int:
         reaper.end_everything()
     document = reaper.report(start_error)
     if control is not None:
+        data = json.dumps(document).encode("utf-8")
         try:
-            control.sendall(json.dumps(document).encode("utf-8"))
-            control.close()
+            while data:
+                data = data[os.write(control, data):]
+            os.close(control)
         except OSError:
             pass  # doorbell-ci is gone; the suite was ended all the same
     exit_code = document["exit_code"]
