@@ -38,7 +38,7 @@ from pathlib import Path
 import psutil
 
 from doorbell_ci.environments import reaper
-from doorbell_ci.environments.base import Environment, SuiteCommand
+from doorbell_ci.environments.base import Environment, SuiteCommand, leftovers_report_name
 from doorbell_ci.plan import Plan, PlannedSuite
 from doorbell_ci.redaction import redacted_pieces, without_github_tokens
 from doorbell_ci.results import ResourceUsage
@@ -298,6 +298,28 @@ def _watchdog_report(control: socket.socket) -> dict | None:
     return report if isinstance(report, dict) else None
 
 
+def container_leftovers(output_dir: Path, execution: Execution, printer: Printer | None = None) -> None:
+    """The report of the watchdog that ran inside the suite's container (Docker), once collected.
+
+    The file lies in the output folder, which the suite can write too; the watchdog writes it after
+    every process of the suite has ended, so a suite cannot hide its leftovers this way, only add a
+    false line (and the container's end kills whatever is in it, named or not).
+    """
+    path = output_dir / leftovers_report_name(execution.suite)
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        path.unlink()
+    except (OSError, ValueError):
+        return
+    if not isinstance(report, dict) or not isinstance(report.get("leftover_count"), int):
+        return
+    leftovers = _leftover_entries(report.get("leftovers"))
+    count = max(report["leftover_count"], len(leftovers))
+    if count:
+        stopped = execution.timed_out or execution.interrupted or report.get("stopped_by") is not None
+        _record_leftovers(execution, leftovers, count, stopped, None, printer)
+
+
 def _leftover_entries(raw: object) -> list[dict]:
     entries = []
     for item in raw if isinstance(raw, list) else []:
@@ -453,13 +475,18 @@ def _apply_watchdog_report(execution: Execution, report: dict | None, adopted: l
         leftovers = _leftover_entries(report.get("leftovers"))
         count = report.get("leftover_count") if isinstance(report.get("leftover_count"), int) else len(leftovers)
         stopped = stopped or report.get("stopped_by") is not None
-    if not count:
-        return
-    execution.leftovers, execution.leftover_count = leftovers, count
+    if count:
+        _record_leftovers(execution, leftovers, count, stopped, output, printer)
+
+
+def _record_leftovers(execution: Execution, leftovers: list[dict], count: int, stopped: bool,
+                      output: OutputSink | None, printer: Printer | None) -> None:
+    execution.leftovers, execution.leftover_count = execution.leftovers + leftovers, execution.leftover_count + count
     notice = leftover_notice(execution.suite, leftovers, count, stopped)
     with _own_lock:
         _leftover_notices.append(notice)
-    output.note(f"doorbell-ci: {notice}")
+    if output is not None:
+        output.note(f"doorbell-ci: {notice}")
     if printer is not None:
         printer(f"doorbell-ci: {notice}")
 
@@ -681,6 +708,7 @@ class SuiteRunner:
                 on_start=self.first_started.set,
             )
             self.environment.collect(suite)
+            container_leftovers(self.plan.output_dir, execution, self.console.line_printer(suite.name))
         except Exception as error:  # noqa: BLE001 - recorded as this suite's error, others go on
             execution = Execution(
                 suite=suite.name,

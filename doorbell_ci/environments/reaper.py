@@ -21,9 +21,10 @@ Why a process of its own between doorbell-ci and the suite:
   tests can: it is their parent, of their user) gives nothing away.
 
 When the suite's process has ended and its leftovers are gone, one JSON document goes back over
-the socket: the suite's exit status, the processes that were left (pid, name, command line),
-and whether they could be found at all (Linux: always; elsewhere only the suite's process
-group is signalled). This file uses the standard library only and runs with ``-I -S``
+the socket (inside a Docker container, which has no socket to the host, to ``file:REPORT``):
+the suite's exit status, the processes that were left (pid, name, command line), and whether
+they could be found at all (Linux: always; elsewhere only the suite's process group is
+signalled). This file uses the standard library only and runs with ``-I -S``
 (isolated, no site-packages): it starts in about 20 ms and nothing from the project under test
 can be imported into it.
 """
@@ -119,6 +120,11 @@ def describe(pid: int) -> dict[str, object]:
     except OSError:
         pass
     return entry
+
+
+def _exit_code(status: int) -> int:
+    """Like ``os.waitstatus_to_exitcode`` (Python 3.9+): an image's Python may be older."""
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
 def _process_group(pid: int) -> int | None:
@@ -241,7 +247,7 @@ class Reaper:
             time.sleep(0.02)
 
     def report(self, start_error: str | None = None) -> dict[str, object]:
-        exit_code = os.waitstatus_to_exitcode(self.status) if self.status is not None else None
+        exit_code = _exit_code(self.status) if self.status is not None else None
         child_group = self.child
         leftovers = list(self.seen.values())
         # after a normal end every survivor is a leftover; when stopped, only what left the suite's group
@@ -261,10 +267,11 @@ class Reaper:
 
 def main(argv: list[str]) -> int:
     if len(argv) < 4 or argv[2] != "--":
-        print("usage: reaper.py CONTROL_FD GRACE -- ARGV...", file=sys.stderr)
+        print("usage: reaper.py CONTROL_FD|file:REPORT|- GRACE -- ARGV...", file=sys.stderr)
         return 2
     control = None  # a socket's file descriptor, read and written as a plain one (no socket module to import)
-    if argv[0] != "-":
+    report_file = argv[0][len("file:"):] if argv[0].startswith("file:") else None  # inside a container
+    if argv[0] != "-" and report_file is None:
         control = int(argv[0])
         os.set_inheritable(control, False)  # the suite must not hold doorbell-ci's line
     reaper = Reaper(argv[3:], control, float(argv[1]))
@@ -285,6 +292,13 @@ def main(argv: list[str]) -> int:
             os.close(control)
         except OSError:
             pass  # doorbell-ci is gone; the suite was ended all the same
+    if report_file is not None:
+        try:
+            with open(report_file + ".partial", "w", encoding="utf-8") as handle:
+                json.dump(document, handle)
+            os.replace(report_file + ".partial", report_file)
+        except OSError:
+            pass  # the output folder is gone or read-only: the leftovers were ended, only not named
     exit_code = document["exit_code"]
     if not isinstance(exit_code, int):
         return 127 if start_error else 128 + signal.SIGKILL

@@ -361,3 +361,44 @@ def test_the_watchdog_costs_little_per_suite(tmp_path: Path) -> None:
     per_suite = (time.perf_counter() - begin) / 5
     assert per_suite < 1.0, f"{per_suite:.3f}s per suite"
     assert threading.active_count() < 50  # no thread per suite is left behind
+
+
+def test_a_docker_run_ends_and_names_what_its_suite_detached_in_the_container(tmp_path: Path) -> None:
+    """In a container the watchdog runs inside too: the daemons are named; the container's end kills them anyway."""
+    from tests.docker_tools import docker_client, offline_env, readable_by_containers
+
+    client = docker_client()
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    project = tmp_path / "project"
+    (project / "tests" / "unit").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'probe'\n", encoding="utf-8")
+    (project / "tests" / "unit" / "test_daemon.py").write_text(textwrap.dedent('''
+        import ctypes, os, time
+
+        def test_plants_daemons():
+            for new_group in (False, True):
+                if os.fork() == 0:
+                    os.setsid()
+                    if os.fork() == 0:
+                        if new_group:
+                            os.setpgid(0, 0)
+                        os.execve("/bin/sleep", ["[kworker/u8:3]", "900"], {})
+                    os._exit(0)
+                os.wait()
+            time.sleep(0.5)
+    '''), encoding="utf-8")
+    readable_by_containers(project)
+
+    run = subprocess.run([sys.executable, "-m", "doorbell_ci", "run", "--project", str(project), "--suites", "unit",  # noqa: S603
+                          "--environment", "docker", "--workers", "1", "--no-coverage", "--no-reports"],
+                         env=offline_env(), capture_output=True, text=True, timeout=300, check=False)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = json.loads((project / "test-results" / "report.json").read_text(encoding="utf-8"))
+    notice = next(n for n in report["notices"] if n.startswith("unit: "))
+    assert "2 processes it started were still running after it ended and were killed" in notice
+    assert notice.count("[kworker/u8:3] 900") == 2
+    assert f"notice: {notice}" in run.stdout
+    assert client.containers.list(all=True, filters={"label": f"doorbell-ci.project={project}"}) == []
+    assert not [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [""])[0] == "[kworker/u8:3]"]
