@@ -265,9 +265,9 @@ def leftover_notice(what: str, leftovers: list[dict], count: int, stopped: bool)
         command = str(entry.get("cmdline") or "")[:80]
         named.append(f"{entry.get('name', '?')} (pid {entry.get('pid', '?')}" + (f": {command})" if command else ")"))
     more = f" and {count - len(named)} more" if count > len(named) else ""
-    plural = "process" if count == 1 else "processes"
-    when = ("had left its process group and were killed with it" if stopped
-            else "were still running after it ended and were killed")
+    plural, were = ("process", "was") if count == 1 else ("processes", "were")
+    when = (f"had left its process group and {were} killed with it" if stopped
+            else f"{were} still running after it ended and {were} killed")
     return f"{what}: {count} {plural} it started {when}: {', '.join(named)}{more}"
 
 
