@@ -109,9 +109,10 @@ def _size(chars: int) -> str:
 class ProcessTree:
     """A started process and every descendant it ever had, with their resource use."""
 
-    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes], watchdog: bool = False) -> None:
         self.popen = popen
         self.root = psutil.Process(popen.pid)
+        self._measure_root = not watchdog  # the watchdog's own CPU and memory are not the suite's
         self._known: dict[tuple[int, float], psutil.Process] = {}
         self._cpu: dict[tuple[int, float], float] = {}
         self.peak_rss = 0
@@ -130,6 +131,8 @@ class ProcessTree:
         rss = 0
         with self._lock:
             for proc in self._members():
+                if proc is self.root and not self._measure_root:
+                    continue
                 try:
                     with proc.oneshot():
                         key = (proc.pid, proc.create_time())
@@ -388,7 +391,7 @@ def run_command(
         if on_start is not None:
             on_start()
         try:
-            tree = ProcessTree(popen)
+            tree = ProcessTree(popen, watchdog=control is not None)
         except psutil.NoSuchProcess:  # exited before we could look at it
             tree = None
         reader = threading.Thread(

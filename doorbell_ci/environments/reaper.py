@@ -43,10 +43,11 @@ PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 KILL_PASSES = 200  # SIGKILL passes over the leftovers; each adopts what the last one's victims forked
 MAX_REPORTED = 50  # leftovers named in the report; the count is always exact
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# (names, not numbers: SIGHUP, SIGCHLD and SIGPIPE do not exist on Windows, where execution imports this module)
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
 # dispositions the suite must get back: Python ignores SIGPIPE and SIGXFSZ, and this process handles the others
-_RESET_SIGNALS = (*_STOP_SIGNALS, signal.SIGCHLD, signal.SIGPIPE, *([signal.SIGXFSZ] if hasattr(signal, "SIGXFSZ")
-                                                                   else []))
+_RESET_SIGNALS = _STOP_SIGNALS + tuple(getattr(signal, name) for name in ("SIGCHLD", "SIGPIPE", "SIGXFSZ")
+                                       if hasattr(signal, name))
 
 
 def to_json(value: object) -> str:
@@ -177,7 +178,7 @@ class Reaper:
         signal.set_wakeup_fd(wake_w)  # a signal wakes select() below at once
         for number in _STOP_SIGNALS:
             signal.signal(number, lambda signum, _frame: self._stop.append(signum))
-        signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)
+        signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)  # wakes select() through the wakeup fd
         # its own process group: doorbell-ci's tree kill still finds it, and this process can signal the group
         self.child = os.posix_spawnp(self.argv[0], self.argv, dict(os.environ), setpgroup=0,
                                      setsigdef=_RESET_SIGNALS, setsigmask=())

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -114,6 +118,17 @@ def pytest_unconfigure(config):
     if not hasattr(config, "workerinput"):  # the main pytest process, as it ends
         detach("in-teardown", sleeper)
 '''
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A folder outside pytest's temp root: on a machine shared by several root pytest sessions, each new session
+    prunes all but the newest three numbered folders, which removed a running test's pid files."""
+    folder = Path(tempfile.mkdtemp(prefix="doorbell-ci-containment-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_project(root: Path, tests: dict[str, str]) -> Path:
@@ -236,14 +251,15 @@ def test_a_sigkilled_doorbell_ci_leaves_nothing_of_its_run(tmp_path: Path) -> No
     '''})
     orchestrator = subprocess.Popen(doorbell_ci(project, pids, "--workers", "2"), env=child_env(pids),  # noqa: S603
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while len(planted(pids)) < 4 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert len(planted(pids)) == 4, planted(pids)
-    assert _project_processes(project)
-
-    orchestrator.kill()
-    orchestrator.wait()
+    try:
+        deadline = time.monotonic() + 60
+        while len(planted(pids)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(planted(pids)) == 4, planted(pids)
+        assert _project_processes(project)
+    finally:
+        orchestrator.kill()  # also when the test fails early: its watchdog then ends the rest
+        orchestrator.wait()
 
     deadline = time.monotonic() + execution.TERMINATE_GRACE + 10
     while (survivors(pids) or _project_processes(project)) and time.monotonic() < deadline:
@@ -373,6 +389,7 @@ def test_a_docker_run_ends_and_names_what_its_suite_detached_in_the_container(tm
     project = tmp_path / "project"
     (project / "tests" / "unit").mkdir(parents=True)
     (project / "pyproject.toml").write_text("[project]\nname = 'probe'\n", encoding="utf-8")
+    name = f"[doorbell-probe-{secrets.token_hex(4)}]"  # other tests plant processes too, some at the same time
     (project / "tests" / "unit" / "test_daemon.py").write_text(textwrap.dedent('''
         import ctypes, os, time
 
@@ -383,11 +400,11 @@ def test_a_docker_run_ends_and_names_what_its_suite_detached_in_the_container(tm
                     if os.fork() == 0:
                         if new_group:
                             os.setpgid(0, 0)
-                        os.execve("/bin/sleep", ["[kworker/u8:3]", "900"], {})
+                        os.execve("/bin/sleep", ["NAME", "900"], {})
                     os._exit(0)
                 os.wait()
             time.sleep(0.5)
-    '''), encoding="utf-8")
+    ''').replace("NAME", name), encoding="utf-8")
     readable_by_containers(project)
 
     run = subprocess.run([sys.executable, "-m", "doorbell_ci", "run", "--project", str(project), "--suites", "unit",  # noqa: S603
@@ -398,7 +415,7 @@ def test_a_docker_run_ends_and_names_what_its_suite_detached_in_the_container(tm
     report = json.loads((project / "test-results" / "report.json").read_text(encoding="utf-8"))
     notice = next(n for n in report["notices"] if n.startswith("unit: "))
     assert "2 processes it started were still running after it ended and were killed" in notice
-    assert notice.count("[kworker/u8:3] 900") == 2
+    assert notice.count(f"{name} 900") == 2
     assert f"notice: {notice}" in run.stdout
     assert client.containers.list(all=True, filters={"label": f"doorbell-ci.project={project}"}) == []
-    assert not [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [""])[0] == "[kworker/u8:3]"]
+    assert not [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [""])[0] == name]

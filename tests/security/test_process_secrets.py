@@ -10,7 +10,8 @@ same user may read it, and ptrace it, unless the process is non-dumpable. So the
 The attack runs as uid 65534, the same user as doorbell-ci (as root nothing would stop it): a
 real run whose project test walks every ancestor and every process of its user, reads their
 ``environ`` and ``cmdline``, opens ``mem`` and reads the environment block through it where
-that is allowed, and tries ``PTRACE_ATTACH``. Everything it read goes to a file, searched here
+that is allowed, and tries ``PTRACE_ATTACH`` on every process of the run (not on other
+programs of that user, which it would stop for a moment). Everything it read goes to a file, searched here
 for four fake secrets (``ghs_``, ``ghp_``, ``github_pat_`` and a token without a known prefix).
 """
 
@@ -18,8 +19,13 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import string
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.nonroot import give_to_nonroot, nonroot_env, nonroot_python, run_as_nonroot
 
@@ -70,9 +76,31 @@ def through_mem(pid):
 def attach(pid):
     if LIBC.ptrace(PTRACE_ATTACH, pid, None, None) != 0:
         return f"refused errno {ctypes.get_errno()}"
-    os.waitpid(pid, 0)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass  # it ended meanwhile
     LIBC.ptrace(PTRACE_DETACH, pid, None, None)
     return "attached"
+
+
+def run_tree(top):
+    """``top`` and everything below it: the processes of this run (others of this user are only read, not stopped)."""
+    parents = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                parents[int(name)] = int(status(name)["PPid"][0])
+            except (OSError, KeyError):
+                pass
+    tree, grew = {top}, True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    return tree
 
 
 def test_reads_every_process_it_can():
@@ -90,16 +118,21 @@ def test_reads_every_process_it_can():
                     same_user.append(int(name))
             except (OSError, KeyError):
                 pass
+    top = [pid for pid in ancestors if int(status(pid)["Uid"][0]) == uid][-1]  # the process setpriv became
+    ours = run_tree(top)
     seen = {}
     for pid in dict.fromkeys(ancestors + same_user):
-        seen[pid] = {
-            "ancestor": pid in ancestors,
-            "uid": int(status(pid)["Uid"][0]) if Path(f"/proc/{pid}").exists() else None,
-            "cmdline": read(f"/proc/{pid}/cmdline"),
-            "environ": read(f"/proc/{pid}/environ"),
-            "mem": through_mem(pid),
-            "ptrace": attach(pid) if pid in same_user else "other user",
-        }
+        try:
+            seen[pid] = {
+                "ancestor": pid in ancestors,
+                "uid": int(status(pid)["Uid"][0]),
+                "cmdline": read(f"/proc/{pid}/cmdline"),
+                "environ": read(f"/proc/{pid}/environ"),
+                "mem": through_mem(pid),
+                "ptrace": attach(pid) if pid in ours and pid != me else "not tried",
+            }
+        except OSError:
+            pass  # it ended meanwhile
     Path(os.environ["PROBE_OUT"]).write_text(json.dumps({"me": me, "uid": uid, "seen": seen}))
 '''
 
@@ -108,8 +141,19 @@ def _fake(prefix: str, length: int = 36) -> str:
     return prefix + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(length))
 
 
-def test_no_ancestor_or_process_of_the_same_user_gives_a_suite_the_secrets(tmp_path: Path) -> None:
+@pytest.fixture
+def nonroot_folder() -> Iterator[Path]:
+    """A folder outside pytest's own temp root, which any root pytest starting meanwhile makes 0700 again."""
+    folder = Path(tempfile.mkdtemp(prefix="doorbell-ci-proc-secrets-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_no_ancestor_or_process_of_the_same_user_gives_a_suite_the_secrets(nonroot_folder: Path) -> None:
     python = nonroot_python()
+    tmp_path = nonroot_folder
     project = tmp_path / "project"
     (project / "tests" / "unit").mkdir(parents=True)
     (project / "tests" / "unit" / "test_probe.py").write_text(PROBE)
@@ -137,6 +181,7 @@ def test_no_ancestor_or_process_of_the_same_user_gives_a_suite_the_secrets(tmp_p
     assert orchestrator["environ"].startswith("error: PermissionError"), orchestrator["environ"]
     assert orchestrator["mem"].startswith("error: PermissionError"), orchestrator["mem"]
     assert orchestrator["ptrace"] == "refused errno 1"  # EPERM, although it is the same user
+    assert "attached" in [entry["ptrace"] for entry in seen.values()], "the probe can attach to the run's others"
     assert len(seen) >= 4  # the watchdog, the xdist workers' controller, the other worker...
     assert any(entry["environ"].startswith("error") is False for entry in seen.values()), \
         "the probe could read some environments (its siblings'), so its reading works"
