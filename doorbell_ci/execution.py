@@ -53,11 +53,6 @@ CONSOLE_MAX_CHARS = 2 * 1024 * 1024  # of one suite's output on the console; the
 LOG_HEAD_CHARS = 16 * 1024 * 1024  # a suite's log keeps the first 16 MiB of its output ...
 LOG_TAIL_CHARS = 16 * 1024 * 1024  # ... and the last 16 MiB; what lies between is dropped with a note
 _TAIL_BLOCK_CHARS = 256 * 1024  # the kept tail is held in blocks, so a million short lines cost their size
-REAPER_FILE = Path(reaper.__file__).resolve()
-# imported, not run as a script, so that its compiled bytecode is cached; its folder goes last on the path,
-# after the standard library, so that none of its neighbours (docker.py...) can stand in for a library module
-_START_REAPER = (f"import sys; sys.path.append({str(REAPER_FILE.parent)!r}); import reaper; "
-                 "raise SystemExit(reaper.main(sys.argv[1:]))")
 REPORT_WAIT = 5.0  # seconds to wait for the watchdog's report once it ended
 MAX_NAMED = 5  # leftover processes named in a notice; the count is always exact
 
@@ -283,8 +278,7 @@ def _watched(argv: list[str]) -> tuple[list[str], socket.socket | None, socket.s
     if os.name != "posix" or not sys.executable:
         return argv, None, None  # Windows: the process group (CREATE_NEW_PROCESS_GROUP) and the tree sampler
     ours, theirs = socket.socketpair()
-    return ([sys.executable, "-I", "-S", "-c", _START_REAPER, str(theirs.fileno()), f"{TERMINATE_GRACE:g}", "--",
-             *argv], ours, theirs)
+    return reaper.watched(sys.executable, str(theirs.fileno()), TERMINATE_GRACE, argv), ours, theirs
 
 
 def _watchdog_report(control: socket.socket) -> dict | None:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from doorbell_ci.config import Config
-from doorbell_ci.environments import images
+from doorbell_ci.environments import images, reaper
 from doorbell_ci.environments.base import SuiteCommand, leftovers_report_name
 from doorbell_ci.environments.images import (
     MANAGED_LABEL,
@@ -244,8 +244,7 @@ class DockerEnvironment:
         # under the watchdog inside the container too: the container's end kills every process in it, but
         # the watchdog names what the suite left running (report read by execution.container_leftovers)
         report = plan.output_dir / leftovers_report_name(suite.name)
-        command = [self.image.python, "-I", "-S", str(PACKAGE_DIR / "environments" / "reaper.py"), f"file:{report}",
-                   "3", "--", *command]
+        command = reaper.watched(self.image.python, f"file:{report}", 3.0, command)
         return {
             "image": self.image.tag,
             "command": command,

@@ -54,6 +54,19 @@ _RESET_SIGNALS = _STOP_SIGNALS + tuple(getattr(signal, name) for name in ("SIGCH
                                        if hasattr(signal, name))
 
 
+def watched(python: str, control: str, grace: float, argv: list[str]) -> list[str]:
+    """The command line that runs ``argv`` under this watchdog, with ``python`` (the host's or a container's).
+
+    This module is imported, not run as a script, so that its compiled bytecode is cached; its folder
+    goes last on the path, after the standard library, so that none of its neighbours (``docker.py``...)
+    can stand in for a library module. The folder must be at the same path where ``python`` runs (in
+    Docker, doorbell-ci's package is mounted at its host path).
+    """
+    folder = os.path.dirname(os.path.abspath(__file__))
+    start = f"import sys; sys.path.append({folder!r}); import reaper; raise SystemExit(reaper.main(sys.argv[1:]))"
+    return [python, "-I", "-S", "-c", start, control, f"{grace:g}", "--", *argv]
+
+
 def to_json(value: object) -> str:
     """JSON of the report's plain values, without importing ``json`` (it pulls in ``re``: a third of the start-up).
 
