@@ -41,6 +41,7 @@ def _run(config: Config, console: Console, command: list[str] | None,
     throttle_start = platforms.sample_throttle()  # a Pi that throttles during the run is not comparable
     plan = make_plan(config)
     _fresh_output_dir(plan)
+    execution.leftover_notices()  # of an earlier run in this process (a test calling run() twice): not ours
     environment = environments.create(config)
     runner = SuiteRunner(plan, environment, console)
     interrupted = False
