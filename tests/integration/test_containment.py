@@ -419,3 +419,40 @@ def test_a_docker_run_ends_and_names_what_its_suite_detached_in_the_container(tm
     assert f"notice: {notice}" in run.stdout
     assert client.containers.list(all=True, filters={"label": f"doorbell-ci.project={project}"}) == []
     assert not [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [""])[0] == name]
+
+
+HOPPER = '''
+import os, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if os.fork() == 0:
+    os.setsid()
+    hops = 0
+    while True:  # a new pid all the time: a kill aimed at the pid it had a moment ago misses
+        if os.fork():
+            os._exit(0)
+        hops += 1
+        if hops % 500 == 0:
+            os.setsid()  # and a new session and process group now and then
+time.sleep(0.5)
+print("main done")
+'''
+
+
+def test_a_process_that_keeps_changing_its_pid_and_session_is_caught(tmp_path: Path) -> None:
+    """Fork and exit in a loop, ignoring SIGTERM: each new pid comes to the watchdog, whose SIGKILL passes catch it."""
+    script = tmp_path / "hopper.py"
+    script.write_text(HOPPER, encoding="utf-8")
+
+    def hoppers() -> list[psutil.Process]:
+        return [p for p in psutil.process_iter(["cmdline"]) if str(script) in (p.info["cmdline"] or [])]
+
+    try:
+        result = execution.run_command("probe", SuiteCommand(argv=[sys.executable, str(script)], cwd=tmp_path), 60,
+                                       tmp_path / "probe.log")
+        assert result.exit_code == 0 and "main done" in result.output_tail
+        assert result.leftover_count >= 1
+        time.sleep(0.5)
+        assert hoppers() == []
+    finally:
+        for proc in hoppers():
+            proc.kill()
