@@ -30,6 +30,7 @@ import pytest
 
 from doorbell_ci import execution
 from doorbell_ci.environments.base import SuiteCommand
+from tests.nonroot import give_to_nonroot, nonroot_env, nonroot_python, run_as_nonroot
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the subreaper is Linux's")
 
@@ -168,15 +169,22 @@ def survivors(pids: Path) -> list[str]:
     return alive
 
 
-def test_a_passing_run_ends_every_process_its_suite_detached_and_names_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("user", ["root", "nonroot"])
+def test_a_passing_run_ends_every_process_its_suite_detached_and_names_it(tmp_path: Path, user: str) -> None:
     """Double fork + setsid; a new group, name, argv and empty environment; one that ignores SIGTERM; one
-    that forks while it is being killed; one started by pytest's own teardown. The run passes, and says so."""
+    that forks while it is being killed; one started by pytest's own teardown. The run passes, and says so.
+    Also as uid 65534: the watchdog needs no privilege (and the non-dumpable doorbell-ci still works)."""
     pids = tmp_path / "pids"
     pids.mkdir()
     project = write_project(tmp_path / "project", {"test_daemons.py": DAEMON_TESTS})
 
-    run = subprocess.run(doorbell_ci(project, pids, "--workers", "1"), env=child_env(pids),  # noqa: S603
-                         capture_output=True, text=True, timeout=120, check=False)
+    if user == "root":
+        run = subprocess.run(doorbell_ci(project, pids, "--workers", "1"), env=child_env(pids),  # noqa: S603
+                             capture_output=True, text=True, timeout=120, check=False)
+    else:
+        argv = doorbell_ci(project, pids, "--workers", "1")
+        give_to_nonroot(tmp_path)
+        run = run_as_nonroot([nonroot_python(), *argv[1:]], env=nonroot_env({"PROBE_PIDS": str(pids)}), timeout=120)
 
     assert run.returncode == 0, run.stdout + run.stderr
     tags = {name.rsplit("-", 1)[0] for name in planted(pids)}
