@@ -109,9 +109,11 @@ def _config_from(args: argparse.Namespace):  # noqa: ANN202 - returns Config
 
 def _run(args: argparse.Namespace) -> int:
     from doorbell_ci import pipeline
-    from doorbell_ci.execution import Console
+    from doorbell_ci.execution import Console, contain_this_process
     from doorbell_ci.reports.console import print_summary
 
+    if getattr(args, "as_program", False):  # before any suite starts: none may read our secrets or escape us
+        contain_this_process()
     redaction.mask_in_actions()  # before any suite prints: the runner then hides the secrets in its log too
     config = _config_from(args)
     console = Console(quiet=config.quiet)
@@ -171,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         arguments = sys.argv[1:] if argv is None else list(argv)
         parser = build_parser(next((a for a in arguments if not a.startswith("-")), None))
         args = parser.parse_args(arguments)
+        args.as_program = argv is None  # a test calling main() keeps its own process as it is
         _install_signal_handlers()
         try:
             return args.handler(args)

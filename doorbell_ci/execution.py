@@ -6,6 +6,13 @@ peak memory), and at its timeout (or on Ctrl-C / SIGTERM) the whole tree is kill
 every process psutil can see below it, every process ever seen in it (children that were
 re-parented after their parent died), and on POSIX the process group.
 
+On POSIX every suite runs under a small watchdog (``environments/reaper.py``): on Linux a
+child subreaper, so that whatever the suite detached (double fork, ``setsid``, a renamed
+daemon) stays below it and is ended, named and reaped when the suite ends, pass or fail; and
+everywhere the holder of a socket to this process, so that a SIGKILLed doorbell-ci still ends
+its suites. The doorbell-ci program itself is a subreaper too (``contain_this_process``), the
+second line for a suite that killed its own watchdog.
+
 Suites run side by side while the core budget allows (``Plan.cores``): a suite spread over
 N xdist workers costs N cores, a serial one costs one, and an exclusive suite (performance,
 load) waits for the machine to be empty and keeps it to itself.
@@ -17,6 +24,7 @@ import errno
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -29,7 +37,8 @@ from pathlib import Path
 
 import psutil
 
-from doorbell_ci.environments.base import Environment, SuiteCommand
+from doorbell_ci.environments import reaper
+from doorbell_ci.environments.base import Environment, SuiteCommand, leftovers_report_name
 from doorbell_ci.plan import Plan, PlannedSuite
 from doorbell_ci.redaction import neutralise_commands, redacted_pieces, without_github_tokens
 from doorbell_ci.results import ResourceUsage
@@ -44,6 +53,8 @@ CONSOLE_MAX_CHARS = 2 * 1024 * 1024  # of one suite's output on the console; the
 LOG_HEAD_CHARS = 16 * 1024 * 1024  # a suite's log keeps the first 16 MiB of its output ...
 LOG_TAIL_CHARS = 16 * 1024 * 1024  # ... and the last 16 MiB; what lies between is dropped with a note
 _TAIL_BLOCK_CHARS = 256 * 1024  # the kept tail is held in blocks, so a million short lines cost their size
+REPORT_WAIT = 5.0  # seconds to wait for the watchdog's report once it ended
+MAX_NAMED = 5  # leftover processes named in a notice; the count is always exact
 
 Printer = Callable[[str], None]
 
@@ -68,6 +79,8 @@ class Execution:
     log_dropped_chars: int = 0  # left out of the log between its head and its tail
     console_truncated: bool = False  # the console stopped showing this suite's output
     log_problem: str | None = None  # the log could not be written (disk full, read-only folder)
+    leftovers: list[dict] = field(default_factory=list)  # processes the suite left running, ended by the watchdog
+    leftover_count: int = 0
 
     def output_notices(self) -> list[str]:
         """Degradations of this suite's output worth a line in every report."""
@@ -95,9 +108,10 @@ def _size(chars: int) -> str:
 class ProcessTree:
     """A started process and every descendant it ever had, with their resource use."""
 
-    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes], watchdog: bool = False) -> None:
         self.popen = popen
         self.root = psutil.Process(popen.pid)
+        self._measure_root = not watchdog  # the watchdog's own CPU and memory are not the suite's
         self._known: dict[tuple[int, float], psutil.Process] = {}
         self._cpu: dict[tuple[int, float], float] = {}
         self.peak_rss = 0
@@ -116,6 +130,8 @@ class ProcessTree:
         rss = 0
         with self._lock:
             for proc in self._members():
+                if proc is self.root and not self._measure_root:
+                    continue
                 try:
                     with proc.oneshot():
                         key = (proc.pid, proc.create_time())
@@ -183,6 +199,137 @@ def _signal(proc: psutil.Process, terminate: bool) -> None:
         pass
 
 
+_own_children: set[int] = set()  # processes run_command started and has not reaped yet
+_own_lock = threading.Lock()
+_subreaper = False  # this process adopts orphans (the doorbell-ci program on Linux, see contain_this_process)
+_leftover_notices: list[str] = []  # one per command that left processes behind, for the run's notices
+
+
+def contain_this_process() -> dict[str, bool]:
+    """Harden the doorbell-ci program itself; called once by its entry point, never by a test calling main().
+
+    Non-dumpable (Linux): this process's /proc/<pid>/environ, mem, maps... become root-only and ptrace by
+    the same user is refused, so a test cannot read the token from its ancestor, which holds it
+    in its environment. A subreaper (Linux): the orphans of a suite whose own watchdog was killed come
+    here instead of to init, and ``end_adopted_orphans`` ends them. Returns what took effect.
+    """
+    global _subreaper
+    facts = {"non_dumpable": reaper.make_non_dumpable(), "subreaper": reaper.make_subreaper()}
+    _subreaper = facts["subreaper"]
+    return facts
+
+
+def end_adopted_orphans() -> list[dict]:
+    """Kill and reap every child of this process that ``run_command`` did not start; returns them.
+
+    Only a subreaper has such children: processes of a suite whose watchdog died (a test can kill
+    its parent). They are killed at once: their suite is over or has lost its watchdog.
+    """
+    if not _subreaper:
+        return []
+    me = psutil.Process()
+    ended: dict[int, dict] = {}
+    for _ in range(reaper.KILL_PASSES):
+        with _own_lock:
+            own = set(_own_children)
+        try:
+            strays = [child for child in me.children() if child.pid not in own]
+        except psutil.Error:
+            break
+        if not strays:
+            break
+        for stray in strays:
+            members = [stray]
+            try:
+                members += stray.children(recursive=True)
+            except psutil.Error:
+                pass
+            for proc in members:
+                if proc.pid not in ended:
+                    ended[proc.pid] = reaper.describe(proc.pid)
+                _signal(proc, terminate=False)
+        psutil.wait_procs(strays, timeout=1.0)  # waits on our own children: this reaps them
+    return list(ended.values())
+
+
+def leftover_notices() -> list[str]:
+    """The notices of every command that left processes running (suites, reruns, paired runs), once each."""
+    with _own_lock:
+        notices = list(_leftover_notices)
+        _leftover_notices.clear()
+    return notices
+
+
+def leftover_notice(what: str, leftovers: list[dict], count: int, stopped: bool) -> str:
+    """``unit: 2 processes it started were still running after it ended ...: sleep (pid 12: sleep 900), ...``."""
+    named = []
+    for entry in leftovers[:MAX_NAMED]:
+        command = str(entry.get("cmdline") or "")[:80]
+        named.append(f"{entry.get('name', '?')} (pid {entry.get('pid', '?')}" + (f": {command})" if command else ")"))
+    more = f" and {count - len(named)} more" if count > len(named) else ""
+    plural, were = ("process", "was") if count == 1 else ("processes", "were")
+    when = (f"had left its process group and {were} killed with it" if stopped
+            else f"{were} still running after it ended and {were} killed")
+    return f"{what}: {count} {plural} it started {when}: {', '.join(named)}{more}"
+
+
+def _watched(argv: list[str]) -> tuple[list[str], socket.socket | None, socket.socket | None]:
+    """``argv`` under the watchdog (POSIX), with doorbell-ci's end of its socket and the watchdog's end."""
+    if os.name != "posix" or not sys.executable:
+        return argv, None, None  # Windows: the process group (CREATE_NEW_PROCESS_GROUP) and the tree sampler
+    ours, theirs = socket.socketpair()
+    return reaper.watched(sys.executable, str(theirs.fileno()), TERMINATE_GRACE, argv), ours, theirs
+
+
+def _watchdog_report(control: socket.socket) -> dict | None:
+    """What the watchdog sent before it ended; None when it was killed before it could say."""
+    control.settimeout(REPORT_WAIT)
+    chunks = []
+    try:
+        while chunk := control.recv(65536):
+            chunks.append(chunk)
+    except OSError:
+        return None
+    finally:
+        control.close()
+    try:
+        report = json.loads(b"".join(chunks))
+    except ValueError:
+        return None
+    return report if isinstance(report, dict) else None
+
+
+def container_leftovers(output_dir: Path, execution: Execution, printer: Printer | None = None) -> None:
+    """The report of the watchdog that ran inside the suite's container (Docker), once collected.
+
+    The file lies in the output folder, which the suite can write too; the watchdog writes it after
+    every process of the suite has ended, so a suite cannot hide its leftovers this way, only add a
+    false line (and the container's end kills whatever is in it, named or not).
+    """
+    path = output_dir / leftovers_report_name(execution.suite)
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        path.unlink()
+    except (OSError, ValueError):
+        return
+    if not isinstance(report, dict) or not isinstance(report.get("leftover_count"), int):
+        return
+    leftovers = _leftover_entries(report.get("leftovers"))
+    count = max(report["leftover_count"], len(leftovers))
+    if count:
+        stopped = execution.timed_out or execution.interrupted or report.get("stopped_by") is not None
+        _record_leftovers(execution, leftovers, count, stopped, None, printer)
+
+
+def _leftover_entries(raw: object) -> list[dict]:
+    entries = []
+    for item in raw if isinstance(raw, list) else []:
+        if isinstance(item, dict):
+            entries.append({"pid": item.get("pid") if isinstance(item.get("pid"), int) else "?",
+                            "name": str(item.get("name", "?"))[:64], "cmdline": str(item.get("cmdline", ""))[:200]})
+    return entries
+
+
 def _popen_options() -> dict[str, object]:
     """Start the suite in its own process group so it can be signalled as a whole."""
     if os.name == "nt":  # the constant exists only on Windows; 0x200 is its documented value
@@ -211,27 +358,38 @@ def run_command(
     # the GitHub token stays with doorbell-ci: tests do not need write access to the repository
     env = {**without_github_tokens(os.environ), **command.env} if command.inherit_env else dict(command.env)
     output = OutputSink(log_path, printer)  # a log that cannot be written is recorded, never raised
+    argv, control, watchdog_end = _watched(command.argv)
+    report: dict | None = None
+    adopted: list[dict] = []
     begin = time.monotonic()
     try:
         try:
             popen = subprocess.Popen(  # noqa: S603 - argv list, no shell
-                command.argv,
+                argv,
                 cwd=command.cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
+                pass_fds=(watchdog_end.fileno(),) if watchdog_end is not None else (),
                 **_popen_options(),  # type: ignore[arg-type]
             )
         except OSError as error:
             execution.start_error = f"could not start {command.argv[0]!r}: {error.strerror or error}"
             output.note(execution.start_error)
             execution.output_tail = execution.start_error
+            if control is not None:
+                control.close()
             return execution
+        finally:
+            if watchdog_end is not None:
+                watchdog_end.close()  # only the watchdog holds its end: it reads end-of-file when we die
+        with _own_lock:
+            _own_children.add(popen.pid)
         if on_start is not None:
             on_start()
         try:
-            tree = ProcessTree(popen)
+            tree = ProcessTree(popen, watchdog=control is not None)
         except psutil.NoSuchProcess:  # exited before we could look at it
             tree = None
         reader = threading.Thread(
@@ -260,6 +418,16 @@ def run_command(
                     pass
                 interval = min(interval * 1.25, SAMPLE_INTERVAL_MAX)
         finally:
+            if control is not None and popen.poll() is None:  # the watchdog ends its suite, then reports
+                popen.send_signal(signal.SIGTERM)
+                try:
+                    popen.wait(timeout=TERMINATE_GRACE + 2.0)
+                except subprocess.TimeoutExpired:
+                    pass  # a stuck watchdog: the tree kill below ends it with the rest
+            if control is not None and popen.poll() is not None:
+                report = _watchdog_report(control)
+                # no report: a test killed its watchdog (it is their parent); what it held came to us
+                adopted = end_adopted_orphans() if report is None else []
             if tree is not None:
                 if popen.poll() is None or tree.alive():
                     execution.leftover_processes = tree.kill()
@@ -267,10 +435,14 @@ def run_command(
             else:
                 popen.kill() if popen.poll() is None else None
             popen.wait()
+            with _own_lock:
+                _own_children.discard(popen.pid)
             reader.join(timeout=10)
         execution.duration = round(time.monotonic() - begin, 3)
         execution.resources.wall_seconds = execution.duration
         execution.exit_code = popen.returncode
+        if control is not None:
+            _apply_watchdog_report(execution, report, adopted, output, printer)
         if execution.timed_out:
             output.note(f"doorbell-ci: killed the suite's process tree at its timeout of {timeout:g}s")
     finally:
@@ -281,6 +453,43 @@ def run_command(
         execution.log_problem = output.log_problem
     execution.output_tail = "\n".join(output.tail)
     return execution
+
+
+def _apply_watchdog_report(execution: Execution, report: dict | None, adopted: list[dict], output: OutputSink,
+                           printer: Printer | None) -> None:
+    """The suite's own exit status and the processes it left, from its watchdog (or, without one, adopted)."""
+    stopped = execution.timed_out or execution.interrupted
+    if report is None:
+        leftovers, count = adopted, len(adopted)
+        lost = "its watchdog was killed before it could report; doorbell-ci ended what it had held"
+        output.note(f"doorbell-ci: {execution.suite}: {lost}")
+        if printer is not None:
+            printer(f"doorbell-ci: {execution.suite}: {lost}")
+    else:
+        if isinstance(report.get("start_error"), str):
+            execution.start_error = report["start_error"]
+            execution.exit_code = None
+            output.note(execution.start_error)
+        code = report.get("exit_code")
+        if isinstance(code, int) and not isinstance(code, bool):
+            execution.exit_code = code
+        leftovers = _leftover_entries(report.get("leftovers"))
+        count = report.get("leftover_count") if isinstance(report.get("leftover_count"), int) else len(leftovers)
+        stopped = stopped or report.get("stopped_by") is not None
+    if count:
+        _record_leftovers(execution, leftovers, count, stopped, output, printer)
+
+
+def _record_leftovers(execution: Execution, leftovers: list[dict], count: int, stopped: bool,
+                      output: OutputSink | None, printer: Printer | None) -> None:
+    execution.leftovers, execution.leftover_count = execution.leftovers + leftovers, execution.leftover_count + count
+    notice = leftover_notice(execution.suite, leftovers, count, stopped)
+    with _own_lock:
+        _leftover_notices.append(notice)
+    if output is not None:
+        output.note(f"doorbell-ci: {notice}")
+    if printer is not None:
+        printer(f"doorbell-ci: {notice}")
 
 
 def _pump(popen: subprocess.Popen[bytes], output: OutputSink) -> None:
@@ -500,6 +709,7 @@ class SuiteRunner:
                 on_start=self.first_started.set,
             )
             self.environment.collect(suite)
+            container_leftovers(self.plan.output_dir, execution, self.console.line_printer(suite.name))
         except Exception as error:  # noqa: BLE001 - recorded as this suite's error, others go on
             execution = Execution(
                 suite=suite.name,

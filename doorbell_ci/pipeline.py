@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from doorbell_ci import environments, perf, platforms, redaction, sharding
+from doorbell_ci import environments, execution, perf, platforms, redaction, sharding
 from doorbell_ci.collect import PYTEST_NO_TESTS, collect_coverage, collect_suite, coverage_config_file
 from doorbell_ci.config import Config
 from doorbell_ci.errors import CollectError, ConfigError, ExitCode
@@ -41,6 +41,7 @@ def _run(config: Config, console: Console, command: list[str] | None,
     throttle_start = platforms.sample_throttle()  # a Pi that throttles during the run is not comparable
     plan = make_plan(config)
     _fresh_output_dir(plan)
+    execution.leftover_notices()  # of an earlier run in this process (a test calling run() twice): not ours
     for notice in plan.notices:  # e.g. a flat tests/ folder run as the unit suite: said before it runs
         console.write(f"==> {notice}")
     environment = environments.create(config)
@@ -70,6 +71,7 @@ def _run(config: Config, console: Console, command: list[str] | None,
     finally:
         if not held:  # from here on there are results, and an interrupt must not lose them
             held.update(_hold_interrupts(late))
+        adopted = execution.end_adopted_orphans()  # a suite that killed its own watchdog (see execution.py)
         environment.cleanup()
     environment_facts = environment.describe()
     if later_stages.is_alive():  # interrupted while it ran: no import may race the ones below
@@ -85,8 +87,11 @@ def _run(config: Config, console: Console, command: list[str] | None,
     flaky.apply(suites, reruns, config.flaky_fails)
     notices: list[str] = list(plan.notices) + list(reruns.notices) + shard.notices
     notices += [notice for suite in suites for notice in suite.notices]  # e.g. a JUnit file's declared counts
-    for execution in runner.executions.values():  # output cut at its caps, a log that could not be written
-        notices += execution.output_notices()
+    for suite_run in runner.executions.values():  # output cut at its caps, a log that could not be written
+        notices += suite_run.output_notices()
+    notices += execution.leftover_notices()  # processes a suite, a rerun or a shard probe left running
+    if adopted:
+        notices.append(execution.leftover_notice("the run", adopted, len(adopted), stopped=False))
     if environment_facts.get("cleanup_problem"):  # e.g. the Docker engine went away during the run
         notices.append(f"environment: {environment_facts['cleanup_problem']}")
     if (plan.absent or plan.not_in_project) and not plan.suites:
@@ -119,6 +124,7 @@ def _run(config: Config, console: Console, command: list[str] | None,
     )
     if not (interrupted or late):
         result.performance = _compare_interruptibly(config, plan, result, late)
+        result.notices += execution.leftover_notices()  # of the paired benchmark runs
     if late and not interrupted:
         interrupted = True
         result.notices.append("interrupted after the suites had finished: every result is in, "

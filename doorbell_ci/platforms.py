@@ -25,6 +25,8 @@ from typing import Any
 
 import psutil
 
+from doorbell_ci.redaction import without_github_tokens
+
 # /sys/devices/platform/soc/soc:firmware/get_throttled (and `vcgencmd get_throttled`) bits.
 THROTTLE_FLAGS = {
     0: "under-voltage now",
@@ -142,7 +144,7 @@ def _vcgencmd_throttled() -> ThrottleSample:
         return ThrottleSample(None, "")
     try:
         completed = subprocess.run([vcgencmd, "get_throttled"], capture_output=True, text=True,  # noqa: S603
-                                   timeout=5, check=False)
+                                   timeout=5, check=False, env=without_github_tokens(os.environ))
     except (OSError, subprocess.TimeoutExpired):
         return ThrottleSample(None, "")
     if completed.returncode != 0:
@@ -275,7 +277,7 @@ def _command_output(argv: list[str]) -> str:
         return ""
     try:
         completed = subprocess.run([executable, *argv[1:]], capture_output=True, text=True,  # noqa: S603
-                                   timeout=5, check=False)
+                                   timeout=5, check=False, env=without_github_tokens(os.environ))
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return completed.stdout.strip() if completed.returncode == 0 else ""

@@ -15,7 +15,7 @@ from doorbell_ci.analysis.history import is_failing
 from doorbell_ci.analysis.signatures import test_key
 from doorbell_ci.environments.base import Environment
 from doorbell_ci.errors import CollectError
-from doorbell_ci.execution import Console, run_command
+from doorbell_ci.execution import Console, container_leftovers, run_command
 from doorbell_ci.plan import Plan, PlannedSuite
 from doorbell_ci.results import Outcome, SuiteResult, SuiteStatus, read_junit
 
@@ -80,6 +80,7 @@ def _rerun_once(plan: Plan, environment: Environment, suite: PlannedSuite, nodei
     command = environment.command(rerun)
     execution = run_command(name, command, suite.timeout, plan.output_dir / rerun.log_name)
     environment.collect(rerun)
+    container_leftovers(plan.output_dir, execution)  # what a rerun left in its container, named in the notices
     if execution.timed_out:
         return "timeout"
     try:

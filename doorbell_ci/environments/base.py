@@ -9,6 +9,11 @@ from typing import Any, Protocol
 from doorbell_ci.plan import Plan, PlannedSuite
 
 
+def leftovers_report_name(suite: str) -> str:
+    """Where a suite's watchdog inside a container reports the processes it ended (relative to the output folder)."""
+    return f"logs/{suite}.leftovers.json"
+
+
 @dataclass(frozen=True)
 class SuiteCommand:
     """A process to start on the host: argv (never a shell string), extra env, working folder."""

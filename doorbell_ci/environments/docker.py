@@ -30,8 +30,8 @@ from typing import Any
 
 from doorbell_ci import nofollow
 from doorbell_ci.config import Config
-from doorbell_ci.environments import images
-from doorbell_ci.environments.base import SuiteCommand
+from doorbell_ci.environments import images, reaper
+from doorbell_ci.environments.base import SuiteCommand, leftovers_report_name
 from doorbell_ci.environments.images import (
     MANAGED_LABEL,
     OWNER_LABEL,
@@ -245,6 +245,10 @@ class DockerEnvironment:
             command = [self.image.python, "-m", "pytest",
                        *pytest_arguments(suite, plan.project, plan.output_dir, plan.coverage_source)]
         cpus = self.settings.docker.cpus or float(min(suite.cost, plan.cores))
+        # under the watchdog inside the container too: the container's end kills every process in it, but
+        # the watchdog names what the suite left running (report read by execution.container_leftovers)
+        report = plan.output_dir / leftovers_report_name(suite.name)
+        command = reaper.watched(self.image.python, f"file:{report}", 3.0, command)
         return {
             "image": self.image.tag,
             "command": command,

@@ -36,6 +36,7 @@ from doorbell_ci.perf.measure import (
     env_int,
     record_from_dict,
 )
+from doorbell_ci.redaction import without_github_tokens
 
 PROCESSES_PER_SIDE = 4
 PROCESSES_ENV = "DOORBELL_CI_PERF_PROCESSES"  # fresh processes per side (each takes samples / processes samples)
@@ -64,7 +65,9 @@ def git(args: list[str], cwd: Path) -> str:
     git_path = shutil.which("git")
     if git_path is None:
         raise PerfError("paired mode needs git, and git is not on PATH; use --perf-mode history")
-    completed = subprocess.run([git_path, *args], cwd=cwd, capture_output=True, text=True, check=False)  # noqa: S603
+    # without the token: git is a process of this user, which a leftover of a suite could read (SECURITY.md)
+    completed = subprocess.run([git_path, *args], cwd=cwd, capture_output=True, text=True, check=False,  # noqa: S603
+                               env=without_github_tokens(os.environ))
     if completed.returncode != 0:
         message = (completed.stderr.strip().splitlines() or ["no message"])[-1]
         raise PerfError(f"git {' '.join(args)} failed in {cwd}: {message}")
