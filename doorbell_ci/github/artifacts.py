@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 import requests
 
+from doorbell_ci import jsonsafe
 from doorbell_ci.errors import PublishError
 
 MAX_FILES = 10_000
@@ -236,7 +237,10 @@ class ArtifactClient:
                                     timeout=self.timeout)
         if response.status_code != 200:
             raise ArtifactError(f"GET {path} answered {response.status_code}: {_message(response)}")
-        return response.json()
+        try:
+            return jsonsafe.loads(response.content)
+        except (ValueError, RecursionError) as error:  # not JSON, or NaN / Infinity, which JSON does not have
+            raise ArtifactError(f"GET {path} answered with unusable JSON: {error}") from None
 
     def repository_facts(self) -> tuple[int, str]:
         data = self._get_json(f"/repos/{self.repository}")

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from doorbell_ci import atomic
+from doorbell_ci import atomic, jsonsafe
 
 OUTPUT_ENV = "DOORBELL_CI_PERF_OUTPUT"
 SAMPLES_ENV = "DOORBELL_CI_PERF_SAMPLES"
@@ -249,15 +249,14 @@ def write_samples(path: Path, suite: str, records: list[BenchmarkRecord], extra:
         "benchmarks": [asdict(record) for record in records],
     }
     with atomic.replacing(path) as stream:
-        json.dump(document, stream, indent=1)
+        jsonsafe.dump(document, stream, indent=1)
 
 
 def record_from_dict(raw: dict[str, Any]) -> BenchmarkRecord:
     """Rebuild a record from its JSON form; a missing or mistyped field is a ValueError naming it."""
     def numbers(key: str) -> list[float]:
         values = raw.get(key, [])
-        if not isinstance(values, list) or not all(isinstance(v, int | float) and not isinstance(v, bool)
-                                                   and math.isfinite(v) and v >= 0 for v in values):
+        if not isinstance(values, list) or not all(jsonsafe.is_finite_number(v) and v >= 0 for v in values):
             raise ValueError(f"{key!r} must be a list of finite, non-negative numbers")
         return [float(v) for v in values]
 
@@ -269,13 +268,16 @@ def record_from_dict(raw: dict[str, Any]) -> BenchmarkRecord:
         raise ValueError(f"{name}: 'metrics' must be a table")
     metrics: dict[str, Metric] = {}
     for key, value in metrics_raw.items():
-        if not isinstance(value, dict) or not isinstance(value.get("value"), int | float):
-            raise ValueError(f"{name}: metric {key!r} has no numeric 'value'")
+        if not isinstance(value, dict) or not jsonsafe.is_finite_number(value.get("value")):
+            raise ValueError(f"{name}: metric {key!r} has no finite numeric 'value'")
         metrics[str(key)] = Metric(float(value["value"]), str(value.get("unit", "")),
                                    bool(value.get("higher_is_better", True)))
     loops = raw.get("loops", 0)
+    slowdown = raw.get("slowdown", 1.0) or 1.0
+    if not jsonsafe.is_finite_number(slowdown) or slowdown <= 0:
+        raise ValueError(f"{name}: 'slowdown' must be a finite number above 0, got {slowdown!r}")
     return BenchmarkRecord(
         name=name, nodeid=str(raw.get("nodeid", name)), loops=int(loops) if isinstance(loops, int) else 0,
         wall=numbers("wall"), cpu=numbers("cpu"), peak_memory=[int(v) for v in numbers("peak_memory")],
-        metrics=metrics, slowdown=float(raw.get("slowdown", 1.0) or 1.0),
+        metrics=metrics, slowdown=float(slowdown),
     )

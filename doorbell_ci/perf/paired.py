@@ -12,7 +12,6 @@ so ``--perf-aa`` with it measures power, and without it the false-alarm rate.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -22,6 +21,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from doorbell_ci import jsonsafe
 from doorbell_ci.environments.base import SuiteCommand
 from doorbell_ci.errors import PerfError
 from doorbell_ci.execution import run_command
@@ -148,7 +148,7 @@ def run_side(side: Side, test_args: list[str], output: Path, samples: int, log: 
         why = "timed out" if execution.timed_out else execution.start_error or f"exit code {execution.exit_code}"
         return [], f"the {side.label} ({side.commit[:12]}) benchmark run failed ({why}); see {log}"
     try:
-        document = json.loads(output.read_text(encoding="utf-8"))
+        document = jsonsafe.loads(output.read_text(encoding="utf-8"))
         if document.get("format") != SAMPLES_FORMAT:
             raise ValueError("not a doorbell-ci samples file")
         return [record_from_dict(raw) for raw in document["benchmarks"]], None
