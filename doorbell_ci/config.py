@@ -18,7 +18,17 @@ from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from doorbell_ci.errors import ConfigError
-from doorbell_ci.options import OPTIONS, OPTIONS_BY_NAME, SUITE_NAMES, parse_bool, parse_option, parse_seconds
+from doorbell_ci.options import (
+    MAX_SUITES,
+    OPTIONS,
+    OPTIONS_BY_NAME,
+    SUITE_NAMES,
+    parse_bool,
+    parse_option,
+    parse_seconds,
+    shown,
+    suite_name_problem,
+)
 
 PYPROJECT_TABLE = "tool.doorbell-ci"
 
@@ -153,7 +163,7 @@ def load_config(
             continue
         if option is None or not option.in_pyproject:
             known = sorted([o.name for o in OPTIONS if o.in_pyproject] + list(_TOP_LEVEL_EXTRA_KEYS | KNOWN_TABLES))
-            raise ConfigError(f"{source}: unknown key {key!r}; known keys: {', '.join(known)}")
+            raise ConfigError(f"{source}: unknown key {shown(key)}; known keys: {', '.join(known)}")
         values[key] = parse_option(option, raw, source)
         origins[key] = "pyproject"
 
@@ -242,16 +252,22 @@ def _suite_configs(raw_suites: Any, source: str, project: Path) -> dict[str, Sui
     suites = _default_suites()
     if not isinstance(raw_suites, dict):
         raise ConfigError(f"{source}: 'suite' must be a table of [{PYPROJECT_TABLE}.suite.NAME] tables")
+    if len(raw_suites) > MAX_SUITES:
+        raise ConfigError(f"{source}: {len(raw_suites)} suites are declared; at most {MAX_SUITES}")
     for name, raw in raw_suites.items():
-        where = f"{source.rsplit(' [', 1)[0]} [{PYPROJECT_TABLE}.suite.{name}]"
-        if name.startswith("-") or not name.replace("-", "_").isidentifier() or name == "all":
-            raise ConfigError(f"{where}: {name!r} is not a usable suite name (letters, digits, - and _)")
+        where = f"{source.rsplit(' [', 1)[0]} [{PYPROJECT_TABLE}.suite.{shown(name)[1:-1]}]"
+        problem = suite_name_problem(name)
+        if problem:
+            raise ConfigError(f"{where}: {shown(name)} is not a usable suite name: {problem}")
+        twin = next((other for other in suites if other != name and other.casefold() == name.casefold()), None)
+        if twin:  # junit/Unit.xml and junit/unit.xml are one file on macOS and Windows
+            raise ConfigError(f"{where}: {name!r} differs from the suite {twin!r} only by case; name it apart")
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: must be a table")
         unknown = set(raw) - _SUITE_KEYS
         if unknown:
             raise ConfigError(
-                f"{where}: unknown key {sorted(unknown)[0]!r}; known keys: {', '.join(sorted(_SUITE_KEYS))}"
+                f"{where}: unknown key {shown(sorted(unknown)[0])}; known keys: {', '.join(sorted(_SUITE_KEYS))}"
             )
         base = suites.get(name, SuiteConfig(name=name, paths=()))
         suites[name] = replace(base, **_suite_values(raw, where, project))
@@ -266,7 +282,7 @@ def _suite_configs(raw_suites: Any, source: str, project: Path) -> dict[str, Sui
 def _suite_values(raw: Mapping[str, Any], where: str, project: Path) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        label = f"{where} key {key!r}"
+        label = f"{where} key {shown(key)}"
         if key in {"parallel", "exclusive", "coverage"}:
             values[key] = _checked(parse_bool, value, label)
         elif key == "timeout":
@@ -280,8 +296,11 @@ def _suite_values(raw: Mapping[str, Any], where: str, project: Path) -> dict[str
         elif key in {"markers"}:
             values[key] = _string(value, label)
             if values[key].lstrip().startswith("-"):  # pytest would read it as an option, not as -m's value
-                raise ConfigError(f"{label}: {value!r} looks like an option, not a marker expression")
+                raise ConfigError(f"{label}: {shown(value)} looks like an option, not a marker expression")
         elif key in {"pytest_args", "command"}:
+            if isinstance(value, str):  # no shell splits it: "echo hi" would run a program named "echo hi"
+                raise ConfigError(f"{label}: expected a list of arguments such as {shown(value.split())}, "
+                                  f"got the string {shown(value)} (no shell is used, so a string is not split)")
             values[key] = tuple(_string_list(value, label))
             if key == "command" and not values[key]:
                 raise ConfigError(f"{label}: the command is empty")
@@ -290,7 +309,7 @@ def _suite_values(raw: Mapping[str, Any], where: str, project: Path) -> dict[str
                 raise ConfigError(f"{label}: must be a table of strings")
             for variable in value:  # a process cannot be given these, so the suite would fail to start
                 if not _ENV_NAME.fullmatch(variable):
-                    raise ConfigError(f"{label}: {variable!r} is not an environment variable name")
+                    raise ConfigError(f"{label}: {shown(variable)} is not an environment variable name")
             values[key] = dict(value)
     return values
 
@@ -304,7 +323,7 @@ def _checked(parse: Any, value: Any, label: str) -> Any:
 
 def _string(value: Any, label: str) -> str:
     if not isinstance(value, str) or not value or "\x00" in value:
-        raise ConfigError(f"{label}: expected a non-empty string, got {value!r}")
+        raise ConfigError(f"{label}: expected a non-empty string, got {shown(value)}")
     return value
 
 
@@ -312,21 +331,21 @@ def _string_list(value: Any, label: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
-        raise ConfigError(f"{label}: expected a list of strings, got {value!r}")
+        raise ConfigError(f"{label}: expected a list of strings, got {shown(value)}")
     return tuple(_string(item, label) for item in value)
 
 
 def _inside_project(path: str, project: Path, label: str) -> str:
     """Refuse absolute paths and paths that climb out of the project, whatever the OS."""
     if "\\" in path:  # a separator on Windows, a file-name character elsewhere: the same pyproject must work on both
-        raise ConfigError(f"{label}: {path!r} uses backslashes; write paths with forward slashes (tests/unit)")
+        raise ConfigError(f"{label}: {shown(path)} uses backslashes; write paths with forward slashes (tests/unit)")
     candidate = Path(path)
     resolved = _resolve(project / candidate, label)
     windows_absolute = PureWindowsPath(path).drive != "" or PureWindowsPath(path).is_absolute()
     if candidate.is_absolute() or windows_absolute or not resolved.is_relative_to(project):
-        raise ConfigError(f"{label}: {path!r} is outside the project; use a path inside {project}")
+        raise ConfigError(f"{label}: {shown(path)} is outside the project; use a path inside {project}")
     if path.startswith("-"):
-        raise ConfigError(f"{label}: {path!r} looks like an option, not a path")
+        raise ConfigError(f"{label}: {shown(path)} looks like an option, not a path")
     if any(len(part.encode()) > _NAME_MAX for part in candidate.parts) or len(str(resolved).encode()) >= _PATH_MAX:
         # checking the suite's folder would otherwise fail with "File name too long" in the plan stage
         raise ConfigError(f"{label}: {path[:60]!r}... is too long for a file name (255 bytes a name, 4096 a path)")
@@ -341,5 +360,5 @@ def _check_selection(config: Config) -> None:
     for name in config.suites:
         if name != "all" and name not in config.suite_configs:
             raise ConfigError(
-                f"{where}: unknown suite {name!r}; choose from all, {', '.join(config.suite_configs)}"
+                f"{where}: unknown suite {shown(name)}; choose from all, {', '.join(config.suite_configs)}"
             )

@@ -38,6 +38,7 @@ from doorbell_ci.perf.measure import (
 )
 
 PROCESSES_PER_SIDE = 4
+MAX_PROCESSES = 64  # fresh processes per side in paired mode
 PROCESSES_ENV = "DOORBELL_CI_PERF_PROCESSES"  # fresh processes per side (each takes samples / processes samples)
 ORDER = "ABBA"
 
@@ -165,7 +166,7 @@ def measure(base: Side, head: Side, test_args: list[str], work: Path, samples_pe
     environ = dict(os.environ) if environ is None else environ
     try:
         samples_per_side = samples_per_side or env_int(SAMPLES_ENV, DEFAULT_SAMPLES)
-        processes_per_side = processes_per_side or env_int(PROCESSES_ENV, PROCESSES_PER_SIDE)
+        processes_per_side = processes_per_side or env_int(PROCESSES_ENV, PROCESSES_PER_SIDE, maximum=MAX_PROCESSES)
     except MeasureError as error:
         raise PerfError(str(error)) from None
     per_process = max(1, math.ceil(samples_per_side / processes_per_side))
