@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PureWindowsPath
 from typing import Any
 
+from doorbell_ci import output_folder
 from doorbell_ci.errors import ConfigError
 from doorbell_ci.options import (
     MAX_SUITES,
@@ -182,7 +183,10 @@ def load_config(
     output_dir = Path(values.pop("output_dir"))
     values.pop("project")
     tables = {name: table[name] for name in KNOWN_TABLES if isinstance(table.get(name), dict)}
+    spelled = output_dir
     output_dir = _usable_output_dir(project, output_dir, origins["output_dir"])
+    _check_output_overlap(project, spelled, output_dir, origins["output_dir"],
+                          _project_folders(project, suite_configs, values, tables))
     config = Config(
         project=project,
         output_dir=output_dir,
@@ -208,6 +212,73 @@ def _usable_output_dir(project: Path, output_dir: Path, origin: str) -> Path:
             "the project's files: use a folder of its own such as test-results"
         )
     return resolved
+
+
+def _project_folders(project: Path, suites: Mapping[str, SuiteConfig], values: Mapping[str, Any],
+                     tables: Mapping[str, Any]) -> list[tuple[Path, str]]:
+    """Folders the project's suites, sources and tools use, each with words for an error message."""
+    folders: list[tuple[Path, str]] = []
+
+    def add(path: Path, what: str) -> None:
+        try:
+            folders.append((path.resolve(), what))
+        except (OSError, RuntimeError):
+            pass  # a path that cannot be resolved cannot be compared; it was refused already if it mattered
+
+    for suite in suites.values():
+        for path in suite.paths:
+            add(project / path, f"the paths of suite {suite.name!r}")
+    for source in values.get("coverage_source", ()):
+        add(project / source, "a coverage source")
+    for name in ("src", "tests", ".git"):
+        add(project / name, f"the project's {name}/ folder")
+    for parent in (project, project / "src"):
+        try:
+            children = [child for child in parent.iterdir() if (child / "__init__.py").is_file()]
+        except OSError:
+            children = []
+        for child in children:
+            add(child, f"the package folder {child.relative_to(project).as_posix()}/")
+    baseline_dir = Path(values.get("baseline_dir", "baselines"))
+    add(baseline_dir if baseline_dir.is_absolute() else project / baseline_dir, "the baseline folder (baseline_dir)")
+    environment = tables.get("environment")  # validated by environments.settings when it was read
+    environment = environment if isinstance(environment, dict) else {}
+    add(project / str(environment.get("fixtures", "tests/fixtures")), "the fixtures folder")
+    docker = environment.get("docker")
+    if isinstance(docker, dict) and isinstance(docker.get("dockerfile"), str):
+        add((project / docker["dockerfile"]).parent, "the Dockerfile's folder")
+    return folders
+
+
+def _check_output_overlap(project: Path, spelled: Path, output_dir: Path, origin: str,
+                          folders: list[tuple[Path, str]]) -> None:
+    """Refuse an output folder that is, holds or (unless empty or ours) lies inside a folder the project uses.
+
+    A run empties junit/, logs/, coverage/ and perf/ in the output folder and overwrites the reports
+    at its top; inside a project folder that removed the project's files (issue 12, item 13).
+    """
+    found = output_folder.overlap(output_dir, [(project, "the project folder"), *folders])
+    found.sort(key=lambda item: ("is", "holds", "inside").index(item[0]))  # the closest relation is the clearest
+    for relation, folder, what in found:
+        if relation == "inside" and folder == project:
+            continue  # test-results inside the project is the usual place
+        _refuse_overlap(project, spelled, output_dir, origin, relation, folder, what)
+
+
+def _refuse_overlap(project: Path, spelled: Path, output_dir: Path, origin: str, relation: str, folder: Path,
+                    what: str) -> None:
+    shown_folder = folder.relative_to(project).as_posix() if folder.is_relative_to(project) else str(folder)
+    named = output_dir.relative_to(project).as_posix() if output_dir.is_relative_to(project) else str(output_dir)
+    where = f"output_dir ({origin}): {shown(str(spelled), limit=200)}"
+    if named != spelled.as_posix():
+        where += f" (that is {shown(named, limit=200)})"
+    if relation in {"is", "holds"}:
+        verb = "is" if relation == "is" else "holds"
+        raise ConfigError(f"{where} {verb} {what} ({shown_folder}); a run empties junit/, logs/, coverage/ and "
+                          "perf/ in it: use a folder of its own such as test-results")
+    if not output_folder.usable(output_dir):
+        raise ConfigError(f"{where} lies inside {what} ({shown_folder}) and holds files doorbell-ci did not write "
+                          f"(no {output_folder.MARKER} file): use a new or empty folder such as test-results")
 
 
 def _read_pyproject_table(path: Path) -> dict[str, Any]:
