@@ -14,6 +14,7 @@ project uses (:func:`overlap`), with a message naming the ``output_dir`` setting
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 from collections.abc import Iterable, Sequence
@@ -26,7 +27,7 @@ MARKER_TEXT = (
     "This folder was made by doorbell-ci for its results. Each run empties its junit/, logs/, coverage/\n"
     "and perf/ folders and rewrites the reports; keep nothing else here.\n"
 )
-_REPORT_SIGNATURE = b'"schema":"doorbell-ci/report"'  # json_report writes it first, compactly
+_REPORT_SIGNATURE = re.compile(rb'"schema"\s*:\s*"doorbell-ci/report"')  # json_report writes it first
 
 
 def is_ours(folder: Path) -> bool:
@@ -52,7 +53,7 @@ def _earlier_results(folder: Path) -> bool:
     """A results folder of a doorbell-ci version from before the marker: it holds our report.json."""
     try:
         with open(folder / "report.json", "rb") as stream:
-            return _REPORT_SIGNATURE in stream.read(256)
+            return _REPORT_SIGNATURE.search(stream.read(256)) is not None
     except OSError:
         return False
 
@@ -65,7 +66,8 @@ def usable(folder: Path) -> bool:
 def claim(folder: Path, label: str = "output folder") -> None:
     """Create ``folder`` (or adopt an empty one, or our earlier results) and mark it; refuse any other."""
     if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"{label} {folder} is a file, not a folder; pass --output-dir with a folder")
+        raise ConfigError(f"cannot use {folder} as the {label}: it is a file, not a folder; "
+                          "pass --output-dir with a folder")
     if not usable(folder):
         raise ConfigError(
             f"{label} {folder} already holds files doorbell-ci did not write (it has no {MARKER} file), and a run "
