@@ -47,6 +47,8 @@ def is_empty(folder: Path) -> bool:
         return True
     except NotADirectoryError:
         return False
+    except OSError:  # a name too long to exist is empty; a folder we may not list is not
+        return not os.path.lexists(folder)
 
 
 def _earlier_results(folder: Path) -> bool:
@@ -65,7 +67,7 @@ def usable(folder: Path) -> bool:
 
 def claim(folder: Path, label: str = "output folder") -> None:
     """Create ``folder`` (or adopt an empty one, or our earlier results) and mark it; refuse any other."""
-    if folder.exists() and not folder.is_dir():
+    if os.path.exists(folder) and not os.path.isdir(folder):
         raise ConfigError(f"cannot use {folder} as the {label}: it is a file, not a folder; "
                           "pass --output-dir with a folder")
     if not usable(folder):
@@ -111,7 +113,7 @@ def overlap(output: Path, used: Sequence[tuple[Path, str]]) -> list[tuple[str, P
     Windows) is still the same folder; folders that do not exist yet are compared by path
     (``os.path.normcase``: case-folded on Windows, exact elsewhere).
     """
-    existing = next((p for p in _lineage(output) if p.exists()), None)  # the output, or its nearest parent
+    existing = next((p for p in _lineage(output) if os.path.exists(p)), None)  # the output, or its nearest parent
     own = _identity(output)
     lineage = _lineage(existing) if existing else []
     above = [identity for p in lineage if (identity := _identity(p)) and identity != own]

@@ -175,6 +175,7 @@ def _project(pyproject: bytes | None) -> Iterator[Path]:
 @example(pyproject=b'[tool.doorbell-ci.suite.unit]\nenv = {"A=B" = "x"}', environ={})  # later: no process
 @example(pyproject=b'[tool.doorbell-ci.suite.unit]\npaths = ["' + b"a" * 300 + b'"]', environ={})  # name too long
 @example(pyproject=b"[tool.doorbell-ci.environment.docker]\ncpus = nan\nbuild_timeout = inf", environ={})  # accepted
+@example(pyproject=b'[tool.doorbell-ci]\noutput_dir = "' + b"x" * 300 + b'"\n', environ={})  # ENAMETOOLONG in a check
 def test_only_config_errors_escape_and_what_loads_can_run(pyproject: bytes, environ: dict[str, str]) -> None:
     with _project(pyproject) as project:
         try:
