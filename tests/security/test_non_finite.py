@@ -133,3 +133,25 @@ def test_the_strict_writer_and_reader_refuse_every_form() -> None:
         with pytest.raises(ValueError):
             jsonsafe.loads(f'{{"x": {text}}}')
     assert jsonsafe.loads('{"x": 1.5e300, "y": -0.0}') == {"x": 1.5e300, "y": -0.0}
+
+
+def test_a_report_whose_non_finite_numbers_became_null_still_renders(tmp_path: Path) -> None:
+    """`doorbell-ci report` re-renders from report.json: a null where a NaN was must not break a page."""
+    from doorbell_ci.config import load_config
+    from doorbell_ci.reports import html, markdown
+
+    record = measure.BenchmarkRecord(name="tests/p.py::test_x", nodeid="tests/p.py::test_x", loops=1,
+                                     wall=[0.01] * 12, cpu=[0.01] * 12)
+    measure.write_samples(tmp_path / "out" / "perf" / "performance.json", "performance", [record])
+    (tmp_path / "project").mkdir()
+    section, _ = compare.compare(load_config(tmp_path / "project", environ={}), tmp_path / "out", PLATFORM, {},
+                                 environ={})
+    assert section is not None
+    for row in section["benchmarks"]:
+        row.update({"ratio": 1.02, "ci": [float("nan"), float("inf")], "p_value": float("nan"),
+                    "base_median": float("inf"), "head_median": float("nan"), "cv": float("nan"),
+                    "trend": [1.0, float("nan")], "verdict": "unchanged"})
+    run = replace(sample_run(), performance=section)
+    json_report.write(run, tmp_path / "report")
+    again, _ = json_report.read(tmp_path / "report")
+    assert "tests/p.py::test_x" in html.render(again) and "tests/p.py::test_x" in markdown.render(again)
