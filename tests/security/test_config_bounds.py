@@ -164,8 +164,11 @@ def test_perf_samples_given_directly_are_bounded() -> None:
             measure.Benchmark("tests/p.py::test_x", {}, samples=samples)
 
 
-@pytest.mark.parametrize("args", [["--workers", "10000"], ["--reruns", str(2**63 - 1)], ["--timeout", "1e999"],
-                                  ["--parallel-suites", "100000"], ["--shard", "1/100000"]])
+# Just past each bound, not 10000: should the bound ever break, the run must not start 10000 xdist workers.
+@pytest.mark.parametrize("args", [["--workers", str(options.MAX_WORKERS + 1)],
+                                  ["--reruns", str(options.MAX_RERUNS + 1)], ["--timeout", "1e999"],
+                                  ["--parallel-suites", str(options.MAX_PARALLEL_SUITES + 1)],
+                                  ["--shard", f"1/{options.MAX_SHARDS + 1}"]])
 def test_a_real_run_with_an_unbounded_number_stops_before_starting_anything(tmp_path: Path, args: list[str]) -> None:
     project = _project(tmp_path)
     (project / "tests" / "unit" / "test_marker.py").write_text(
