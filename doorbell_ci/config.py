@@ -19,15 +19,19 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PureWindowsPath
 from typing import Any
 
+from doorbell_ci import output_folder
 from doorbell_ci.errors import ConfigError
 from doorbell_ci.options import (
     ADHOC_SUITE,
+    MAX_SUITES,
     OPTIONS,
     OPTIONS_BY_NAME,
     SUITE_NAMES,
     parse_bool,
     parse_option,
     parse_seconds,
+    shown,
+    suite_name_problem,
 )
 
 PYPROJECT_TABLE = "tool.doorbell-ci"
@@ -166,7 +170,7 @@ def load_config(
             continue
         if option is None or not option.in_pyproject:
             known = sorted([o.name for o in OPTIONS if o.in_pyproject] + list(_TOP_LEVEL_EXTRA_KEYS | KNOWN_TABLES))
-            raise ConfigError(f"{source}: unknown key {key!r}; known keys: {', '.join(known)}")
+            raise ConfigError(f"{source}: unknown key {shown(key)}; known keys: {', '.join(known)}")
         values[key] = parse_option(option, raw, source)
         origins[key] = "pyproject"
 
@@ -187,7 +191,10 @@ def load_config(
     output_dir = Path(values.pop("output_dir"))
     values.pop("project")
     tables = {name: table[name] for name in KNOWN_TABLES if isinstance(table.get(name), dict)}
+    spelled = output_dir
     output_dir = _usable_output_dir(project, output_dir, origins["output_dir"])
+    _check_output_overlap(project, spelled, output_dir, origins["output_dir"],
+                          _project_folders(project, suite_configs, values, tables))
     config = Config(
         project=project,
         output_dir=output_dir,
@@ -214,6 +221,73 @@ def _usable_output_dir(project: Path, output_dir: Path, origin: str) -> Path:
             "the project's files: use a folder of its own such as test-results"
         )
     return resolved
+
+
+def _project_folders(project: Path, suites: Mapping[str, SuiteConfig], values: Mapping[str, Any],
+                     tables: Mapping[str, Any]) -> list[tuple[Path, str]]:
+    """Folders the project's suites, sources and tools use, each with words for an error message."""
+    folders: list[tuple[Path, str]] = []
+
+    def add(path: Path, what: str) -> None:
+        try:
+            folders.append((path.resolve(), what))
+        except (OSError, RuntimeError):
+            pass  # a path that cannot be resolved cannot be compared; it was refused already if it mattered
+
+    for suite in suites.values():
+        for path in suite.paths:
+            add(project / path, f"the paths of suite {suite.name!r}")
+    for source in values.get("coverage_source", ()):
+        add(project / source, "a coverage source")
+    for name in ("src", "tests", ".git"):
+        add(project / name, f"the project's {name}/ folder")
+    for parent in (project, project / "src"):
+        try:
+            children = [child for child in parent.iterdir() if (child / "__init__.py").is_file()]
+        except OSError:
+            children = []
+        for child in children:
+            add(child, f"the package folder {child.relative_to(project).as_posix()}/")
+    baseline_dir = Path(values.get("baseline_dir", "baselines"))
+    add(baseline_dir if baseline_dir.is_absolute() else project / baseline_dir, "the baseline folder (baseline_dir)")
+    environment = tables.get("environment")  # validated by environments.settings when it was read
+    environment = environment if isinstance(environment, dict) else {}
+    add(project / str(environment.get("fixtures", "tests/fixtures")), "the fixtures folder")
+    docker = environment.get("docker")
+    if isinstance(docker, dict) and isinstance(docker.get("dockerfile"), str):
+        add((project / docker["dockerfile"]).parent, "the Dockerfile's folder")
+    return folders
+
+
+def _check_output_overlap(project: Path, spelled: Path, output_dir: Path, origin: str,
+                          folders: list[tuple[Path, str]]) -> None:
+    """Refuse an output folder that is, holds or (unless empty or ours) lies inside a folder the project uses.
+
+    A run empties junit/, logs/, coverage/ and perf/ in the output folder and overwrites the reports
+    at its top; inside a project folder that removed the project's files (issue 12, item 13).
+    """
+    found = output_folder.overlap(output_dir, [(project, "the project folder"), *folders])
+    found.sort(key=lambda item: ("is", "holds", "inside").index(item[0]))  # the closest relation is the clearest
+    for relation, folder, what in found:
+        if relation == "inside" and folder == project:
+            continue  # test-results inside the project is the usual place
+        _refuse_overlap(project, spelled, output_dir, origin, relation, folder, what)
+
+
+def _refuse_overlap(project: Path, spelled: Path, output_dir: Path, origin: str, relation: str, folder: Path,
+                    what: str) -> None:
+    shown_folder = folder.relative_to(project).as_posix() if folder.is_relative_to(project) else str(folder)
+    named = output_dir.relative_to(project).as_posix() if output_dir.is_relative_to(project) else str(output_dir)
+    where = f"output_dir ({origin}): {shown(str(spelled), limit=200)}"
+    if named != spelled.as_posix():
+        where += f" (that is {shown(named, limit=200)})"
+    if relation in {"is", "holds"}:
+        verb = "is" if relation == "is" else "holds"
+        raise ConfigError(f"{where} {verb} {what} ({shown_folder}); a run empties junit/, logs/, coverage/ and "
+                          "perf/ in it: use a folder of its own such as test-results")
+    if not output_folder.usable(output_dir):
+        raise ConfigError(f"{where} lies inside {what} ({shown_folder}) and holds files doorbell-ci did not write "
+                          f"(no {output_folder.MARKER} file): use a new or empty folder such as test-results")
 
 
 def _read_pyproject_table(path: Path) -> dict[str, Any]:
@@ -258,16 +332,22 @@ def _suite_configs(raw_suites: Any, source: str, project: Path) -> dict[str, Sui
     suites = _default_suites()
     if not isinstance(raw_suites, dict):
         raise ConfigError(f"{source}: 'suite' must be a table of [{PYPROJECT_TABLE}.suite.NAME] tables")
+    if len(raw_suites) > MAX_SUITES:
+        raise ConfigError(f"{source}: {len(raw_suites)} suites are declared; at most {MAX_SUITES}")
     for name, raw in raw_suites.items():
-        where = f"{source.rsplit(' [', 1)[0]} [{PYPROJECT_TABLE}.suite.{name}]"
-        if name.startswith("-") or not name.replace("-", "_").isidentifier() or name == "all":
-            raise ConfigError(f"{where}: {name!r} is not a usable suite name (letters, digits, - and _)")
+        where = f"{source.rsplit(' [', 1)[0]} [{PYPROJECT_TABLE}.suite.{shown(name)[1:-1]}]"
+        problem = suite_name_problem(name)
+        if problem:
+            raise ConfigError(f"{where}: {shown(name)} is not a usable suite name: {problem}")
+        twin = next((other for other in suites if other != name and other.casefold() == name.casefold()), None)
+        if twin:  # junit/Unit.xml and junit/unit.xml are one file on macOS and Windows
+            raise ConfigError(f"{where}: {name!r} differs from the suite {twin!r} only by case; name it apart")
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: must be a table")
         unknown = set(raw) - _SUITE_KEYS
         if unknown:
             raise ConfigError(
-                f"{where}: unknown key {sorted(unknown)[0]!r}; known keys: {', '.join(sorted(_SUITE_KEYS))}"
+                f"{where}: unknown key {shown(sorted(unknown)[0])}; known keys: {', '.join(sorted(_SUITE_KEYS))}"
             )
         base = suites.get(name, SuiteConfig(name=name, paths=()))
         suites[name] = replace(base, **_suite_values(raw, where, project))
@@ -282,7 +362,7 @@ def _suite_configs(raw_suites: Any, source: str, project: Path) -> dict[str, Sui
 def _suite_values(raw: Mapping[str, Any], where: str, project: Path) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        label = f"{where} key {key!r}"
+        label = f"{where} key {shown(key)}"
         if key in {"parallel", "exclusive", "coverage"}:
             values[key] = _checked(parse_bool, value, label)
         elif key == "timeout":
@@ -296,8 +376,11 @@ def _suite_values(raw: Mapping[str, Any], where: str, project: Path) -> dict[str
         elif key in {"markers"}:
             values[key] = _string(value, label)
             if values[key].lstrip().startswith("-"):  # pytest would read it as an option, not as -m's value
-                raise ConfigError(f"{label}: {value!r} looks like an option, not a marker expression")
+                raise ConfigError(f"{label}: {shown(value)} looks like an option, not a marker expression")
         elif key in {"pytest_args", "command"}:
+            if isinstance(value, str):  # no shell splits it: "echo hi" would run a program named "echo hi"
+                raise ConfigError(f"{label}: expected a list of arguments such as {shown(value.split())}, "
+                                  f"got the string {shown(value)} (no shell is used, so a string is not split)")
             values[key] = tuple(_string_list(value, label))
             if key == "command" and not values[key]:
                 raise ConfigError(f"{label}: the command is empty")
@@ -306,7 +389,7 @@ def _suite_values(raw: Mapping[str, Any], where: str, project: Path) -> dict[str
                 raise ConfigError(f"{label}: must be a table of strings")
             for variable in value:  # a process cannot be given these, so the suite would fail to start
                 if not _ENV_NAME.fullmatch(variable):
-                    raise ConfigError(f"{label}: {variable!r} is not an environment variable name")
+                    raise ConfigError(f"{label}: {shown(variable)} is not an environment variable name")
             values[key] = dict(value)
     return values
 
@@ -320,7 +403,7 @@ def _checked(parse: Any, value: Any, label: str) -> Any:
 
 def _string(value: Any, label: str) -> str:
     if not isinstance(value, str) or not value or "\x00" in value:
-        raise ConfigError(f"{label}: expected a non-empty string, got {value!r}")
+        raise ConfigError(f"{label}: expected a non-empty string, got {shown(value)}")
     return value
 
 
@@ -328,21 +411,21 @@ def _string_list(value: Any, label: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
-        raise ConfigError(f"{label}: expected a list of strings, got {value!r}")
+        raise ConfigError(f"{label}: expected a list of strings, got {shown(value)}")
     return tuple(_string(item, label) for item in value)
 
 
 def _inside_project(path: str, project: Path, label: str) -> str:
     """Refuse absolute paths and paths that climb out of the project, whatever the OS."""
     if "\\" in path:  # a separator on Windows, a file-name character elsewhere: the same pyproject must work on both
-        raise ConfigError(f"{label}: {path!r} uses backslashes; write paths with forward slashes (tests/unit)")
+        raise ConfigError(f"{label}: {shown(path)} uses backslashes; write paths with forward slashes (tests/unit)")
     candidate = Path(path)
     resolved = _resolve(project / candidate, label)
     windows_absolute = PureWindowsPath(path).drive != "" or PureWindowsPath(path).is_absolute()
     if candidate.is_absolute() or windows_absolute or not resolved.is_relative_to(project):
-        raise ConfigError(f"{label}: {path!r} is outside the project; use a path inside {project}")
+        raise ConfigError(f"{label}: {shown(path)} is outside the project; use a path inside {project}")
     if path.startswith("-"):
-        raise ConfigError(f"{label}: {path!r} looks like an option, not a path")
+        raise ConfigError(f"{label}: {shown(path)} looks like an option, not a path")
     if any(len(part.encode()) > _NAME_MAX for part in candidate.parts) or len(str(resolved).encode()) >= _PATH_MAX:
         # checking the suite's folder would otherwise fail with "File name too long" in the plan stage
         raise ConfigError(f"{label}: {path[:60]!r}... is too long for a file name (255 bytes a name, 4096 a path)")
@@ -386,7 +469,7 @@ def _check_selection(config: Config) -> None:
     for name in config.suites:
         if name != "all" and name not in config.suite_configs:
             raise ConfigError(
-                f"{where}: unknown suite {name!r}; choose from all, {', '.join(config.suite_configs)}"
+                f"{where}: unknown suite {shown(name)}; choose from all, {', '.join(config.suite_configs)}"
             )
 
 

@@ -6,6 +6,7 @@ so every message should say what went wrong *and* what to do about it.
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 from pathlib import Path
 
@@ -25,10 +26,26 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130  # Ctrl-C / SIGTERM
 
 
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f"
+                        "\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every character that breaks a line, reorders the text or hides itself shown as ``\\uXXXX``.
+
+    User values (a suite name with a newline, a bidi override in a path) are quoted in errors;
+    escaping here keeps every message one line that reads as what it is.
+    """
+    return _INVISIBLE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
 class DoorbellError(Exception):
-    """Base class: a failure the user can act on, printed as one line."""
+    """Base class: a failure the user can act on, printed as one line (whatever values it quotes)."""
 
     exit_code: ExitCode = ExitCode.USAGE
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class ConfigError(DoorbellError):

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from doorbell_ci import output_folder
 from doorbell_ci.errors import CollectError, ExitCode, ReportError
 from doorbell_ci.options import SUITE_NAMES
 from doorbell_ci.results import (
@@ -95,9 +96,8 @@ def merge(folders: Sequence[Path], output_dir: Path, against: Path | None = None
         shards.append(Shard(_label(folder, len(shards)), folder, run, document))
     if not shards:
         raise ReportError("no shard folder holds a readable report.json; nothing to merge")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    for sub in ("shards", "coverage", "junit", "logs"):
-        shutil.rmtree(output_dir / sub, ignore_errors=True)
+    output_folder.claim(output_dir, "the merge's output folder")  # only a folder doorbell-ci made is emptied
+    output_folder.clear(output_dir, ("shards", "coverage", "junit", "logs"), recreate=False)
     notices += _check_shards(shards)
     for shard in shards:
         _keep_files(shard.folder, output_dir / "shards" / shard.label)

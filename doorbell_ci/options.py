@@ -8,16 +8,62 @@ Per-suite settings (paths, markers, ...) live in ``config.SuiteConfig``, not her
 
 from __future__ import annotations
 
-import math
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from doorbell_ci.errors import ConfigError
+from doorbell_ci.errors import ConfigError, one_line
 
 SUITE_NAMES = ("unit", "integration", "e2e", "performance", "security", "load", "streaming")
 ADHOC_SUITE = "paths"  # the suite --paths makes on the spot
+
+
+# --- bounds: every count and duration has a documented minimum and maximum (docs/CONFIGURATION.md) ---
+
+MAX_WORKERS = 128  # pytest-xdist processes for one suite; each is a Python process of 30-100 MB
+MAX_PARALLEL_SUITES = 64
+MIN_TIMEOUT_SECONDS = 1.0
+MAX_TIMEOUT_SECONDS = 86_400.0  # 24 hours: longer than any GitHub-hosted job may run (6 hours)
+MAX_RERUNS = 10  # each failed test is rerun alone up to this many times
+MAX_JUNIT_MB = 4096
+MAX_SHARDS = 256  # GitHub's limit on the jobs of one matrix
+SUITE_NAME_MAX = 64
+MAX_SUITES = 100
+_WHOLE_NUMBER = re.compile(r"\+?[0-9]{1,15}")  # ASCII digits only: str.isdigit() also accepts '²' and '٣'
+# Names Windows reserves in every folder, with or without an extension (CON, nul.txt, COM1, LPT9.log).
+_WINDOWS_DEVICES = re.compile(r"(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3])(\..*)?",
+                              re.IGNORECASE)
+_SUITE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
+def shown(raw: Any, limit: int = 60) -> str:
+    """``repr(raw)`` on one short line: newlines, control, bidi and zero-width characters escaped."""
+    text = one_line(repr(raw))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def suite_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a suite, or None.
+
+    A suite name becomes a file name (``junit/NAME.xml``, ``logs/NAME.log``) on every OS, a
+    command-line word and a heading in the reports, so it is plain ASCII: look-alikes
+    (``ｕｎｉｔ``, Cyrillic ``а``), zero-width and bidi characters would name a second suite
+    that reads like the first, and Windows device names (``CON``, ``nul``, ``COM1``) cannot be files.
+    """
+    if len(name) > SUITE_NAME_MAX:
+        return f"longer than {SUITE_NAME_MAX} characters"
+    if not _SUITE_NAME.fullmatch(name):
+        folded = unicodedata.normalize("NFKC", name)
+        looks = f" (it reads like {folded!r})" if folded != name and _SUITE_NAME.fullmatch(folded) else ""
+        return f"use ASCII letters, digits, - and _, starting with a letter{looks}"
+    if _WINDOWS_DEVICES.fullmatch(name):
+        return "a Windows device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9) cannot be a file name"
+    if name == "all":
+        return "'all' means every suite"
+    return None
 
 
 # --- value parsers: each takes the raw value (a string from the CLI / env, or a TOML value) ---
@@ -31,63 +77,72 @@ def parse_bool(raw: Any) -> bool:
         return True
     if text in {"0", "false", "no", "off", ""}:
         return False
-    raise ValueError(f"expected true or false, got {raw!r}")
+    raise ValueError(f"expected true or false, got {shown(raw)}")
 
 
-def parse_workers(raw: Any) -> int | str:
-    if isinstance(raw, bool):
-        raise ValueError(f"expected a number or 'auto', got {raw!r}")
+def bounded_int(raw: Any, minimum: int, maximum: int, what: str = "a whole number") -> int:
+    """A whole number from ``minimum`` to ``maximum``; bools, floats (``4.0``) and 16+ digits are refused."""
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise ValueError(f"expected {what}, got {shown(raw)}")
     if isinstance(raw, int):
         value = raw
     else:
-        text = str(raw).strip().lower()
-        if text == "auto":
-            return "auto"
-        if not text.isdigit():
-            raise ValueError(f"expected a number or 'auto', got {raw!r}")
+        text = raw.strip()
+        if not _WHOLE_NUMBER.fullmatch(text):
+            raise ValueError(f"expected {what}, got {shown(raw)}")
         value = int(text)
-    if value < 1:
-        raise ValueError(f"must be at least 1, got {value}")
+    if not minimum <= value <= maximum:
+        shown_value = str(value) if len(str(value)) <= 20 else f"a number of {len(str(value))} digits"
+        raise ValueError(f"must be between {minimum} and {maximum}, got {shown_value}")
     return value
 
 
+def parse_workers(raw: Any) -> int | str:
+    if isinstance(raw, str) and raw.strip().lower() == "auto":
+        return "auto"
+    return bounded_int(raw, 1, MAX_WORKERS, "a number or 'auto'")
+
+
 def parse_seconds(raw: Any) -> float | None:
+    """A duration in seconds, from 1 s to 24 h; None (``none`` or empty) where no limit is allowed."""
     if raw is None or (isinstance(raw, str) and raw.strip().lower() in {"", "none"}):
         return None
-    if isinstance(raw, bool):
-        raise ValueError(f"expected a number of seconds, got {raw!r}")
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise ValueError(f"expected a number of seconds, got {shown(raw)}")
     try:
         value = float(raw)
     except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"expected a number of seconds, got {raw!r}") from None
-    if not value > 0:
-        raise ValueError(f"must be more than 0 seconds, got {raw!r}")
-    if value == math.inf:  # "inf" or 1e400: no timeout at all is spelled none, and report.json cannot hold it
-        raise ValueError(f"expected a finite number of seconds (or none), got {raw!r}")
+        raise ValueError(f"expected a number of seconds, got {shown(raw)}") from None
+    if not MIN_TIMEOUT_SECONDS <= value <= MAX_TIMEOUT_SECONDS:  # also NaN, inf and 1e400
+        raise ValueError(f"must be between {MIN_TIMEOUT_SECONDS:g} and {MAX_TIMEOUT_SECONDS:g} seconds (24 hours), "
+                         f"got {shown(raw)}")
     return value
 
 
 def parse_percent(raw: Any) -> float | None:
     if raw is None or (isinstance(raw, str) and raw.strip() == ""):
         return None
-    if isinstance(raw, bool):
-        raise ValueError(f"expected a percentage, got {raw!r}")
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise ValueError(f"expected a percentage, got {shown(raw)}")
     try:
-        value = float(str(raw).rstrip("%"))
-    except ValueError:
-        raise ValueError(f"expected a percentage, got {raw!r}") from None
-    if not 0 <= value <= 100:
-        raise ValueError(f"must be between 0 and 100, got {raw!r}")
+        value = float(str(raw).rstrip("%")) if isinstance(raw, str) else float(raw)
+    except (ValueError, OverflowError):
+        raise ValueError(f"expected a percentage, got {shown(raw)}") from None
+    if not 0 <= value <= 100:  # also NaN
+        raise ValueError(f"must be between 0 and 100, got {shown(raw)}")
     return value
 
 
 def parse_name_list(raw: Any) -> tuple[str, ...]:
-    """Suite names from ``unit,e2e``, ``unit e2e`` or a TOML list; names are plain identifiers."""
+    """Suite names from ``unit,e2e``, ``unit e2e`` or a TOML list; names are plain ASCII identifiers."""
     items = raw if isinstance(raw, list | tuple) else str(raw).replace(",", " ").split()
     names = tuple(str(item).strip() for item in items if str(item).strip())
+    if len(names) > MAX_SUITES:
+        raise ValueError(f"{len(names)} suites named; at most {MAX_SUITES}")
     for name in names:
-        if name.startswith("-") or not name.replace("-", "_").isidentifier():  # -p would read as an option
-            raise ValueError(f"{name!r} is not a suite name")
+        problem = None if name == "all" else suite_name_problem(name)
+        if problem:  # also refuses -p, which would read as an option
+            raise ValueError(f"{shown(name)} is not a suite name: {problem}")
     if not names:
         raise ValueError("no suite named")
     return names
@@ -108,45 +163,45 @@ def parse_path_list(raw: Any) -> tuple[str, ...]:
 def parse_path(raw: Any) -> Path:
     text = str(raw)
     if not text or "\x00" in text:
-        raise ValueError(f"not a usable path: {raw!r}")
+        raise ValueError(f"not a usable path: {shown(raw)}")
     return Path(text)
 
 
-def _whole_number(raw: Any, minimum: int) -> int:
-    if isinstance(raw, bool):
-        raise ValueError(f"expected a whole number, got {raw!r}")
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise ValueError(f"expected a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise ValueError(f"must be at least {minimum}, got {value}")
-    return value
-
-
 def parse_positive_int(raw: Any) -> int:
-    return _whole_number(raw, 1)
+    return bounded_int(raw, 1, 2**31)
+
+
+def parse_junit_max_mb(raw: Any) -> int:
+    return bounded_int(raw, 1, MAX_JUNIT_MB, "a whole number of MB")
 
 
 def parse_parallel_suites(raw: Any) -> int | str:
-    return parse_workers(raw)
+    if isinstance(raw, str) and raw.strip().lower() == "auto":
+        return "auto"
+    return bounded_int(raw, 1, MAX_PARALLEL_SUITES, "a number or 'auto'")
 
 
 def parse_count(raw: Any) -> int:
     """A whole number, 0 allowed (e.g. reruns: 0 turns them off)."""
-    return _whole_number(raw, 0)
+    return bounded_int(raw, 0, 2**31)
+
+
+def parse_reruns(raw: Any) -> int:
+    return bounded_int(raw, 0, MAX_RERUNS)
 
 
 def parse_shard(raw: Any) -> tuple[int, int] | None:
-    """``K/N``: run shard K (1-based) of N."""
+    """``K/N``: run shard K (1-based) of N, N at most MAX_SHARDS."""
     if raw is None or (isinstance(raw, str) and raw.strip().lower() in {"", "none"}):
         return None
     index, slash, total = str(raw).strip().partition("/")
-    if not slash or not index.strip().isdigit() or not total.strip().isdigit():
-        raise ValueError(f"expected K/N such as 2/4, got {raw!r}")
+    if not slash or not _WHOLE_NUMBER.fullmatch(index.strip()) or not _WHOLE_NUMBER.fullmatch(total.strip()):
+        raise ValueError(f"expected K/N such as 2/4, got {shown(raw)}")
     k, n = int(index), int(total)
+    if not 1 <= n <= MAX_SHARDS:
+        raise ValueError(f"N in K/N must be between 1 and {MAX_SHARDS}, got {shown(raw)}")
     if not 1 <= k <= n:
-        raise ValueError(f"K must be between 1 and N in K/N, got {raw!r}")
+        raise ValueError(f"K must be between 1 and N in K/N, got {shown(raw)}")
     return k, n
 
 
@@ -162,7 +217,7 @@ def parse_git_ref(raw: Any) -> str | None:
         return None
     text = str(raw).strip()
     if text.startswith("-") or any(ch.isspace() or ord(ch) < 32 for ch in text) or ".." in text:
-        raise ValueError(f"{raw!r} is not a usable git ref")
+        raise ValueError(f"{shown(raw)} is not a usable git ref")
     return text
 
 
@@ -170,7 +225,7 @@ def choice(*allowed: str) -> Callable[[Any], str]:
     def parse(raw: Any) -> str:
         text = str(raw).strip().lower()
         if text not in allowed:
-            raise ValueError(f"expected one of {', '.join(allowed)}, got {raw!r}")
+            raise ValueError(f"expected one of {', '.join(allowed)}, got {shown(raw)}")
         return text
 
     parse.__doc__ = " | ".join(allowed)
@@ -186,7 +241,7 @@ def parse_comment_mode(raw: Any) -> str:
 def parse_check_name(raw: Any) -> str:
     text = str(raw).strip()
     if not text or len(text) > 100 or any(ch in text for ch in "\r\n\x00"):
-        raise ValueError(f"expected a one-line name of 1-100 characters, got {raw!r}")
+        raise ValueError(f"expected a one-line name of 1-100 characters, got {shown(raw)}")
     return text
 
 
@@ -242,12 +297,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("environment", "Where the suites run: local (isolated temp tree) or docker.",
            choice("local", "docker"), "local", flag="--environment", action_input="environment"),
     Option("workers", "pytest-xdist workers for parallel-safe suites: a number or auto (one per core). "
-           "1 by default: xdist's start-up costs more than it saves on quick suites (docs/PERFORMANCE.md).",
+           "1 by default: xdist's start-up costs more than it saves on quick suites (docs/PERFORMANCE.md). "
+           "At most 128.",
            parse_workers, 1, flag="--workers", metavar="N|auto", action_input="workers"),
-    Option("timeout", "Timeout in seconds for every suite, overriding each suite's own timeout.",
+    Option("timeout", "Timeout in seconds for every suite, overriding each suite's own timeout (1 to 86400, "
+           "24 hours; each suite's own `timeout` has the same bounds).",
            parse_seconds, None, flag="--timeout", metavar="SECONDS", action_input="timeout"),
     Option("parallel_suites", "How many suites may run at the same time (each within the core budget), "
-           "a number or auto.", parse_parallel_suites, "auto", flag="--parallel-suites", metavar="N|auto"),
+           "a number up to 64 or auto.", parse_parallel_suites, "auto", flag="--parallel-suites", metavar="N|auto"),
     Option("output_dir", "Where results and reports are written (relative paths are under the project).",
            parse_path, Path("test-results"), flag="--output-dir", metavar="DIR"),
     Option("reports", "Write report.html, summary.md and the merged junit.xml.",
@@ -263,8 +320,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("fail_fast", "Stop after the first suite that fails; the rest are reported as not run.",
            parse_bool, False, flag="--fail-fast", is_flag=True, action_input="fail-fast"),
     Option("junit_max_mb", "Largest JUnit XML file, in MB, that is read; a suite whose file is bigger is "
-           "reported as error without parsing it (the reader streams, but one huge text node is held whole).",
-           parse_positive_int, 256, flag="--junit-max-mb", metavar="MB"),
+           "reported as error without parsing it (the reader streams, but one huge text node is held whole). "
+           "1 to 4096.",
+           parse_junit_max_mb, 256, flag="--junit-max-mb", metavar="MB"),
     Option("quiet", "Print only per-suite results and the final counts, not the live test output.",
            parse_bool, False, flag="--quiet", is_flag=True, in_pyproject=False),
     # --- environments (local / docker) ---
@@ -296,7 +354,7 @@ OPTIONS: tuple[Option, ...] = (
            parse_path, Path("baselines"), flag="--baseline-dir", metavar="DIR"),
     # --- failure analysis, flaky reruns, sharding ---
     Option("reruns", "Rerun each failed test alone up to this many times; one that passes is reported flaky "
-           "(0 turns reruns off; the action defaults to 2).", parse_count, 0, flag="--reruns", metavar="N",
+           "(0 turns reruns off, at most 10; the action defaults to 2).", parse_reruns, 0, flag="--reruns", metavar="N",
            action_input="reruns"),
     Option("flaky_fails", "Count a flaky test (failed, then passed on a rerun) as failed.",
            parse_bool, False, flag="--flaky-fails", is_flag=True),
@@ -305,7 +363,7 @@ OPTIONS: tuple[Option, ...] = (
            "output folder.",
            parse_optional_path, None, flag="--against", metavar="REPORT"),
     Option("shard", "Run only shard K of N (e.g. 2/4), a share of the selected tests balanced by recorded "
-           "durations; merge the shards' folders with `doorbell-ci merge`.",
+           "durations (N at most 256); merge the shards' folders with `doorbell-ci merge`.",
            parse_shard, None, flag="--shard", metavar="K/N", in_pyproject=False),
     Option("durations", "Durations used to balance shards: a report.json (or its folder) or a JSON object "
            "{node id: seconds}; without it, the previous report.json in the output folder, else equal test counts.",

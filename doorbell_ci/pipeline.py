@@ -8,14 +8,13 @@ orders them and decides the exit code. Publishing to GitHub is a separate step
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from doorbell_ci import environments, execution, perf, platforms, redaction, sharding
+from doorbell_ci import environments, execution, output_folder, perf, platforms, redaction, sharding
 from doorbell_ci.collect import PYTEST_NO_TESTS, collect_coverage, collect_suite, coverage_config_file
 from doorbell_ci.config import Config
 from doorbell_ci.errors import CollectError, ConfigError, ExitCode
@@ -220,12 +219,13 @@ def _release_interrupts(previous: dict[int, object]) -> None:
 
 
 def _fresh_output_dir(plan: Plan) -> None:
-    """Results of an earlier run in the same folder must not mix with this one's."""
+    """Results of an earlier run in the same folder must not mix with this one's.
+
+    Only a folder doorbell-ci made (or an empty one, which it then marks) is emptied: see output_folder.py.
+    """
     try:
-        plan.output_dir.mkdir(parents=True, exist_ok=True)
-        for folder in RESULT_FOLDERS:
-            shutil.rmtree(plan.output_dir / folder, ignore_errors=True)
-            (plan.output_dir / folder).mkdir()
+        output_folder.claim(plan.output_dir)
+        output_folder.clear(plan.output_dir, RESULT_FOLDERS)
     except OSError as error:
         raise ConfigError(
             f"cannot use {plan.output_dir} as the output folder: {error.strerror or error}; "

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePath
 
 from doorbell_ci.config import Config, SuiteConfig, default_suite_configs, fallback_test_paths
-from doorbell_ci.options import SUITE_NAMES
+from doorbell_ci.options import MAX_PARALLEL_SUITES, MAX_WORKERS, SUITE_NAMES
 from doorbell_ci.results import DEFAULT_JUNIT_MAX_BYTES, MB
 
 
@@ -85,7 +85,7 @@ def cpu_count() -> int:
 
 def make_plan(config: Config) -> Plan:
     cores = cpu_count()
-    workers = cores if config.workers == "auto" else int(config.workers)
+    workers = min(cores, MAX_WORKERS) if config.workers == "auto" else int(config.workers)
     names = _selected_names(config)
     planned: list[PlannedSuite] = []
     absent: list[SkippedSuite] = []
@@ -120,7 +120,7 @@ def make_plan(config: Config) -> Plan:
         notices = (notice,)
     # Exclusive suites (performance, load) go last so they run on a quiet machine.
     planned.sort(key=lambda s: s.config.exclusive)
-    parallel = cores if config.parallel_suites == "auto" else int(config.parallel_suites)
+    parallel = min(cores, MAX_PARALLEL_SUITES) if config.parallel_suites == "auto" else int(config.parallel_suites)
     return Plan(
         run_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8],
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),

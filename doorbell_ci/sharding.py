@@ -16,7 +16,6 @@ A suite's selected ids reach pytest through a file read by ``selection_plugin`` 
 from __future__ import annotations
 
 import heapq
-import json
 import math
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from doorbell_ci import jsonsafe
 from doorbell_ci.environments.base import Environment
 from doorbell_ci.errors import ConfigError, ReportError
 from doorbell_ci.execution import Console, run_command
@@ -91,11 +91,11 @@ def load_durations(path: Path) -> dict[str, float]:
             raise ConfigError(f"durations: {error}") from None
         return {test_key(test): test.duration for test in run.iter_tests()}
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = jsonsafe.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"durations file {path} does not exist; pass a report.json or a JSON durations file"
                           ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:  # ValueError: bad JSON, NaN, 1e999
         raise ConfigError(f"durations file {path} is not readable JSON: {error}") from None
     if not isinstance(document, dict):
         raise ConfigError(f"durations file {path} must be a JSON object {{node id: seconds}}")

@@ -12,12 +12,12 @@ it reads the earlier reports, and any problem with them becomes a notice, never 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from doorbell_ci import jsonsafe
 from doorbell_ci.analysis import history as history_
 from doorbell_ci.analysis import signatures
 from doorbell_ci.analysis.flaky import Reruns
@@ -187,4 +187,4 @@ def stored_history(stored: Mapping[str, Any]) -> dict[str, str]:
 
 
 def dumps(analysis: Mapping[str, Any]) -> str:
-    return json.dumps(analysis, indent=2, ensure_ascii=False)
+    return jsonsafe.dumps(jsonsafe.finite_copy(analysis)[0], indent=2, ensure_ascii=False)  # strict JSON

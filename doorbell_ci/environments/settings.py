@@ -31,6 +31,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from doorbell_ci.errors import ConfigError
+from doorbell_ci.options import parse_seconds, shown
 
 TABLE = "environment"
 WHERE = "[tool.doorbell-ci.environment]"
@@ -42,6 +43,9 @@ _DOCKER_KEYS = {
     "cpus", "memory", "pids", "project_read_only", "services", "build_timeout",
 }
 _SERVICE_KEYS = {"image", "command", "env", "ready", "ready_timeout"}
+MAX_CPUS = 1024
+MAX_PIDS = 4_194_304  # Linux's highest pid_max
+MAX_SERVICES = 16
 _MEMORY = re.compile(r"^\d+(\.\d+)?[bkmg]?$", re.IGNORECASE)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -132,16 +136,16 @@ def _docker(raw: Any) -> DockerSettings:
             else:
                 values[key] = tuple(_relative_path(item, label) for item in items)
         elif key == "cpus":
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-                raise ConfigError(f"{label}: expected a positive number of CPUs, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_CPUS:
+                raise ConfigError(f"{label}: expected CPUs above 0, at most {MAX_CPUS}, got {shown(value)}")
             values[key] = float(value)
         elif key == "memory":
             if not isinstance(value, str) or not _MEMORY.match(value):
                 raise ConfigError(f"{label}: expected a size such as '512m' or '2g', got {value!r}")
             values[key] = value.lower()
         elif key == "pids":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 16:
-                raise ConfigError(f"{label}: expected a whole number of at least 16, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 16 <= value <= MAX_PIDS:
+                raise ConfigError(f"{label}: expected a whole number from 16 to {MAX_PIDS}, got {shown(value)}")
             values[key] = value
         elif key == "project_read_only":
             if not isinstance(value, bool):
@@ -157,6 +161,8 @@ def _docker(raw: Any) -> DockerSettings:
 def _services(raw: Any, where: str) -> tuple[ServiceSettings, ...]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: must be a table of [...docker.services.NAME] tables")
+    if len(raw) > MAX_SERVICES:
+        raise ConfigError(f"{where}: {len(raw)} services declared; at most {MAX_SERVICES}")
     services = []
     for name, spec in raw.items():
         label = f"[tool.doorbell-ci.environment.docker.services.{name}]"
@@ -188,6 +194,8 @@ def _test_config(raw: Any, label: str) -> dict[str, Any]:
             return {str(k): check(v, f"{path}.{k}") for k, v in value.items()}
         if isinstance(value, list):
             return [check(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, float) and not math.isfinite(value):  # TOML has inf and nan; JSON does not
+            raise ConfigError(f"{label}: {path} is {value}; the test config is JSON, which holds only finite numbers")
         if isinstance(value, str | int | float | bool):
             return value
         raise ConfigError(f"{label}: {path} is a {type(value).__name__}; use a string, number, boolean or table")
@@ -246,6 +254,10 @@ def _env_table(value: Any, label: str) -> dict[str, str]:
 
 
 def _seconds(value: Any, label: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:  # NaN: not 0 <
-        raise ConfigError(f"{label}: expected a positive number of seconds, got {value!r}")
-    return float(value)
+    try:
+        seconds = parse_seconds(value)  # from 1 s to 24 h, like every duration (options.py)
+    except ValueError as error:
+        raise ConfigError(f"{label}: {error}") from None
+    if seconds is None:
+        raise ConfigError(f"{label}: expected a number of seconds, got {shown(value)}")
+    return seconds

@@ -13,12 +13,12 @@ attribute lookups), so a template can never reach into Python objects.
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from doorbell_ci import jsonsafe
 from doorbell_ci.errors import ConfigError
 
 DEFAULT_TEST_CONFIG: dict[str, Any] = {
@@ -79,5 +79,5 @@ def build(template: Mapping[str, Any], places: Mapping[str, str]) -> dict[str, A
 
 def write(document: Mapping[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    path.write_text(jsonsafe.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path

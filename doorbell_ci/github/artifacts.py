@@ -12,6 +12,7 @@ import lzma
 import os
 import shutil
 import stat
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -23,6 +24,7 @@ from urllib.parse import urlparse
 
 import requests
 
+from doorbell_ci import jsonsafe
 from doorbell_ci.errors import PublishError
 
 MAX_FILES = 10_000
@@ -50,6 +52,58 @@ def _checked_name(name: str) -> PurePosixPath:
     if ".." in path.parts:
         raise UnsafeArchiveError(f"archive entry {name!r} climbs out of the folder with '..'")
     return path
+
+
+# A central-directory record is 46 bytes plus its name, extra field and comment; a baseline's are short.
+_MAX_CENTRAL_RECORD = 46 + 1024 + 1024
+_ZIP64_TRAILER = zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator
+
+
+def _check_central_directory(archive: Path, max_files: int, max_total_bytes: int) -> None:
+    """Count the entries and their declared sizes from the raw central directory, before zipfile reads it.
+
+    ``zipfile.ZipFile()`` builds a ZipInfo object for every record of the central directory as it
+    opens the file (a zip of 760,000 entries took 430 MiB before ``infolist()`` could be counted),
+    and it walks the directory by its byte size, not by the count the end record declares. So the
+    end record (ZIP64 too, found by zipfile's own reader) bounds the directory's size, and the
+    records are counted and their sizes summed from the bytes, holding nothing per entry.
+    Anything malformed is left for zipfile to refuse with its own message.
+    """
+    with archive.open("rb") as stream:
+        end = zipfile._EndRecData(stream)  # noqa: SLF001 - zipfile's own end-record reader, ZIP64 included
+        if not end:
+            return
+        declared = end[zipfile._ECD_ENTRIES_TOTAL]  # noqa: SLF001
+        if declared > max_files:
+            raise UnsafeArchiveError(f"{archive.name} holds {declared} entries, more than the {max_files} allowed")
+        size, offset = end[zipfile._ECD_SIZE], end[zipfile._ECD_OFFSET]  # noqa: SLF001
+        if size > max_files * _MAX_CENTRAL_RECORD:
+            raise UnsafeArchiveError(f"{archive.name} has a central directory of {size} bytes, too big for "
+                                     f"{max_files} entries")
+        start = end[zipfile._ECD_LOCATION] - size  # noqa: SLF001 - where zipfile reads it (data may precede the zip)
+        if end[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:  # noqa: SLF001
+            start -= _ZIP64_TRAILER
+        if start < 0 or offset < 0:
+            return
+        stream.seek(start)
+        directory = stream.read(size)
+    count = position = unpacked = 0
+    while position + zipfile.sizeCentralDir <= len(directory):
+        record = struct.unpack_from(zipfile.structCentralDir, directory, position)
+        if record[0] != zipfile.stringCentralDir:
+            return
+        count += 1
+        if count > max_files:
+            raise UnsafeArchiveError(f"{archive.name} holds more than the {max_files} entries allowed "
+                                     f"(its end record declares {declared})")
+        declared_size = record[zipfile._CD_UNCOMPRESSED_SIZE]  # noqa: SLF001
+        if declared_size != 0xFFFFFFFF:  # ZIP64 keeps the real size in the extra field: checked per ZipInfo later
+            unpacked += declared_size
+        if unpacked > max_total_bytes:
+            raise UnsafeArchiveError(f"{archive.name} unpacks to more than {max_total_bytes // (1024 * 1024)} MiB "
+                                     "(a decompression bomb?)")
+        position += (zipfile.sizeCentralDir + record[zipfile._CD_FILENAME_LENGTH]  # noqa: SLF001
+                     + record[zipfile._CD_EXTRA_FIELD_LENGTH] + record[zipfile._CD_COMMENT_LENGTH])  # noqa: SLF001
 
 
 def _is_symlink(info: zipfile.ZipInfo) -> bool:
@@ -98,6 +152,7 @@ def safe_extract(archive: Path, destination: Path, max_files: int = MAX_FILES,
     ``destination`` (when it did not already hold files of the same names).
     """
     try:
+        _check_central_directory(archive, max_files, max_total_bytes)
         with zipfile.ZipFile(archive) as bundle:
             infos = bundle.infolist()
             if len(infos) > max_files:
@@ -236,7 +291,10 @@ class ArtifactClient:
                                     timeout=self.timeout)
         if response.status_code != 200:
             raise ArtifactError(f"GET {path} answered {response.status_code}: {_message(response)}")
-        return response.json()
+        try:
+            return jsonsafe.loads(response.content)
+        except (ValueError, RecursionError) as error:  # not JSON, or NaN / Infinity, which JSON does not have
+            raise ArtifactError(f"GET {path} answered with unusable JSON: {error}") from None
 
     def repository_facts(self) -> tuple[int, str]:
         data = self._get_json(f"/repos/{self.repository}")

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from doorbell_ci import atomic
+from doorbell_ci import atomic, jsonsafe
 from doorbell_ci.errors import PerfError
 from doorbell_ci.perf.stats import MAX_HISTORY
 
@@ -139,7 +139,7 @@ def read(path: Path) -> Baseline:
     except UnicodeDecodeError:
         raise PerfError(f"{path}: not UTF-8 text, so not a baseline file") from None
     try:
-        document = json.loads(text)
+        document = jsonsafe.loads(text)
     except json.JSONDecodeError as error:
         raise PerfError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
     except (ValueError, RecursionError) as error:  # an integer of 4,300+ digits; arrays nested ~1,000 deep
@@ -265,9 +265,12 @@ def find(directory: Path, key: PlatformKey) -> Lookup:
 
 def write_atomic(path: Path, document: dict[str, Any]) -> None:
     """Write to a temp file in the same folder, then rename: readers see the old file or the new one."""
+    try:
+        text = jsonsafe.dumps(document, indent=1, sort_keys=False)
+    except ValueError:  # NaN or Infinity: read() would refuse the file, silently switching the gate off
+        raise PerfError(f"{path}: not written: the baseline would hold a non-finite number (NaN or Infinity)") from None
     with atomic.replacing(path) as stream:
-        json.dump(document, stream, indent=1, sort_keys=False)
-        stream.write("\n")
+        stream.write(text + "\n")
 
 
 def update(directory: Path, key: PlatformKey, benchmarks: dict[str, dict[str, Any]], commit: str, run_id: str,

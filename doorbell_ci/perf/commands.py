@@ -8,11 +8,11 @@ as the baseline artifact (the action does this). ``show`` lists what a baseline 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 from typing import Any
 
+from doorbell_ci import jsonsafe
 from doorbell_ci.errors import PerfError
 
 
@@ -42,12 +42,12 @@ def _update(args: argparse.Namespace) -> int:
     results = args.results
     report_path = results / "report.json"
     try:
-        document = json.loads(report_path.read_text(encoding="utf-8"))
+        document = jsonsafe.loads(report_path.read_text(encoding="utf-8"))
         platform = document["platform"]
         run_id = str(document.get("run", {}).get("id") or document.get("run_id") or "")
     except FileNotFoundError:
         raise PerfError(f"{report_path} does not exist; pass the results folder of a doorbell-ci run") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:  # ValueError: bad JSON, NaN
         raise PerfError(f"{report_path} is not a usable report.json ({error})") from None
     if not isinstance(platform, dict):
         raise PerfError(f"{report_path}: 'platform' is not a table")

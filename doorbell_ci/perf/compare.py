@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from doorbell_ci import jsonsafe
 from doorbell_ci.config import Config
 from doorbell_ci.errors import PerfError
 from doorbell_ci.perf import baselines, paired, stats
@@ -77,7 +78,7 @@ def read_measurements(output_dir: Path) -> Measured:
         try:
             if path.name.endswith(PYTEST_BENCHMARK_SUFFIX):
                 suite = path.name[: -len(PYTEST_BENCHMARK_SUFFIX)].split(".")[0]
-                records = ingest_pytest_benchmark(json.loads(path.read_text(encoding="utf-8")))
+                records = ingest_pytest_benchmark(jsonsafe.loads(path.read_text(encoding="utf-8")))
             else:
                 suite, records = _read_samples_file(path)
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError, KeyError, TypeError) as error:
@@ -91,7 +92,7 @@ def read_measurements(output_dir: Path) -> Measured:
 
 
 def _read_samples_file(path: Path) -> tuple[str, list[BenchmarkRecord]]:
-    document = json.loads(path.read_text(encoding="utf-8"))
+    document = jsonsafe.loads(path.read_text(encoding="utf-8"))
     if not isinstance(document, dict) or document.get("format") != SAMPLES_FORMAT:
         raise ValueError("not a doorbell-ci samples file")
     if document.get("version") != SAMPLES_VERSION:
@@ -99,6 +100,9 @@ def _read_samples_file(path: Path) -> tuple[str, list[BenchmarkRecord]]:
     if not isinstance(document.get("benchmarks"), list):
         raise ValueError("missing field 'benchmarks'")
     return str(document.get("suite", path.stem.split(".")[0])), [record_from_dict(r) for r in document["benchmarks"]]
+
+
+MAX_LOOPS = 10**12  # calls a benchmark timed per sample; more would take days at a nanosecond each
 
 
 def ingest_pytest_benchmark(document: Any) -> list[BenchmarkRecord]:
@@ -112,9 +116,11 @@ def ingest_pytest_benchmark(document: Any) -> list[BenchmarkRecord]:
         if not isinstance(name, str) or not isinstance(stats_block, dict):
             raise ValueError("a benchmark without 'fullname' or 'stats'")
         data = stats_block.get("data") or ([stats_block["median"]] if "median" in stats_block else [])
-        if not data or not all(isinstance(v, int | float) and v >= 0 for v in data):
-            raise ValueError(f"{name}: no timings")
-        loops = int(stats_block.get("iterations") or 1)
+        if not data or not all(jsonsafe.is_finite_number(v) and v >= 0 for v in data):
+            raise ValueError(f"{name}: no timings, or timings that are not finite numbers >= 0")
+        loops = stats_block.get("iterations") or 1
+        if not isinstance(loops, int) or isinstance(loops, bool) or not 1 <= loops <= MAX_LOOPS:
+            raise ValueError(f"{name}: 'iterations' must be a whole number from 1 to {MAX_LOOPS}, got {loops!r}")
         records.append(BenchmarkRecord(name=name, nodeid=name, loops=loops, wall=[float(v) for v in data]))
     return records
 

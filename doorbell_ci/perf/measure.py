@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from doorbell_ci import atomic
+from doorbell_ci import atomic, jsonsafe
 
 OUTPUT_ENV = "DOORBELL_CI_PERF_OUTPUT"
 SAMPLES_ENV = "DOORBELL_CI_PERF_SAMPLES"
@@ -38,6 +38,8 @@ PYTEST_BENCHMARK_SUFFIX = ".pytest-benchmark.json"  # pytest-benchmark's JSON, w
 SAMPLES_VERSION = 1
 DEFAULT_SAMPLES = 20
 DEFAULT_MIN_SAMPLE_TIME = 0.020
+MAX_SAMPLES = 10_000  # per benchmark (DOORBELL_CI_PERF_SAMPLES, --perf-samples)
+MAX_MIN_SAMPLE_TIME = 60.0  # seconds (DOORBELL_CI_PERF_MIN_SAMPLE_TIME): 20 samples of a minute are 20 minutes
 MAX_LOOPS = 10_000_000
 
 
@@ -71,16 +73,15 @@ class BenchmarkRecord:
         return [value * self.loops for value in self.wall]
 
 
-def env_int(name: str, default: int, minimum: int = 1) -> int:
+def env_int(name: str, default: int, minimum: int = 1, maximum: int = MAX_SAMPLES) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise MeasureError(f"{name}={raw!r} is not a whole number") from None
-    if value < minimum:
-        raise MeasureError(f"{name}={raw!r} must be at least {minimum}")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 15:
+        raise MeasureError(f"{name}={raw[:40]!r} is not a whole number")
+    value = int(raw)
+    if not minimum <= value <= maximum:
+        raise MeasureError(f"{name}={raw!r} must be between {minimum} and {maximum}")
     return value
 
 
@@ -92,9 +93,12 @@ def env_float(name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise MeasureError(f"{name}={raw!r} is not a number") from None
-    if not value > 0 or math.isinf(value):
-        raise MeasureError(f"{name}={raw!r} must be a positive number")
+    if not 0 < value <= MAX_MIN_SAMPLE_TIME:  # also NaN and inf
+        raise MeasureError(f"{name}={raw[:40]!r} must be a number of seconds above 0, at most {MAX_MIN_SAMPLE_TIME:g}")
     return value
+
+
+MAX_SLOWDOWN = 100.0  # an injected slowdown factor (DOORBELL_CI_PERF_SLOWDOWN) for gate tests
 
 
 def parse_slowdowns(raw: str) -> dict[str, float]:
@@ -109,7 +113,7 @@ def parse_slowdowns(raw: str) -> dict[str, float]:
             factor = float(factor_text)
         except ValueError:
             factor = float("nan")
-        if not pattern or not factor >= 1 or math.isinf(factor):
+        if not pattern or not 1 <= factor <= MAX_SLOWDOWN:  # also NaN and inf
             raise MeasureError(f"{SLOWDOWN_ENV}: {item!r} is not PATTERN=FACTOR with FACTOR >= 1 (e.g. test_x=1.3)")
         result[pattern] = factor
     return result
@@ -133,6 +137,11 @@ class Benchmark:
         self._records = records
         self.samples = samples if samples is not None else env_int(SAMPLES_ENV, DEFAULT_SAMPLES)
         self.min_sample_time = min_sample_time or env_float(MIN_TIME_ENV, DEFAULT_MIN_SAMPLE_TIME)
+        if not 1 <= self.samples <= MAX_SAMPLES:  # --perf-samples reaches here unchecked
+            raise MeasureError(f"samples must be between 1 and {MAX_SAMPLES}, got {self.samples}")
+        if not 0 < self.min_sample_time <= MAX_MIN_SAMPLE_TIME:
+            raise MeasureError(f"the minimum sample time must be above 0 and at most {MAX_MIN_SAMPLE_TIME:g} s, "
+                               f"got {self.min_sample_time}")
         self.slowdowns = slowdowns if slowdowns is not None else parse_slowdowns(os.environ.get(SLOWDOWN_ENV, ""))
         self.last: BenchmarkRecord | None = None
 
@@ -249,15 +258,14 @@ def write_samples(path: Path, suite: str, records: list[BenchmarkRecord], extra:
         "benchmarks": [asdict(record) for record in records],
     }
     with atomic.replacing(path) as stream:
-        json.dump(document, stream, indent=1)
+        jsonsafe.dump(document, stream, indent=1)
 
 
 def record_from_dict(raw: dict[str, Any]) -> BenchmarkRecord:
     """Rebuild a record from its JSON form; a missing or mistyped field is a ValueError naming it."""
     def numbers(key: str) -> list[float]:
         values = raw.get(key, [])
-        if not isinstance(values, list) or not all(isinstance(v, int | float) and not isinstance(v, bool)
-                                                   and math.isfinite(v) and v >= 0 for v in values):
+        if not isinstance(values, list) or not all(jsonsafe.is_finite_number(v) and v >= 0 for v in values):
             raise ValueError(f"{key!r} must be a list of finite, non-negative numbers")
         return [float(v) for v in values]
 
@@ -269,13 +277,16 @@ def record_from_dict(raw: dict[str, Any]) -> BenchmarkRecord:
         raise ValueError(f"{name}: 'metrics' must be a table")
     metrics: dict[str, Metric] = {}
     for key, value in metrics_raw.items():
-        if not isinstance(value, dict) or not isinstance(value.get("value"), int | float):
-            raise ValueError(f"{name}: metric {key!r} has no numeric 'value'")
+        if not isinstance(value, dict) or not jsonsafe.is_finite_number(value.get("value")):
+            raise ValueError(f"{name}: metric {key!r} has no finite numeric 'value'")
         metrics[str(key)] = Metric(float(value["value"]), str(value.get("unit", "")),
                                    bool(value.get("higher_is_better", True)))
     loops = raw.get("loops", 0)
+    slowdown = raw.get("slowdown", 1.0) or 1.0
+    if not jsonsafe.is_finite_number(slowdown) or slowdown <= 0:
+        raise ValueError(f"{name}: 'slowdown' must be a finite number above 0, got {slowdown!r}")
     return BenchmarkRecord(
         name=name, nodeid=str(raw.get("nodeid", name)), loops=int(loops) if isinstance(loops, int) else 0,
         wall=numbers("wall"), cpu=numbers("cpu"), peak_memory=[int(v) for v in numbers("peak_memory")],
-        metrics=metrics, slowdown=float(raw.get("slowdown", 1.0) or 1.0),
+        metrics=metrics, slowdown=float(slowdown),
     )

@@ -12,7 +12,6 @@ so ``--perf-aa`` with it measures power, and without it the false-alarm rate.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -22,6 +21,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from doorbell_ci import jsonsafe
 from doorbell_ci.environments.base import SuiteCommand
 from doorbell_ci.errors import PerfError
 from doorbell_ci.execution import run_command
@@ -39,6 +39,7 @@ from doorbell_ci.perf.measure import (
 from doorbell_ci.redaction import without_github_tokens
 
 PROCESSES_PER_SIDE = 4
+MAX_PROCESSES = 64  # fresh processes per side in paired mode
 PROCESSES_ENV = "DOORBELL_CI_PERF_PROCESSES"  # fresh processes per side (each takes samples / processes samples)
 ORDER = "ABBA"
 
@@ -151,7 +152,7 @@ def run_side(side: Side, test_args: list[str], output: Path, samples: int, log: 
         why = "timed out" if execution.timed_out else execution.start_error or f"exit code {execution.exit_code}"
         return [], f"the {side.label} ({side.commit[:12]}) benchmark run failed ({why}); see {log}"
     try:
-        document = json.loads(output.read_text(encoding="utf-8"))
+        document = jsonsafe.loads(output.read_text(encoding="utf-8"))
         if document.get("format") != SAMPLES_FORMAT:
             raise ValueError("not a doorbell-ci samples file")
         return [record_from_dict(raw) for raw in document["benchmarks"]], None
@@ -168,7 +169,7 @@ def measure(base: Side, head: Side, test_args: list[str], work: Path, samples_pe
     environ = dict(os.environ) if environ is None else environ
     try:
         samples_per_side = samples_per_side or env_int(SAMPLES_ENV, DEFAULT_SAMPLES)
-        processes_per_side = processes_per_side or env_int(PROCESSES_ENV, PROCESSES_PER_SIDE)
+        processes_per_side = processes_per_side or env_int(PROCESSES_ENV, PROCESSES_PER_SIDE, maximum=MAX_PROCESSES)
     except MeasureError as error:
         raise PerfError(str(error)) from None
     per_process = max(1, math.ceil(samples_per_side / processes_per_side))

@@ -8,12 +8,11 @@ with a message that says so, rather than guessing.
 from __future__ import annotations
 
 import errno
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from doorbell_ci import __version__, atomic
+from doorbell_ci import __version__, atomic, jsonsafe
 from doorbell_ci.errors import ReportError
 from doorbell_ci.results import (
     Counts,
@@ -109,11 +108,23 @@ def to_dict(run: RunResult, exit_code: int | None = None) -> dict[str, Any]:
 def write(run: RunResult, output_dir: Path, exit_code: int | None = None) -> Path:
     path = output_dir / FILENAME
     try:
-        atomic.write_text(path, json.dumps(to_dict(run, exit_code), ensure_ascii=False, separators=(",", ":")))
+        atomic.write_text(path, _finite_json(to_dict(run, exit_code)))
     except OSError as error:
         kept = " (the report.json already there is an earlier run's, left intact)" if os.path.isfile(path) else ""
         raise ReportError(f"could not write {path}: {os_error_text(error)}{kept}") from None
     return path
+
+
+def _finite_json(document: dict[str, Any]) -> str:
+    """report.json as strict JSON: a NaN or Infinity (from any stage) becomes null with a notice, never a failure."""
+    try:
+        return jsonsafe.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    except ValueError:
+        document, replaced = jsonsafe.finite_copy(document)
+        shown = ", ".join(replaced[:5]) + (f" and {len(replaced) - 5} more" if len(replaced) > 5 else "")
+        document["notices"] = [*document.get("notices", []),
+                               f"report.json: non-finite numbers (NaN or Infinity) were written as null at {shown}"]
+        return jsonsafe.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
 def os_error_text(error: OSError) -> str:
@@ -128,10 +139,10 @@ def read(path: Path) -> tuple[RunResult, dict[str, Any]]:
     if path.is_dir():
         path = path / FILENAME
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = jsonsafe.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ReportError(f"{path} does not exist; run `doorbell-ci run` first or name a results folder") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:  # ValueError: bad JSON, NaN, 1e999
         raise ReportError(f"{path} is not readable JSON: {error}") from None
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
         raise ReportError(f"{path} is not a doorbell-ci report (no \"schema\": \"{SCHEMA}\")")

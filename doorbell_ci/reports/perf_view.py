@@ -33,7 +33,7 @@ def ratio_text(row: dict[str, Any]) -> str:
         return "–"
     text = f"{ratio:.3f}×"
     interval = row.get("ci")
-    if interval:
+    if interval and all(isinstance(bound, int | float) for bound in interval[:2]):  # null: NaN in the run
         text += f" ({interval[0]:.2f}–{interval[1]:.2f})"
     p_value = row.get("p_value")
     if p_value is not None and p_value >= 0.01 and row.get("verdict") in ("unchanged", "noisy"):

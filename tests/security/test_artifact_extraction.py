@@ -133,3 +133,87 @@ def test_a_well_formed_baseline_is_extracted(tmp_path: Path) -> None:
     assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in written) == [
         "baselines/Linux-X64.json", "report.json"]
     assert (tmp_path / "out" / "baselines" / "Linux-X64.json").read_text() == '{"schema": 1}'
+
+
+def many_entries_zip(path: Path, entries: int, declared: int | None = None, zip64: bool = False,
+                     file_size: int = 0) -> Path:
+    """A zip whose central directory holds ``entries`` records (the end record may declare another count).
+
+    zipfile.ZipFile() reads only the central directory when it opens a file, so the records need no
+    file data behind them to cost the memory of one ZipInfo each.
+    """
+    record = struct.Struct(zipfile.structCentralDir)
+    directory = bytearray()
+    for index in range(entries):
+        name = f"{index:08d}".encode()
+        directory += record.pack(zipfile.stringCentralDir, 20, 3, 20, 0, 0, 0, 0, 0, 0, 0, file_size,
+                                 len(name), 0, 0, 0, 0, 0o100644 << 16, 0) + name
+    count = entries if declared is None else declared
+    with open(path, "wb") as handle:
+        handle.write(directory)
+        end_of_directory = handle.tell()
+        if zip64:
+            handle.write(struct.pack(zipfile.structEndArchive64, zipfile.stringEndArchive64,
+                                     zipfile.sizeEndCentDir64 - 12, 45, 45, 0, 0, count, count, len(directory), 0))
+            handle.write(struct.pack(zipfile.structEndArchive64Locator, zipfile.stringEndArchive64Locator,
+                                     0, end_of_directory, 1))
+            handle.write(struct.pack(zipfile.structEndArchive, zipfile.stringEndArchive, 0, 0, 0xFFFF, 0xFFFF,
+                                     0xFFFFFFFF, 0xFFFFFFFF, 0))
+        else:
+            handle.write(struct.pack(zipfile.structEndArchive, zipfile.stringEndArchive, 0, 0, min(count, 0xFFFF),
+                                     min(count, 0xFFFF), len(directory), 0, 0))
+    return path
+
+
+PEAK_PROBE = (  # VmHWM starts afresh at exec: the extraction's own peak, not the pytest worker's
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from doorbell_ci.github.artifacts import safe_extract, UnsafeArchiveError\n"
+    "def kib(field):\n"
+    "    return next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith(field))\n"
+    "before = kib('VmRSS:')\n"
+    "try:\n"
+    "    safe_extract(Path(sys.argv[1]), Path(sys.argv[2]))\n"
+    "    print('extracted')\n"
+    "except UnsafeArchiveError as error:\n"
+    "    print(error)\n"
+    "print((kib('VmHWM:') - before) // 1024)\n"
+)
+
+
+@pytest.mark.parametrize("form", ["counted", "zip64"])
+def test_a_zip_of_760k_entries_is_refused_from_its_end_record_before_any_entry_is_built(tmp_path: Path,
+                                                                                      form: str) -> None:
+    """zipfile.ZipFile() used to build 760,000 ZipInfo objects (430 MiB) before the count was checked."""
+    import subprocess
+    import sys
+
+    if not Path("/proc/self/status").exists():
+        pytest.skip("peak memory is read from /proc/self/status (VmHWM), which only Linux has")
+    archive = many_entries_zip(tmp_path / "many.zip", 760_000, zip64=form == "zip64")
+    done = subprocess.run([sys.executable, "-c", PEAK_PROBE, str(archive), str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300, check=True)
+    message, peak_mib = done.stdout.splitlines()
+    assert "entries, more than the 10000 allowed" in message  # a plain end record says 65535 at most
+    assert int(peak_mib) < 20, f"extraction grew by {peak_mib} MiB"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("declared", [1, 0, 9])
+def test_an_end_record_that_under_declares_the_count_is_caught_by_counting_the_records(
+        tmp_path: Path, declared: int) -> None:
+    """zipfile walks the directory by its byte size, not by the declared count: the records are counted."""
+    archive = many_entries_zip(tmp_path / "liar.zip", 5_000, declared=declared)
+    with pytest.raises(UnsafeArchiveError, match="more than the 1000 entries allowed"):
+        safe_extract(archive, tmp_path / "out", max_files=1000)
+    huge = many_entries_zip(tmp_path / "huge.zip", 760_000, declared=declared)
+    with pytest.raises(UnsafeArchiveError, match="central directory of"):
+        safe_extract(huge, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_declared_sizes_are_summed_from_the_central_directory_before_any_entry_is_built(tmp_path: Path) -> None:
+    archive = many_entries_zip(tmp_path / "sizes.zip", 300, file_size=1024 * 1024)
+    with pytest.raises(UnsafeArchiveError, match="more than 256 MiB"):
+        safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

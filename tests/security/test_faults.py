@@ -30,7 +30,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from doorbell_ci import execution
+from doorbell_ci import execution, output_folder
 from doorbell_ci.environments.base import SuiteCommand
 from tests.tooling import require_tool
 
@@ -579,6 +579,7 @@ def test_a_report_after_report_json_that_cannot_be_written_is_named_and_the_othe
     marker = f"fault-{uuid.uuid4().hex}"
     project = make_project(tmp_path / "proj", PASSING_UNIT)
     (project / "test-results" / "report.html").mkdir(parents=True)  # something in the way of report.html
+    (project / "test-results" / output_folder.MARKER).write_text("")  # left there by an earlier run
     (project / "test-results" / "report.html" / "keep").write_text("occupied", encoding="utf-8")
     done = subprocess.run(cli(project, "--suites", "unit"), capture_output=True, text=True,  # noqa: S603
                           env=clean_environment(marker), timeout=120)

@@ -175,6 +175,7 @@ def _project(pyproject: bytes | None) -> Iterator[Path]:
 @example(pyproject=b'[tool.doorbell-ci.suite.unit]\nenv = {"A=B" = "x"}', environ={})  # later: no process
 @example(pyproject=b'[tool.doorbell-ci.suite.unit]\npaths = ["' + b"a" * 300 + b'"]', environ={})  # name too long
 @example(pyproject=b"[tool.doorbell-ci.environment.docker]\ncpus = nan\nbuild_timeout = inf", environ={})  # accepted
+@example(pyproject=b'[tool.doorbell-ci]\noutput_dir = "' + b"x" * 300 + b'"\n', environ={})  # ENAMETOOLONG in a check
 def test_only_config_errors_escape_and_what_loads_can_run(pyproject: bytes, environ: dict[str, str]) -> None:
     with _project(pyproject) as project:
         try:
@@ -226,7 +227,7 @@ def _valid_settings(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
     expected: dict[str, Any] = {}
     for key, strategy in {
         "workers": st.one_of(st.integers(1, 64), st.just("auto")),
-        "timeout": st.floats(0.001, 1e6),
+        "timeout": st.floats(1, 86_400),  # options.MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS
         "parallel_suites": st.one_of(st.integers(1, 8), st.just("auto")),
         "fail_fast": st.booleans(),
         "coverage": st.booleans(),
@@ -242,7 +243,7 @@ def _valid_settings(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
         suites[name] = {
             "paths": [f"tests/{name}"],
             "markers": draw(st.sampled_from(["smoke", "not slow", "smoke and (fast or cheap)"])),
-            "timeout": draw(st.floats(0.5, 1e5)),
+            "timeout": draw(st.floats(1, 86_400)),
             "parallel": draw(st.booleans()),
             "env": draw(st.dictionaries(st.from_regex(r"[A-Z_][A-Z0-9_]{0,8}", fullmatch=True), _ENV_VALUES,
                                         max_size=2)),
