@@ -203,7 +203,7 @@ def test_a_flat_project_runs_its_tests_and_an_empty_one_fails_with_exit_8(tmp_pa
     run = cli(empty, "run", "--no-coverage")
     assert run.returncode == 8, run.stdout[-3000:] + run.stderr[-3000:]
     lines = run.stdout.rstrip("\n").splitlines()
-    assert lines[-2].startswith("doorbell-ci: nothing was tested: every selected suite is absent")
+    assert lines[-2].startswith("doorbell-ci: nothing was tested: no selected suite exists in the project")
     assert lines[-1] == "0 passed, 0 failed, 0 skipped; nothing tested"
     assert json_report.read(empty / "test-results")[1]["run"]["exit_code"] == 8
     allowed = cli(empty, "run", "--no-coverage", "--allow-no-tests")
