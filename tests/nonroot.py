@@ -29,7 +29,7 @@ SYSTEM_PYTHON = Path("/usr/bin/python3")
 VENV = Path(os.environ.get("DOORBELL_CI_NONROOT_VENV", "/opt/doorbell-ci-nonroot-venv"))
 # what the suites need to run doorbell-ci and pytest as that user; the dev tools are not needed there
 PACKAGES = [
-    "pytest>=8.0", "pytest-xdist>=3.5", "pytest-cov>=5.0", "pytest-html>=4.0", "junitparser>=3.1",
+    "pytest>=8.0", "pytest-xdist>=3.5", "pytest-cov>=5.0", "junitparser>=3.1",
     "defusedxml>=0.7", "psutil>=5.9", "PyGithub>=2.3", "docker>=7.0", "jinja2>=3.1", "numpy>=1.26", "scipy>=1.11",
 ]
 
