@@ -651,47 +651,51 @@ def scrub_output(folder: Path, redactor: Redactor | None = None) -> Scrubbed:
         return done
     if not folder.is_dir():
         return done
-    for path, _folders, entries, dir_fd in nofollow.walk(folder):
-        for name in entries:
-            where = Path(path) / name
-            try:
-                info = nofollow.lstat(name, dir_fd, path)
-                if not stat.S_ISREG(info.st_mode):
-                    nofollow.unlink(name, dir_fd, path)
-                    done.removed.append((where, _kind_of(info.st_mode)))
-                    continue
-                if not redactor:
-                    continue
+    try:
+        for path, _folders, entries, dir_fd in nofollow.walk(folder):
+            for name in entries:
+                where = Path(path) / name
                 try:
-                    outcome = _scrub_entry(name, dir_fd, path, redactor)
-                except OSError:
-                    raise
-                except Exception as error:  # noqa: BLE001 - a file we cannot scan is not published
-                    outcome = f"it could not be scanned ({type(error).__name__}: {error})"
-                if outcome == "changed":
-                    done.changed.append(where)
-                elif outcome is not None:
-                    nofollow.unlink(name, dir_fd, path)
-                    done.removed.append((where, outcome))
-            except OSError as error:
-                reason = error.strerror or str(error)
-                if error.errno in (errno.ELOOP, errno.EINVAL):  # swapped for a link or a FIFO since the lstat
-                    reason = "replaced by a link or special file while it was scanned"
-                elif error.errno in (errno.EACCES, errno.EPERM):  # a test's chmod 000: ours to read again
-                    nofollow.make_owner_readable(name, dir_fd, path)
+                    info = nofollow.lstat(name, dir_fd, path)
+                    if not stat.S_ISREG(info.st_mode):
+                        nofollow.unlink(name, dir_fd, path)
+                        done.removed.append((where, _kind_of(info.st_mode)))
+                        continue
+                    if not redactor:
+                        continue
                     try:
                         outcome = _scrub_entry(name, dir_fd, path, redactor)
-                    except Exception:  # noqa: BLE001 - still unreadable: withheld below
-                        outcome = f"it cannot be read ({reason})"
-                    if outcome is None or outcome == "changed":
-                        done.changed += [where] if outcome else []
-                        continue
-                    reason = outcome
-                try:  # what cannot be scanned is not published
-                    nofollow.unlink(name, dir_fd, path)
-                    done.removed.append((where, reason))
-                except OSError:
-                    done.unreadable.append((where, reason))
+                    except OSError:
+                        raise
+                    except Exception as error:  # noqa: BLE001 - a file we cannot scan is not published
+                        outcome = f"it could not be scanned ({type(error).__name__}: {error})"
+                    if outcome == "changed":
+                        done.changed.append(where)
+                    elif outcome is not None:
+                        nofollow.unlink(name, dir_fd, path)
+                        done.removed.append((where, outcome))
+                except OSError as error:
+                    reason = error.strerror or str(error)
+                    if error.errno in (errno.ELOOP, errno.EINVAL):  # swapped for a link or a FIFO since the lstat
+                        reason = "replaced by a link or special file while it was scanned"
+                    elif error.errno in (errno.EACCES, errno.EPERM):  # a test's chmod 000: ours to read again
+                        nofollow.make_owner_readable(name, dir_fd, path)
+                        try:
+                            outcome = _scrub_entry(name, dir_fd, path, redactor)
+                        except Exception:  # noqa: BLE001 - still unreadable: withheld below
+                            outcome = f"it cannot be read ({reason})"
+                        if outcome is None or outcome == "changed":
+                            done.changed += [where] if outcome else []
+                            continue
+                        reason = outcome
+                    try:  # what cannot be scanned is not published
+                        nofollow.unlink(name, dir_fd, path)
+                        done.removed.append((where, reason))
+                    except OSError:
+                        done.unreadable.append((where, reason))
+    except OSError as error:  # e.g. a test made the output folder itself unreadable: what was not reached is unscanned
+        done.unreadable.append((folder, f"the output folder could not be walked ({error.strerror or error}); "
+                                        "what was not reached was not scanned: do not publish it"))
     return done
 
 

@@ -269,7 +269,7 @@ def test_a_hostile_output_dir_is_a_folder_name_not_a_command(tmp_path: Path) -> 
     assert report["totals"]["passed"] == 1
 
 
-OUR_OPTIONS = re.compile(r"-m|-o|-p|-n|--junitxml=.*|--cov(=.*)?|--cov-report=")
+OUR_OPTIONS = re.compile(r"-m|-o|-p|-n|--junitxml=.*|--cov(=.*)?|--cov-report=|--cov-fail-under=0")
 OUR_PLUGINS = {"doorbell_ci.progress_plugin", "doorbell_ci.selection_plugin", "no:cacheprovider"}
 
 
