@@ -82,7 +82,7 @@ def generate(tests: int = 200, runs: int = 64, platforms: tuple[str, ...] = PLAT
                 outcome = "F" if index < runs // 2 else "P"
             elif kind == "flaky" and rng.random() < flip:
                 outcome = "R" if rng.random() < 0.5 else rng.choice("FE")
-            elif number % 61 == 9:
+            elif kind == "stable" and number % 61 == 9:
                 outcome = "S"
             else:
                 outcome = "P"
