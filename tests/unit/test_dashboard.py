@@ -76,6 +76,10 @@ def _mutations() -> list[tuple[str, Any, str]]:
         ("run without platform", lambda d: d["runs"][2].pop("platform"), '"platform" must be a string'),
         ("huge run id", lambda d: d["runs"][2].update(id="x" * 5_000), '"id" must be a string of at most'),
         ("benchmark unit", lambda d: d["runs"][0]["benchmarks"]["frame_decode"].update(unit="parsecs"), "unit"),
+        ("huge benchmark name",
+         lambda d: d["runs"][1]["benchmarks"].update({"b" * 1_000_001: {"value": 1, "unit": "s"}}),
+         "a benchmark name is over"),
+        ("huge test id", lambda d: d["tests"].update({"t" * 1_000_001: test_entry(d)}), "the id is over"),
         ("suite seconds as text", lambda d: d["runs"][0]["suites"].update(unit="3"), "suite"),
         ("test entry not an object", lambda d: d["tests"].update({"unit::a::b": [1, 2]}), "one per run"),
     ]
