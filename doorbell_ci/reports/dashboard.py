@@ -238,6 +238,40 @@ def _tests(raw: dict[str, Any], runs: int) -> dict[str, tuple[str, list[float | 
     return tests
 
 
+def combine(histories: list[History]) -> History:
+    """Several histories (one per matrix leg) as one, for the page: runs by (id, platform), oldest first.
+
+    Each leg's history.json holds the earlier runs it fetched plus its own run, so the same run can
+    be in several files: it is drawn once, its outcomes taken from the first file that has them.
+    A test absent from a file is "." in that file's runs. The newest MAX_RUNS runs are kept.
+    """
+    if len(histories) == 1:
+        return histories[0]
+    runs: dict[tuple[str, str], Run] = {}
+    for history in histories:
+        for run in history.runs:
+            runs.setdefault((run.id, run.platform), run)
+    merged = sorted(runs.values(), key=lambda run: run.started_at)[-MAX_RUNS:]
+    position = {(run.id, run.platform): index for index, run in enumerate(merged)}
+    outcomes: dict[str, list[str]] = {}
+    durations: dict[str, list[float | None]] = {}
+    for history in histories:
+        targets = [(source, position[(run.id, run.platform)]) for source, run in enumerate(history.runs)
+                   if (run.id, run.platform) in position]
+        for key, (test_outcomes, test_durations) in history.tests.items():
+            if key not in outcomes:
+                outcomes[key], durations[key] = ["."] * len(merged), [None] * len(merged)
+            into_outcomes, into_durations = outcomes[key], durations[key]
+            for source, target in targets:
+                if into_outcomes[target] == "." and test_outcomes[source] != ".":
+                    into_outcomes[target] = test_outcomes[source]
+                    into_durations[target] = test_durations[source]
+    if len(outcomes) > MAX_TESTS:
+        raise HistoryError(f"the histories hold {len(outcomes)} tests together, over the bound of {MAX_TESTS}")
+    return History(runs=merged, tests={key: ("".join(outcomes[key]), durations[key]) for key in outcomes},
+                   source=", ".join(history.source for history in histories))
+
+
 # --- what the page shows ----------------------------------------------------------------------
 
 
@@ -618,16 +652,18 @@ def register_commands(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "dashboard", help="draw the history of many runs (history.json) as one static HTML page",
         description="Draw history.json as one self-contained HTML page: pass rate per run, suite durations, "
-                    "the slowest tests, a flaky leaderboard and benchmark trends per platform. The page "
-                    "loads nothing and runs no script, so it can be published as is (e.g. to GitHub Pages).")
-    parser.add_argument("history", type=Path, metavar="HISTORY.json", help="the history file (history.json)")
+                    "the slowest tests, a flaky leaderboard and benchmark trends per platform. Several files "
+                    "(one per matrix leg) are drawn as one history. The page loads nothing and runs no script, "
+                    "so it can be published as is (e.g. to GitHub Pages).")
+    parser.add_argument("history", type=Path, nargs="+", metavar="HISTORY.json",
+                        help="history files (history.json of each matrix leg)")
     parser.add_argument("-o", "--output", type=Path, default=Path(FILENAME), metavar="FILE",
                         help=f"where to write the page (default: {FILENAME})")
     parser.set_defaults(handler=_dashboard_command)
 
 
 def _dashboard_command(args: argparse.Namespace) -> int:
-    history = read(args.history)
+    history = combine([read(path) for path in args.history])
     try:
         path = write(history, args.output)
     except OSError as error:

@@ -291,6 +291,34 @@ def test_the_dashboard_command_refuses_a_bad_history_in_one_line(tmp_path: Path)
     assert "Traceback" not in completed.stderr and not output.exists()
 
 
+def test_the_legs_of_a_matrix_are_drawn_as_one_history(tmp_path: Path) -> None:
+    """Each leg's file holds the runs it fetched plus its own: shared runs are drawn once, none lost."""
+    linux, _ = history_factory.generate(tests=40, runs=6, platforms=("linux",), seed=1)
+    windows, _ = history_factory.generate(tests=40, runs=6, platforms=("windows",), seed=2)
+    for number, run in enumerate(windows["runs"]):
+        run["started_at"] = run["started_at"].replace(":15:00", f":{16 + number}:00")
+    shared = copy.deepcopy(linux)  # the windows leg fetched the linux runs too, and one test only it has
+    shared["runs"] += windows["runs"]
+    shared["tests"] = {key: {"o": linux["tests"][key]["o"] + windows["tests"][key]["o"],
+                             "d": linux["tests"][key]["d"] + windows["tests"][key]["d"]} for key in linux["tests"]}
+    shared["tests"]["unit::only::windows"] = {"o": "." * 6 + "PPPPPF", "d": [None] * 6 + [0.1] * 6}
+    paths = [_written(tmp_path, linux, "linux.json"), _written(tmp_path, shared, "windows.json")]
+    combined = dashboard.combine([dashboard.read(path) for path in paths])
+    assert len(combined.runs) == 12 and [r.started_at for r in combined.runs] == sorted(r.started_at
+                                                                                      for r in combined.runs)
+    assert {run.platform for run in combined.runs} == {"linux", "windows"}
+    key = next(iter(linux["tests"]))
+    by_position = {(run.id, run.platform): index for index, run in enumerate(combined.runs)}
+    for source, run in enumerate(linux["runs"] + windows["runs"]):
+        expected = (linux["tests"][key]["o"] + windows["tests"][key]["o"])[source]
+        assert combined.tests[key][0][by_position[(run["id"], run["platform"])]] == expected
+    assert combined.tests["unit::only::windows"][0].count(".") == 6
+    output = tmp_path / "page.html"
+    completed = _cli("dashboard", *map(str, paths), "-o", str(output))
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == f"dashboard: {output} (12 runs, 41 tests)"
+
+
 def test_write_beside_draws_only_when_a_history_is_there(tmp_path: Path) -> None:
     assert dashboard.write_beside(tmp_path) is None and not (tmp_path / dashboard.FILENAME).exists()
     document, _ = history_factory.generate(tests=5, runs=4)
