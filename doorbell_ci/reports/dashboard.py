@@ -283,6 +283,13 @@ def shown_name(text: str, limit: int = NAME_SHOWN) -> str:
     return f"{text[:limit]}… (+{len(text) - limit} characters)"
 
 
+def name_parts(key: str) -> dict[str, str]:
+    """A test id as the page shows it: the test's own name first, its suite and class below, each cut."""
+    where, _, test = key.rpartition("::")
+    return {"test": shown_name(test, NAME_SHOWN), "where": shown_name(where, NAME_SHOWN),
+            "title": shown_name(key, TITLE_SHOWN)}
+
+
 def _short(commit: str) -> str:
     return commit[:8] if commit else "?"
 
@@ -472,7 +479,7 @@ def _flaky(history: History, shown_from: int) -> tuple[list[dict[str, Any]], int
     for score, reruns, flips, failures, key in top:
         outcomes = history.tests[key][0]
         ran = len(outcomes) - outcomes.count(".") - outcomes.count("S")
-        rows.append({"key": key, "name": shown_name(key), "title": shown_name(key, TITLE_SHOWN), "score": score,
+        rows.append({"key": key, "name": shown_name(key), **name_parts(key), "score": score,
                      "reruns": reruns, "flips": flips, "failures": failures, "ran": ran,
                      "timeline": _timeline(history.runs, outcomes, shown_from)})
     return rows, len(candidates) - len(rows)
@@ -516,7 +523,7 @@ def _slowest(history: History, shown_from: int, colors: dict[str, str]) -> tuple
                            spark=True)
         for line, (platform, _) in zip(chart.series, series, strict=True):
             line["color"] = colors.get(platform, PALETTE[0])
-        rows.append({"name": shown_name(key), "title": shown_name(key, TITLE_SHOWN), "latest": latest,
+        rows.append({"name": shown_name(key), **name_parts(key), "latest": latest,
                      "median": statistics.median(present), "low": min(present), "high": max(present),
                      "chart": chart})
     return rows, len(means) - len(rows)
