@@ -82,7 +82,9 @@ def test_every_chart_is_laid_out_with_its_bars_and_lines(browser: Browser, page:
 
     pass_rate = next(svg for svg in svgs if svg["id"] == "chart-pass-rate")
     assert pass_rate["box"]["width"] >= 1000 and pass_rate["box"]["height"] >= 200
-    assert len(pass_rate["rects"]) == RUNS and all(w > 0 and h > 0 for w, h in pass_rate["rects"])
+    failed_runs = sum(1 for run in history[0]["runs"] if run["failed"] or run["errors"])
+    assert len(pass_rate["rects"]) == RUNS + failed_runs  # a bar per run, a red mark under each failed one
+    assert all(w > 0 and h > 0 for w, h in pass_rate["rects"])
     assert pass_rate["labels"] >= 10  # axis ticks and commits
 
     suites = [svg for svg in svgs if svg["kind"] == "chart suite-chart"]
