@@ -16,10 +16,12 @@ hostile pull request must stop here, not half-draw a page.
 from __future__ import annotations
 
 import argparse
+import errno
 import heapq
 import json
 import math
 import operator
+import os
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, Template, select_autoescape
 from markupsafe import Markup
 
-from doorbell_ci import __version__
+from doorbell_ci import __version__, nofollow
 from doorbell_ci.errors import ReportError
 from doorbell_ci.reports.html import CSP
 from doorbell_ci.reports.text import encodable, show_bidi
@@ -112,16 +114,27 @@ def _refuse_constant(name: str) -> float:
     raise ValueError(f"non-finite number {name} (the format allows finite numbers only)")
 
 
-def read(path: Path) -> History:
-    """history.json at ``path``, checked against the format; :class:`HistoryError` (one line) otherwise."""
+def read(path: Path, follow_links: bool = True) -> History:
+    """history.json at ``path``, checked against the format; :class:`HistoryError` (one line) otherwise.
+
+    Only a regular file is read (a FIFO would block the build for ever); with ``follow_links``
+    off, as in an output folder the tests could write to, a link is refused rather than followed.
+    """
     where = f"history file {path}"
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise HistoryError(f"{where} is {size / 2**20:.0f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB bound")
-        raw = path.read_bytes()
+        target = path.resolve() if follow_links else path
+        handle, info = nofollow.open_regular(target.name, None, str(target.parent))
+        with handle:
+            if info.st_size > MAX_FILE_BYTES:
+                raise HistoryError(f"{where} is {info.st_size / 2**20:.0f} MiB, over the "
+                                   f"{MAX_FILE_BYTES // 2**20} MiB bound")
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as error:
-        raise HistoryError(f"cannot read {where}: {error.strerror or error}") from None
+        reason = "it is a symbolic link, not followed here" if error.errno == errno.ELOOP else \
+            (error.strerror or str(error))
+        raise HistoryError(f"cannot read {where}: {reason}") from None
+    if len(raw) > MAX_FILE_BYTES:  # grew after the size was read
+        raise HistoryError(f"{where} is over the {MAX_FILE_BYTES // 2**20} MiB bound")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -643,13 +656,14 @@ def write(history: History, output: Path) -> Path:
 def write_beside(output_dir: Path) -> Path | None:
     """The reports stage's hook: dashboard.html next to history.json when a run wrote one, else None.
 
-    Raises :class:`HistoryError` (a ReportError, one line) for a history off the format; the
-    other reports are unaffected, so the caller names it among the reports that failed.
+    Raises :class:`HistoryError` (a ReportError, one line) for a history off the format, or one
+    that is a link or not a regular file (the tests can write into the output folder); the other
+    reports are unaffected, so the caller names it among the reports that failed.
     """
     history_path = output_dir / HISTORY_FILENAME
-    if not history_path.is_file():
+    if not os.path.lexists(history_path):
         return None
-    return write(read(history_path), output_dir / FILENAME)
+    return write(read(history_path, follow_links=False), output_dir / FILENAME)
 
 
 # --- the command ----------------------------------------------------------------------------------

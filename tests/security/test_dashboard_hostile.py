@@ -12,7 +12,10 @@ which tests/e2e/test_dashboard_chromium.py proves a real browser enforces.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -24,6 +27,7 @@ from doorbell_ci.reports import dashboard, html
 from tests import history_factory
 from tests.security.test_report_no_script import LONG_LINE, PAYLOADS, dump_dom
 
+ROOT = Path(__file__).resolve().parents[2]
 OUR_TAGS = {"html", "head", "meta", "title", "style", "body", "header", "main", "footer", "nav", "div", "span", "p",
             "h1", "h2", "h3", "b", "code", "a", "table", "thead", "tbody", "tr", "th", "td", "svg", "g", "line",
             "text", "polyline", "circle", "rect"}
@@ -114,3 +118,38 @@ def test_no_payload_runs_in_chromium(page: Path, tmp_path: Path) -> None:
     dom = dump_dom(page, tmp_path / "profile")
     assert dom.title.startswith("doorbell-ci history: 12 runs"), dom.title  # every payload sets it to PWNED
     assert not {tag for tag, _ in dom.elements} & {"script", "img", "iframe", "object", "embed", "form", "base"}
+
+
+# --- history.json in a folder the tests can write to ----------------------------------------------
+
+
+def test_the_reports_hook_never_follows_a_link_out_of_the_output_folder(tmp_path: Path) -> None:
+    """The output folder is written by the tests: a history.json planted as a link is not read through."""
+    elsewhere = tmp_path / "elsewhere.json"  # a valid history, so only the link itself can be the refusal
+    history_factory.write(elsewhere, history_factory.generate(tests=3, runs=2)[0])
+    output = tmp_path / "test-results"
+    output.mkdir()
+    (output / dashboard.HISTORY_FILENAME).symlink_to(elsewhere)
+    with pytest.raises(dashboard.HistoryError, match="symbolic link, not followed"):
+        dashboard.write_beside(output)
+    assert not (output / dashboard.FILENAME).exists()
+    dashboard.read(output / dashboard.HISTORY_FILENAME)  # the command line, given the link by a person, follows it
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "doorbell_ci", *argv], capture_output=True, text=True,  # noqa: S603
+                          timeout=60, check=False, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_history_that_is_not_a_regular_file_is_refused_without_blocking(tmp_path: Path, kind: str) -> None:
+    """A FIFO named history.json would block a plain read for ever (no writer ever comes)."""
+    output = tmp_path / "test-results"
+    output.mkdir()
+    planted = output / dashboard.HISTORY_FILENAME
+    os.mkfifo(planted) if kind == "fifo" else planted.mkdir()
+    completed = _cli("dashboard", str(planted), "-o", str(tmp_path / "page.html"))  # times out if it blocks
+    assert completed.returncode == 4, completed.stderr
+    assert completed.stderr.count("\n") == 1 and "cannot read history file" in completed.stderr
+    with pytest.raises(dashboard.HistoryError, match="cannot read history file"):
+        dashboard.write_beside(output)
