@@ -197,6 +197,15 @@ def test_flips_are_counted_within_a_platform_not_across_legs() -> None:
     assert [(row["flips"], row["reruns"]) for row in view["flaky"]] == [(0, 1)]
 
 
+def test_a_history_of_many_one_run_platforms_stays_cheap() -> None:
+    """Every run on its own platform (a misconfigured key): flips are not counted across them, reruns are."""
+    document, _ = history_factory.generate(tests=200, runs=64, platforms=tuple(f"p{n}" for n in range(64)),
+                                           flaky_share=0.1)
+    view = dashboard.view(dashboard.parse(document))
+    assert all(row["flips"] == 0 and row["reruns"] > 0 for row in view["flaky"])
+    assert len(view["suites"]) == dashboard.SHOWN_PLATFORMS and len(view["benchmarks"]) == dashboard.SHOWN_PLATFORMS
+
+
 def test_the_slowest_tests_come_first_with_their_trend(generated: tuple[dict[str, Any], Any]) -> None:
     document, known = generated
     view = dashboard.view(dashboard.parse(document))
