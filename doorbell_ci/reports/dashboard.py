@@ -378,7 +378,8 @@ def line_chart(columns: int, series: list[tuple[str, list[float | None]]], x_lab
                spark: bool = False) -> Chart:
     """Lines over ``columns`` x positions; None is a run the line has no value for (it joins across it).
 
-    ``spark`` draws a sparkline: no margins, no axes, the vertical range from the values themselves.
+    ``spark`` draws a sparkline: no margins, no axes, the vertical range from the values themselves
+    (at least 10 % of their level, so noise stays small).
     """
     chart = Chart(width=width, height=height)
     if spark:
@@ -386,8 +387,9 @@ def line_chart(columns: int, series: list[tuple[str, list[float | None]]], x_lab
     values = [v for _, points in series for v in points if v is not None]
     low = 0.0 if low_zero or not values else min(values)
     high = max(values, default=1.0)
-    if spark:
-        ticks, tick_label = [low, high if high > low else low + (abs(low) or 1.0)], label
+    if spark:  # at least 10 % of the level tall: a 0.3 % wobble must not fill the box like a 30 % jump
+        middle, half = (low + high) / 2, max((high - low) / 2, abs(low + high) * 0.025, 1e-12)
+        ticks, tick_label = [middle - half, middle + half], label
     elif label is seconds_text:
         ticks, tick_label = seconds_ticks(low, high)
     else:
@@ -565,7 +567,7 @@ def _suite_charts(runs: list[Run], colors: dict[str, str]) -> list[dict[str, Any
     return charts
 
 
-def _benchmarks(runs: list[Run]) -> list[dict[str, Any]]:
+def _benchmarks(runs: list[Run], colors: dict[str, str]) -> list[dict[str, Any]]:
     """Per platform, each benchmark's figures over its runs; the largest recent changes first."""
     sections = []
     for platform, indexes in list(_positions_by_platform(runs).items())[:SHOWN_PLATFORMS]:
@@ -591,7 +593,7 @@ def _benchmarks(runs: list[Run]) -> list[dict[str, Any]]:
             row["name"] = shown_name(row["name"], 100)
         if rows:
             sections.append({"platform": platform, "rows": shown, "left_out": len(rows) - len(shown),
-                             "runs": len(legs)})
+                             "runs": len(legs), "color": colors.get(platform)})
     return sections
 
 
@@ -615,7 +617,7 @@ def view(history: History) -> dict[str, Any]:
         "suites": _suite_charts(recent, colors),
         "slowest": slowest, "slowest_left_out": slowest_left_out,
         "flaky": flaky, "flaky_left_out": flaky_left_out, "flaky_total": len(flaky) + flaky_left_out,
-        "benchmarks": _benchmarks(recent), "timeline_colors": TIMELINE_COLORS, "outcome_words": OUTCOME_WORDS,
+        "benchmarks": _benchmarks(recent, colors), "timeline_colors": TIMELINE_COLORS, "outcome_words": OUTCOME_WORDS,
     }
 
 
