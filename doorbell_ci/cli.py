@@ -88,6 +88,7 @@ def _subcommand_modules() -> list[Callable[[Any], None]]:
     from doorbell_ci.environments import cleanup as environment_cleanup
     from doorbell_ci.github import publish as github_publish
     from doorbell_ci.perf import commands as perf_commands
+    from doorbell_ci.reports import dashboard
 
     return [
         doctor.register_commands,
@@ -96,6 +97,7 @@ def _subcommand_modules() -> list[Callable[[Any], None]]:
         github_publish.register_commands,
         environment_cleanup.register_commands,
         perf_commands.register_commands,
+        dashboard.register_commands,
     ]
 
 
