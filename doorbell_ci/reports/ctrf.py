@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,15 @@ def _epoch_ms(text: str) -> int:
         return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
     except (ValueError, OverflowError):
         return 0
+
+
+def _timestamp(text: str) -> str:
+    """RFC 3339 (the schema's date-time), or "" for a time that is not one."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    return moment.isoformat() if moment.tzinfo else moment.replace(tzinfo=UTC).isoformat()
 
 
 def _ms(seconds: float) -> int:
@@ -99,7 +108,7 @@ def build(run: RunResult) -> dict[str, Any]:
         "specVersion": SPEC_VERSION,
         "reportId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"doorbell-ci:{run.run_id}")),
         "runId": run.run_id,
-        "timestamp": run.finished_at,
+        **({"timestamp": _timestamp(run.finished_at)} if _timestamp(run.finished_at) else {}),
         "generatedBy": "doorbell-ci",
         "results": {
             "tool": {"name": "doorbell-ci", "version": __version__},
