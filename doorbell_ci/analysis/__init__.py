@@ -171,6 +171,47 @@ def track(result: RunResult, config: Any) -> History | None:
     return history
 
 
+def track_merged(result: RunResult, folders: list[Path], shard_run_ids: list[str], output_dir: Path,
+                 quarantine_sections: list[Mapping[str, Any]]) -> History | None:
+    """history.json of merged shards: their shared past once, then the merged run in place of theirs.
+
+    The shards applied the quarantine already (a suite they turned green stays green in the merge);
+    their quarantine sections are joined so that every report still lists the quarantined tests.
+    """
+    from doorbell_ci import atomic
+
+    histories = []
+    for folder in folders:
+        path = folder / history_store.FILENAME
+        if not os.path.isfile(path):
+            continue
+        try:
+            histories.append(history_store.read(path))
+        except ReportError as error:
+            result.notices.append(f"history: {folder}'s history is left out: {error}")
+    if not histories:
+        return None
+    longest = max(len(h.runs) for h in histories)
+    runs = max(history_store.DEFAULT_RUNS, longest)
+    tests = max(history_store.DEFAULT_TESTS, max(len(h.tests) for h in histories))
+    previous = history_store.combine(histories, runs, tests, leave_out=shard_run_ids)
+    before = flakiness.classify(previous) if previous.runs else {}
+    history = history_store.append(previous, result, history_store.platform_of(result), runs, tests)
+    section = result.analysis if result.analysis is not None else {}
+    section["flakiness"] = flakiness_section(flakiness.classify(history), before, result)
+    joined = [item for part in quarantine_sections for item in part.get("tests") or [] if isinstance(item, dict)]
+    if joined:
+        section["quarantine"] = {"file": next((str(p.get("file")) for p in quarantine_sections if p.get("file")), ""),
+                                 "entries": max(int(p.get("entries") or 0) for p in quarantine_sections),
+                                 "tests": joined, "expired": [], "can_leave": []}
+    result.analysis = section
+    try:
+        atomic.write_text(output_dir / history_store.FILENAME, history_store.dumps(history))
+    except OSError as error:
+        result.notices.append(f"history: {history_store.FILENAME} could not be written: {error.strerror or error}")
+    return history
+
+
 def load_previous(config: Any, notices: list[str]) -> History:
     """The history to extend: ``history_from``, else the output folder's; empty (and a notice) if unusable."""
     given = config.history_from
