@@ -299,7 +299,8 @@ OPTIONS: tuple[Option, ...] = (
            bounded(1, 1_000_000), 100_000, flag="--history-tests", metavar="N"),
     Option("quarantine_file", "Checked-in list of quarantined tests (id pattern, owner, reason, expires); "
            "relative paths are under the project. A missing file quarantines nothing.",
-           parse_path, Path(".doorbell-ci/quarantine.toml"), flag="--quarantine-file", metavar="FILE"),
+           parse_path, Path(".doorbell-ci/quarantine.toml"), flag="--quarantine-file", metavar="FILE",
+           action_input="quarantine-file"),
     Option("quarantine_auto", "Also quarantine, without an entry, tests the history shows flaky (failed and "
            "passed on one commit), for quarantine_days after the last evidence.", parse_bool, False,
            flag="--quarantine-auto", is_flag=True),

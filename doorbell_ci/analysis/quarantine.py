@@ -53,8 +53,25 @@ class Entry:
     expires: date
     source: str = "file"  # "file", or "auto" for a quarantine the history decided
 
-    def matches(self, test: TestResult) -> bool:
-        return any(fnmatch.fnmatchcase(name, self.pattern) for name in (test_key(test), test.nodeid))
+    def matches(self, names: list[str]) -> bool:
+        return any(fnmatch.fnmatchcase(name, self.pattern) for name in names)
+
+
+def names_of(test: TestResult, project_parts: tuple[str, ...] = ()) -> list[str]:
+    """What an entry's pattern is matched against: ``suite::nodeid``, the nodeid, the history key.
+
+    pytest writes paths relative to its rootdir, which is above the project when the project is a
+    sub-folder of a repository with its own pytest configuration; the entry names the test as seen
+    from the project, so the project's own path is also taken off the front.
+    """
+    nodeid = test.nodeid
+    names = [test_key(test), nodeid, history_key(test)]
+    for size in range(len(project_parts), 0, -1):
+        prefix = "/".join(project_parts[-size:]) + "/"
+        if nodeid.startswith(prefix):
+            names += [f"{test.suite}::{nodeid[len(prefix):]}", nodeid[len(prefix):]]
+            break
+    return names
 
 
 def load(path: Path) -> list[Entry]:
@@ -164,9 +181,11 @@ def apply(run: RunResult, entries: list[Entry], history: History, platform: str,
     expired: dict[str, Entry] = {}
     can_leave: list[str] = []
     held: set[int] = set()  # id() of the quarantined failing tests
+    project_parts = Path(run.project).parts[1:]
     for test in run.iter_tests():
         key = history_key(test)
-        entry = next((e for e in entries if e.matches(test)), None) or automatic.get(key)
+        names = names_of(test, project_parts) if entries else []
+        entry = next((e for e in entries if e.matches(names)), None) or automatic.get(key)
         if entry is None:
             continue
         if entry.expires < today:

@@ -118,3 +118,12 @@ def test_a_bad_quarantine_file_is_one_line_naming_the_entry(tmp_path: Path, text
 
 def test_a_missing_file_quarantines_nothing(tmp_path: Path) -> None:
     assert quarantine.load(tmp_path / "absent.toml") == []
+
+
+def test_an_entry_names_the_test_as_the_project_sees_it_when_pytest_ran_from_a_folder_above(tmp_path: Path) -> None:
+    run = run_with({"test_clock_tick": Outcome.FAILED})
+    run.project = "/work/repo/services/api"
+    run.suites[0].tests[0].file = "services/api/tests/unit/test_x.py"  # relative to the repository's rootdir
+    history = history_store.append(History(), run, "linux", environ=ENV)
+    quarantine.apply(run, entries(tmp_path), history, "linux", clean_needed=3, today=date(2026, 12, 2))
+    assert run.suites[0].status is SuiteStatus.PASSED
