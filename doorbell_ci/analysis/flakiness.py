@@ -52,7 +52,7 @@ def classify(history: History, window: int | None = None) -> dict[str, Verdict]:
     same_commit = [columns for columns in commits.values() if len(columns) > 1]
     found: dict[str, Verdict] = {}
     for key, row in history.tests.items():
-        letters = row[0]
+        letters = row["o"]
         if not (set(letters[start:]) - {"P", ".", "S"}):
             continue  # the common case, a test that only ever passed: one set() per test
         verdict = _evidence(key, letters, start, same_commit, runs) or _flips(key, letters, platforms)

@@ -121,6 +121,6 @@ def test_shard_histories_become_one_history_with_the_merged_run(tmp_path: Path) 
     result, _ = merge(folders, tmp_path / "merged")
     merged = history_store.read(tmp_path / "merged" / "history.json")
     assert [run["id"] for run in merged.runs] == ["main-1", result.run_id]  # s1, s2 replaced by the merge
-    assert {key: row[0] for key, row in merged.tests.items()} == {
+    assert {key: row["o"] for key, row in merged.tests.items()} == {
         "unit::tests.unit.test_m::a": "PP", "unit::tests.unit.test_m::c": "PF"}
     assert merged.runs[-1]["passed"] == 1 and merged.runs[-1]["failed"] == 1

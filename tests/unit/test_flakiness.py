@@ -12,7 +12,8 @@ def history(letters: dict[str, str], commits: list[str] | None = None, platforms
     platforms = platforms or ["linux"] * width
     runs = [{"id": f"r{i}", "commit": commits[i], "platform": platforms[i], "started_at": f"2026-12-01T00:{i:02d}:00"}
             for i in range(width)]
-    return History(runs=runs, tests={k: [v, [0.1 if m != "." else None for m in v]] for k, v in letters.items()})
+    rows = {k: {"o": v, "d": [0.1 if m != "." else None for m in v]} for k, v in letters.items()}
+    return History(runs=runs, tests=rows)
 
 
 def test_a_pass_on_rerun_is_flaky_and_a_steady_or_fixed_test_is_not() -> None:
