@@ -12,8 +12,9 @@ Two kinds of verdict, in the order of how sure they are:
 
 Per platform, because a test that fails on arm64 and passes on x86-64 of one commit is broken on
 arm64, not flaky. Precision and recall of both rules on simulated histories (tests with known flip
-probabilities, always failing, fixed half-way) are in docs/FLAKINESS.md, made by
-``python benchmarks/flaky_classifier/simulate.py``.
+probabilities, always failing, fixed half-way) are in docs/HISTORY.md, made by
+``python benchmarks/flaky_classifier/simulate.py``. Tuning constants below moved
+the figures there; change them together.
 """
 
 from __future__ import annotations

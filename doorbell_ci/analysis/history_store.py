@@ -1,4 +1,4 @@
-"""history.json: a bounded per-test history, carried from run to run (format: docs/HISTORY.md).
+"""history.json: a bounded per-test history, carried from run to run (format and rules: docs/HISTORY.md).
 
 Each run appends one column: the run's facts (commit, branch, platform key, counts, suite and
 benchmark figures) to ``runs``, and one letter and one duration to every test's ``o`` and ``d``.
@@ -9,7 +9,7 @@ earlier history.json; matrix legs and shards are combined with :func:`combine`.
 Bounded twice: at most ``history_runs`` runs (the oldest column is dropped) and at most
 ``history_tests`` tests (the ones seen least recently go first, then the quietest). Writing stays
 cheap because a test's row is two short strings/lists extended in place: for 100,000 tests the cost
-is the JSON encoding, measured in docs/PERFORMANCE.md ("Test history").
+is the JSON encoding, measured in docs/HISTORY.md ("Cost").
 
 The reader refuses, with one line, anything not of exactly this shape, so a hostile or damaged
 artifact can cost a run its history (a notice) but never its results.
