@@ -1,0 +1,71 @@
+"""A hostile previous history or quarantine file costs the run its history or its quarantine, never its results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from doorbell_ci import analysis
+from doorbell_ci.analysis import history_store
+from doorbell_ci.config import load_config
+from doorbell_ci.pipeline import decide_exit_code
+from doorbell_ci.results import Outcome, RunResult, SuiteResult, SuiteStatus, TestResult
+
+GOOD_ROW = {"o": "P", "d": [0.1]}
+RUN = {"id": "r", "commit": "", "branch": "", "platform": "p", "started_at": "t", "duration": 1.0, "passed": 1,
+       "failed": 0, "skipped": 0, "errors": 0, "suites": {}, "benchmarks": {}}
+
+
+def hostile_histories() -> dict[str, bytes]:
+    base = {"schema": "doorbell-ci.history", "version": 1, "runs": [RUN], "tests": {"k": GOOD_ROW}}
+    return {
+        "not json": b"{\"schema\": ",
+        "binary": bytes(range(256)) * 4,
+        "nan": json.dumps(base).replace('"duration": 1.0', '"duration": NaN').encode(),
+        "huge number": json.dumps(base).replace('[0.1]', '[1e400]').encode(),
+        "deep": b"[" * 100_000 + b"]" * 100_000,
+        "short row": json.dumps({**base, "tests": {"k": {"o": "", "d": []}}}).encode(),
+        "list": b"[]",
+        "other schema": json.dumps({**base, "schema": "doorbell-ci.history\n::error::x"}).encode(),
+    }
+
+
+def failing_run(project: Path) -> RunResult:
+    tests = [TestResult(suite="unit", name="test_a", classname="tests.unit.test_x", file="tests/unit/test_x.py",
+                        outcome=Outcome.FAILED, message="boom"),
+             TestResult(suite="unit", name="test_b", classname="tests.unit.test_x", file="tests/unit/test_x.py")]
+    suite = SuiteResult(name="unit", status=SuiteStatus.FAILED, tests=tests, exit_code=1)
+    return RunResult(run_id="now", project=str(project), started_at="2026-12-02T10:00:00+00:00",
+                     finished_at="2026-12-02T10:00:01+00:00", duration=1.0, suites=[suite], analysis={})
+
+
+@pytest.mark.parametrize("name", sorted(hostile_histories()))
+def test_a_hostile_previous_history_is_a_notice_and_a_fresh_history(tmp_path: Path, name: str) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    hostile = tmp_path / "previous.json"
+    hostile.write_bytes(hostile_histories()[name])
+    config = load_config(project, {"history_from": str(hostile), "output_dir": str(tmp_path / "out")})
+    run = failing_run(project)
+    analysis.track(run, config)
+    notes = [n for n in run.notices if n.startswith("history:")]
+    assert len(notes) == 1 and "\n" not in notes[0] and "previous history is not used" in notes[0], run.notices
+    written = history_store.read(tmp_path / "out")  # a fresh, valid history of this run alone
+    assert [r["id"] for r in written.runs] == ["now"]
+    assert int(decide_exit_code(run)) == 1 and run.counts.failed == 1  # the results and verdict stand
+
+
+@pytest.mark.parametrize("content", [bytes(range(256)), b"[[test]]\nid = 3\n", b"x" * (5 * 1024 * 1024),
+                                     b'[[test]]\nid = "*"\nowner = "o"\nreason = "r"\nexpires = 2099-01-01\nx = 1\n'])
+def test_a_hostile_quarantine_file_quarantines_nothing_and_says_why(tmp_path: Path, content: bytes) -> None:
+    project = tmp_path / "project"
+    (project / ".doorbell-ci").mkdir(parents=True)
+    (project / ".doorbell-ci" / "quarantine.toml").write_bytes(content)
+    config = load_config(project, {"output_dir": str(tmp_path / "out")})
+    run = failing_run(project)
+    analysis.track(run, config)
+    notes = [n for n in run.notices if n.startswith("quarantine file")]
+    assert len(notes) == 1 and "\n" not in notes[0] and "no test is quarantined" in notes[0], run.notices
+    assert int(decide_exit_code(run)) == 1
