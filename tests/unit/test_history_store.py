@@ -141,3 +141,23 @@ def test_shards_share_their_past_once_and_their_own_runs_are_left_out() -> None:
     history_store.append(combined, merged, "linux", environ=ENV)
     assert {k: v["o"] for k, v in combined.tests.items()} == {"unit::tests.unit.test_x::t": "PF",
                                                             "unit::tests.unit.test_x::u": "PF"}
+
+
+def test_the_combine_command_writes_one_timeline_and_refuses_a_bad_input_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from doorbell_ci.cli import main
+
+    for leg, started in (("arm", "2026-12-01T10:00:00+00:00"), ("x86", "2026-12-01T09:00:00+00:00")):
+        history = history_store.append(History(), make_run(f"{leg}-1", {"t": Outcome.PASSED}, started=started), leg,
+                                       environ=ENV)
+        (tmp_path / leg).mkdir()
+        history_store.write(history, tmp_path / leg)
+    assert main(["history", "combine", str(tmp_path / "arm"), str(tmp_path / "x86" / "history.json"),
+                 "--output", str(tmp_path / "all.json")]) == 0
+    combined = history_store.read(tmp_path / "all.json")
+    assert [run["id"] for run in combined.runs] == ["x86-1", "arm-1"]
+    (tmp_path / "bad.json").write_text("[]", encoding="utf-8")
+    code = main(["history", "combine", str(tmp_path / "bad.json"), "--output", str(tmp_path / "out.json")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "is not a doorbell-ci history" in err[0]
+    assert not (tmp_path / "out.json").exists()
