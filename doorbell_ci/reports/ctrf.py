@@ -14,6 +14,7 @@ re-makes it.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,7 +47,7 @@ def _timestamp(text: str) -> str:
 
 
 def _ms(seconds: float) -> int:
-    return max(0, int(round(seconds * 1000))) if seconds == seconds and seconds != float("inf") else 0
+    return max(0, round(seconds * 1000)) if math.isfinite(seconds) else 0
 
 
 def _lines(text: str) -> list[str]:
@@ -92,9 +93,10 @@ def build(run: RunResult) -> dict[str, Any]:
     section = analysis.get("quarantine") if isinstance(analysis.get("quarantine"), dict) else {}
     quarantined = {str(item.get("key")) for item in section.get("tests") or [] if isinstance(item, dict)}
     tests = []
+    keyed = bool(attempts or quarantined)  # a test's key costs a node id per test: only when something is keyed
     for test in run.iter_tests():
-        key = test_key(test)
-        tried = attempts.get(key)
+        key = test_key(test) if keyed else ""
+        tried = attempts.get(key) if keyed else None
         tests.append(_test(test, [str(a) for a in tried] if isinstance(tried, list) else [], quarantined, key))
     for suite in run.suites:  # a crashed or timed-out suite is a failed entry, as in junit.xml
         if suite.status in (SuiteStatus.ERROR, SuiteStatus.TIMEOUT):
