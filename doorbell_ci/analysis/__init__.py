@@ -268,6 +268,9 @@ def reanalyse(path: Path, against: Path | None = None) -> tuple[RunResult, dict[
     folder = path if path.is_dir() else path.parent
     analysis = analyse(run, history=history, base=base, base_source=base_source, reruns=reruns,
                        output_dir=folder, known_reproductions=known, shard=_mapping(stored.get("shard")) or None)
+    for section in ("flakiness", "quarantine"):  # made from history.json at run time: kept as recorded
+        if isinstance(stored.get(section), dict):
+            analysis[section] = stored[section]
     return run, analysis
 
 

@@ -57,3 +57,18 @@ def test_a_test_that_passes_on_rerun_is_flaky_in_every_output_and_the_history(tm
     again = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert again["analysis"]["flakiness"]["new"] == []  # still flaky, no longer news
     assert [t["key"] for t in again["analysis"]["flakiness"]["tests"]] == [flaky_key]
+
+
+def test_analyze_keeps_the_recorded_flakiness_and_quarantine(tmp_path: Path) -> None:
+    from doorbell_ci import analysis
+    from doorbell_ci.reports import json_report
+    from doorbell_ci.results import RunResult, SuiteResult, SuiteStatus, TestResult
+
+    run = RunResult(run_id="r", project=str(tmp_path), started_at="2026-12-02T10:00:00+00:00",
+                    finished_at="2026-12-02T10:00:01+00:00", duration=1.0,
+                    suites=[SuiteResult(name="unit", status=SuiteStatus.PASSED, tests=[TestResult("unit", "t")])])
+    run.analysis = {"flakiness": {"tests": [], "flaky": 0, "candidates": 0, "new": ["k"]},
+                    "quarantine": {"file": "q.toml", "entries": 1, "tests": [], "expired": [], "can_leave": []}}
+    json_report.write(run, tmp_path, 0)
+    _, again = analysis.reanalyse(tmp_path)
+    assert again["flakiness"]["new"] == ["k"] and again["quarantine"]["file"] == "q.toml"
