@@ -218,7 +218,7 @@ def load_previous(config: Any, notices: list[str]) -> History:
     path = Path(given) if given is not None else Path(config.output_dir) / history_store.FILENAME
     if given is not None and not path.is_absolute():
         path = Path(config.project) / path
-    if given is None and not os.path.isfile(path):
+    if given is None and not os.path.lexists(path):  # a link or FIFO there is read, and refused, below
         return History()
     try:
         return history_store.read(path)

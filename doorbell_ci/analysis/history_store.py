@@ -17,6 +17,7 @@ artifact can cost a run its history (a notice) but never its results.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from doorbell_ci import atomic
+from doorbell_ci import atomic, nofollow
 from doorbell_ci.errors import ReportError
 from doorbell_ci.results import Outcome, RunResult, TestResult
 
@@ -103,7 +104,10 @@ def read(path: Path, max_runs: int = MAX_RUNS, max_tests: int = MAX_TESTS) -> Hi
     path = path / FILENAME if path.is_dir() else path
     source = str(path)
     try:
-        with open(path, "rb") as handle:
+        # the output folder is written by the tests: the name may be a link out of it, or a FIFO that
+        # would block the run for ever; neither is followed or waited on
+        handle, _ = nofollow.open_regular(path.name, None, str(path.parent))
+        with handle:
             size = os.fstat(handle.fileno()).st_size
             if size > MAX_BYTES:
                 raise _refuse(source, f"{size:,} bytes, over the {MAX_BYTES // (1024 * 1024)} MB limit")
@@ -112,7 +116,8 @@ def read(path: Path, max_runs: int = MAX_RUNS, max_tests: int = MAX_TESTS) -> Hi
     except FileNotFoundError:
         raise HistoryError(f"{source} does not exist") from None
     except OSError as error:
-        raise HistoryError(f"{source} could not be read: {error.strerror or error}") from None
+        why = "it is a symbolic link" if error.errno == errno.ELOOP else error.strerror or str(error)
+        raise HistoryError(f"{source} could not be read: {why}") from None
     except (ValueError, RecursionError) as error:  # JSONDecodeError and bad UTF-8 are ValueErrors
         raise _refuse(source, f"not JSON ({str(error)[:200]})") from None
     return parse(document, source, max_runs, max_tests)
@@ -288,7 +293,8 @@ def bound(history: History, max_runs: int, max_tests: int) -> History:
 
 def dumps(history: History) -> str:
     """Compact JSON (no spaces): at 100,000 tests x 64 runs every byte per cell is 6 MB."""
-    return json.dumps(history.to_json(), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return json.dumps(history.to_json(), separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                      check_circular=False)  # a tree we built: no cycle to look for
 
 
 def write(history: History, output_dir: Path) -> Path:

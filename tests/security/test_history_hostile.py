@@ -69,3 +69,36 @@ def test_a_hostile_quarantine_file_quarantines_nothing_and_says_why(tmp_path: Pa
     notes = [n for n in run.notices if n.startswith("quarantine file")]
     assert len(notes) == 1 and "\n" not in notes[0] and "no test is quarantined" in notes[0], run.notices
     assert int(decide_exit_code(run)) == 1
+
+
+@pytest.mark.parametrize("plant", ["fifo", "symlink", "folder"])
+def test_a_fifo_or_link_planted_at_the_output_folders_history_neither_blocks_nor_is_followed(
+        tmp_path: Path, plant: str) -> None:
+    """A test may replace test-results/history.json before the run reads it (the suites run first)."""
+    import os
+
+    project = tmp_path / "project"
+    out = project / "test-results"
+    out.mkdir(parents=True)
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"schema": "doorbell-ci.history", "version": 1, "runs": [],
+                                  "tests": {"THE-SECRET-KEY": {"o": "", "d": []}}}), encoding="utf-8")
+    target = out / "history.json"
+    if plant == "fifo":
+        os.mkfifo(target)
+    elif plant == "symlink":
+        target.symlink_to(secret)
+    else:
+        target.mkdir()
+    config = load_config(project, {})
+    run = failing_run(project)
+    if plant == "folder":
+        analysis.track(run, config)  # not a file: no previous history, and the new one cannot replace a folder
+        assert any("history.json could not be written" in n for n in run.notices), run.notices
+        return
+    analysis.track(run, config)  # a FIFO read would block here for ever
+    notes = [n for n in run.notices if n.startswith("history:")]
+    assert len(notes) == 1 and ("symbolic link" in notes[0] or "not a regular file" in notes[0]), run.notices
+    written = history_store.read(out)
+    assert "THE-SECRET-KEY" not in json.dumps(written.to_json())  # the link's target was not carried forward
+    assert [r["id"] for r in written.runs] == ["now"]
