@@ -22,6 +22,7 @@ failures keep their outcome, so every report lists them, and each one is a notic
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import re
 import tomllib
@@ -31,6 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from doorbell_ci import nofollow
 from doorbell_ci.analysis.flakiness import Verdict
 from doorbell_ci.analysis.history_store import History
 from doorbell_ci.analysis.history_store import test_key as history_key
@@ -78,12 +80,16 @@ def names_of(test: TestResult, project_parts: tuple[str, ...] = ()) -> list[str]
 def load(path: Path) -> list[Entry]:
     """The entries of a quarantine file; none when it does not exist; ConfigError (one line) when bad."""
     try:
-        with open(path, "rb") as handle:
+        # read after the suites ran, and the project folder is theirs to write: a FIFO planted here must not
+        # block the run, nor a link make us read (and quote entries of) a file outside
+        handle, _ = nofollow.open_regular(path.name, None, str(path.parent))
+        with handle:
             data = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         return []
     except OSError as error:
-        raise ConfigError(f"quarantine file {path}: could not be read: {error.strerror or error}") from None
+        why = "it is a symbolic link" if error.errno == errno.ELOOP else error.strerror or str(error)
+        raise ConfigError(f"quarantine file {path}: could not be read: {why}") from None
     if len(data) > MAX_FILE_BYTES:
         raise ConfigError(f"quarantine file {path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
     try:

@@ -102,3 +102,16 @@ def test_a_fifo_or_link_planted_at_the_output_folders_history_neither_blocks_nor
     written = history_store.read(out)
     assert "THE-SECRET-KEY" not in json.dumps(written.to_json())  # the link's target was not carried forward
     assert [r["id"] for r in written.runs] == ["now"]
+
+
+def test_a_fifo_planted_at_the_quarantine_file_does_not_block_the_run(tmp_path: Path) -> None:
+    import os
+
+    project = tmp_path / "project"
+    (project / ".doorbell-ci").mkdir(parents=True)
+    os.mkfifo(project / ".doorbell-ci" / "quarantine.toml")
+    config = load_config(project, {"output_dir": str(tmp_path / "out")})
+    run = failing_run(project)
+    analysis.track(run, config)  # a plain open() would wait here for a writer that never comes
+    assert any("quarantine file" in n and "not a regular file" in n for n in run.notices), run.notices
+    assert int(decide_exit_code(run)) == 1
