@@ -109,6 +109,14 @@ class Config:
     against: Path | None = None
     shard: tuple[int, int] | None = None
     durations: Path | None = None
+    history: bool = True  # --- test history, flakiness, quarantine (options.py) ---
+    history_from: Path | None = None
+    history_runs: int = 64
+    history_tests: int = 100_000
+    quarantine_file: Path = Path(".doorbell-ci/quarantine.toml")
+    quarantine_auto: bool = False
+    quarantine_days: int = 14
+    quarantine_clean_runs: int = 10
     comment: str = "always"  # --- GitHub publishing (options.py) ---
     check_run: bool = False
     check_name: str | None = None  # None: GitHubContext.default_check_name()

@@ -147,6 +147,8 @@ def merge(folders: Sequence[Path], output_dir: Path, against: Path | None = None
     result.analysis = analysis.analyse(
         result, history=history, base=base, base_source=base_source, reruns=reruns, output_dir=output_dir,
         known_reproductions=known, shard={"merged": shard_infos} if shard_infos else None)
+    analysis.track_merged(result, [shard.folder for shard in shards], [shard.run.run_id for shard in shards],
+                          output_dir, [p["quarantine"] for p in stored if isinstance(p.get("quarantine"), dict)])
     exit_code = pipeline.decide_exit_code(result)
     nothing = nothing_tested_notice(result, exit_code)  # shards that together tested nothing: exit 8, said
     if nothing:

@@ -190,6 +190,15 @@ def parse_reruns(raw: Any) -> int:
     return bounded_int(raw, 0, MAX_RERUNS)
 
 
+def bounded(minimum: int, maximum: int) -> Callable[[Any], int]:
+    """A whole number from ``minimum`` to ``maximum``: a bound that keeps a file or a loop finite."""
+    def parse(raw: Any) -> int:
+        return bounded_int(raw, minimum, maximum)
+
+    parse.__doc__ = f"{minimum}-{maximum}"
+    return parse
+
+
 def parse_shard(raw: Any) -> tuple[int, int] | None:
     """``K/N``: run shard K (1-based) of N, N at most MAX_SHARDS."""
     if raw is None or (isinstance(raw, str) and raw.strip().lower() in {"", "none"}):
@@ -368,6 +377,27 @@ OPTIONS: tuple[Option, ...] = (
     Option("durations", "Durations used to balance shards: a report.json (or its folder) or a JSON object "
            "{node id: seconds}; without it, the previous report.json in the output folder, else equal test counts.",
            parse_optional_path, None, flag="--durations", metavar="FILE"),
+    # --- test history, flakiness, quarantine ---
+    Option("history", "Write history.json, the per-test history of the last runs (carried forward from "
+           "history_from), and classify flaky tests from it.", parse_bool, True, negative_flag="--no-history"),
+    Option("history_from", "The previous history.json (or its folder), e.g. from the default branch's last "
+           "results artifact (the action fetches it); default: the one in the output folder.",
+           parse_optional_path, None, flag="--history-from", metavar="FILE"),
+    Option("history_runs", "Runs kept in history.json (the oldest are dropped).", bounded(1, 1_000), 64,
+           flag="--history-runs", metavar="N"),
+    Option("history_tests", "Tests kept in history.json (those seen least recently are dropped first).",
+           bounded(1, 1_000_000), 100_000, flag="--history-tests", metavar="N"),
+    Option("quarantine_file", "Checked-in list of quarantined tests (id pattern, owner, reason, expires); "
+           "relative paths are under the project. A missing file quarantines nothing.",
+           parse_path, Path(".doorbell-ci/quarantine.toml"), flag="--quarantine-file", metavar="FILE",
+           action_input="quarantine-file"),
+    Option("quarantine_auto", "Also quarantine, without an entry, tests the history shows flaky (failed and "
+           "passed on one commit), for quarantine_days after the last evidence.", parse_bool, False,
+           flag="--quarantine-auto", is_flag=True),
+    Option("quarantine_days", "Days an automatic quarantine lasts after the run that last showed the test flaky.",
+           bounded(1, 365), 14, metavar="N"),
+    Option("quarantine_clean_runs", "Clean runs in a row after which a test leaves automatic quarantine (and its "
+           "checked-in entry is reported as removable).", bounded(1, 1_000), 10, metavar="N"),
     # --- GitHub publishing ---
     Option("comment", "PR comment (doorbell-ci publish): always, changes (only when counts or verdicts differ "
            "from our last comment), failures (alias on-failure: only when something failed, and to clear an "

@@ -129,6 +129,8 @@ def _run(config: Config, console: Console, command: list[str] | None,
         result.notices.append("interrupted after the suites had finished: every result is in, "
                               "the performance comparison may be missing")
     result.analysis = analysis.for_run(result, config, reruns, shard.info)
+    if config.history and not interrupted:  # history.json, flaky tests across runs, quarantine (before the verdict)
+        analysis.track(result, config)
     exit_code = decide_exit_code(result, interrupted, config.allow_no_tests)
     nothing = nothing_tested_notice(result, exit_code)
     if nothing:

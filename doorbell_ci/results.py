@@ -724,9 +724,14 @@ def _to_result(case: Any, suite: str, zero_based_lines: bool = False, facts: Jun
     line_text = (case.line or "").strip()
     # isdecimal, not isdigit: int() refuses "²"; and a 4,300-digit line number is no line
     line_number = int(line_text) if line_text.isdecimal() and len(line_text) <= 9 else None
+    # Maven Surefire's <flakyFailure>/<flakyError>: failed, then passed on a rerun (our junit.xml writes
+    # them too); next to a <failure>, doorbell-ci's own form of a flaky test counted as failed
+    flaky = outcome is not Outcome.SKIPPED and any(
+        child.tag in _FLAKY_TAGS for child in case._elem)  # noqa: SLF001 - junitparser's own element
     return TestResult(
         suite=suite,
         name=case.name or "(unnamed)",
+        flaky=flaky,
         classname=case.classname or "",
         outcome=outcome,
         duration=max(duration, 0.0),
@@ -737,6 +742,9 @@ def _to_result(case: Any, suite: str, zero_based_lines: bool = False, facts: Jun
         stdout=_clip(case.system_out or "") if outcome is not Outcome.PASSED else "",
         stderr=_clip(case.system_err or "") if outcome is not Outcome.PASSED else "",
     )
+
+
+_FLAKY_TAGS = frozenset({"flakyFailure", "flakyError"})
 
 
 def _clip(text: str, limit: int = MAX_TEXT) -> str:

@@ -4,6 +4,8 @@
 * ``reproduce``: the command that reruns one failing test alone, with its env and seed.
 * ``flaky``: reruns of failed tests in isolation; a test that passes on one is flaky.
 * ``history``: new / still failing / fixed against a base run, and per-test outcome history.
+* ``history_store``, ``flakiness``, ``quarantine``: history.json across runs, flaky tests from its
+  evidence, and quarantined tests that run but do not fail the gate (:func:`track`).
 
 :func:`analyse` is pure: it turns a RunResult (plus what earlier runs said) into the ``analysis``
 section of report.json, documented in docs/ANALYSIS.md. :func:`for_run` is the pipeline's entry:
@@ -18,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from doorbell_ci import jsonsafe
+from doorbell_ci.analysis import flakiness, history_store, quarantine, signatures
 from doorbell_ci.analysis import history as history_
-from doorbell_ci.analysis import signatures
 from doorbell_ci.analysis.flaky import Reruns
+from doorbell_ci.analysis.history_store import History
 from doorbell_ci.analysis.reproduce import reproduce
-from doorbell_ci.errors import ReportError
+from doorbell_ci.errors import ConfigError, ReportError
 from doorbell_ci.results import RunResult, SuiteResult
 
 SCHEMA_VERSION = 1
@@ -131,6 +134,117 @@ def for_run(result: RunResult, config: Any, reruns: Reruns | None = None,
                    suite_envs=suite_envs, output_dir=Path(config.output_dir), shard=shard)
 
 
+def track(result: RunResult, config: Any) -> History | None:
+    """history.json for this run, the flaky tests it shows, and the quarantine; None with history off.
+
+    Runs after :func:`for_run` and before the exit code is decided (a quarantine can turn a suite
+    green). An unreadable earlier history costs the history, said in a notice, never the run; a bad
+    quarantine file is a ConfigError (the pipeline turns it into a notice and applies no quarantine).
+    """
+    from doorbell_ci import atomic
+
+    project = Path(config.project)
+    output_dir = Path(config.output_dir)
+    section = result.analysis if result.analysis is not None else {}
+    previous = load_previous(config, result.notices)
+    platform = history_store.platform_of(result)
+    before = flakiness.classify(previous) if previous.runs else {}
+    history = history_store.append(previous, result, platform, config.history_runs, config.history_tests)
+    verdicts = flakiness.classify(history)
+    section["flakiness"] = flakiness_section(verdicts, before, result)
+    quarantine_path = config.quarantine_file if Path(config.quarantine_file).is_absolute() \
+        else project / config.quarantine_file
+    try:
+        entries = quarantine.load(quarantine_path)
+    except ConfigError as error:
+        entries = []
+        result.notices.append(f"{error}; no test is quarantined by it")
+    automatic = quarantine.auto_entries(history, verdicts, config.quarantine_days) if config.quarantine_auto else {}
+    section["quarantine"] = quarantine.apply(
+        result, entries, history, platform, clean_needed=config.quarantine_clean_runs, automatic=automatic,
+        source=str(quarantine_path) if entries else "")
+    result.analysis = section
+    try:
+        atomic.write_text(output_dir / history_store.FILENAME, history_store.dumps(history))
+    except OSError as error:
+        result.notices.append(f"history: {history_store.FILENAME} could not be written: {error.strerror or error}")
+    return history
+
+
+def track_merged(result: RunResult, folders: list[Path], shard_run_ids: list[str], output_dir: Path,
+                 quarantine_sections: list[Mapping[str, Any]]) -> History | None:
+    """history.json of merged shards: their shared past once, then the merged run in place of theirs.
+
+    The shards applied the quarantine already (a suite they turned green stays green in the merge);
+    their quarantine sections are joined so that every report still lists the quarantined tests.
+    """
+    from doorbell_ci import atomic
+
+    histories = []
+    for folder in folders:
+        path = folder / history_store.FILENAME
+        if not os.path.isfile(path):
+            continue
+        try:
+            histories.append(history_store.read(path))
+        except ReportError as error:
+            result.notices.append(f"history: {folder}'s history is left out: {error}")
+    if not histories:
+        return None
+    longest = max(len(h.runs) for h in histories)
+    runs = max(history_store.DEFAULT_RUNS, longest)
+    tests = max(history_store.DEFAULT_TESTS, max(len(h.tests) for h in histories))
+    previous = history_store.combine(histories, runs, tests, leave_out=shard_run_ids)
+    before = flakiness.classify(previous) if previous.runs else {}
+    history = history_store.append(previous, result, history_store.platform_of(result), runs, tests)
+    section = result.analysis if result.analysis is not None else {}
+    section["flakiness"] = flakiness_section(flakiness.classify(history), before, result)
+    joined = [item for part in quarantine_sections for item in part.get("tests") or [] if isinstance(item, dict)]
+    if joined:
+        section["quarantine"] = {"file": next((str(p.get("file")) for p in quarantine_sections if p.get("file")), ""),
+                                 "entries": max(int(p.get("entries") or 0) for p in quarantine_sections),
+                                 "tests": joined, "expired": [], "can_leave": []}
+    result.analysis = section
+    try:
+        atomic.write_text(output_dir / history_store.FILENAME, history_store.dumps(history))
+    except OSError as error:
+        result.notices.append(f"history: {history_store.FILENAME} could not be written: {error.strerror or error}")
+    return history
+
+
+def load_previous(config: Any, notices: list[str]) -> History:
+    """The history to extend: ``history_from``, else the output folder's; empty (and a notice) if unusable."""
+    given = config.history_from
+    path = Path(given) if given is not None else Path(config.output_dir) / history_store.FILENAME
+    if given is not None and not path.is_absolute():
+        path = Path(config.project) / path
+    if given is None and not os.path.lexists(path):  # a link or FIFO there is read, and refused, below
+        return History()
+    try:
+        return history_store.read(path)
+    except ReportError as error:
+        notices.append(f"history: the previous history is not used: {error}")
+        return History()
+
+
+def flakiness_section(verdicts: Mapping[str, flakiness.Verdict], before: Mapping[str, flakiness.Verdict],
+                      result: RunResult) -> dict[str, Any]:
+    """What report.json and the PR comment say about flakiness; ``new`` = flaky or candidate since this run."""
+    here = {history_store.test_key(test) for test in result.iter_tests()}
+    new = sorted(key for key in verdicts if key in here and key not in before)
+    for key in new[:10]:
+        verdict = verdicts[key]
+        kind = "flaky" if verdict.status == "flaky" else "a flaky candidate"
+        result.notices.append(f"flaky: {key} is {kind} with this run ({verdict.reason})")
+    if len(new) > 10:
+        result.notices.append(f"flaky: and {len(new) - 10} more tests became flaky or candidates (report.json)")
+    rows = sorted(verdicts.values(), key=lambda v: (v.status != "flaky", -v.flip_rate, v.key))
+    return {"tests": [{"key": v.key, "status": v.status, "reason": v.reason, "flip_rate": v.flip_rate}
+                      for v in rows[:1_000]],
+            "flaky": sum(v.status == "flaky" for v in rows), "candidates": sum(v.status == "candidate" for v in rows),
+            "new": new[:1_000]}
+
+
 def reanalyse(path: Path, against: Path | None = None) -> tuple[RunResult, dict[str, Any]]:
     """The analysis of a stored results folder (``doorbell-ci analyze``), optionally against another."""
     run, document = read_report(path)
@@ -154,6 +268,9 @@ def reanalyse(path: Path, against: Path | None = None) -> tuple[RunResult, dict[
     folder = path if path.is_dir() else path.parent
     analysis = analyse(run, history=history, base=base, base_source=base_source, reruns=reruns,
                        output_dir=folder, known_reproductions=known, shard=_mapping(stored.get("shard")) or None)
+    for section in ("flakiness", "quarantine"):  # made from history.json at run time: kept as recorded
+        if isinstance(stored.get(section), dict):
+            analysis[section] = stored[section]
     return run, analysis
 
 

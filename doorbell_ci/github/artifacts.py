@@ -305,10 +305,12 @@ class ArtifactClient:
         artifacts = data.get("artifacts") if isinstance(data, dict) else None
         return [a for a in artifacts or [] if isinstance(a, dict)]
 
-    def run_usable(self, run_id: int, workflow_path: str | None) -> bool:
-        """The run succeeded, and (when we know our workflow's file) it is a run of the same workflow."""
+    def run_usable(self, run_id: int, workflow_path: str | None,
+                   conclusions: frozenset[str] = frozenset({"success"})) -> bool:
+        """The run ended in one of ``conclusions`` (a baseline: success), and (when we know our workflow's
+        file) it is a run of the same workflow."""
         data = self._get_json(f"/repos/{self.repository}/actions/runs/{run_id}")
-        if data.get("conclusion") != "success":
+        if data.get("conclusion") not in conclusions:
             return False
         return workflow_path is None or data.get("path") == workflow_path
 
@@ -389,3 +391,41 @@ def fetch_baseline(client: ArtifactClient | None, name: str, destination: Path, 
     if repo_baselines.is_dir():
         return BaselineFetch("repo", repo_baselines, f"baseline from the repository's {repo_baselines} ({reason})")
     return BaselineFetch("none", None, f"no baseline: {reason}, and no {repo_baselines} folder")
+
+
+HISTORY_FILE = "history.json"
+HISTORY_CONCLUSIONS = frozenset({"success", "failure"})  # a red run's history is evidence too
+
+
+def fetch_history(client: ArtifactClient | None, name: str, destination: Path, max_candidates: int = 5,
+                  workflow: str | None = None) -> BaselineFetch:
+    """history.json from the newest usable results artifact ``name`` of the default branch, into ``destination``.
+
+    The same choice as a baseline (``pick_baseline``: our name, the default branch, this repository,
+    not a fork, not expired; the same workflow) except that a failed run counts: its history is
+    evidence. The archive goes through ``safe_extract`` into a scratch folder and only history.json
+    is kept; whether it is a history at all is the run's reader's job (``history_from``).
+    """
+    if client is None:
+        return BaselineFetch("none", None, "no history: no GitHub API access (not in Actions, or no token)")
+    reason = f"no usable artifact named {name!r} from the default branch"
+    try:
+        repository_id, default_branch = client.repository_facts()
+        candidates = pick_baseline(client.list_artifacts(name), name, default_branch, repository_id)
+        for ref in candidates[:max_candidates]:
+            if ref.run_id is not None and not client.run_usable(ref.run_id, workflow, HISTORY_CONCLUSIONS):
+                continue
+            with tempfile.TemporaryDirectory() as scratch:
+                archive = client.download(ref.id, Path(scratch) / "results.zip")
+                safe_extract(archive, Path(scratch) / "results")
+                found = Path(scratch) / "results" / HISTORY_FILE
+                if not found.is_file() or found.is_symlink():
+                    reason = f"artifact {name!r} #{ref.id} holds no {HISTORY_FILE}"
+                    continue
+                destination.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(found, destination / HISTORY_FILE)
+            return BaselineFetch("artifact", destination / HISTORY_FILE,
+                                 f"history from artifact {name!r} #{ref.id} (run {ref.run_id}, {ref.created_at})")
+    except (ArtifactError, requests.RequestException, OSError, KeyError, ValueError, TypeError) as error:
+        reason = f"artifact lookup failed: {error}"
+    return BaselineFetch("none", None, f"no history: {reason}")

@@ -18,7 +18,7 @@ from typing import Any
 
 from doorbell_ci import redaction
 from doorbell_ci.github import actions, api
-from doorbell_ci.github.artifacts import ArtifactClient, fetch_baseline, workflow_path
+from doorbell_ci.github.artifacts import ArtifactClient, fetch_baseline, fetch_history, workflow_path
 from doorbell_ci.github.limits import STEP_SUMMARY_BYTES
 from doorbell_ci.reports import json_report, markdown
 from doorbell_ci.reports.text import failures
@@ -204,6 +204,16 @@ def register_commands(subparsers: Any) -> None:
                        help="fallback folder in the repository (default: baselines)")
     fetch.set_defaults(handler=_fetch_command)
 
+    history = subparsers.add_parser(
+        "fetch-history", help="download history.json from the default branch's last results artifact",
+        description="Find the newest unexpired results artifact NAME built on the default branch by this "
+                    "repository (not a fork) by a finished run of this workflow, extract it safely and keep its "
+                    "history.json in DEST. Prints and outputs what was found; finding nothing is not an error.")
+    history.add_argument("--name", default=None, help="results artifact name (default: this job's, as the "
+                         "action names it: doorbell-ci-JOB-OS-ARCH[-matrix values][-report key])")
+    history.add_argument("--dest", type=Path, required=True, help="folder to put history.json in")
+    history.set_defaults(handler=_fetch_history_command)
+
 
 def _publish_command(args: argparse.Namespace) -> int:
     from doorbell_ci.config import load_config
@@ -218,6 +228,19 @@ def _publish_command(args: argparse.Namespace) -> int:
     print(f"doorbell-ci publish: comment: {report.comment}; check run: {report.check_run}; "
           f"annotations: {report.annotations}; job summary: "
           f"{'not in Actions' if report.summary_bytes is None else f'{report.summary_bytes} bytes'}")
+    return 0
+
+
+def _fetch_history_command(args: argparse.Namespace) -> int:
+    context = api.GitHubContext.from_environ()
+    client = None
+    if context.token and context.repository:
+        client = ArtifactClient(context.api_url, context.repository, context.token)
+    name = args.name or context.artifact_name()
+    result = fetch_history(client, name, args.dest, workflow=workflow_path(os.environ.get("GITHUB_WORKFLOW_REF")))
+    print(f"doorbell-ci fetch-history: {result.detail}")
+    if actions.in_actions(os.environ):
+        actions.write_outputs({"history-file": str(result.directory.resolve()) if result.directory else ""})
     return 0
 
 

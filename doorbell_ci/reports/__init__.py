@@ -1,7 +1,7 @@
 """Stage 7: write every report from one RunResult.
 
 ``report.json`` first (it is the record; the others can be re-made from it with
-``doorbell-ci report DIR``), then the merged ``junit.xml``, ``report.html`` and ``summary.md``.
+``doorbell-ci report DIR``), then the merged ``junit.xml``, ``ctrf.json``, ``report.html`` and ``summary.md``.
 A report that cannot be written is named in the error; the ones already written stay. When
 report.json itself cannot be written in the output folder (read-only, disk full), every report
 goes to a new temp folder instead, named in the error (exit 4): the results are never lost.
@@ -16,7 +16,7 @@ from typing import NoReturn
 
 from doorbell_ci import atomic, redaction
 from doorbell_ci.errors import ReportError
-from doorbell_ci.reports import html, json_report, junit, markdown
+from doorbell_ci.reports import ctrf, dashboard, html, json_report, junit, markdown
 from doorbell_ci.results import RunResult
 
 
@@ -44,15 +44,22 @@ def _write_secondary(run: RunResult, output_dir: Path, exit_code: int | None, wr
     """The reports made from report.json: each one that fails is named, the others are still written."""
     steps = (
         ("junit", lambda: junit.write(run, output_dir)),
+        ("ctrf", lambda: ctrf.write(run, output_dir)),
         ("html", lambda: html.write(run, output_dir, exit_code)),
         ("markdown", lambda: _write_markdown(run, output_dir)),
+        ("dashboard", lambda: dashboard.write_beside(output_dir)),  # only when the run kept a history.json
     )
     failed = []
     for name, step in steps:
         try:
-            written[name] = step()
+            path = step()
         except OSError as error:
             failed.append(f"the {name} report in {output_dir}: {json_report.os_error_text(error)}")
+        except ReportError as error:  # a history.json off its format: the other reports stand
+            failed.append(f"the {name} report in {output_dir}: {error}")
+        else:
+            if path is not None:
+                written[name] = path
     return failed
 
 

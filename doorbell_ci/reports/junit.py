@@ -13,11 +13,14 @@ from typing import Any
 
 from junitparser import JUnitXml, TestSuite
 
-from doorbell_ci.results import Outcome, RunResult, SuiteStatus
+from doorbell_ci.results import Outcome, RunResult, SuiteStatus, TestResult
 
 FILENAME = "junit.xml"
 _RESULT_TYPES = (Outcome.FAILED, Outcome.ERROR, Outcome.SKIPPED)  # the outcomes with a result element
 _TAGS = {Outcome.FAILED: "failure", Outcome.ERROR: "error", Outcome.SKIPPED: "skipped"}
+_FAILING = (Outcome.FAILED, Outcome.ERROR)
+# rerun outcomes that are errors, not assertion failures
+_ERRORISH = frozenset({"error", "timeout", "no result", "not found"})
 
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")  # lone surrogates too
@@ -37,6 +40,11 @@ def build(run: RunResult) -> JUnitXml:
     junitparser would make (its element type, via ``makeelement``; same tags, attributes and
     order), and the counts are junitparser's rules applied to the results already in hand.
     """
+    from doorbell_ci.analysis.signatures import test_key
+
+    analysis = run.analysis if isinstance(run.analysis, dict) else {}
+    reruns = analysis.get("reruns") if isinstance(analysis.get("reruns"), dict) else {}
+    attempts = reruns.get("attempts") if isinstance(reruns.get("attempts"), dict) else {}
     document = JUnitXml(name="doorbell-ci")
     totals = [0, 0, 0, 0, 0.0]  # tests, failures, errors, skipped, time: the order junitparser writes
     for suite in run.suites:
@@ -60,9 +68,9 @@ def build(run: RunResult) -> JUnitXml:
             if test.outcome in tally:
                 tally[test.outcome] += 1
                 _child(case, _TAGS[test.outcome], test.message, test.details)
-            if test.flaky and test.outcome is Outcome.PASSED:
-                # Maven Surefire's convention for "passed on a rerun": readers that do not know it see a pass.
-                _child(case, "flakyFailure", test.message, test.details, always_message=True)
+            tried = attempts.get(test_key(test)) if test.flaky or test.outcome in _FAILING else None
+            if test.flaky or tried:
+                _rerun_elements(case, test, tried if isinstance(tried, list) else [])
             if test.stdout:
                 _child(case, "system-out", None, test.stdout)
             if test.stderr:
@@ -85,6 +93,27 @@ def build(run: RunResult) -> JUnitXml:
     document.tests, document.failures, document.errors, document.skipped = (int(v) for v in totals[:4])
     document.time = round(totals[4], 3)
     return document
+
+
+def _rerun_elements(case: Any, test: TestResult, attempts: list[str]) -> None:
+    """Maven Surefire's rerun elements, which mikepenz/action-junit-report and Jenkins read.
+
+    Passed on a rerun: one ``<flakyFailure>`` (``<flakyError>``) per failed run, the first run
+    included, and no failure: readers that do not know the elements see a pass. Failed on every
+    rerun: the ``<failure>`` plus one ``<rerunFailure>`` (``<rerunError>``) per failed rerun. A flaky
+    test counted as failed (``flaky_fails``) keeps its ``<failure>`` and gets the flaky elements, which
+    doorbell-ci's reader (results.py) reads back as a flaky failure.
+    """
+    if test.flaky:
+        failed = [a for a in attempts if a != Outcome.PASSED.value]
+        for status in ["failed", *failed]:
+            tag = "flakyError" if status in _ERRORISH else "flakyFailure"
+            _child(case, tag, test.message, test.details, always_message=True)
+        return
+    for status in attempts:
+        if status != Outcome.PASSED.value:
+            tag = "rerunError" if status in _ERRORISH else "rerunFailure"
+            _child(case, tag, test.message, test.details, always_message=True)
 
 
 def _child(case: Any, tag: str, message: str | None, text: str | None, always_message: bool = False) -> None:

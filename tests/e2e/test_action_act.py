@@ -257,3 +257,86 @@ def test_a_matrix_of_two_legs_makes_two_check_runs_and_its_test_step_holds_no_to
         assert any(entry["cmdline"].startswith("bash ") for entry in seen), seen  # the action step's shell
         if os.geteuid() == 0:
             assert all(entry["readable"] for entry in seen), seen
+
+
+def test_a_quarantined_failure_leaves_the_job_green_and_listed_until_its_entry_expires(
+        tmp_path: Path, double: GitHubDouble) -> None:
+    """Two legs of one project whose only failing test is quarantined: by a current entry, by an expired one.
+
+    The current leg must pass (the gate ignores the quarantined failure) while the PR comment, the
+    job's reports (summary.md, report.html, report.json, junit.xml, ctrf.json) still list the test as
+    failed and quarantined; the expired leg must fail, and say the entry expired. The history fetch
+    asks the double for the default branch's results artifact (there is none: a first run).
+    """
+    from tests.unit.test_ctrf import validate
+
+    act = require_act()
+    workspace = make_workspace(tmp_path, "act_quarantine_workflow.yml", "tests/e2e/fixtures/quarantine_project")
+    stand_in = tmp_path / "stand-in"
+    stand_in.mkdir()
+    (stand_in / "action.yml").write_text(STAND_IN, encoding="utf-8")
+    results = tmp_path / "results"
+    results.mkdir()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".actrc").write_text("", encoding="utf-8")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workspace, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({
+        "number": 7,
+        "pull_request": {"number": 7, "head": {"sha": head, "ref": "feature"}, "base": {"ref": "main"}},
+        "repository": {"full_name": f"{double.owner}/{double.repo}", "default_branch": "main"},
+    }), encoding="utf-8")
+    secret_file = tmp_path / "secrets.env"
+    secret_file.write_text("GITHUB_TOKEN=ghs_e2e_quarantine_token\n", encoding="utf-8")
+    outer = ("GITHUB_", "RUNNER_", "ACTIONS_", "DOORBELL_CI_")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(outer)} | {"HOME": str(home)}
+    run = subprocess.run(
+        [act, "pull_request", "-W", ".github/workflows/e2e.yml", "-e", str(event),
+         "-P", "ubuntu-latest=-self-hosted", "--secret-file", str(secret_file),
+         "--env", f"GITHUB_API_URL={double.url}", "--env", f"RESULT_DIR={results}",
+         "--env", f"PATH={Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+         "--local-repository", f"{UPLOAD_ARTIFACT}={stand_in}",
+         "--local-repository", f"{SETUP_PYTHON}={stand_in}"],
+        cwd=workspace, env=environment, capture_output=True, text=True, timeout=600,
+    )
+    log = run.stdout + run.stderr
+    (tmp_path / "act.log").write_text(log, encoding="utf-8")
+    legs = {line.split("]", 1)[0]: line.rsplit("this leg: ", 1)[1].strip() for line in log.splitlines()
+            if "| this leg: " in line}  # "[workflow/job-1]" -> the leg's matrix value, echoed by the leg
+    verdicts = {legs.get(line.split("]", 1)[0]): "Success" in line for line in log.splitlines()
+                if "Main Verdict" in line and ("Success" in line or "Failure" in line)}
+    assert verdicts == {"current": True, "expired": False}, log[-6000:]
+    assert "fetch-history: no history" in log  # the lookup ran, against the double, and found no artifact
+
+    current = json.loads((results / "current" / "report.json").read_text(encoding="utf-8"))
+    assert current["run"]["exit_code"] == 0 and current["totals"]["failed"] == 1
+    # pytest's rootdir is the workspace (its pyproject.toml), so node ids hold the project's folder; the
+    # entry names the test as the project sees it, and matches
+    quarantined = [t["key"] for t in current["analysis"]["quarantine"]["tests"]]
+    assert len(quarantined) == 1 and quarantined[0].endswith("/quarantine_project/tests/unit/test_clock.py::"
+                                                             "test_clock_races")
+    assert any("test_clock_races failed and is quarantined" in n for n in current["notices"])
+    for name in ("summary.md", "report.html"):
+        assert "is quarantined" in (results / "current" / name).read_text(encoding="utf-8"), name
+    ctrf_report = json.loads((results / "current" / "ctrf.json").read_text(encoding="utf-8"))
+    validate(ctrf_report)
+    listed = {t["name"]: t for t in ctrf_report["results"]["tests"]}
+    assert listed["test_clock_races"]["status"] == "failed" and listed["test_clock_races"]["extra"]["quarantined"]
+    history = json.loads((results / "current" / "history.json").read_text(encoding="utf-8"))
+    assert [row["o"] for key, row in history["tests"].items() if key.endswith("::test_clock_races")] == ["F"]
+
+    expired = json.loads((results / "expired" / "report.json").read_text(encoding="utf-8"))
+    assert expired["run"]["exit_code"] != 0 and expired["analysis"]["quarantine"]["tests"] == []
+    assert any("expired on 2020-01-31" in n for n in expired["notices"])
+
+    bodies = [c["body"] for c in double.comments.values()]
+    assert len(bodies) == 2
+    # the comment's Markdown escapes the underscores of the test's name
+    assert any("failed and is quarantined" in body and "races the wall clock" in body for body in bodies), bodies
+    assert any("expired on 2020-01-31" in body for body in bodies), bodies
+    conclusions = sorted(c["create"]["conclusion"] for c in double.check_runs.values())
+    assert conclusions == ["failure", "success"]
+    listing = [r for r in double.requests if r.path.endswith("/actions/artifacts")]
+    assert len(listing) == 2 and double.invalid == []

@@ -100,3 +100,27 @@ def test_shards_that_together_tested_nothing_merge_to_exit_8(tmp_path: Path) -> 
     assert (tmp_path / "merged" / "summary.md").read_text().startswith("## doorbell-ci: ⚠️ nothing tested")
     three = shard(tmp_path / "s3", 1, 2, {"unit": {"b": Outcome.PASSED}})
     assert merge([three, two], tmp_path / "merged-2")[1] == 0
+
+
+def test_shard_histories_become_one_history_with_the_merged_run(tmp_path: Path) -> None:
+    from doorbell_ci.analysis import history_store
+
+    past = RunResult(run_id="main-1", project=str(tmp_path), started_at="2025-12-31T00:00:00+00:00",
+                     finished_at="2025-12-31T00:01:00+00:00", duration=5.0,
+                     suites=[SuiteResult(name="unit", status=SuiteStatus.PASSED, tests=[
+                         TestResult(suite="unit", name=n, classname="tests.unit.test_m", duration=0.5)
+                         for n in ("a", "c")])])
+    folders = []
+    for index, outcomes in ((1, {"a": Outcome.PASSED}), (2, {"c": Outcome.FAILED})):
+        folder = shard(tmp_path / f"s{index}", index, 2, {"unit": outcomes})
+        own, _ = json_report.read(folder)
+        history = history_store.append(history_store.History(), past, "linux", environ={"GITHUB_SHA": "1" * 40})
+        history_store.append(history, own, "linux", environ={"GITHUB_SHA": "2" * 40})
+        history_store.write(history, folder)
+        folders.append(folder)
+    result, _ = merge(folders, tmp_path / "merged")
+    merged = history_store.read(tmp_path / "merged" / "history.json")
+    assert [run["id"] for run in merged.runs] == ["main-1", result.run_id]  # s1, s2 replaced by the merge
+    assert {key: row["o"] for key, row in merged.tests.items()} == {
+        "unit::tests.unit.test_m::a": "PP", "unit::tests.unit.test_m::c": "PF"}
+    assert merged.runs[-1]["passed"] == 1 and merged.runs[-1]["failed"] == 1

@@ -141,13 +141,13 @@ TOKEN_EXPRESSION = re.compile(r"github\.token|secrets\.|inputs\.github-token", r
 def test_only_the_steps_before_and_after_the_tests_are_given_the_token() -> None:
     """The test step never holds the token by construction: no expression in its env names it.
 
-    The baseline is fetched before any project code runs, and publishing starts after the test
+    The baseline and the test history are fetched before any project code runs, and publishing starts after the test
     step's processes are gone (docs/SECURITY.md); every other step, above all the one running the
     tests, gets no token from action.yml.
     """
     given = {step.get("name") for step in steps_of(load(ACTION))
              if TOKEN_EXPRESSION.search(yaml.safe_dump({k: step.get(k) for k in ("env", "with", "run")}))}
-    assert given == {"Fetch the performance baseline", "Publish the results"}
+    assert given == {"Fetch the performance baseline", "Fetch the test history", "Publish the results"}
 
 
 def test_the_test_step_restarts_its_shell_without_every_token_variable() -> None:

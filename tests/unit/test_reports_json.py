@@ -68,7 +68,7 @@ def test_damaged_document_is_a_report_error(tmp_path: Path) -> None:
 def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
     write_all(sample_run(), tmp_path, exit_code=1)
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["junit.xml", "report.html", "report.json", "summary.md"]
+    assert names == ["ctrf.json", "junit.xml", "report.html", "report.json", "summary.md"]
 
 
 def test_every_field_written_is_documented_in_report_schema_md() -> None:
