@@ -141,8 +141,6 @@ def track(result: RunResult, config: Any) -> History | None:
     green). An unreadable earlier history costs the history, said in a notice, never the run; a bad
     quarantine file is a ConfigError (the pipeline turns it into a notice and applies no quarantine).
     """
-    from doorbell_ci import atomic
-
     project = Path(config.project)
     output_dir = Path(config.output_dir)
     section = result.analysis if result.analysis is not None else {}
@@ -164,10 +162,7 @@ def track(result: RunResult, config: Any) -> History | None:
         result, entries, history, platform, clean_needed=config.quarantine_clean_runs, automatic=automatic,
         source=str(quarantine_path) if entries else "")
     result.analysis = section
-    try:
-        atomic.write_text(output_dir / history_store.FILENAME, history_store.dumps(history))
-    except OSError as error:
-        result.notices.append(f"history: {history_store.FILENAME} could not be written: {error.strerror or error}")
+    _write_history(history, output_dir, result)
     return history
 
 
@@ -178,8 +173,6 @@ def track_merged(result: RunResult, folders: list[Path], shard_run_ids: list[str
     The shards applied the quarantine already (a suite they turned green stays green in the merge);
     their quarantine sections are joined so that every report still lists the quarantined tests.
     """
-    from doorbell_ci import atomic
-
     histories = []
     for folder in folders:
         path = folder / history_store.FILENAME
@@ -205,11 +198,18 @@ def track_merged(result: RunResult, folders: list[Path], shard_run_ids: list[str
                                  "entries": max(int(p.get("entries") or 0) for p in quarantine_sections),
                                  "tests": joined, "expired": [], "can_leave": []}
     result.analysis = section
+    _write_history(history, output_dir, result)
+    return history
+
+
+def _write_history(history: History, output_dir: Path, result: RunResult) -> None:
+    """history.json beside report.json; a folder that refuses it costs the history, never the run."""
+    from doorbell_ci import atomic
+
     try:
         atomic.write_text(output_dir / history_store.FILENAME, history_store.dumps(history))
     except OSError as error:
         result.notices.append(f"history: {history_store.FILENAME} could not be written: {error.strerror or error}")
-    return history
 
 
 def load_previous(config: Any, notices: list[str]) -> History:

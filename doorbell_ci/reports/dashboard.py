@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, Template, select_autoescape
+from jinja2 import Template
 from markupsafe import Markup
 
 from doorbell_ci import __version__, nofollow
 from doorbell_ci.errors import ReportError
 from doorbell_ci.reports.dashboard_charts import PALETTE, Chart, figure_text, line_chart, seconds_text
-from doorbell_ci.reports.html import CSP
+from doorbell_ci.reports.html import CSP, template_environment
 from doorbell_ci.reports.text import encodable, show_bidi
 
 FILENAME = "dashboard.html"
@@ -517,13 +517,7 @@ def _visible_controls(value: Any) -> Any:
     return value
 
 
-_environment = Environment(
-    loader=PackageLoader("doorbell_ci.reports", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    finalize=_visible_controls,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+_environment = template_environment(_visible_controls)
 _environment.filters.update(seconds=seconds_text, figure=figure_text, short=_short, name=shown_name,
                             when=lambda stamp: stamp[:16].replace("T", " "))
 

@@ -9,6 +9,7 @@ junit.xml hold the rest.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,19 @@ def _visible_controls(value: Any) -> Any:
     return value
 
 
-_environment = Environment(
-    loader=PackageLoader("doorbell_ci.reports", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    finalize=_visible_controls,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+def template_environment(finalize: Callable[[Any], Any] = _visible_controls) -> Environment:
+    """The templates' settings every HTML page shares: autoescape everywhere, even in strings, and
+    ``finalize`` applied to every printed value (bidirectional overrides shown by name)."""
+    return Environment(
+        loader=PackageLoader("doorbell_ci.reports", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        finalize=finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+_environment = template_environment()
 _environment.filters.update(bytes=human_bytes, seconds=human_seconds, location=location)
 _environment.globals["perf_view"] = perf_view  # geometry of the performance section's SVGs
 
