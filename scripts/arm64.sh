@@ -18,9 +18,10 @@
 # builds a new root. It is
 # built in a temporary folder and renamed into place, so an interrupted build is never reused.
 # The Python packages live in a venv inside the root (/opt/venv), reinstalled when pyproject.toml
-# changes. Every mount (proc, sys, dev, the project, a fresh /tmp) is made in a private mount
-# namespace (unshare): it disappears with the last process in it, even one killed with SIGKILL;
-# the EXIT trap unmounts it earlier on the ordinary paths.
+# changes. Commands run on a throw-away overlay of the root (writes go to a tmpfs), so the cache
+# stays as built. Every mount (the overlay, proc, sys, dev, the project, /tmp) is made in a private
+# mount namespace (unshare): it disappears with the last process in it, even one killed with
+# SIGKILL; the EXIT trap unmounts it earlier on the ordinary paths.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -178,17 +179,24 @@ ensure_venv() {
 
 # --- running -----------------------------------------------------------------------------------
 
-# Run argv inside the root with the project at /src, in a private mount namespace.
+# Run argv inside the root with the project at /src, in a private mount namespace, on a throw-away
+# overlay: what the command writes (apt installs, users, a venv made by a test) lands in a tmpfs
+# and vanishes with the namespace, so the cached root stays as built and runs cannot see each other.
 run_inside() {
-  local root="$1"; shift
+  local lower="$1"; shift
   local env_lines
   mapfile -t env_lines < <(inner_env)
+  mkdir -p "$cache/.mnt/layer" "$cache/.mnt/merged"  # mount points only: every run mounts in its own namespace
   unshare --mount --propagation private --fork -- bash -c '
     set -eu
-    root="$1"; repo="$2"; shift 2
+    lower="$1"; repo="$2"; mnt="$3"; shift 3
     source "$0" --functions-only
+    root="$mnt/merged"
     # on every ordinary exit; SIGKILL is covered by the namespace itself
-    trap "umount -R -l \"\$root/src\" \"\$root/tmp\" \"\$root/dev\" \"\$root/sys\" \"\$root/proc\" 2>/dev/null || true" EXIT
+    trap "umount -R -l \"\$mnt/merged\" \"\$mnt/layer\" 2>/dev/null || true" EXIT
+    mount -t tmpfs -o mode=0755 tmpfs "$mnt/layer"
+    mkdir "$mnt/layer/upper" "$mnt/layer/work"
+    mount -t overlay overlay -o "lowerdir=$lower,upperdir=$mnt/layer/upper,workdir=$mnt/layer/work" "$root"
     mount -t proc proc "$root/proc"
     mount --rbind /sys "$root/sys"
     mount --rbind /dev "$root/dev"
@@ -201,7 +209,7 @@ run_inside() {
     status=0
     chroot "$root" /usr/bin/env -i "${env_args[@]}" PYTHONPATH=/src PYTHONDONTWRITEBYTECODE=1 \
       sh -c "cd /src && exec \"\$@\"" sh "$@" || status=$?
-    exit "$status"' "$self" "$root" "$repo" "${env_lines[@]}" -- "$@"
+    exit "$status"' "$self" "$lower" "$repo" "$cache/.mnt" "${env_lines[@]}" -- "$@"
 }
 
 # A JUnit file with one skipped test saying why the arm64 suite did not run.
@@ -264,6 +272,6 @@ case "${1:-}" in
   run) [ $# -eq 3 ] || { say "usage: arm64.sh run SUITE JUNIT"; exit 2; }; run_suite "$2" "$3" ;;
   exec) shift; [ $# -ge 1 ] || { say "usage: arm64.sh exec CMD [ARG...]"; exit 2; }
         root="$(build)"; run_inside "$root" "$@" ;;
-  -h|--help|"") sed -n '3,23p' "$self" ;;
+  -h|--help|"") sed -n '3,24p' "$self" ;;
   *) say "unknown command: $1"; exit 2 ;;
 esac
