@@ -116,6 +116,13 @@ check_os() {
     OS_NAME="$(os_release_value PRETTY_NAME)"
 }
 
+# GitHub's runner on 32-bit ARM Linux: deprecated by actions/runner PR #4303 (March 2026: a
+# deprecation warning on every job and a kill switch that fails the steps), its last Node is 20
+# (no Node 24 build for armv7), and the runner's own warning says it is no longer supported after
+# September 23rd, 2026 (PR #4685). So armhf is refused unless DOORBELL_RUNNER_ALLOW_ARM32=1.
+ARM32_END_OF_SUPPORT="September 23rd, 2026"
+ARM32_REASON="GitHub's runner for 32-bit ARM Linux is deprecated (actions/runner PR #4303) and no longer supported after ${ARM32_END_OF_SUPPORT}: its actions are stuck on Node 20 and GitHub can switch it off"
+
 # The userland's architecture, not the kernel's: 32-bit Pi OS boots a 64-bit kernel on a Pi 4/5.
 detect_arch() {
     local arch="${DOORBELL_RUNNER_ARCH:-}"
@@ -124,7 +131,13 @@ detect_arch() {
     fi
     case "${arch}" in
         arm64 | aarch64) RUNNER_ARCH="arm64" ARCH_LABEL="ARM64" ;;
-        armhf | armv7l) RUNNER_ARCH="arm" ARCH_LABEL="ARM" ;;
+        armhf | armv7l)
+            if [[ "${DOORBELL_RUNNER_ALLOW_ARM32:-}" != 1 ]]; then
+                die "32-bit ARM userland '${arch}': ${ARM32_REASON}; install 64-bit Raspberry Pi OS (arm64), or set DOORBELL_RUNNER_ALLOW_ARM32=1 to go on anyway"
+            fi
+            warn "32-bit ARM userland '${arch}': ${ARM32_REASON}; going on because DOORBELL_RUNNER_ALLOW_ARM32=1"
+            RUNNER_ARCH="arm" ARCH_LABEL="ARM"
+            ;;
         armel | armv6l) die "unsupported architecture '${arch}': GitHub's runner needs armv7 or arm64 (not a Pi Zero / Pi 1)" ;;
         *) die "unsupported architecture '${arch}': these scripts set up Raspberry Pi runners (arm64 or armhf)" ;;
     esac

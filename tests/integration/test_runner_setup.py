@@ -89,9 +89,27 @@ def test_check_pi_labels_a_pi4_with_camera(tmp_path: Path) -> None:
     assert "labels: self-hosted,linux,ARM64,pi,pi4,camera" in completed.stdout
 
 
-def test_check_pi_32_bit_pi5_without_camera(tmp_path: Path) -> None:
-    completed = run_script("check-pi.sh", root=fake_root("pi5", tmp_path), arch="armhf")
+@pytest.mark.parametrize("arch", ["armhf", "armv7l"])
+def test_32_bit_arm_is_refused_with_the_reason_and_the_date(tmp_path: Path, release: Path, arch: str) -> None:
+    """Every script that detects the architecture stops on a 32-bit userland, before changing anything."""
+    root = fake_root("pi5", tmp_path)
+    before = tree(root)
+    for script in ("check-pi.sh", "install-packages.sh", "install-runner.sh", "setup.sh"):
+        completed = run_script(script, "--dry-run", "--url", "https://github.com/o/r", root=root, arch=arch,
+                               release=release) if script in ("install-runner.sh", "setup.sh") else \
+            run_script(script, "--dry-run", root=root, arch=arch)
+        assert completed.returncode == 1, (script, completed.stdout)
+        error = completed.stderr.strip().splitlines()[-1]
+        assert f"32-bit ARM userland '{arch}'" in error and "actions/runner PR #4303" in error, script
+        assert "September 23rd, 2026" in error and "64-bit Raspberry Pi OS" in error, script
+    assert tree(root) == before
+
+
+def test_check_pi_32_bit_pi5_without_camera_when_allowed(tmp_path: Path) -> None:
+    completed = run_script("check-pi.sh", root=fake_root("pi5", tmp_path), arch="armhf",
+                           env={"DOORBELL_RUNNER_ALLOW_ARM32": "1"})
     assert completed.returncode == 0, completed.stderr
+    assert "deprecated (actions/runner PR #4303)" in completed.stderr and "warning" in completed.stderr
     assert "arch: armhf (runner package linux-arm)" in completed.stdout
     assert "labels: self-hosted,linux,ARM,pi,pi5\n" in completed.stdout
 
@@ -175,7 +193,8 @@ def test_download_verifies_the_checksum(tmp_path: Path, release: Path) -> None:
     assert (tmp_path / "ok" / f"actions-runner-linux-arm64-{VERSION}.tar.gz").exists()
     tarball = release / f"v{VERSION}" / f"actions-runner-linux-arm-{VERSION}.tar.gz"
     tarball.write_bytes(tarball.read_bytes() + b"tampered")
-    bad = run_script("install-runner.sh", "--download-only", str(tmp_path / "bad"), arch="armhf", release=release)
+    bad = run_script("install-runner.sh", "--download-only", str(tmp_path / "bad"), arch="armhf", release=release,
+                     env={"DOORBELL_RUNNER_ALLOW_ARM32": "1"})
     assert bad.returncode == 1
     assert "checksum mismatch for actions-runner-linux-arm-2.321.0.tar.gz" in bad.stderr
     assert not list((tmp_path / "bad").glob("*.tar.gz"))  # the bad download is not kept
