@@ -84,6 +84,9 @@ refuse_token_argument() {
             --token | --token=* | -t)
                 die "never pass the registration token on the command line (it shows in ps and shell history); set RUNNER_TOKEN or use --token-stdin"
                 ;;
+            --jitconfig | --jitconfig=*)
+                die "never pass a just-in-time runner configuration on the command line (it shows in ps and shell history); pipe it to --jitconfig-stdin"
+                ;;
         esac
     done
 }

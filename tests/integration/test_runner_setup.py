@@ -8,12 +8,15 @@ printed, not carried out, and the test checks that the fake root is left untouch
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -50,7 +53,9 @@ def release(tmp_path: Path) -> Path:
 def run_script(script: str, *args: str, root: Path | None = None, arch: str = "arm64", stdin: str = "",
                env: dict[str, str] | None = None, release: Path | None = None) -> subprocess.CompletedProcess[str]:
     variables = {key: value for key, value in os.environ.items() if not key.startswith(("RUNNER_", "GITHUB_"))}
-    variables.update({"DOORBELL_RUNNER_ARCH": arch, "LC_ALL": "C"})
+    variables.update({"DOORBELL_RUNNER_ARCH": arch, "LC_ALL": "C",
+                      # the health check never asks GitHub from a test: a missing file is "could not read"
+                      "RUNNER_RELEASES_API": "file:///nonexistent/doorbell-ci-runner-releases.json"})
     if root is not None:
         variables["DOORBELL_RUNNER_ROOT"] = str(root)
     if release is not None:
@@ -251,12 +256,54 @@ def test_hooks_plan_to_clear_the_workspace_and_kill_strays(tmp_path: Path, hook:
     assert tree(root) == before and (outside / "keep.txt").exists()
 
 
-def installed_runner(root: Path) -> None:
+def installed_runner(root: Path, version: str = VERSION) -> None:
     runner = root / "opt/doorbell-runner"
     runner.mkdir(parents=True)
     (runner / "config.sh").write_text("#!/bin/sh\n", encoding="utf-8")
     (runner / "config.sh").chmod(0o755)
     (runner / ".runner").write_text("{}", encoding="utf-8")
+    (runner / ".doorbell-runner-version").write_text(f"{version}\n", encoding="ascii")
+
+
+def releases_api(tmp_path: Path, releases: list[tuple[str, float]]) -> str:
+    """A file:// stand-in for GitHub's release list: (tag, days since it was published)."""
+    now = datetime.now(UTC)
+    document = [{"tag_name": tag, "published_at": (now - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 "draft": False, "prerelease": False} for tag, days in releases]
+    document.append({"tag_name": "v9.9.9", "published_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                     "draft": True, "prerelease": False})  # a draft never starts the clock
+    path = tmp_path / "releases.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path.as_uri()
+
+
+@pytest.mark.parametrize(("releases", "level", "detail"), [
+    ([("v2.321.0", 90)], "ok  ", "the latest release"),
+    ([("v2.322.0", 5), ("v2.321.0", 90)], "ok  ", "v2.322.0 is available; 25 days left to update"),
+    # the clock runs from the first newer release (v2.322.0, 26 days), not the latest one (v2.323.0)
+    ([("v2.323.0", 1), ("v2.322.0", 26.5), ("v2.321.0", 90)], "WARN",
+     "v2.322.0 came out 26 days ago: update within 4 days"),
+    ([("v2.322.0", 31), ("v2.321.0", 90)], "FAIL", "GitHub no longer queues jobs to this runner"),
+])
+def test_health_check_warns_before_githubs_30_day_update_deadline(
+        tmp_path: Path, releases: list[tuple[str, float]], level: str, detail: str) -> None:
+    root = fake_root("pi5", tmp_path)
+    installed_runner(root)
+    completed = run_script("health-check.sh", root=root, env={"RUNNER_RELEASES_API": releases_api(tmp_path, releases)})
+    line = next(line for line in completed.stdout.splitlines() if " version: " in line)
+    assert line.startswith(f"{level} version: 2.321.0: ") and detail in line, completed.stdout
+    assert completed.returncode == (1 if level == "FAIL" else 0)
+
+
+def test_health_check_says_when_it_cannot_read_the_releases(tmp_path: Path) -> None:
+    root = fake_root("pi5", tmp_path)
+    installed_runner(root)
+    completed = run_script("health-check.sh", root=root)
+    assert "WARN version: 2.321.0; could not read GitHub's releases" in completed.stdout
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text('{"message": "API rate limit exceeded"}', encoding="utf-8")
+    completed = run_script("health-check.sh", root=root, env={"RUNNER_RELEASES_API": garbage.as_uri()})
+    assert "WARN version: 2.321.0: unreadable release list" in completed.stdout
 
 
 def test_health_check_fails_on_under_voltage(tmp_path: Path) -> None:
@@ -311,3 +358,36 @@ def test_uninstall_dry_run(tmp_path: Path) -> None:
     assert "+ userdel --remove github-runner" in plan
     kept = run_script("uninstall.sh", "--dry-run", "--keep-user", root=root)
     assert "userdel" not in kept.stdout and "no removal token" in kept.stderr
+
+
+JITCONFIG = base64.b64encode(json.dumps({".runner": "secret-one-time-runner-credentials"}).encode()).decode()
+
+
+def test_a_just_in_time_runner_is_planned_without_token_config_or_service(tmp_path: Path, release: Path) -> None:
+    """generate-jitconfig's output arrives on stdin and reaches run.sh in its environment, never in a plan or argv."""
+    completed = run_script("install-runner.sh", "--dry-run", "--jitconfig-stdin", "--url", "https://github.com/o/r",
+                           "--name", "pi-jit", root=fake_root("pi5", tmp_path), release=release, stdin=JITCONFIG + "\n")
+    assert completed.returncode == 0, completed.stderr
+    plan = completed.stdout
+    assert "ACTIONS_RUNNER_INPUT_JITCONFIG=<hidden> runuser -u github-runner -- ./run.sh" in plan
+    assert "config.sh" not in plan and "svc.sh" not in plan
+    assert JITCONFIG not in plan + completed.stderr and "secret" not in plan + completed.stderr
+    assert "no registration token" not in completed.stderr
+
+
+@pytest.mark.parametrize(("args", "stdin", "message"), [
+    (["--jitconfig", JITCONFIG], "", "never pass a just-in-time runner configuration on the command line"),
+    ([f"--jitconfig={JITCONFIG}"], "", "never pass a just-in-time runner configuration on the command line"),
+    (["--jitconfig-stdin", "--ephemeral"], JITCONFIG, "single-use already"),
+    (["--jitconfig-stdin", "--token-stdin"], JITCONFIG, "single-use already"),
+    (["--jitconfig-stdin"], "not base64; rm -rf /\n", "is not an encoded_jit_config"),
+    (["--jitconfig-stdin"], "", "no just-in-time configuration on standard input"),
+])
+def test_a_just_in_time_configuration_is_refused_in_the_wrong_form(
+        tmp_path: Path, release: Path, args: list[str], stdin: str, message: str) -> None:
+    root = fake_root("pi5", tmp_path)
+    completed = run_script("install-runner.sh", *args, "--url", "https://github.com/o/r", root=root,
+                           release=release, stdin=stdin)
+    assert completed.returncode == 1
+    assert message in completed.stderr and len(completed.stderr.strip().splitlines()) == 1
+    assert JITCONFIG not in completed.stderr and "rm -rf" not in completed.stderr
