@@ -138,7 +138,21 @@ run mkdir -p "${RUNNER_HOOKS_DIR}/hooks" "${RUNNER_HOOKS_DIR}/lib"
 run install -o root -g root -m 0755 "${SCRIPT_DIR}/hooks/job-started.sh" "${SCRIPT_DIR}/hooks/job-completed.sh" \
     "${RUNNER_HOOKS_DIR}/hooks/"
 run install -o root -g root -m 0644 "${SCRIPT_DIR}/lib/common.sh" "${SCRIPT_DIR}/lib/hooks.sh" "${RUNNER_HOOKS_DIR}/lib/"
+run install -o root -g root -m 0755 "${SCRIPT_DIR}/hooks/reclaim-workspace.py" "${RUNNER_HOOKS_DIR}/hooks/"
 run install -o root -g root -m 0755 "${SCRIPT_DIR}/health-check.sh" "${RUNNER_HOOKS_DIR}/"
+# What reclaim-workspace.py acts on: root-owned, so a job cannot point it elsewhere.
+write_file "${RUNNER_HOOKS_DIR}/settings" 0644 <<SETTINGS
+RUNNER_USER=${RUNNER_USER}
+RUNNER_WORK_DIR=${RUNNER_WORK_DIR}
+SETTINGS
+# The runner user's only sudo right: that helper, with no arguments ("").
+write_file "${SUDOERS_FILE}" 0440 <<SUDOERS
+${RUNNER_USER} ALL=(root) NOPASSWD: ${RUNNER_HOOKS_DIR}/hooks/reclaim-workspace.py ""
+SUDOERS
+if ((!DRY_RUN)) && command -v visudo >/dev/null 2>&1 && ! visudo -cqf "${SUDOERS_FILE}"; then
+    rm -f -- "${SUDOERS_FILE}"
+    die "visudo rejected ${SUDOERS_FILE}; removed it"
+fi
 # health-check.sh compares it with GitHub's releases (bin/Runner.Listener --version wins once present).
 printf '%s\n' "${RUNNER_VERSION}" | write_file "${RUNNER_DIR}/.doorbell-runner-version" 0644
 # The runner reads .env into every job's (and hook's) environment. RUNNER_LABELS is what

@@ -7,8 +7,8 @@
 #                                          through doorbell-ci; its JUnit XML is copied to JUNIT
 #   scripts/arm64.sh exec CMD [ARG...]     run CMD inside the root, the project mounted at /src
 #
-# Needs root, binfmt_misc and Debian's qemu-user-static and debootstrap (scripts/setup.sh --full
-# installs them). Where one is missing, `run` writes a JUnit file holding one skipped test that
+# Needs root (or password-less sudo, as on GitHub's hosted runners), binfmt_misc and Debian's
+# qemu-user-static and debootstrap (scripts/setup.sh --full installs them). Where one is missing, `run` writes a JUnit file holding one skipped test that
 # says why, so the suite shows as skipped with the reason; with DOORBELL_CI_REQUIRE_TOOLS=1 it
 # fails instead. `run` does nothing but that skip unless DOORBELL_CI_ARM64=1 (scripts/test.sh
 # --full and CI set it): emulation makes the suites several times slower.
@@ -91,6 +91,25 @@ bind_host_config() {
     mount --bind "$path" "$root$path"
     mount -o remount,bind,ro "$root$path" 2>/dev/null || true
   done
+}
+
+# A /dev of its own (a tmpfs holding the host's basic nodes): device nodes a test makes there (a
+# fake camera or GPIO chip) stay in this namespace instead of appearing in the host's /dev.
+private_dev() {
+  local root="$1" node
+  mount -t tmpfs -o mode=0755,nosuid tmpfs "$root/dev"
+  for node in null zero full random urandom tty; do
+    touch "$root/dev/$node"
+    mount --bind "/dev/$node" "$root/dev/$node"
+  done
+  mkdir -p "$root/dev/pts" "$root/dev/shm"
+  mount -t devpts -o newinstance,ptmxmode=0666 devpts "$root/dev/pts" 2>/dev/null || true
+  ln -sf pts/ptmx "$root/dev/ptmx"
+  mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm"
+  ln -sf /proc/self/fd "$root/dev/fd"
+  ln -sf /proc/self/fd/0 "$root/dev/stdin"
+  ln -sf /proc/self/fd/1 "$root/dev/stdout"
+  ln -sf /proc/self/fd/2 "$root/dev/stderr"
 }
 
 # argv of `env -i` inside the root: a clean environment plus the host's pip and proxy settings.
@@ -199,11 +218,12 @@ run_inside() {
     mount -t overlay overlay -o "lowerdir=$lower,upperdir=$mnt/layer/upper,workdir=$mnt/layer/work" "$root"
     mount -t proc proc "$root/proc"
     mount --rbind /sys "$root/sys"
-    mount --rbind /dev "$root/dev"
+    private_dev "$root"
     mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
     mkdir -p "$root/src"
     mount --bind "$repo" "$root/src"
     bind_host_config "$root"
+    touch "$root/.doorbell-ci-arm64-root"  # in the overlay only: tells tests they run inside the root
     n=0; for line in "$@"; do [ "$line" = "--" ] && break; n=$((n + 1)); done
     env_args=("${@:1:$n}"); shift $((n + 1))
     status=0
@@ -261,12 +281,20 @@ run_suite() {
     say "the $suite suite wrote no JUnit XML in the arm64 root (exit code $status); see $out/"
     [ "$status" -ne 0 ] || status=1
   fi
+  if [ -n "${SUDO_UID:-}" ]; then  # taken through sudo: give the results back to the user who ran it
+    chown -R "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" "$repo/$out" "$junit" 2>/dev/null || true
+  fi
   return "$status"
 }
 
 # sourced by the namespaced shells below for the functions only
 # shellcheck disable=SC2317
 if [ "${1:-}" = "--functions-only" ]; then return 0 2>/dev/null || exit 0; fi
+# GitHub's hosted runners run jobs as a user with password-less sudo: take root that way.
+if [ "$(id -u)" -ne 0 ] && [ "${1:-}" != "-h" ] && [ "${1:-}" != "--help" ] && [ -n "${1:-}" ] \
+    && [ "${DOORBELL_CI_ARM64:-}" = "1" ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  exec sudo -n --preserve-env bash "$self" "$@"
+fi
 case "${1:-}" in
   build) build ;;
   run) [ $# -eq 3 ] || { say "usage: arm64.sh run SUITE JUNIT"; exit 2; }; run_suite "$2" "$3" ;;

@@ -22,6 +22,7 @@ RUNNER_WORK_DIR="${RUNNER_WORK_DIR:-${RUNNER_DIR}/_work}"
 RUNNER_VERSION="${RUNNER_VERSION:-2.321.0}"
 RUNNER_DOWNLOAD_BASE="${RUNNER_DOWNLOAD_BASE:-https://github.com/actions/runner/releases/download}"
 RUNNER_GROUPS="video,gpio,i2c"
+SUDOERS_FILE="${ROOT}/etc/sudoers.d/doorbell-runner"
 DRY_RUN=0
 SCRIPT_NAME="$(basename "$0")"
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_machines import fake_root
+from tests.nonroot import run_as_nonroot
 from tests.tooling import require_tool
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -391,3 +392,92 @@ def test_a_just_in_time_configuration_is_refused_in_the_wrong_form(
     assert completed.returncode == 1
     assert message in completed.stderr and len(completed.stderr.strip().splitlines()) == 1
     assert JITCONFIG not in completed.stderr and "rm -rf" not in completed.stderr
+
+
+# --- root-owned files a container job leaves in the workspace -------------------------------------------------
+
+RECLAIM = SETUP / "hooks" / "reclaim-workspace.py"
+
+
+def _reclaim_setup(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """An installed helper (root-owned settings naming uid 65534 and a work folder) and what a container job left."""
+    hooks_dir = tmp_path / "hooks-dir"
+    (hooks_dir / "hooks").mkdir(parents=True)
+    helper = hooks_dir / "hooks" / RECLAIM.name
+    shutil.copy2(RECLAIM, helper)
+    work = tmp_path / "work"
+    (hooks_dir / "settings").write_text(f"RUNNER_USER=nobody\nRUNNER_WORK_DIR={work}\n", encoding="utf-8")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("root's", encoding="utf-8")
+    cache = work / "repo" / "repo" / "__pycache__"
+    cache.mkdir(parents=True)
+    (cache / "mod.cpython-311.pyc").write_bytes(b"\0")
+    (cache / "mod.cpython-311.pyc").chmod(0o600)
+    sealed = work / "repo" / "repo" / "build"
+    sealed.mkdir()
+    (sealed / "out.bin").write_bytes(b"x")
+    sealed.chmod(0o555)
+    (work / "repo" / "repo" / "to-secret").symlink_to(outside / "secret")
+    (work / "repo" / "repo" / "to-outside").symlink_to(outside)
+    os.chown(work, 65534, 65534)
+    return helper, work, outside
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="re-owning files needs root")
+def test_reclaim_gives_a_container_jobs_root_owned_files_back_and_never_follows_links(tmp_path: Path) -> None:
+    helper, work, outside = _reclaim_setup(tmp_path)
+    for parent in tmp_path.parents:  # passable for uid 65534, as a Pi's /opt is
+        if parent != Path("/"):
+            parent.chmod(parent.stat().st_mode | 0o001)
+    tmp_path.chmod(0o755)
+    # the runner user cannot clean the workspace before the helper ran: the known failure
+    stuck = run_as_nonroot(["rm", "-rf", "--", str(work / "repo")])
+    assert stuck.returncode != 0 and "Permission denied" in stuck.stderr
+    completed = subprocess.run([str(helper)], capture_output=True, text=True, timeout=60, check=False)
+    assert completed.returncode == 0, completed.stderr
+    for path in [work, *work.rglob("*")]:
+        info = path.lstat()
+        assert (info.st_uid, info.st_gid) == (65534, 65534), path
+    for path in (outside, outside / "secret"):
+        assert path.stat().st_uid == 0, path  # the links were re-owned as links, never followed
+    cleaned = run_as_nonroot(["rm", "-rf", "--", str(work / "repo")])
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not (work / "repo").exists() and (outside / "secret").read_text(encoding="utf-8") == "root's"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="re-owning files needs root")
+def test_reclaim_refuses_arguments_a_writable_settings_file_and_a_swapped_work_folder(tmp_path: Path) -> None:
+    helper, work, outside = _reclaim_setup(tmp_path)
+    settings = tmp_path / "hooks-dir" / "settings"
+
+    def reclaim(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(helper), *args], capture_output=True, text=True, timeout=60, check=False)
+
+    refused = reclaim(str(outside))
+    assert refused.returncode == 1 and "takes no arguments" in refused.stderr
+    settings.chmod(0o666)
+    refused = reclaim()
+    assert refused.returncode == 1 and "only writable by root" in refused.stderr
+    settings.chmod(0o644)
+    os.chown(settings, 65534, 65534)
+    assert "owned and only writable by root" in reclaim().stderr
+    os.chown(settings, 0, 0)
+    shutil.rmtree(work)
+    work.symlink_to(outside)  # the runner user owns the work folder's parent on a Pi: it could do this
+    refused = reclaim()
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 1 and len(lines) == 1  # O_NOFOLLOW | O_DIRECTORY on a link: ENOTDIR or ELOOP
+    assert lines[0] in {f"reclaim-workspace: not reclaiming {work}: Not a directory",
+                        f"reclaim-workspace: not reclaiming {work}: Too many levels of symbolic links"}
+    assert (outside / "secret").stat().st_uid == 0 and outside.stat().st_uid == 0
+
+
+def test_the_hooks_plan_to_reclaim_root_owned_files_before_clearing(tmp_path: Path) -> None:
+    root = fake_root("pi5", tmp_path)
+    completed = run_script("hooks/job-completed.sh", "--dry-run", root=root)
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    reclaim = next(i for i, line in enumerate(lines)
+                   if line.startswith("+ sudo -n ") and line.endswith("/reclaim-workspace.py"))
+    assert all(not line.startswith("+ rm -rf") for line in lines[:reclaim])
