@@ -149,8 +149,10 @@ detect_arch() {
 }
 
 detect_pi_model() {
+    # /proc/device-tree links to the second on current kernels; read either, as platforms.py does
     local file="${ROOT}/proc/device-tree/model"
-    [[ -r "${file}" ]] || die "no ${file}: this is not a Raspberry Pi"
+    [[ -r "${file}" ]] || file="${ROOT}/sys/firmware/devicetree/base/model"
+    [[ -r "${file}" ]] || die "no ${ROOT}/proc/device-tree/model: this is not a Raspberry Pi"
     PI_MODEL_NAME="$(tr -d '\0' <"${file}")"
     if [[ "${PI_MODEL_NAME}" =~ ^Raspberry\ Pi\ Compute\ Module\ ([0-9]+) ]]; then
         PI_MODEL="cm${BASH_REMATCH[1]}"
