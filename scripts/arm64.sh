@@ -206,7 +206,9 @@ run_inside() {
   local env_lines
   mapfile -t env_lines < <(inner_env)
   mkdir -p "$cache/.mnt/layer" "$cache/.mnt/merged"  # mount points only: every run mounts in its own namespace
-  unshare --mount --propagation private --fork -- bash -c '
+  # --pid: its own process table, so `ps -u` inside (runner-setup's hooks kill a user's strays)
+  # sees only this run's processes, and every process dies with the namespace's first one
+  unshare --mount --propagation private --pid --fork -- bash -c '
     set -eu
     lower="$1"; repo="$2"; mnt="$3"; shift 3
     source "$0" --functions-only

@@ -103,6 +103,7 @@ def make_fake_pi() -> None:
 
 def make_pi_archive() -> None:
     """A flat apt archive (file://) with the Raspberry Pi archive's packages Debian does not carry."""
+    sh("apt-get", "update", "-q", timeout=1200)
     missing = [name for name in PI_ONLY
                if sh("apt-cache", "show", name, check=False).returncode != 0]
     ARCHIVE.mkdir(parents=True)
@@ -204,6 +205,7 @@ def test_runner_setup_end_to_end_on_a_fake_pi5(tmp_path: Path) -> None:
         status = sh("dpkg-query", "-W", "-f=${Status}", name, check=False).stdout
         assert status == "install ok installed", (name, status)
     before = file_list()  # the state uninstall must return to
+    accounts = {name: Path(name).read_bytes() for name in ("/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow")}
 
     # create-runner-user: a locked system user, no login shell, in exactly video, gpio and i2c
     sh("bash", str(SETUP / "create-runner-user.sh"))
@@ -305,3 +307,4 @@ def test_runner_setup_end_to_end_on_a_fake_pi5(tmp_path: Path) -> None:
     backups = {"/etc/passwd-", "/etc/group-", "/etc/shadow-", "/etc/gshadow-", "/etc/subuid-", "/etc/subgid-"}
     assert [path for path in appeared if path not in backups] == []
     assert vanished == [] and changed == []
+    assert {name: Path(name).read_bytes() for name in accounts} == accounts  # no user, no group membership left
