@@ -116,6 +116,9 @@ private_dev() {
 inner_env() {
   local name
   printf '%s\n' HOME=/root LANG=C.UTF-8 PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+  # tests/nonroot.py's uid-65534 venv: /opt/venv is one already (made from /usr/bin/python3,
+  # world-readable, every runtime package), marked ready in each run's overlay below
+  printf '%s\n' DOORBELL_CI_NONROOT_VENV=/opt/venv
   for name in PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_CERT PIP_TRUSTED_HOST PIP_DEFAULT_TIMEOUT \
               PIP_DISABLE_PIP_VERSION_CHECK http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
     if [ -n "${!name:-}" ]; then printf '%s=%s\n' "$name" "${!name}"; fi
@@ -226,6 +229,7 @@ run_inside() {
     mount --bind "$repo" "$root/src"
     bind_host_config "$root"
     touch "$root/.doorbell-ci-arm64-root"  # in the overlay only: tells tests they run inside the root
+    touch "$root/opt/venv/.doorbell-ci-ready"
     n=0; for line in "$@"; do [ "$line" = "--" ] && break; n=$((n + 1)); done
     env_args=("${@:1:$n}"); shift $((n + 1))
     status=0
