@@ -132,6 +132,11 @@ build() {
   if [ -n "$reason" ]; then say "cannot build the arm64 root: $reason"; return 3; fi
   key="$(recipe_key)"
   final="$cache/$key"
+  # built and current: no lock needed (a root in place is never changed but by ensure_venv, under the lock)
+  if [ -f "$final/ready" ] && [ "$(cat "$final/root/opt/venv/.pyproject-key" 2>/dev/null)" = "$(venv_key)" ]; then
+    echo "$final/root"
+    return 0
+  fi
   mkdir -p "$cache"
   exec 8>"$cache/.lock"
   flock -x 8
@@ -305,7 +310,7 @@ case "${1:-}" in
   build) build ;;
   run) [ $# -eq 3 ] || { say "usage: arm64.sh run SUITE JUNIT"; exit 2; }; run_suite "$2" "$3" ;;
   exec) shift; [ $# -ge 1 ] || { say "usage: arm64.sh exec CMD [ARG...]"; exit 2; }
-        root="$(build)"; run_inside "$root" "$@" ;;
+        root="$(build)"; exec 8>"$cache/.lock"; flock -s 8; run_inside "$root" "$@" ;;
   -h|--help|"") sed -n '3,24p' "$self" ;;
   *) say "unknown command: $1"; exit 2 ;;
 esac

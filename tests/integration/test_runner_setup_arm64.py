@@ -137,9 +137,11 @@ def make_runner_release() -> str:
     write(payload / "config.sh", (
         "#!/bin/bash\n# records what it was given; the token must arrive in the environment, never argv\n"
         "set -eu\ncd \"$(dirname \"$0\")\"\nprintf '%s\\n' \"$*\" >> config-calls.log\n"
+        # the expected tokens as digests: the tokens themselves must appear in no file at all
+        "digest=$(printf %s \"$ACTIONS_RUNNER_INPUT_TOKEN\" | sha256sum | cut -c1-64)\n"
         "if [ \"${1:-}\" = remove ]; then rm -f .runner .credentials; "
-        "[ \"$ACTIONS_RUNNER_INPUT_TOKEN\" = " + REMOVAL_TOKEN + " ]; exit; fi\n"
-        "[ \"$ACTIONS_RUNNER_INPUT_TOKEN\" = " + TOKEN + " ]\n"
+        f"[ \"$digest\" = {hashlib.sha256(REMOVAL_TOKEN.encode()).hexdigest()} ]; exit; fi\n"
+        f"[ \"$digest\" = {hashlib.sha256(TOKEN.encode()).hexdigest()} ]\n"
         "echo '{\"agentName\": \"pi5-arm64\"}' > .runner\necho '{}' > .credentials\n"), 0o755)
     write(payload / "run.sh", (
         "#!/bin/bash\n# the listener: waits for a job, runs the hooks around it as its children, like the runner\n"
@@ -233,9 +235,15 @@ def test_runner_setup_end_to_end_on_a_fake_pi5(tmp_path: Path) -> None:
     assert (RUNNER_DIR / ".runner").exists()
     calls = (RUNNER_DIR / "config-calls.log").read_text(encoding="utf-8")
     assert "--labels self-hosted,linux,ARM64,pi,pi5,camera" in calls and TOKEN not in calls
+    # install-runner.sh writes .env and the version after handing the folder over; svc.sh runs as root and
+    # writes .service*, as the real one does: root's, read-only for the runner user. The rest is the user's.
+    written_by_root = {".env", ".doorbell-runner-version"}
     for path in [RUNNER_DIR, *RUNNER_DIR.rglob("*")]:
-        if not path.name.startswith(".service"):  # svc.sh runs as root and writes these, as the real one does
-            assert path.lstat().st_uid == account.pw_uid, path
+        info = path.lstat()
+        if path.name in written_by_root or path.name.startswith(".service"):
+            assert info.st_uid == 0 and not info.st_mode & 0o022, path
+        else:
+            assert info.st_uid == account.pw_uid, path
     for path in [HOOKS_DIR, *HOOKS_DIR.rglob("*")]:
         info = path.lstat()
         assert info.st_uid == 0 and not info.st_mode & 0o022, path  # a job cannot rewrite its hooks
