@@ -282,9 +282,28 @@ def test_runner_setup_end_to_end_on_a_fake_pi5(tmp_path: Path) -> None:
     wait_for(jobs / "completed.rc")
     completed_log = (jobs / "completed.log").read_text(encoding="utf-8")
     assert (jobs / "started.rc").read_text().strip() == "0"
-    assert (jobs / "completed.rc").read_text().strip() == "0", completed_log
     assert f"stray process: {stray[0].pid} sleep" in completed_log
-    assert "reclaim-workspace: " in completed_log and f"given back to {USER}" in completed_log
+    allowed = sh("sudo", "-l", "-U", USER).stdout  # sudo's own reading of the rule, as root
+    assert f"(root) NOPASSWD: {HOOKS_DIR}/hooks/reclaim-workspace.py \"\"" in allowed
+    if "effective uid is not 0" in completed_log:
+        # qemu-user without binfmt's C flag runs set-uid programs without their owner's rights, so sudo cannot
+        # work in this emulated root (it does on a Pi). What is left is the known failure, reported, with the
+        # rest cleaned up; root then runs the helper the one way sudo allows, and the next job starts clean.
+        assert (jobs / "completed.rc").read_text().strip() == "1"
+        assert "could not give root-owned files in the work folder back" in completed_log
+        assert "some files of the last job could not be removed" in completed_log
+        assert [p.name for p in workspace.iterdir()] == ["__pycache__"]
+        assert list((WORK / "_temp").iterdir()) == []
+        assert f"given back to {USER}" in sh(f"{HOOKS_DIR}/hooks/reclaim-workspace.py").stdout
+        write(jobs / "job.sh", "ls -A \"$GITHUB_WORKSPACE\"\n")
+        for name in ("completed.rc", "ready", "container-done"):
+            (jobs / name).unlink(missing_ok=True)
+        (jobs / "next").touch()
+        wait_for(jobs / "completed.rc")
+        assert (jobs / "job.log").read_text(encoding="utf-8") == ""  # job-started emptied it for this job
+    else:
+        assert "reclaim-workspace: " in completed_log and f"given back to {USER}" in completed_log
+    assert (jobs / "completed.rc").read_text().strip() == "0", (jobs / "completed.log").read_text()
     assert list(workspace.iterdir()) == [] and list((WORK / "_temp").iterdir()) == []
     assert not Path("/tmp/pytest-of-github-runner").exists()
     assert not psutil.pid_exists(stray[0].pid) or psutil.Process(stray[0].pid).status() == psutil.STATUS_ZOMBIE
