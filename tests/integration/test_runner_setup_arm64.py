@@ -328,12 +328,12 @@ def test_runner_setup_end_to_end_on_a_fake_pi5(tmp_path: Path) -> None:
         time.sleep(0.2)
     assert processes_of(USER) == []
     assert sh("getent", "passwd", USER, check=False).returncode == 2
-    after = file_list()
+    # shadow's tools keep (and replace) the previous passwd/group/shadow/gshadow as NAME-: backups, not leftovers
+    backups = {"/etc/passwd-", "/etc/group-", "/etc/shadow-", "/etc/gshadow-", "/etc/subuid-", "/etc/subgid-"}
+    after = {path: entry for path, entry in file_list().items() if path not in backups}
+    before = {path: entry for path, entry in before.items() if path not in backups}
     appeared = sorted(set(after) - set(before))
     vanished = sorted(set(before) - set(after))
     changed = sorted(path for path in set(before) & set(after) if before[path] != after[path])
-    # shadow's tools keep the previous passwd/group/shadow/gshadow as NAME-: a backup, not a leftover
-    backups = {"/etc/passwd-", "/etc/group-", "/etc/shadow-", "/etc/gshadow-", "/etc/subuid-", "/etc/subgid-"}
-    assert [path for path in appeared if path not in backups] == []
-    assert vanished == [] and changed == []
+    assert (appeared, vanished, changed) == ([], [], [])
     assert {name: Path(name).read_bytes() for name in accounts} == accounts  # no user, no group membership left
