@@ -174,28 +174,29 @@ def test_python_inside_is_aarch64_debian_bookworm_and_keys_its_baselines_so(arm6
     assert seen["slug"].startswith("linux-aarch64-py3.11-pi5")
 
 
-def _descendants_running(parent: psutil.Process, word: str, timeout: float) -> psutil.Process:
+def _descendant_named(parent: psutil.Process, name: str, last_argument: str, timeout: float) -> psutil.Process:
+    """The process running ``name`` itself (not the shells that pass its argv on), once it runs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for child in parent.children(recursive=True):
             try:
-                if word in " ".join(child.cmdline()):
+                if child.name() == name and child.cmdline()[-1:] == [last_argument]:
                     return child
             except psutil.Error:
                 continue
         time.sleep(0.2)
-    raise AssertionError(f"no process running {word!r} under {parent.pid}")
+    raise AssertionError(f"no {name} {last_argument} under {parent.pid}")
 
 
-def _mounts_of_every_process(path: str) -> list[str]:
+def _processes_in_namespace(namespace: str) -> list[int]:
+    """Every process on the machine in that mount namespace (other arm64 runs have their own)."""
     found = []
-    for mountinfo in Path("/proc").glob("[0-9]*/mountinfo"):
+    for link in Path("/proc").glob("[0-9]*/ns/mnt"):
         try:
-            text = mountinfo.read_text(encoding="utf-8", errors="replace")
+            if os.readlink(link) == namespace:
+                found.append(int(link.parent.parent.name))
         except OSError:
             continue
-        if f" {path}" in text:
-            found.append(mountinfo.parent.name)
     return found
 
 
@@ -205,23 +206,30 @@ def test_every_mount_goes_with_the_namespace_even_after_sigkill(arm64_root: Path
     process = subprocess.Popen(["bash", str(ARM64), "exec", "sleep", "424242"], start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        sleeper = _descendants_running(psutil.Process(process.pid), "424242", timeout=120)
-        inside = Path(f"/proc/{sleeper.pid}/mountinfo").read_text(encoding="utf-8")
-        for point in ("", "/proc", "/sys", "/dev", "/tmp", "/src"):
-            assert f" {merged}{point} " in inside, point
+        sleeper = _descendant_named(psutil.Process(process.pid), "sleep", "424242", timeout=120)
+        namespace = os.readlink(f"/proc/{sleeper.pid}/ns/mnt")
+        assert namespace != os.readlink("/proc/self/ns/mnt")
+        # seen from inside the chroot: mount point -> file system type
+        inside = {line.split()[4]: line.split(" - ")[1].split()[0]
+                  for line in Path(f"/proc/{sleeper.pid}/mountinfo").read_text(encoding="utf-8").splitlines()}
+        assert inside["/"] == "overlay" and inside["/proc"] == "proc" and inside["/dev"] == "tmpfs"
+        assert inside["/tmp"] == "tmpfs" and inside["/sys"] == "sysfs" and "/src" in inside
         assert f" {merged}" not in Path("/proc/self/mountinfo").read_text(encoding="utf-8")
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
     deadline = time.monotonic() + 30
-    while _mounts_of_every_process(merged) and time.monotonic() < deadline:
+    while _processes_in_namespace(namespace) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _mounts_of_every_process(merged) == []
+    assert _processes_in_namespace(namespace) == []  # the namespace, and every mount in it, is gone
+    assert f" {merged}" not in Path("/proc/self/mountinfo").read_text(encoding="utf-8")
 
 
 def test_a_command_writes_to_a_throwaway_layer_and_its_exit_code_comes_back(arm64_root: Path) -> None:
     marker = "opt/written-by-test-arm64"
-    completed = arm64("exec", "sh", "-c", f"touch /{marker} && test -f /{marker} && exit 7", timeout=300)
+    script = f"readlink /proc/self/ns/mnt && touch /{marker} && test -f /{marker} && exit 7"
+    completed = arm64("exec", "sh", "-c", script, timeout=300)
     assert completed.returncode == 7, completed.stderr
     assert not (arm64_root / marker).exists()
-    assert _mounts_of_every_process(str(CACHE / ".mnt" / "merged")) == []
+    namespace = completed.stdout.strip().splitlines()[-1]
+    assert namespace.startswith("mnt:[") and _processes_in_namespace(namespace) == []
