@@ -82,6 +82,7 @@ def _collect_suite(plan: Plan, suite: PlannedSuite, execution: Execution) -> Sui
         junit_file=suite.junit_name if os.path.lexists(junit) else None,  # no stat: it may be unreadable
         log_file=suite.log_name,
         output_tail=execution.output_tail,
+        platform=suite.config.platform,
     )
     if execution.start_error:
         result.status, result.reason = SuiteStatus.ERROR, execution.start_error

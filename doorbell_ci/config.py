@@ -52,6 +52,9 @@ class SuiteConfig:
     command: tuple[str, ...] | None = None  # a non-pytest suite: any command that writes JUnit XML
     junit: str | None = None  # where `command` writes its JUnit XML, relative to the project
     env: Mapping[str, str] = field(default_factory=dict)
+    # the machine a `command` suite's tests ran on when it is not this one (e.g. "arm64" for a command
+    # that runs them in an emulated arm64 root): reports show it next to the suite's counts
+    platform: str = ""
 
     @property
     def is_pytest(self) -> bool:
@@ -381,6 +384,10 @@ def _suite_values(raw: Mapping[str, Any], where: str, project: Path) -> dict[str
             values[key] = tuple(_inside_project(p, project, label) for p in _string_list(value, label))
         elif key == "junit":
             values[key] = _inside_project(_string(value, label), project, label)
+        elif key == "platform":
+            values[key] = _string(value, label)
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}", values[key]):
+                raise ConfigError(f"{label}: {value!r} is not a platform label (letters, digits, '.', '_', '-')")
         elif key in {"markers"}:
             values[key] = _string(value, label)
             if values[key].lstrip().startswith("-"):  # pytest would read it as an option, not as -m's value

@@ -207,7 +207,7 @@ def _merge_suites(shards: list[Shard], notices: list[str]) -> list[SuiteResult]:
             target = merged.get(suite.name)
             if target is None:
                 target = merged[suite.name] = SuiteResult(name=suite.name, status=SuiteStatus.ABSENT,
-                                                          command=list(suite.command))
+                                                          command=list(suite.command), platform=suite.platform)
             _merge_suite(target, suite, label)
             for test in suite.tests:
                 key = test_key(test)

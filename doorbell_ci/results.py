@@ -148,6 +148,7 @@ class SuiteResult:
     junit_file: str | None = None  # relative to the output directory
     log_file: str | None = None
     output_tail: str = ""
+    platform: str = ""  # SuiteConfig.platform: another machine ran these tests ("" = this run's platform)
 
     notices: list[str] = field(default_factory=list)  # for RunResult.notices; not part of the suite's JSON
 

@@ -9,7 +9,8 @@ usage() {
     cat <<USAGE
 Usage: ${SCRIPT_NAME} [--dry-run] [--help]
 
-Checks the OS (Raspberry Pi OS bookworm), the architecture (arm64, or armhf = 32-bit armv7),
+Checks the OS (Raspberry Pi OS bookworm), the architecture (arm64; 32-bit armhf is refused,
+see README.md, unless DOORBELL_RUNNER_ALLOW_ARM32=1),
 the Pi model (from the device tree) and whether a camera is attached, then prints the labels
 the runner would be registered with. Changes nothing (--dry-run only lists the checks).
 USAGE
@@ -26,7 +27,7 @@ done
 
 if ((DRY_RUN)); then
     say "plan: check ${ROOT}/etc/os-release is Raspberry Pi OS bookworm"
-    say "plan: check the architecture is arm64 or armhf"
+    say "plan: check the architecture is arm64 (armhf only with DOORBELL_RUNNER_ALLOW_ARM32=1)"
     say "plan: read the Pi model from ${ROOT}/proc/device-tree/model"
     say "plan: look for a camera in ${ROOT}/sys/class/video4linux"
 fi

@@ -5,6 +5,10 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=SCRIPTDIR/lib/common.sh
 source "${SCRIPT_DIR}/lib/common.sh"
 
+# GitHub stops queueing jobs to a runner that has not taken an update 30 days after its release.
+UPDATE_DEADLINE_DAYS=30
+UPDATE_WARN_DAYS=7
+RUNNER_RELEASES_API="${RUNNER_RELEASES_API:-https://api.github.com/repos/actions/runner/releases?per_page=100}"
 MIN_FREE_KB=$((2 * 1024 * 1024))
 WARN_FREE_KB=$((5 * 1024 * 1024))
 HOT_MILLIDEGREES=80000
@@ -15,7 +19,9 @@ usage() {
 Usage: ${SCRIPT_NAME} [--dry-run] [--help]
 
 Checks: OS and architecture, Pi model, runner installed and registered in ${RUNNER_DIR},
-its systemd service active, the firmware's throttled / under-voltage flags, CPU temperature
+its systemd service active, its version against GitHub's releases (GitHub stops queueing jobs to a
+runner ${UPDATE_DEADLINE_DAYS} days after the next release came out: a warning in the last ${UPDATE_WARN_DAYS} days, a FAIL
+after), the firmware's throttled / under-voltage flags, CPU temperature
 (warning at $((HOT_MILLIDEGREES / 1000)) C), free disk space (fails under 2 GiB), python3 >= 3.11.
 Exit 0 when nothing FAILs (warnings allowed), 1 otherwise. Changes nothing; --dry-run only
 lists the checks. Good for a cron job or a monitoring agent.
@@ -35,6 +41,7 @@ if ((DRY_RUN)); then
     for check in "OS and architecture (${ROOT}/etc/os-release)" "Pi model (${ROOT}/proc/device-tree/model)" \
         "runner installed (${RUNNER_DIR}/config.sh) and registered (${RUNNER_DIR}/.runner)" \
         "service active (systemctl is-active, unit named in ${RUNNER_DIR}/.service)" \
+        "runner version against ${RUNNER_RELEASES_API}" \
         "throttled flags (${ROOT}/sys/devices/platform/soc/soc:firmware/get_throttled)" \
         "temperature (${ROOT}/sys/class/thermal/thermal_zone0/temp)" "free disk space in ${RUNNER_DIR}" \
         "python3 >= 3.11"; do
@@ -72,6 +79,46 @@ elif systemctl is-active --quiet "$(<"${RUNNER_DIR}/.service")"; then
     report ok service "$(<"${RUNNER_DIR}/.service") is active"
 else
     report FAIL service "$(<"${RUNNER_DIR}/.service") is not active (systemctl status for details)"
+fi
+
+# The installed version: the runner's own answer (it updates itself), else what install-runner.sh wrote.
+installed_version=""
+if [[ -x "${RUNNER_DIR}/bin/Runner.Listener" ]]; then
+    installed_version="$("${RUNNER_DIR}/bin/Runner.Listener" --version 2>/dev/null || true)"
+fi
+if [[ -z "${installed_version}" && -r "${RUNNER_DIR}/.doorbell-runner-version" ]]; then
+    installed_version="$(<"${RUNNER_DIR}/.doorbell-runner-version")"
+fi
+installed_version="${installed_version#v}"
+if [[ ! "${installed_version}" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+    report WARN version "installed runner version unknown in ${RUNNER_DIR}"
+elif ! releases="$(curl --fail --silent --show-error --location --max-time 15 "${RUNNER_RELEASES_API}" 2>&1)"; then
+    report WARN version "${installed_version}; could not read GitHub's releases (${releases:0:120})"
+else
+    # The clock starts at the first release newer than the installed one, not at the latest.
+    verdict="$(printf '%s' "${releases}" | python3 -c '
+import datetime, json, sys
+installed, deadline, warn = tuple(map(int, sys.argv[1].split("."))), int(sys.argv[2]), int(sys.argv[3])
+try:
+    releases = json.load(sys.stdin)
+    newer = sorted((r["published_at"], r["tag_name"]) for r in releases
+                   if not r.get("draft") and not r.get("prerelease")
+                   and tuple(map(int, r["tag_name"].lstrip("v").split("."))) > installed)
+except (ValueError, KeyError, TypeError, AttributeError):
+    print("WARN|unreadable release list"); sys.exit()
+if not newer:
+    print("ok|the latest release"); sys.exit()
+published, tag = newer[0]
+age = (datetime.datetime.now(datetime.UTC) - datetime.datetime.fromisoformat(published.replace("Z", "+00:00"))).days
+left = deadline - age
+if left <= 0:
+    print(f"FAIL|{tag} came out {age} days ago: GitHub no longer queues jobs to this runner; update it")
+elif left <= warn:
+    print(f"WARN|{tag} came out {age} days ago: update within {left} days or GitHub stops queueing jobs to it")
+else:
+    print(f"ok|{tag} is available; {left} days left to update")
+' "${installed_version}" "${UPDATE_DEADLINE_DAYS}" "${UPDATE_WARN_DAYS}" 2>&1)" || verdict="WARN|cannot compare versions"
+    report "${verdict%%|*}" version "${installed_version}: ${verdict#*|}"
 fi
 
 throttled_file="${ROOT}/sys/devices/platform/soc/soc:firmware/get_throttled"

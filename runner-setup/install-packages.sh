@@ -8,7 +8,7 @@ source "${SCRIPT_DIR}/lib/common.sh"
 
 # Raspberry Pi OS bookworm package names (python3 is 3.11 there).
 BASE_PACKAGES=(python3 python3-venv python3-dev python3-pip git build-essential pkg-config
-    libffi-dev libssl-dev curl ca-certificates tar)
+    libffi-dev libssl-dev curl ca-certificates tar sudo)
 CAMERA_PACKAGES=(python3-picamera2 python3-libcamera libcamera-dev rpicam-apps)
 GPIO_PACKAGES=(gpiod libgpiod-dev python3-lgpio python3-gpiozero i2c-tools)
 DOCKER_PACKAGES=(docker.io)

@@ -9,13 +9,18 @@ source "${SCRIPT_DIR}/lib/common.sh"
 usage() {
     cat <<USAGE
 Usage: ${SCRIPT_NAME} --url https://github.com/OWNER/REPO [--name NAME] [--ephemeral]
-                         [--token-stdin] [--download-only DIR] [--dry-run] [--help]
+                         [--token-stdin | --jitconfig-stdin] [--download-only DIR] [--dry-run] [--help]
 
   --url URL            the repository (or organisation) the runner serves
   --name NAME          runner name (default: the host name)
   --ephemeral          take one job, then unregister (re-run with a new token for the next)
   --token-stdin        read the registration token from standard input; otherwise it is taken
                        from the RUNNER_TOKEN environment variable. Never pass it as an argument.
+  --jitconfig-stdin    a just-in-time runner: read the encoded_jit_config that GitHub's
+                       generate-jitconfig endpoint returned from standard input (or RUNNER_JITCONFIG),
+                       install, then run exactly one job in the foreground (run.sh, the config in
+                       its environment, never its arguments) and return; no registration token,
+                       no config.sh, no service. Loop it (cron, a systemd unit) for the next job.
   --download-only DIR  only download and verify the runner tarball into DIR (no root needed)
   --dry-run            print every step instead of doing it (the checksum is still fetched)
 
@@ -26,13 +31,14 @@ USAGE
 }
 
 refuse_token_argument "$@"
-URL="" NAME="" EPHEMERAL=0 TOKEN_STDIN=0 DOWNLOAD_ONLY=""
+URL="" NAME="" EPHEMERAL=0 TOKEN_STDIN=0 DOWNLOAD_ONLY="" JIT=0
 while (($#)); do
     case "$1" in
         --url) URL="${2:-}"; shift ;;
         --name) NAME="${2:-}"; shift ;;
         --ephemeral) EPHEMERAL=1 ;;
         --token-stdin) TOKEN_STDIN=1 ;;
+        --jitconfig-stdin) JIT=1 ;;
         --download-only) DOWNLOAD_ONLY="${2:-}"; shift ;;
         --dry-run) DRY_RUN=1 ;;
         -h | --help) usage; exit 0 ;;
@@ -85,12 +91,24 @@ NAME="${NAME:-$(hostname)}"
     die "--name '${NAME}' must start with a letter or digit, then letters, digits, '.', '_' or '-'"
 require_root
 
-TOKEN="${RUNNER_TOKEN:-}"
-unset RUNNER_TOKEN
+((!(JIT && (TOKEN_STDIN || EPHEMERAL)))) ||
+    die "--jitconfig-stdin takes neither a registration token nor --ephemeral: a just-in-time runner is single-use already"
+TOKEN="${RUNNER_TOKEN:-}" JITCONFIG="${RUNNER_JITCONFIG:-}"
+unset RUNNER_TOKEN RUNNER_JITCONFIG
 if ((TOKEN_STDIN)); then
     IFS= read -r TOKEN || true
 fi
-if [[ -z "${TOKEN}" ]]; then
+if ((JIT)); then
+    TOKEN=""
+    if [[ -z "${JITCONFIG}" ]]; then
+        IFS= read -r JITCONFIG || true
+    fi
+    # base64 of a JSON document: anything else is not what generate-jitconfig returns (never echoed)
+    [[ -n "${JITCONFIG}" || "${DRY_RUN}" -eq 1 ]] ||
+        die "no just-in-time configuration on standard input (the encoded_jit_config of POST .../actions/runners/generate-jitconfig)"
+    [[ -z "${JITCONFIG}" || "${JITCONFIG}" =~ ^[A-Za-z0-9+/]+={0,2}$ ]] ||
+        die "standard input is not an encoded_jit_config (base64 from generate-jitconfig); not shown here"
+elif [[ -z "${TOKEN}" ]]; then
     if ((DRY_RUN)); then
         warn "no registration token given; the real run needs RUNNER_TOKEN or --token-stdin"
     else
@@ -120,7 +138,23 @@ run mkdir -p "${RUNNER_HOOKS_DIR}/hooks" "${RUNNER_HOOKS_DIR}/lib"
 run install -o root -g root -m 0755 "${SCRIPT_DIR}/hooks/job-started.sh" "${SCRIPT_DIR}/hooks/job-completed.sh" \
     "${RUNNER_HOOKS_DIR}/hooks/"
 run install -o root -g root -m 0644 "${SCRIPT_DIR}/lib/common.sh" "${SCRIPT_DIR}/lib/hooks.sh" "${RUNNER_HOOKS_DIR}/lib/"
+run install -o root -g root -m 0755 "${SCRIPT_DIR}/hooks/reclaim-workspace.py" "${RUNNER_HOOKS_DIR}/hooks/"
 run install -o root -g root -m 0755 "${SCRIPT_DIR}/health-check.sh" "${RUNNER_HOOKS_DIR}/"
+# What reclaim-workspace.py acts on: root-owned, so a job cannot point it elsewhere.
+write_file "${RUNNER_HOOKS_DIR}/settings" 0644 <<SETTINGS
+RUNNER_USER=${RUNNER_USER}
+RUNNER_WORK_DIR=${RUNNER_WORK_DIR}
+SETTINGS
+# The runner user's only sudo right: that helper, with no arguments ("").
+write_file "${SUDOERS_FILE}" 0440 <<SUDOERS
+${RUNNER_USER} ALL=(root) NOPASSWD: ${RUNNER_HOOKS_DIR}/hooks/reclaim-workspace.py ""
+SUDOERS
+if ((!DRY_RUN)) && command -v visudo >/dev/null 2>&1 && ! visudo -cqf "${SUDOERS_FILE}"; then
+    rm -f -- "${SUDOERS_FILE}"
+    die "visudo rejected ${SUDOERS_FILE}; removed it"
+fi
+# health-check.sh compares it with GitHub's releases (bin/Runner.Listener --version wins once present).
+printf '%s\n' "${RUNNER_VERSION}" | write_file "${RUNNER_DIR}/.doorbell-runner-version" 0644
 # The runner reads .env into every job's (and hook's) environment. RUNNER_LABELS is what
 # doorbell-ci records as platform.runner_label.
 write_file "${RUNNER_DIR}/.env" 0644 <<ENV
@@ -131,6 +165,20 @@ RUNNER_DIR=${RUNNER_DIR}
 RUNNER_WORK_DIR=${RUNNER_WORK_DIR}
 RUNNER_LABELS=${RUNNER_LABELS}
 ENV
+
+if ((JIT)); then
+    # The runner reads any ACTIONS_RUNNER_INPUT_<ARG> variable as that argument: the config stays
+    # out of ps and /proc/PID/cmdline, which every user on the machine can read.
+    say "+ (cd ${RUNNER_DIR} && ACTIONS_RUNNER_INPUT_JITCONFIG=<hidden> runuser -u ${RUNNER_USER} -- ./run.sh)"
+    status=0
+    if ((!DRY_RUN)); then
+        (cd "${RUNNER_DIR}" && ACTIONS_RUNNER_INPUT_JITCONFIG="${JITCONFIG}" runuser -u "${RUNNER_USER}" -- ./run.sh) ||
+            status=$?
+    fi
+    JITCONFIG=""
+    say "runner ${NAME}: just-in-time job finished (exit code ${status}); the runner is gone from GitHub"
+    exit "${status}"
+fi
 
 config_args=(--unattended --replace --url "${URL}" --name "${NAME}" --labels "${RUNNER_LABELS}" --work _work)
 if ((EPHEMERAL)); then

@@ -11,7 +11,7 @@ Usage: ${SCRIPT_NAME} [--token-stdin] [--keep-user] [--dry-run] [--help]
 
 Stops and removes the runner's systemd service, unregisters the runner from GitHub (with a
 removal token from RUNNER_TOKEN or --token-stdin; without one, remove it by hand under
-Settings > Actions > Runners), deletes ${RUNNER_DIR} and ${RUNNER_HOOKS_DIR}, and deletes
+Settings > Actions > Runners), deletes ${RUNNER_DIR}, ${RUNNER_HOOKS_DIR} and ${SUDOERS_FILE}, and deletes
 the user ${RUNNER_USER} and its home unless --keep-user. Needs root. Never pass the token
 as an argument. --dry-run prints every step instead of doing it.
 USAGE
@@ -52,7 +52,7 @@ else
     warn "no removal token: remove the runner by hand under Settings > Actions > Runners"
 fi
 run cd /
-run rm -rf -- "${RUNNER_DIR}" "${RUNNER_HOOKS_DIR}"
+run rm -rf -- "${RUNNER_DIR}" "${RUNNER_HOOKS_DIR}" "${SUDOERS_FILE}"
 if ((!KEEP_USER)) && { user_exists "${RUNNER_USER}" || ((DRY_RUN)); }; then
     run userdel --remove "${RUNNER_USER}"
 fi

@@ -7,8 +7,9 @@
 #
 #   scripts/setup.sh           Python packages only (doorbell-ci itself, editable, with dev tools)
 #   scripts/setup.sh --full    also the system tools the integration tests use: Docker engine
-#                              (started if not running), headless Chromium, shellcheck, and the
-#                              Node tools (GitHub's OpenAPI description, the Prism mock) in .tools/
+#                              (started if not running), headless Chromium, shellcheck, qemu-user-static,
+#                              binfmt-support and debootstrap (the arm64 suites), and the Node tools
+#                              (GitHub's OpenAPI description, the Prism mock) in .tools/
 #
 # --full is the default when CI=true. System packages need root (or sudo); without either the
 # script says what is missing and those tests skip (or fail, with DOORBELL_CI_REQUIRE_TOOLS=1).
@@ -49,6 +50,11 @@ missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+# the arm64 suites (scripts/arm64.sh): user-mode emulation and a Debian bookworm root
+command -v qemu-aarch64-static >/dev/null 2>&1 || missing+=(qemu-user-static)
+command -v update-binfmts >/dev/null 2>&1 || missing+=(binfmt-support)
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || missing+=(debian-archive-keyring)  # Ubuntu hosts
 if [ "${#missing[@]}" -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     echo "==> system packages: ${missing[*]}"

@@ -77,6 +77,7 @@ def _suite(suite: SuiteResult) -> dict[str, Any]:
         "junit_file": suite.junit_file,
         "log_file": suite.log_file,
         "output_tail": suite.output_tail,
+        "platform": suite.platform,
         "tests": [_test(t) for t in suite.tests],
     }
 
@@ -185,6 +186,7 @@ def _from_dict(document: dict[str, Any]) -> RunResult:
             duration=float(s.get("duration_seconds", 0.0)),
             resources=ResourceUsage(**s.get("resources", {})), command=list(s.get("command", [])),
             junit_file=s.get("junit_file"), log_file=s.get("log_file"), output_tail=s.get("output_tail", ""),
+            platform=str(s.get("platform") or ""),
         ))
     coverage = None
     if document.get("coverage"):

@@ -105,8 +105,9 @@ def _suite_table(run: RunResult) -> list[str]:
         status = f"{_STATUS_ICON[suite.status]} {suite.status.value}"
         if suite.reason and suite.status not in (SuiteStatus.PASSED, SuiteStatus.FAILED):
             status += f" ({md_inline(suite.reason, 120)})"
+        name = md_inline(suite.name) + (f" ({md_inline(suite.platform)})" if suite.platform else "")
         rows.append(
-            f"| {md_inline(suite.name)} | {status} | {c.tests} | {c.passed} | {c.failed} | {c.errors} "
+            f"| {name} | {status} | {c.tests} | {c.passed} | {c.failed} | {c.errors} "
             f"| {c.skipped} | {human_seconds(suite.duration)} | {human_seconds(r.cpu_seconds or None)} "
             f"| {human_bytes(r.peak_rss_bytes)} |"
         )

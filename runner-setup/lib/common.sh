@@ -22,6 +22,7 @@ RUNNER_WORK_DIR="${RUNNER_WORK_DIR:-${RUNNER_DIR}/_work}"
 RUNNER_VERSION="${RUNNER_VERSION:-2.321.0}"
 RUNNER_DOWNLOAD_BASE="${RUNNER_DOWNLOAD_BASE:-https://github.com/actions/runner/releases/download}"
 RUNNER_GROUPS="video,gpio,i2c"
+SUDOERS_FILE="${ROOT}/etc/sudoers.d/doorbell-runner"
 DRY_RUN=0
 SCRIPT_NAME="$(basename "$0")"
 
@@ -84,6 +85,9 @@ refuse_token_argument() {
             --token | --token=* | -t)
                 die "never pass the registration token on the command line (it shows in ps and shell history); set RUNNER_TOKEN or use --token-stdin"
                 ;;
+            --jitconfig | --jitconfig=*)
+                die "never pass a just-in-time runner configuration on the command line (it shows in ps and shell history); pipe it to --jitconfig-stdin"
+                ;;
         esac
     done
 }
@@ -116,6 +120,13 @@ check_os() {
     OS_NAME="$(os_release_value PRETTY_NAME)"
 }
 
+# GitHub's runner on 32-bit ARM Linux: deprecated by actions/runner PR #4303 (March 2026: a
+# deprecation warning on every job and a kill switch that fails the steps), its last Node is 20
+# (no Node 24 build for armv7), and the runner's own warning says it is no longer supported after
+# September 23rd, 2026 (PR #4685). So armhf is refused unless DOORBELL_RUNNER_ALLOW_ARM32=1.
+ARM32_END_OF_SUPPORT="September 23rd, 2026"
+ARM32_REASON="GitHub's runner for 32-bit ARM Linux is deprecated (actions/runner PR #4303) and no longer supported after ${ARM32_END_OF_SUPPORT}: its actions are stuck on Node 20 and GitHub can switch it off"
+
 # The userland's architecture, not the kernel's: 32-bit Pi OS boots a 64-bit kernel on a Pi 4/5.
 detect_arch() {
     local arch="${DOORBELL_RUNNER_ARCH:-}"
@@ -124,7 +135,13 @@ detect_arch() {
     fi
     case "${arch}" in
         arm64 | aarch64) RUNNER_ARCH="arm64" ARCH_LABEL="ARM64" ;;
-        armhf | armv7l) RUNNER_ARCH="arm" ARCH_LABEL="ARM" ;;
+        armhf | armv7l)
+            if [[ "${DOORBELL_RUNNER_ALLOW_ARM32:-}" != 1 ]]; then
+                die "32-bit ARM userland '${arch}': ${ARM32_REASON}; install 64-bit Raspberry Pi OS (arm64), or set DOORBELL_RUNNER_ALLOW_ARM32=1 to go on anyway"
+            fi
+            warn "32-bit ARM userland '${arch}': ${ARM32_REASON}; going on because DOORBELL_RUNNER_ALLOW_ARM32=1"
+            RUNNER_ARCH="arm" ARCH_LABEL="ARM"
+            ;;
         armel | armv6l) die "unsupported architecture '${arch}': GitHub's runner needs armv7 or arm64 (not a Pi Zero / Pi 1)" ;;
         *) die "unsupported architecture '${arch}': these scripts set up Raspberry Pi runners (arm64 or armhf)" ;;
     esac
@@ -132,8 +149,10 @@ detect_arch() {
 }
 
 detect_pi_model() {
+    # /proc/device-tree links to the second on current kernels; read either, as platforms.py does
     local file="${ROOT}/proc/device-tree/model"
-    [[ -r "${file}" ]] || die "no ${file}: this is not a Raspberry Pi"
+    [[ -r "${file}" ]] || file="${ROOT}/sys/firmware/devicetree/base/model"
+    [[ -r "${file}" ]] || die "no ${ROOT}/proc/device-tree/model: this is not a Raspberry Pi"
     PI_MODEL_NAME="$(tr -d '\0' <"${file}")"
     if [[ "${PI_MODEL_NAME}" =~ ^Raspberry\ Pi\ Compute\ Module\ ([0-9]+) ]]; then
         PI_MODEL="cm${BASH_REMATCH[1]}"

@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # The job hooks' work: leave nothing of one job behind for the next (files or processes).
 # Sourced by hooks/job-started.sh and hooks/job-completed.sh after lib/common.sh.
+# An entry that cannot be removed does not stop the rest of the clean-up; the hook exits 1 at the end.
+CLEAN_FAILED=0
 
 # Remove what is inside a folder, only if it is inside the runner's work folder.
 clear_folder() {
@@ -13,7 +15,7 @@ clear_folder() {
         return 0
     fi
     while IFS= read -r -d '' entry; do
-        run rm -rf -- "${entry}"
+        run rm -rf -- "${entry}" || CLEAN_FAILED=1
     done < <(find "${real}" -mindepth 1 -maxdepth 1 -print0 | sort -z)
 }
 
@@ -22,7 +24,7 @@ clear_user_temp() {
     local temp="${ROOT}/tmp" entry
     [[ -d "${temp}" ]] || return 0
     while IFS= read -r -d '' entry; do
-        run rm -rf -- "${entry}"
+        run rm -rf -- "${entry}" || CLEAN_FAILED=1
     done < <(find "${temp}" -mindepth 1 -maxdepth 1 -user "$(id -u)" -print0 | sort -z)
 }
 
@@ -88,8 +90,25 @@ USAGE
         shift
     done
     say "doorbell-ci runner hook: job ${phase}"
+    kill_stray_processes # first: nothing of the job may write while its files are removed
+    reclaim_root_owned
     clear_folder "${GITHUB_WORKSPACE:-}"
     clear_folder "${RUNNER_TEMP:-}"
     clear_user_temp
-    kill_stray_processes
+    if ((CLEAN_FAILED)); then
+        warn "some files of the last job could not be removed (above); the next job may find them"
+        return 1
+    fi
+}
+
+# Files a container job left owned by root cannot be removed by the runner user (actions/runner#434):
+# the root-owned helper next to this hook gives them back, through its one sudoers rule.
+reclaim_root_owned() {
+    local helper="${SCRIPT_DIR}/reclaim-workspace.py"
+    [[ -x "${helper}" ]] || return 0
+    if [[ "$(id -u)" -eq 0 ]] && ((!DRY_RUN)); then
+        "${helper}" || warn "could not give root-owned files in the work folder back"
+    else
+        run sudo -n "${helper}" || warn "could not give root-owned files in the work folder back (is /etc/sudoers.d/doorbell-runner installed?)"
+    fi
 }

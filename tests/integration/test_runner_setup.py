@@ -8,17 +8,21 @@ printed, not carried out, and the test checks that the fake root is left untouch
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.fake_machines import fake_root
+from tests.nonroot import run_as_nonroot
 from tests.tooling import require_tool
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -50,7 +54,9 @@ def release(tmp_path: Path) -> Path:
 def run_script(script: str, *args: str, root: Path | None = None, arch: str = "arm64", stdin: str = "",
                env: dict[str, str] | None = None, release: Path | None = None) -> subprocess.CompletedProcess[str]:
     variables = {key: value for key, value in os.environ.items() if not key.startswith(("RUNNER_", "GITHUB_"))}
-    variables.update({"DOORBELL_RUNNER_ARCH": arch, "LC_ALL": "C"})
+    variables.update({"DOORBELL_RUNNER_ARCH": arch, "LC_ALL": "C",
+                      # the health check never asks GitHub from a test: a missing file is "could not read"
+                      "RUNNER_RELEASES_API": "file:///nonexistent/doorbell-ci-runner-releases.json"})
     if root is not None:
         variables["DOORBELL_RUNNER_ROOT"] = str(root)
     if release is not None:
@@ -89,9 +95,27 @@ def test_check_pi_labels_a_pi4_with_camera(tmp_path: Path) -> None:
     assert "labels: self-hosted,linux,ARM64,pi,pi4,camera" in completed.stdout
 
 
-def test_check_pi_32_bit_pi5_without_camera(tmp_path: Path) -> None:
-    completed = run_script("check-pi.sh", root=fake_root("pi5", tmp_path), arch="armhf")
+@pytest.mark.parametrize("arch", ["armhf", "armv7l"])
+def test_32_bit_arm_is_refused_with_the_reason_and_the_date(tmp_path: Path, release: Path, arch: str) -> None:
+    """Every script that detects the architecture stops on a 32-bit userland, before changing anything."""
+    root = fake_root("pi5", tmp_path)
+    before = tree(root)
+    for script in ("check-pi.sh", "install-packages.sh", "install-runner.sh", "setup.sh"):
+        completed = run_script(script, "--dry-run", "--url", "https://github.com/o/r", root=root, arch=arch,
+                               release=release) if script in ("install-runner.sh", "setup.sh") else \
+            run_script(script, "--dry-run", root=root, arch=arch)
+        assert completed.returncode == 1, (script, completed.stdout)
+        error = completed.stderr.strip().splitlines()[-1]
+        assert f"32-bit ARM userland '{arch}'" in error and "actions/runner PR #4303" in error, script
+        assert "September 23rd, 2026" in error and "64-bit Raspberry Pi OS" in error, script
+    assert tree(root) == before
+
+
+def test_check_pi_32_bit_pi5_without_camera_when_allowed(tmp_path: Path) -> None:
+    completed = run_script("check-pi.sh", root=fake_root("pi5", tmp_path), arch="armhf",
+                           env={"DOORBELL_RUNNER_ALLOW_ARM32": "1"})
     assert completed.returncode == 0, completed.stderr
+    assert "deprecated (actions/runner PR #4303)" in completed.stderr and "warning" in completed.stderr
     assert "arch: armhf (runner package linux-arm)" in completed.stdout
     assert "labels: self-hosted,linux,ARM,pi,pi5\n" in completed.stdout
 
@@ -175,7 +199,8 @@ def test_download_verifies_the_checksum(tmp_path: Path, release: Path) -> None:
     assert (tmp_path / "ok" / f"actions-runner-linux-arm64-{VERSION}.tar.gz").exists()
     tarball = release / f"v{VERSION}" / f"actions-runner-linux-arm-{VERSION}.tar.gz"
     tarball.write_bytes(tarball.read_bytes() + b"tampered")
-    bad = run_script("install-runner.sh", "--download-only", str(tmp_path / "bad"), arch="armhf", release=release)
+    bad = run_script("install-runner.sh", "--download-only", str(tmp_path / "bad"), arch="armhf", release=release,
+                     env={"DOORBELL_RUNNER_ALLOW_ARM32": "1"})
     assert bad.returncode == 1
     assert "checksum mismatch for actions-runner-linux-arm-2.321.0.tar.gz" in bad.stderr
     assert not list((tmp_path / "bad").glob("*.tar.gz"))  # the bad download is not kept
@@ -232,12 +257,54 @@ def test_hooks_plan_to_clear_the_workspace_and_kill_strays(tmp_path: Path, hook:
     assert tree(root) == before and (outside / "keep.txt").exists()
 
 
-def installed_runner(root: Path) -> None:
+def installed_runner(root: Path, version: str = VERSION) -> None:
     runner = root / "opt/doorbell-runner"
     runner.mkdir(parents=True)
     (runner / "config.sh").write_text("#!/bin/sh\n", encoding="utf-8")
     (runner / "config.sh").chmod(0o755)
     (runner / ".runner").write_text("{}", encoding="utf-8")
+    (runner / ".doorbell-runner-version").write_text(f"{version}\n", encoding="ascii")
+
+
+def releases_api(tmp_path: Path, releases: list[tuple[str, float]]) -> str:
+    """A file:// stand-in for GitHub's release list: (tag, days since it was published)."""
+    now = datetime.now(UTC)
+    document = [{"tag_name": tag, "published_at": (now - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 "draft": False, "prerelease": False} for tag, days in releases]
+    document.append({"tag_name": "v9.9.9", "published_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                     "draft": True, "prerelease": False})  # a draft never starts the clock
+    path = tmp_path / "releases.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path.as_uri()
+
+
+@pytest.mark.parametrize(("releases", "level", "detail"), [
+    ([("v2.321.0", 90)], "ok  ", "the latest release"),
+    ([("v2.322.0", 5), ("v2.321.0", 90)], "ok  ", "v2.322.0 is available; 25 days left to update"),
+    # the clock runs from the first newer release (v2.322.0, 26 days), not the latest one (v2.323.0)
+    ([("v2.323.0", 1), ("v2.322.0", 26.5), ("v2.321.0", 90)], "WARN",
+     "v2.322.0 came out 26 days ago: update within 4 days"),
+    ([("v2.322.0", 31), ("v2.321.0", 90)], "FAIL", "GitHub no longer queues jobs to this runner"),
+])
+def test_health_check_warns_before_githubs_30_day_update_deadline(
+        tmp_path: Path, releases: list[tuple[str, float]], level: str, detail: str) -> None:
+    root = fake_root("pi5", tmp_path)
+    installed_runner(root)
+    completed = run_script("health-check.sh", root=root, env={"RUNNER_RELEASES_API": releases_api(tmp_path, releases)})
+    line = next(line for line in completed.stdout.splitlines() if " version: " in line)
+    assert line.startswith(f"{level} version: 2.321.0: ") and detail in line, completed.stdout
+    assert completed.returncode == (1 if level == "FAIL" else 0)
+
+
+def test_health_check_says_when_it_cannot_read_the_releases(tmp_path: Path) -> None:
+    root = fake_root("pi5", tmp_path)
+    installed_runner(root)
+    completed = run_script("health-check.sh", root=root)
+    assert "WARN version: 2.321.0; could not read GitHub's releases" in completed.stdout
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text('{"message": "API rate limit exceeded"}', encoding="utf-8")
+    completed = run_script("health-check.sh", root=root, env={"RUNNER_RELEASES_API": garbage.as_uri()})
+    assert "WARN version: 2.321.0: unreadable release list" in completed.stdout
 
 
 def test_health_check_fails_on_under_voltage(tmp_path: Path) -> None:
@@ -292,3 +359,125 @@ def test_uninstall_dry_run(tmp_path: Path) -> None:
     assert "+ userdel --remove github-runner" in plan
     kept = run_script("uninstall.sh", "--dry-run", "--keep-user", root=root)
     assert "userdel" not in kept.stdout and "no removal token" in kept.stderr
+
+
+JITCONFIG = base64.b64encode(json.dumps({".runner": "secret-one-time-runner-credentials"}).encode()).decode()
+
+
+def test_a_just_in_time_runner_is_planned_without_token_config_or_service(tmp_path: Path, release: Path) -> None:
+    """generate-jitconfig's output arrives on stdin and reaches run.sh in its environment, never in a plan or argv."""
+    completed = run_script("install-runner.sh", "--dry-run", "--jitconfig-stdin", "--url", "https://github.com/o/r",
+                           "--name", "pi-jit", root=fake_root("pi5", tmp_path), release=release, stdin=JITCONFIG + "\n")
+    assert completed.returncode == 0, completed.stderr
+    plan = completed.stdout
+    assert "ACTIONS_RUNNER_INPUT_JITCONFIG=<hidden> runuser -u github-runner -- ./run.sh" in plan
+    assert "config.sh" not in plan and "svc.sh" not in plan
+    assert JITCONFIG not in plan + completed.stderr and "secret" not in plan + completed.stderr
+    assert "no registration token" not in completed.stderr
+
+
+@pytest.mark.parametrize(("args", "stdin", "message"), [
+    (["--jitconfig", JITCONFIG], "", "never pass a just-in-time runner configuration on the command line"),
+    ([f"--jitconfig={JITCONFIG}"], "", "never pass a just-in-time runner configuration on the command line"),
+    (["--jitconfig-stdin", "--ephemeral"], JITCONFIG, "single-use already"),
+    (["--jitconfig-stdin", "--token-stdin"], JITCONFIG, "single-use already"),
+    (["--jitconfig-stdin"], "not base64; rm -rf /\n", "is not an encoded_jit_config"),
+    (["--jitconfig-stdin"], "", "no just-in-time configuration on standard input"),
+])
+def test_a_just_in_time_configuration_is_refused_in_the_wrong_form(
+        tmp_path: Path, release: Path, args: list[str], stdin: str, message: str) -> None:
+    root = fake_root("pi5", tmp_path)
+    completed = run_script("install-runner.sh", *args, "--url", "https://github.com/o/r", root=root,
+                           release=release, stdin=stdin)
+    assert completed.returncode == 1
+    assert message in completed.stderr and len(completed.stderr.strip().splitlines()) == 1
+    assert JITCONFIG not in completed.stderr and "rm -rf" not in completed.stderr
+
+
+# --- root-owned files a container job leaves in the workspace -------------------------------------------------
+
+RECLAIM = SETUP / "hooks" / "reclaim-workspace.py"
+
+
+def _reclaim_setup(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """An installed helper (root-owned settings naming uid 65534 and a work folder) and what a container job left."""
+    hooks_dir = tmp_path / "hooks-dir"
+    (hooks_dir / "hooks").mkdir(parents=True)
+    helper = hooks_dir / "hooks" / RECLAIM.name
+    shutil.copy2(RECLAIM, helper)
+    work = tmp_path / "work"
+    (hooks_dir / "settings").write_text(f"RUNNER_USER=nobody\nRUNNER_WORK_DIR={work}\n", encoding="utf-8")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("root's", encoding="utf-8")
+    cache = work / "repo" / "repo" / "__pycache__"
+    cache.mkdir(parents=True)
+    (cache / "mod.cpython-311.pyc").write_bytes(b"\0")
+    (cache / "mod.cpython-311.pyc").chmod(0o600)
+    sealed = work / "repo" / "repo" / "build"
+    sealed.mkdir()
+    (sealed / "out.bin").write_bytes(b"x")
+    sealed.chmod(0o555)
+    (work / "repo" / "repo" / "to-secret").symlink_to(outside / "secret")
+    (work / "repo" / "repo" / "to-outside").symlink_to(outside)
+    os.chown(work, 65534, 65534)
+    return helper, work, outside
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="re-owning files needs root")
+def test_reclaim_gives_a_container_jobs_root_owned_files_back_and_never_follows_links(tmp_path: Path) -> None:
+    helper, work, outside = _reclaim_setup(tmp_path)
+    for parent in tmp_path.parents:  # passable for uid 65534, as a Pi's /opt is
+        if parent != Path("/"):
+            parent.chmod(parent.stat().st_mode | 0o001)
+    tmp_path.chmod(0o755)
+    # the runner user cannot clean the workspace before the helper ran: the known failure
+    stuck = run_as_nonroot(["rm", "-rf", "--", str(work / "repo")])
+    assert stuck.returncode != 0 and "Permission denied" in stuck.stderr
+    completed = subprocess.run([str(helper)], capture_output=True, text=True, timeout=60, check=False)
+    assert completed.returncode == 0, completed.stderr
+    for path in [work, *work.rglob("*")]:
+        info = path.lstat()
+        assert (info.st_uid, info.st_gid) == (65534, 65534), path
+    for path in (outside, outside / "secret"):
+        assert path.stat().st_uid == 0, path  # the links were re-owned as links, never followed
+    cleaned = run_as_nonroot(["rm", "-rf", "--", str(work / "repo")])
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not (work / "repo").exists() and (outside / "secret").read_text(encoding="utf-8") == "root's"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="re-owning files needs root")
+def test_reclaim_refuses_arguments_a_writable_settings_file_and_a_swapped_work_folder(tmp_path: Path) -> None:
+    helper, work, outside = _reclaim_setup(tmp_path)
+    settings = tmp_path / "hooks-dir" / "settings"
+
+    def reclaim(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(helper), *args], capture_output=True, text=True, timeout=60, check=False)
+
+    refused = reclaim(str(outside))
+    assert refused.returncode == 1 and "takes no arguments" in refused.stderr
+    settings.chmod(0o666)
+    refused = reclaim()
+    assert refused.returncode == 1 and "only writable by root" in refused.stderr
+    settings.chmod(0o644)
+    os.chown(settings, 65534, 65534)
+    assert "owned and only writable by root" in reclaim().stderr
+    os.chown(settings, 0, 0)
+    shutil.rmtree(work)
+    work.symlink_to(outside)  # the runner user owns the work folder's parent on a Pi: it could do this
+    refused = reclaim()
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 1 and len(lines) == 1  # O_NOFOLLOW | O_DIRECTORY on a link: ENOTDIR or ELOOP
+    assert lines[0] in {f"reclaim-workspace: not reclaiming {work}: Not a directory",
+                        f"reclaim-workspace: not reclaiming {work}: Too many levels of symbolic links"}
+    assert (outside / "secret").stat().st_uid == 0 and outside.stat().st_uid == 0
+
+
+def test_the_hooks_plan_to_reclaim_root_owned_files_before_clearing(tmp_path: Path) -> None:
+    root = fake_root("pi5", tmp_path)
+    completed = run_script("hooks/job-completed.sh", "--dry-run", root=root)
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    reclaim = next(i for i, line in enumerate(lines)
+                   if line.startswith("+ sudo -n ") and line.endswith("/reclaim-workspace.py"))
+    assert all(not line.startswith("+ rm -rf") for line in lines[:reclaim])

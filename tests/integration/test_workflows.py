@@ -107,14 +107,15 @@ def test_the_pi_job_never_runs_for_a_fork() -> None:
     assert "head.repo.full_name == github.repository" in pi[0]["if"]
 
 
-def test_ci_covers_lint_tests_and_the_action_on_three_hosted_platforms() -> None:
+def test_ci_covers_lint_tests_and_the_action_on_four_hosted_platforms() -> None:
     ci = load(ROOT / ".github" / "workflows" / "ci.yml")
     dispatch = ci[True]["workflow_dispatch"]["inputs"] if True in ci else ci["on"]["workflow_dispatch"]["inputs"]
     assert {"suites", "environment", "update-baseline"} <= set(dispatch)
     jobs = ci["jobs"]
     assert {"lint", "tests"} <= set(jobs)
     matrix_jobs = [job for job in jobs.values() if "matrix" in job.get("strategy", {})]
-    assert any(set(job["strategy"]["matrix"]["os"]) == {"ubuntu-latest", "macos-latest", "windows-latest"}
+    hosted = {"ubuntu-latest", "ubuntu-24.04-arm", "macos-latest", "windows-latest"}  # x86-64 and arm64 Linux
+    assert any(set(job["strategy"]["matrix"]["os"]) == hosted
                and any(step.get("uses") == "./" for step in job["steps"]) for job in matrix_jobs)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from doorbell_ci.config import load_config
 from doorbell_ci.errors import ConfigError
@@ -273,3 +274,17 @@ def test_paths_refuse_a_project_suite_of_the_same_name(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="declares a suite named 'paths' too"):
         load_config(project, {"paths": ["tests"]}, environ={})
     assert load_config(project, environ={}).suite_configs["paths"].paths == ("tests",)  # without --paths: theirs
+def test_a_suite_names_the_platform_its_tests_ran_on(tmp_path: Path) -> None:
+    table = ("[tool.doorbell-ci.suite.arm64-unit]\ncommand = ['bash', 'run.sh']\njunit = 'out/unit.xml'\n"
+             "platform = 'arm64'\n")
+    config = load_config(_project(tmp_path, table), environ={})
+    assert config.suite_configs["arm64-unit"].platform == "arm64"
+    assert config.suite_configs["unit"].platform == ""  # the run's own platform
+
+
+@pytest.mark.parametrize("value", ["", "arm 64", "-arm64", "arm64\n", "../x", "a" * 41, "ａｒｍ64", 64, ["arm64"]])
+def test_a_platform_label_that_is_not_one_is_refused(tmp_path: Path, value: object) -> None:
+    document = {"tool": {"doorbell-ci": {"suite": {"arm": {"command": ["x"], "junit": "x.xml", "platform": value}}}}}
+    tmp_path.joinpath("pyproject.toml").write_text(tomli_w.dumps(document), encoding="utf-8")
+    with pytest.raises(ConfigError, match="'platform'"):
+        load_config(tmp_path, environ={})
