@@ -32,6 +32,8 @@ from doorbell_ci import atomic
 OUTPUT_ENV = "DOORBELL_CI_PERF_OUTPUT"
 SAMPLES_ENV = "DOORBELL_CI_PERF_SAMPLES"
 MIN_TIME_ENV = "DOORBELL_CI_PERF_MIN_SAMPLE_TIME"
+METRIC_ENV = "DOORBELL_CI_PERF_METRIC"  # "instructions": count them under Valgrind as well as timing
+INSTRUCTIONS_CHILD_ENV = "DOORBELL_CI_PERF_INSTRUCTIONS_CHILD"  # set in the Valgrind child only
 SLOWDOWN_ENV = "DOORBELL_CI_PERF_SLOWDOWN"  # "pattern=factor[,pattern=factor]": validation of power
 SAMPLES_FORMAT = "doorbell-ci-perf-samples"
 PYTEST_BENCHMARK_SUFFIX = ".pytest-benchmark.json"  # pytest-benchmark's JSON, written next to ours
@@ -64,6 +66,10 @@ class BenchmarkRecord:
     peak_memory: list[int] = field(default_factory=list)  # bytes, one entry per fresh subprocess
     metrics: dict[str, Metric] = field(default_factory=dict)
     slowdown: float = 1.0  # injected by DOORBELL_CI_PERF_SLOWDOWN; 1.0 = none
+    # instructions per call (callgrind Ir), one figure per sample pair, pooled over processes
+    instructions: list[float] = field(default_factory=list)
+    # one figure per measured process (its median): the process is the unit of the instruction test
+    instruction_processes: list[float] = field(default_factory=list)
 
     @property
     def sample_seconds(self) -> list[float]:
@@ -128,8 +134,11 @@ class Benchmark:
     """The ``perf`` fixture: ``perf(func, *args)`` times ``func``; ``metric`` and ``peak_memory`` add to it."""
 
     def __init__(self, nodeid: str, records: dict[str, BenchmarkRecord], samples: int | None = None,
-                 min_sample_time: float | None = None, slowdowns: dict[str, float] | None = None) -> None:
+                 min_sample_time: float | None = None, slowdowns: dict[str, float] | None = None,
+                 metric: str | None = None, rootdir: Path | None = None) -> None:
         self.nodeid = nodeid
+        self.metric = metric if metric is not None else os.environ.get(METRIC_ENV, "").strip() or "wall"
+        self.rootdir = rootdir or Path.cwd()
         self._records = records
         self.samples = samples if samples is not None else env_int(SAMPLES_ENV, DEFAULT_SAMPLES)
         self.min_sample_time = min_sample_time or env_float(MIN_TIME_ENV, DEFAULT_MIN_SAMPLE_TIME)
@@ -145,9 +154,16 @@ class Benchmark:
     def __call__(self, func: Callable[..., Any], *args: Any, name: str | None = None, **kwargs: Any) -> Any:
         """Time ``func(*args, **kwargs)``; returns the warm-up call's result so the test can check it."""
         record = self._record(name)
-        if record.wall:
+        if record.wall or record.instructions:
             raise MeasureError(f"benchmark {record.name!r} measured twice; give each call its own name=")
         factor = slowdown_for(record.name, self.slowdowns)
+        if self.metric == "instructions" and os.environ.get(INSTRUCTIONS_CHILD_ENV):
+            from doorbell_ci.perf import instructions
+
+            result, record.instructions = instructions.count(func, args, kwargs)
+            record.instruction_processes = [_median(record.instructions)]
+            self.last = record  # an injected slowdown is CPU time: it has no instruction count
+            return result
         result = func(*args, **kwargs)  # warm-up: caches, lazy imports, first-call allocations
         loops = self._calibrate(func, args, kwargs)
         record.loops, record.slowdown = loops, factor
@@ -163,6 +179,14 @@ class Benchmark:
             record.wall.append(wall / loops)
             record.cpu.append(cpu / loops)
         self.last = record
+        if self.metric == "instructions":
+            from doorbell_ci.perf import instructions
+
+            counted = instructions.from_child(self.nodeid, self.rootdir)
+            if record.name not in counted:
+                raise MeasureError(f"{record.name}: the Valgrind run of this test counted no instructions for it")
+            record.instructions = counted[record.name].instructions
+            record.instruction_processes = counted[record.name].instruction_processes
         return result
 
     def _calibrate(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
@@ -202,6 +226,12 @@ class Benchmark:
         values = [measure_peak_memory(func, args) for _ in range(runs)]
         record.peak_memory.extend(values)
         return sorted(values)[len(values) // 2]
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def _spin_until(cpu_deadline: float) -> None:
@@ -278,4 +308,5 @@ def record_from_dict(raw: dict[str, Any]) -> BenchmarkRecord:
         name=name, nodeid=str(raw.get("nodeid", name)), loops=int(loops) if isinstance(loops, int) else 0,
         wall=numbers("wall"), cpu=numbers("cpu"), peak_memory=[int(v) for v in numbers("peak_memory")],
         metrics=metrics, slowdown=float(raw.get("slowdown", 1.0) or 1.0),
+        instructions=numbers("instructions"), instruction_processes=numbers("instruction_processes"),
     )

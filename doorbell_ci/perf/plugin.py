@@ -86,13 +86,15 @@ def perf(request: pytest.FixtureRequest) -> Benchmark:
     """Time a callable: ``result = perf(process_frame, frame)``; see docs/PERFORMANCE_REGRESSION.md."""
     samples = request.config.getoption("perf_samples") or env_int(SAMPLES_ENV, 20)
     return Benchmark(request.node.nodeid, request.config.stash[_RECORDS], samples=samples,
-                     min_sample_time=env_float(MIN_TIME_ENV, DEFAULT_MIN_SAMPLE_TIME))
+                     min_sample_time=env_float(MIN_TIME_ENV, DEFAULT_MIN_SAMPLE_TIME),
+                     rootdir=request.config.rootpath)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    records = [r for r in config.stash.get(_RECORDS, {}).values() if r.wall or r.peak_memory or r.metrics]
+    records = [r for r in config.stash.get(_RECORDS, {}).values()
+               if r.wall or r.peak_memory or r.metrics or r.instructions]
     output = _output_path(config)
     if records and output is not None:
         suite = os.environ.get("DOORBELL_CI_SUITE", "performance")
