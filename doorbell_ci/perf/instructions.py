@@ -20,6 +20,7 @@ Design (measured in docs/PERFORMANCE.md, "Instruction counts"):
 from __future__ import annotations
 
 import gc
+import json
 import os
 import shutil
 import subprocess
@@ -34,6 +35,7 @@ from doorbell_ci.perf.measure import (
     INSTRUCTIONS_CHILD_ENV,
     METRIC_ENV,
     OUTPUT_ENV,
+    PARENT_TIMINGS_ENV,
     SAMPLES_FORMAT,
     BenchmarkRecord,
     MeasureError,
@@ -104,22 +106,28 @@ class _Dumps:
         return total
 
 
-def child_environment(environ: dict[str, str], output: Path, folder: Path) -> dict[str, str]:
+def child_environment(environ: dict[str, str], output: Path, folder: Path, timings: Path) -> dict[str, str]:
     """The counted process's environment: ours, minus an enclosing xdist or coverage run, plus the fixed seed."""
     env = {k: v for k, v in environ.items()
            if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT_TEST", "COV_CORE", "COVERAGE_"))}
     env.update({OUTPUT_ENV: str(output), METRIC_ENV: "instructions", INSTRUCTIONS_CHILD_ENV: str(folder),
+                PARENT_TIMINGS_ENV: str(timings),
                 "PYTHONHASHSEED": HASH_SEED, "PYTHONDONTWRITEBYTECODE": "1"})
     return env
 
 
-def from_child(nodeid: str, rootdir: Path) -> dict[str, BenchmarkRecord]:
-    """Run test ``nodeid`` again under callgrind in a fresh process; its benchmarks' records by name."""
+def from_child(nodeid: str, rootdir: Path, medians: dict[str, float] | None = None) -> dict[str, BenchmarkRecord]:
+    """Run test ``nodeid`` again under callgrind in a fresh process; its benchmarks' records by name.
+
+    ``medians`` (seconds per call measured here) are what ``perf.median`` answers in the child.
+    """
     if nodeid in _cache:
         return _cache[nodeid]
     folder = Path(tempfile.mkdtemp(prefix="doorbell-ci-instructions-"))
     try:
         output = folder / "samples.json"
+        timings = folder / "timings.json"
+        timings.write_text(json.dumps(medians or {}), encoding="utf-8")
         try:
             prefix = valgrind.callgrind_argv(str(folder / "cg.%p"))
         except valgrind.ValgrindError as error:
@@ -128,7 +136,7 @@ def from_child(nodeid: str, rootdir: Path) -> dict[str, BenchmarkRecord]:
                 "-p", "no:randomly", "-p", "no:xdist", "--rootdir", str(rootdir)]
         try:
             completed = subprocess.run(  # noqa: S603 - argv list, no shell
-                argv, cwd=rootdir, env=child_environment(dict(os.environ), output, folder),
+                argv, cwd=rootdir, env=child_environment(dict(os.environ), output, folder, timings),
                 capture_output=True, text=True, timeout=CHILD_TIMEOUT, check=False)
         except subprocess.TimeoutExpired:
             raise MeasureError(f"{nodeid}: counting instructions took over {CHILD_TIMEOUT:.0f} s") from None
@@ -136,8 +144,6 @@ def from_child(nodeid: str, rootdir: Path) -> dict[str, BenchmarkRecord]:
             tail = [line for line in (completed.stdout + completed.stderr).splitlines() if line.strip()]
             raise MeasureError(f"{nodeid}: the Valgrind run of this test failed (exit {completed.returncode}): "
                                f"{tail[-1] if tail else 'no output'}")
-        import json
-
         try:
             document = json.loads(output.read_text(encoding="utf-8"))
             if document.get("format") != SAMPLES_FORMAT:

@@ -34,6 +34,7 @@ SAMPLES_ENV = "DOORBELL_CI_PERF_SAMPLES"
 MIN_TIME_ENV = "DOORBELL_CI_PERF_MIN_SAMPLE_TIME"
 METRIC_ENV = "DOORBELL_CI_PERF_METRIC"  # "instructions": count them under Valgrind as well as timing
 INSTRUCTIONS_CHILD_ENV = "DOORBELL_CI_PERF_INSTRUCTIONS_CHILD"  # set in the Valgrind child only
+PARENT_TIMINGS_ENV = "DOORBELL_CI_PERF_PARENT_TIMINGS"  # the timed process's medians, for perf.median there
 SLOWDOWN_ENV = "DOORBELL_CI_PERF_SLOWDOWN"  # "pattern=factor[,pattern=factor]": validation of power
 SAMPLES_FORMAT = "doorbell-ci-perf-samples"
 PYTEST_BENCHMARK_SUFFIX = ".pytest-benchmark.json"  # pytest-benchmark's JSON, written next to ours
@@ -139,6 +140,13 @@ class Benchmark:
         self.nodeid = nodeid
         self.metric = metric if metric is not None else os.environ.get(METRIC_ENV, "").strip() or "wall"
         self.rootdir = rootdir or Path.cwd()
+        self.parent_medians: dict[str, float] = {}
+        if self.counting and os.environ.get(PARENT_TIMINGS_ENV):
+            try:
+                loaded = json.loads(Path(os.environ[PARENT_TIMINGS_ENV]).read_text(encoding="utf-8"))
+                self.parent_medians = {str(k): float(v) for k, v in loaded.items()}
+            except (OSError, ValueError, TypeError, AttributeError) as error:
+                raise MeasureError(f"{PARENT_TIMINGS_ENV}: unreadable ({error})") from None
         self._records = records
         self.samples = samples if samples is not None else env_int(SAMPLES_ENV, DEFAULT_SAMPLES)
         self.min_sample_time = min_sample_time or env_float(MIN_TIME_ENV, DEFAULT_MIN_SAMPLE_TIME)
@@ -157,7 +165,7 @@ class Benchmark:
         if record.wall or record.instructions:
             raise MeasureError(f"benchmark {record.name!r} measured twice; give each call its own name=")
         factor = slowdown_for(record.name, self.slowdowns)
-        if self.metric == "instructions" and os.environ.get(INSTRUCTIONS_CHILD_ENV):
+        if self.counting:
             from doorbell_ci.perf import instructions
 
             result, record.instructions = instructions.count(func, args, kwargs)
@@ -179,15 +187,32 @@ class Benchmark:
             record.wall.append(wall / loops)
             record.cpu.append(cpu / loops)
         self.last = record
-        if self.metric == "instructions":
-            from doorbell_ci.perf import instructions
-
-            counted = instructions.from_child(self.nodeid, self.rootdir)
-            if record.name not in counted:
-                raise MeasureError(f"{record.name}: the Valgrind run of this test counted no instructions for it")
-            record.instructions = counted[record.name].instructions
-            record.instruction_processes = counted[record.name].instruction_processes
         return result
+
+    @property
+    def counting(self) -> bool:
+        """True in the Valgrind child of ``--perf-metric instructions``: count, do not time."""
+        return self.metric == "instructions" and bool(os.environ.get(INSTRUCTIONS_CHILD_ENV))
+
+    def count_instructions(self) -> None:
+        """After the test (fixture teardown): run it again under Valgrind and attach the counts.
+
+        After, not during, so the child can be handed this process's timings of *every* benchmark
+        of the test (``perf.median`` in the child then answers as it did here, not Valgrind-slow).
+        """
+        mine = {name: record for name, record in self._records.items()
+                if record.nodeid == self.nodeid and record.wall and not record.instructions}
+        if self.metric != "instructions" or self.counting or not mine:
+            return
+        from doorbell_ci.perf import instructions
+
+        counted = instructions.from_child(self.nodeid, self.rootdir,
+                                          {name: _median(record.wall) for name, record in mine.items()})
+        for name, record in mine.items():
+            if name not in counted or not counted[name].instructions:
+                raise MeasureError(f"{name}: the Valgrind run of this test counted no instructions for it")
+            record.instructions = counted[name].instructions
+            record.instruction_processes = counted[name].instruction_processes
 
     def _calibrate(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
         loops = 1
@@ -204,6 +229,8 @@ class Benchmark:
     @property
     def median(self) -> float:
         """Median seconds per call of the last timed benchmark (for custom metrics such as frames per second)."""
+        if self.last is not None and self.counting and self.last.name in self.parent_medians:
+            return self.parent_medians[self.last.name]  # the timing of the same call outside Valgrind
         if self.last is None or not self.last.wall:
             raise MeasureError("perf.median is only known after perf(func) has run")
         ordered = sorted(self.last.wall)

@@ -27,6 +27,7 @@ from doorbell_ci.errors import PerfError
 from doorbell_ci.execution import run_command
 from doorbell_ci.perf.measure import (
     DEFAULT_SAMPLES,
+    METRIC_ENV,
     OUTPUT_ENV,
     SAMPLES_ENV,
     SAMPLES_FORMAT,
@@ -38,6 +39,9 @@ from doorbell_ci.perf.measure import (
 )
 
 PROCESSES_PER_SIDE = 4
+# Counts vary ~0.01% between processes: A B B A is enough, at half the cost. Each side process times
+# natively and its perf fixture counts every benchmark test in a Valgrind child (instructions.from_child).
+INSTRUCTION_PROCESSES_PER_SIDE = 2
 PROCESSES_ENV = "DOORBELL_CI_PERF_PROCESSES"  # fresh processes per side (each takes samples / processes samples)
 ORDER = "ABBA"
 
@@ -165,7 +169,8 @@ def measure(base: Side, head: Side, test_args: list[str], work: Path, samples_pe
     environ = dict(os.environ) if environ is None else environ
     try:
         samples_per_side = samples_per_side or env_int(SAMPLES_ENV, DEFAULT_SAMPLES)
-        processes_per_side = processes_per_side or env_int(PROCESSES_ENV, PROCESSES_PER_SIDE)
+        default = INSTRUCTION_PROCESSES_PER_SIDE if environ.get(METRIC_ENV) == "instructions" else PROCESSES_PER_SIDE
+        processes_per_side = processes_per_side or env_int(PROCESSES_ENV, default)
     except MeasureError as error:
         raise PerfError(str(error)) from None
     per_process = max(1, math.ceil(samples_per_side / processes_per_side))
@@ -189,4 +194,6 @@ def measure(base: Side, head: Side, test_args: list[str], work: Path, samples_pe
             merged.cpu += record.cpu
             merged.peak_memory += record.peak_memory
             merged.metrics.update(record.metrics)
+            merged.instructions += record.instructions
+            merged.instruction_processes += record.instruction_processes
     return result

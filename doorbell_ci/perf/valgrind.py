@@ -109,7 +109,18 @@ def callgrind_argv(output_pattern: str) -> list[str]:
             f"--callgrind-out-file={output_pattern}", "--quiet"]
 
 
+_usable: tuple[bool, str] | None = None
+
+
 def usable(timeout: float = 60.0) -> tuple[bool, str]:
+    """:func:`check`, once per process (it starts Python under Valgrind, a few seconds)."""
+    global _usable
+    if _usable is None:
+        _usable = check(timeout)
+    return _usable
+
+
+def check(timeout: float = 60.0) -> tuple[bool, str]:
     """Whether instruction counting works here: Valgrind runs Python and counts a client-request window.
 
     Not just ``which valgrind``: an old Valgrind that cannot run this Python, a kernel refusing the
