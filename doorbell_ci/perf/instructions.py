@@ -53,38 +53,45 @@ _cache: dict[str, dict[str, BenchmarkRecord]] = {}
 
 
 def count(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, list[float]]:
-    """In the Valgrind child: the warm-up call's result and ``PAIRS`` per-call instruction figures."""
-    folder = os.environ.get(INSTRUCTIONS_CHILD_ENV, "")
+    """In the Valgrind child: the warm-up call's result and ``PAIRS`` per-call instruction figures.
+
+    Every window is one call of :func:`_window`, ended by a dump: the window of ``n`` calls and the
+    one of ``2n`` then hold exactly the same code besides the calls (the return from the previous
+    dump, the loop), so the difference is the calls alone. The dump files are read only after both
+    windows: reading one inside the next window would count the reading.
+    """
     if not valgrind.running_on_valgrind():
         raise MeasureError("instruction counting needs the test to run under valgrind --tool=callgrind")
     result = func(*args, **kwargs)  # warm-up, uninstrumented
-    dumps = _Dumps(Path(folder))
+    dumps = _Dumps(Path(os.environ.get(INSTRUCTIONS_CHILD_ENV, "")))
     valgrind.client_request(valgrind.START_INSTRUMENTATION)
     try:
         gc.collect()
         valgrind.client_request(valgrind.ZERO_STATS)
-        func(*args, **kwargs)
-        one = dumps.next()
+        _window(func, args, kwargs, 0)
+        _window(func, args, kwargs, 1)
+        _, one = dumps.read(2)
         calls = max(1, min(MAX_CALLS, TARGET_WINDOW // max(1, one)))
-        figures: list[float] = []
-        for index in range(WARMUP_PAIRS + PAIRS):
+        totals: list[list[int]] = []
+        for _ in range(WARMUP_PAIRS + PAIRS):
             gc.collect()
-            valgrind.client_request(valgrind.ZERO_STATS)
-            for _ in range(calls):
-                func(*args, **kwargs)
-            short = dumps.next()
-            for _ in range(2 * calls):
-                func(*args, **kwargs)
-            long = dumps.next()
-            if index >= WARMUP_PAIRS:
-                figures.append(max(0.0, (long - short) / calls))
+            _window(func, args, kwargs, 0)  # the same start for both measured windows
+            _window(func, args, kwargs, calls)
+            _window(func, args, kwargs, 2 * calls)
+            totals.append(dumps.read(3))
     finally:
         valgrind.client_request(valgrind.STOP_INSTRUMENTATION)
-    return result, figures
+    return result, [max(0.0, (long - short) / calls) for _, short, long in totals[WARMUP_PAIRS:]]
+
+
+def _window(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], calls: int) -> None:
+    for _ in range(calls):
+        func(*args, **kwargs)
+    valgrind.client_request(valgrind.DUMP_STATS)  # writes the counts since the last dump, and zeroes them
 
 
 class _Dumps:
-    """Callgrind's numbered dump files of this process: dump, read the total, delete the file.
+    """Callgrind's numbered dump files of this process (``cg.<pid>.<n>``): read the last ones, delete them.
 
     Callgrind numbers dumps per process, so the count lives in the class (several benchmarks, one process).
     """
@@ -94,16 +101,17 @@ class _Dumps:
     def __init__(self, folder: Path) -> None:
         self.base = folder / f"cg.{os.getpid()}"
 
-    def next(self) -> int:
-        valgrind.client_request(valgrind.DUMP_STATS)  # writes the counts so far and zeroes them
-        _Dumps.number += 1
-        path = self.base.with_name(f"{self.base.name}.{_Dumps.number}")
-        try:
-            total = valgrind.read_total(path)
-        except (OSError, valgrind.ValgrindError) as error:
-            raise MeasureError(f"callgrind wrote no usable dump ({error})") from None
-        path.unlink(missing_ok=True)
-        return total
+    def read(self, dumps: int) -> list[int]:
+        totals = []
+        for _ in range(dumps):
+            _Dumps.number += 1
+            path = self.base.with_name(f"{self.base.name}.{_Dumps.number}")
+            try:
+                totals.append(valgrind.read_total(path))
+            except (OSError, valgrind.ValgrindError) as error:
+                raise MeasureError(f"callgrind wrote no usable dump ({error})") from None
+            path.unlink(missing_ok=True)
+        return totals
 
 
 def child_environment(environ: dict[str, str], output: Path, folder: Path, timings: Path) -> dict[str, str]:

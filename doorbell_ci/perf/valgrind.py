@@ -92,8 +92,17 @@ _TOTALS = re.compile(rb"^(?:totals|summary):\s+(\d+)", re.MULTILINE)
 
 
 def read_total(path: Path) -> int:
-    """The ``Ir`` total of one callgrind dump file."""
-    match = _TOTALS.search(path.read_bytes())
+    """The ``Ir`` total of one callgrind dump file, from its last line.
+
+    Only the tail is read: a dump is tens of kilobytes, and reading it whole inside the measured
+    process moved the allocator's state enough to change the next window's count by ~3% every
+    other window (measured: 157.5k/153.1k alternating; 153.1k steady with the tail read).
+    """
+    with path.open("rb") as stream:
+        stream.seek(0, os.SEEK_END)
+        stream.seek(max(0, stream.tell() - 256))
+        tail = stream.read()
+    match = _TOTALS.search(tail)
     if match is None:
         raise ValgrindError(f"{path.name}: no 'totals:' line (not a callgrind dump?)")
     return int(match.group(1))

@@ -100,7 +100,8 @@ def markdown_lines(performance: dict[str, Any] | None, limit_rows: int = 40) -> 
     headline = ", ".join(f"{count} {verdict}" for verdict, count in counts.items() if count)
     metric = performance.get("metric") or "wall"
     unit = performance.get("unit") or "seconds per call"
-    parts = [f"### Performance ({performance.get('mode')} mode, {unit})", "", headline or "no benchmarks", ""]
+    mode = f"{performance.get('mode')} mode" + (f", {unit}" if metric != "wall" else "")
+    parts = [f"### Performance ({mode})", "", headline or "no benchmarks", ""]
     if performance.get("throttled_but_comparable"):
         parts += ["The machine throttled during this run; instruction counts do not depend on the clock, "
                   "so they were compared as usual.", ""]
