@@ -292,3 +292,14 @@ def test_uninstall_dry_run(tmp_path: Path) -> None:
     assert "+ userdel --remove github-runner" in plan
     kept = run_script("uninstall.sh", "--dry-run", "--keep-user", root=root)
     assert "userdel" not in kept.stdout and "no removal token" in kept.stderr
+
+
+def test_with_valgrind_installs_valgrind_for_the_instruction_metric(tmp_path: Path, release: Path) -> None:
+    root = fake_root("pi4", tmp_path)
+    plain = run_script("install-packages.sh", "--dry-run", root=root)
+    counted = run_script("setup.sh", "--dry-run", "--url", "https://github.com/acme/doorbell", "--with-valgrind",
+                         root=root, env={"RUNNER_TOKEN": TOKEN}, release=release)
+    assert plain.returncode == 0 and counted.returncode == 0, counted.stderr
+    assert " valgrind" not in plain.stdout
+    install = next(line for line in counted.stdout.splitlines() if line.startswith("+ apt-get install"))
+    assert install.endswith(" valgrind") and "python3-venv" in install
