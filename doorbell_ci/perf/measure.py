@@ -138,7 +138,7 @@ class Benchmark:
                  min_sample_time: float | None = None, slowdowns: dict[str, float] | None = None,
                  metric: str | None = None, rootdir: Path | None = None) -> None:
         self.nodeid = nodeid
-        self.metric = metric if metric is not None else os.environ.get(METRIC_ENV, "").strip() or "wall"
+        self.perf_metric = metric if metric is not None else os.environ.get(METRIC_ENV, "").strip() or "wall"
         self.rootdir = rootdir or Path.cwd()
         self.parent_medians: dict[str, float] = {}
         if self.counting and os.environ.get(PARENT_TIMINGS_ENV):
@@ -192,7 +192,7 @@ class Benchmark:
     @property
     def counting(self) -> bool:
         """True in the Valgrind child of ``--perf-metric instructions``: count, do not time."""
-        return self.metric == "instructions" and bool(os.environ.get(INSTRUCTIONS_CHILD_ENV))
+        return self.perf_metric == "instructions" and bool(os.environ.get(INSTRUCTIONS_CHILD_ENV))
 
     def count_instructions(self) -> None:
         """After the test (fixture teardown): run it again under Valgrind and attach the counts.
@@ -202,7 +202,7 @@ class Benchmark:
         """
         mine = {name: record for name, record in self._records.items()
                 if record.nodeid == self.nodeid and record.wall and not record.instructions}
-        if self.metric != "instructions" or self.counting or not mine:
+        if self.perf_metric != "instructions" or self.counting or not mine:
             return
         from doorbell_ci.perf import instructions
 

@@ -61,6 +61,9 @@ class PairedMeasurement:
     head_commit: str = ""
     problems: list[str] = field(default_factory=list)
     processes: int = 0
+    # per benchmark, one median per process of each side: {"base"|"head": {name: {"wall"|"cpu": [...]}}}
+    process_medians: dict[str, dict[str, dict[str, list[float]]]] = field(
+        default_factory=lambda: {"base": {}, "head": {}})
 
 
 def git(args: list[str], cwd: Path) -> str:
@@ -186,7 +189,12 @@ def measure(base: Side, head: Side, test_args: list[str], work: Path, samples_pe
             result.problems.append(problem)
             return result
         pool = result.base if side is base else result.head
+        medians = result.process_medians[side.label]
         for record in records:
+            per_process = medians.setdefault(record.name, {"wall": [], "cpu": []})
+            for metric, values in (("wall", record.wall), ("cpu", record.cpu)):
+                if values:
+                    per_process[metric].append(sorted(values)[len(values) // 2])
             merged = pool.setdefault(record.name, BenchmarkRecord(name=record.name, nodeid=record.nodeid))
             merged.loops = record.loops
             merged.slowdown = record.slowdown
