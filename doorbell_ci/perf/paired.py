@@ -191,10 +191,10 @@ def measure(base: Side, head: Side, test_args: list[str], work: Path, samples_pe
         pool = result.base if side is base else result.head
         medians = result.process_medians[side.label]
         for record in records:
-            per_process = medians.setdefault(record.name, {"wall": [], "cpu": []})
+            this_process = medians.setdefault(record.name, {"wall": [], "cpu": []})
             for metric, values in (("wall", record.wall), ("cpu", record.cpu)):
                 if values:
-                    per_process[metric].append(sorted(values)[len(values) // 2])
+                    this_process[metric].append(sorted(values)[len(values) // 2])
             merged = pool.setdefault(record.name, BenchmarkRecord(name=record.name, nodeid=record.nodeid))
             merged.loops = record.loops
             merged.slowdown = record.slowdown
