@@ -367,14 +367,14 @@ def _paired_rows(measured: Measured, result: paired.PairedMeasurement, threshold
 def _decide_pairs(base: list[list[float]], head: list[list[float]], threshold: float,
                   loops: list[int], processes: list[tuple[list[float], list[float]]] | None = None
                   ) -> list[dict[str, Any]]:
-    """Timings: the process is the unit when each side has two processes or more (``stats.process_test``).
+    """Timings: the process is the unit when each side has 3 processes or more (``stats.process_test``).
 
     Otherwise (samples from one process a side, e.g. read from files) Mann-Whitney on the samples.
     """
     p_slower = np.array([float(stats.mann_whitney_greater(h, b)) for b, h in zip(base, head, strict=True)])
     p_faster = np.array([float(stats.mann_whitney_less(h, b)) for b, h in zip(base, head, strict=True)])
     for index, (base_processes, head_processes) in enumerate(processes or []):
-        if min(len(base_processes), len(head_processes)) >= 2:
+        if min(len(base_processes), len(head_processes)) >= stats.MIN_PROCESSES:
             p_slower[index], p_faster[index] = stats.process_test(base_processes, head_processes)
     ratio = np.array([float(stats.median_ratio(h, b)) for b, h in zip(base, head, strict=True)])
     noisy = np.array([bool(stats.is_noisy_pair(b, h, loops=n)) for b, h, n in zip(base, head, loops, strict=True)])
@@ -436,7 +436,7 @@ def _confirm_pair(row: dict[str, Any], name: str, again: paired.PairedMeasuremen
         timing = "cpu" if metric == "cpu" else "wall"
         base_processes = again.process_medians["base"].get(name, {}).get(timing, [])
         head_processes = again.process_medians["head"].get(name, {}).get(timing, [])
-        if min(len(base_processes), len(head_processes)) >= 2:  # the process is the unit here too
+        if min(len(base_processes), len(head_processes)) >= stats.MIN_PROCESSES:  # the process is the unit
             p_again = stats.process_test(base_processes, head_processes)[0]
     ok = bool(stats.confirmed(p_again, ratio_again, threshold))
     row["confirmation"] = {"confirmed": ok, "p_value": p_again, "ratio": ratio_again}

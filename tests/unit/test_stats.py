@@ -151,3 +151,4 @@ def test_paired_timings_take_the_process_as_the_unit() -> None:
     base = [np.exp(rng.normal(0, 0.01)) for _ in range(4)]
     head = [1.10 * np.exp(rng.normal(0, 0.01)) for _ in range(4)]
     assert stats.process_test(base, head)[0] < 0.001
+    assert math.isnan(stats.process_test(base[:2], head[:2])[0])  # too few processes: the caller falls back
