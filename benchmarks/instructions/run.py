@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).with_name("results.json")
 SAMPLE = ROOT / "tests" / "sample_project" / "src"
 WIDTH, HEIGHT = 64, 48
+ONLY = [name for name in os.environ.get("INSTRUCTIONS_BENCH_ONLY", "").split(",") if name]
 ATTRS_BENCHMARKS = ("test_instantiate_with_defaults", "test_eq_equal", "test_hash", "test_asdict_atomic")
 
 
@@ -49,12 +50,14 @@ def benchmarks(variant: str, attrs_dir: str | None) -> dict[str, tuple[Any, tupl
     camera = MockCamera(WIDTH, HEIGHT, seed=42, motion_frames={1}, square=12)
     frames = [camera.capture(0), camera.capture(1)]
     reference = downscale(frames[0], WIDTH, HEIGHT)
-    extra = {"base": 0.0, "plus2": 0.02, "plus1": 0.01}[variant]
+    # the code change: count the darkest 5 (3) brightness values a second time, one more pass over the
+    # frame per value, like the 256 passes histogram() makes: +5/256 = 2.0% (+3/256 = 1.2%) of its work
+    extra = {"base": 0, "plus2": 5, "plus1": 3}[variant]
 
     def changed_histogram(frame: bytes) -> tuple[int, ...]:
         result = histogram(frame)
-        if extra:  # the code change: a second pass over the first `extra` of the pixels
-            histogram(frame[: int(len(frame) * extra)])
+        if extra:
+            dark = [frame.count(value) for value in range(extra)]  # noqa: F841 - the extra work itself
         return result
 
     chosen: dict[str, tuple[Any, tuple[Any, ...]]] = {
@@ -62,6 +65,8 @@ def benchmarks(variant: str, attrs_dir: str | None) -> dict[str, tuple[Any, tupl
         "sample::downscale": (downscale, (frames[0], WIDTH, HEIGHT)),
         "sample::process_frame": (process_frame, (frames[1], WIDTH, HEIGHT, reference)),
     }
+    if ONLY:
+        chosen = {name: chosen[name] for name in ONLY}
     if attrs_dir and variant == "base":
         sys.path[:0] = [str(Path(attrs_dir) / "bench")]
         import test_benchmarks as attrs_bench  # the attrs sdist's own benchmark module
@@ -257,18 +262,19 @@ def main() -> int:
     parser.add_argument("--child", choices=("count", "time"))
     parser.add_argument("--variant", default="base")
     parser.add_argument("--analyse-only", action="store_true")
+    parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.child:
         work = child_count if args.child == "count" else child_time
         print(json.dumps(work(args.variant, args.attrs)))
         return 0
     if args.analyse_only:
-        data = json.loads(RESULTS.read_text())["data"]
+        data = json.loads(args.results.read_text())["data"]
     else:
         data = collect(args.processes, args.attrs)
-        RESULTS.write_text(json.dumps({"data": data}, indent=1))  # kept even if the analysis fails
+        args.results.write_text(json.dumps({"data": data}, indent=1))  # kept even if the analysis fails
     analysis = analyse(data)
-    RESULTS.write_text(json.dumps({"analysis": analysis, "data": data}, indent=1))
+    args.results.write_text(json.dumps({"analysis": analysis, "data": data}, indent=1))
     print(json.dumps(analysis, indent=1))
     return 0
 
