@@ -73,6 +73,7 @@ def examine(project: Path | None = None, environ: Mapping[str, str] | None = Non
             if collect and findings[-1].ok:
                 findings += _collected(project)
     findings.append(_docker(docker_ping or _docker_ping, required=environment == "docker"))
+    findings.append(_valgrind(required=_wants_instructions(project, environ)))
     findings += _github(environ)
     findings.append(_chromium())
     findings.append(_console())
@@ -248,6 +249,30 @@ def _github(environ: Mapping[str, str]) -> list[Finding]:
             where = "in this workflow" if inside else "(not running in GitHub Actions)"
             findings.append(Finding(name, False, f"not set {where}", required=False))
     return findings
+
+
+def _wants_instructions(project: Path | None, environ: Mapping[str, str]) -> bool:
+    """Whether this project's runs ask for ``--perf-metric instructions`` (then Valgrind is required)."""
+    if environ.get("DOORBELL_CI_PERF_METRIC", "").strip() == "instructions":
+        return True
+    if project is None:
+        return False
+    from doorbell_ci.config import load_config
+
+    try:
+        return load_config(project).perf_metric == "instructions"
+    except DoorbellError:
+        return False
+
+
+def _valgrind(required: bool) -> Finding:
+    """Valgrind counts instructions for ``--perf-metric instructions``: tried for real, not just looked up."""
+    from doorbell_ci.perf import valgrind
+
+    ok, detail = valgrind.usable()
+    if not ok:
+        detail += "; needed only for --perf-metric instructions"
+    return Finding("valgrind", ok, detail, required=required)
 
 
 def _chromium() -> Finding:

@@ -356,9 +356,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("perf_base", "Git ref of the paired mode's base (its merge base with HEAD is measured); default: "
            "origin/$GITHUB_BASE_REF on pull requests, else origin/main, main or master.",
            parse_git_ref, None, flag="--perf-base", metavar="REF"),
-    Option("perf_metric", "What the performance gate compares: wall (elapsed time) or cpu (process CPU time, "
-           "steadier on a shared or overloaded machine).", choice("wall", "cpu"), "wall", flag="--perf-metric",
-           metavar="wall|cpu"),
+    Option("perf_metric", "What the performance gate compares: wall (elapsed time), cpu (process CPU time, "
+           "steadier on a shared or overloaded machine) or instructions (instructions per call counted under "
+           "Valgrind: independent of load and clock, gates 1% changes; needs valgrind).",
+           choice("wall", "cpu", "instructions"), "wall", flag="--perf-metric", metavar="wall|cpu|instructions"),
     Option("baseline_dir", "Folder of baseline files for history mode (relative paths are under the project).",
            parse_path, Path("baselines"), flag="--baseline-dir", metavar="DIR"),
     # --- failure analysis, flaky reruns, sharding ---

@@ -38,7 +38,7 @@ def _run(config: Config, console: Console, command: list[str] | None,
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     begin = time.monotonic()
     throttle_start = platforms.sample_throttle()  # a Pi that throttles during the run is not comparable
-    plan = make_plan(config)
+    plan = perf.prepare_plan(config, make_plan(config))  # --perf-metric instructions: Valgrind checked first
     _fresh_output_dir(plan)
     execution.leftover_notices()  # of an earlier run in this process (a test calling run() twice): not ours
     for notice in plan.notices:  # e.g. a flat tests/ folder run as the unit suite: said before it runs

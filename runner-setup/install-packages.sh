@@ -12,17 +12,21 @@ BASE_PACKAGES=(python3 python3-venv python3-dev python3-pip git build-essential 
 CAMERA_PACKAGES=(python3-picamera2 python3-libcamera libcamera-dev rpicam-apps)
 GPIO_PACKAGES=(gpiod libgpiod-dev python3-lgpio python3-gpiozero i2c-tools)
 DOCKER_PACKAGES=(docker.io)
+VALGRIND_PACKAGES=(valgrind)
 WITH_DOCKER=0
+WITH_VALGRIND=0
 
 usage() {
     cat <<USAGE
-Usage: ${SCRIPT_NAME} [--with-docker] [--dry-run] [--help]
+Usage: ${SCRIPT_NAME} [--with-docker] [--with-valgrind] [--dry-run] [--help]
 
 Installs with apt-get: ${BASE_PACKAGES[*]}
   camera: ${CAMERA_PACKAGES[*]}
   GPIO/I2C: ${GPIO_PACKAGES[*]}
   --with-docker: ${DOCKER_PACKAGES[*]} (the runner user is NOT added to the docker group,
                  which would make it root-equivalent; see README.md)
+  --with-valgrind: ${VALGRIND_PACKAGES[*]} (for --perf-metric instructions: counts that a
+                 throttling Pi does not change)
 Needs root. --dry-run prints the commands instead of running them.
 USAGE
 }
@@ -31,6 +35,7 @@ while (($#)); do
     case "$1" in
         --dry-run) DRY_RUN=1 ;;
         --with-docker) WITH_DOCKER=1 ;;
+        --with-valgrind) WITH_VALGRIND=1 ;;
         -h | --help) usage; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
@@ -43,6 +48,9 @@ require_root
 packages=("${BASE_PACKAGES[@]}" "${CAMERA_PACKAGES[@]}" "${GPIO_PACKAGES[@]}")
 if ((WITH_DOCKER)); then
     packages+=("${DOCKER_PACKAGES[@]}")
+fi
+if ((WITH_VALGRIND)); then
+    packages+=("${VALGRIND_PACKAGES[@]}")
 fi
 say "installing ${#packages[@]} packages on ${OS_NAME} (${HOST_ARCH})"
 export DEBIAN_FRONTEND=noninteractive

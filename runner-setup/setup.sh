@@ -8,7 +8,7 @@ source "${SCRIPT_DIR}/lib/common.sh"
 usage() {
     cat <<USAGE
 Usage: RUNNER_TOKEN=... ${SCRIPT_NAME} --url https://github.com/OWNER/REPO [--name NAME]
-         [--ephemeral] [--with-docker] [--token-stdin] [--dry-run] [--help]
+         [--ephemeral] [--with-docker] [--with-valgrind] [--token-stdin] [--dry-run] [--help]
 
 Runs, in order: check-pi.sh, install-packages.sh, create-runner-user.sh, install-runner.sh,
 then health-check.sh. The registration token comes from RUNNER_TOKEN or standard input
@@ -22,7 +22,7 @@ while (($#)); do
     case "$1" in
         --url | --name) runner+=("$1" "${2:-}"); shift ;;
         --ephemeral) runner+=("$1") ;;
-        --with-docker) packages+=("$1") ;;
+        --with-docker | --with-valgrind) packages+=("$1") ;;
         --token-stdin) TOKEN_STDIN=1 ;;
         --dry-run) DRY_RUN=1; common+=("$1") ;;
         -h | --help) usage; exit 0 ;;

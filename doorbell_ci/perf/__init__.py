@@ -40,6 +40,29 @@ def compare_stage(config: Any, plan: Any, result: Any) -> dict[str, Any] | None:
     return performance
 
 
+def prepare_plan(config: Any, plan: Any) -> Any:
+    """``--perf-metric instructions``: check Valgrind before any suite runs, and tell the suites' perf fixture.
+
+    Asking for instruction counts on a machine that cannot produce them is an environment error
+    (exit 3, one line) before anything runs, not an hour of suites followed by "no baseline".
+    The metric reaches the fixture through ``DOORBELL_CI_PERF_METRIC`` in each pytest suite's env.
+    """
+    if config.perf_metric != "instructions" or config.perf_mode == "off":
+        return plan
+    from dataclasses import replace
+
+    from doorbell_ci.errors import EnvironmentError_
+    from doorbell_ci.perf import valgrind
+    from doorbell_ci.perf.measure import METRIC_ENV
+
+    ok, detail = valgrind.usable()
+    if not ok:
+        raise EnvironmentError_(f"--perf-metric instructions needs Valgrind: {detail}")
+    suites = tuple(replace(suite, config=replace(suite.config, env={**suite.config.env, METRIC_ENV: "instructions"}))
+                   if suite.config.is_pytest else suite for suite in plan.suites)
+    return replace(plan, suites=suites)
+
+
 def regression_exit(performance: dict[str, Any] | None) -> bool:
     """True when the run must exit with ExitCode.REGRESSION: asked for, and a confirmed regression found."""
     return bool(performance and performance.get("fail_on_regression") and performance.get("regressions"))

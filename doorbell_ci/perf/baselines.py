@@ -97,9 +97,16 @@ class HistoryEntry:
     peak_memory: dict[str, float] = field(default_factory=dict)
     throttled: bool = False
     cpu_medians: dict[str, float] = field(default_factory=dict)
+    instruction_medians: dict[str, float] = field(default_factory=dict)  # instructions per call
 
     def values(self, metric: str) -> dict[str, float]:
-        """Job medians of the compared metric: ``wall`` or ``cpu`` seconds per call."""
+        """Job medians of the compared metric: ``wall`` or ``cpu`` seconds, or instructions, per call.
+
+        Each metric has its own table, so a history of timings is never compared with counts (a
+        baseline without counts is "no baseline" for ``--perf-metric instructions``).
+        """
+        if metric == "instructions":
+            return self.instruction_medians
         return self.cpu_medians if metric == "cpu" else self.medians
 
 
@@ -171,7 +178,7 @@ def from_document(document: Any, path: Path) -> Baseline:
     for name, entry in latest.get("benchmarks", {}).items():
         if not isinstance(entry, dict) or not _numbers(entry.get("wall", [])):
             raise PerfError(f"{path}: latest benchmark {name!r} has no list of numbers 'wall'")
-        for metric in ("cpu", "peak_memory"):
+        for metric in ("cpu", "peak_memory", "instructions", "instruction_processes"):
             if not _numbers(entry.get(metric, [])):
                 raise PerfError(f"{path}: latest benchmark {name!r}: {metric!r} must be a list of numbers")
     if not isinstance(document["history"], list):
@@ -203,13 +210,17 @@ def _history_entry(raw: Any, path: Path, index: int) -> HistoryEntry:
     cpu_medians = raw.get("cpu_medians", {}) or {}
     if not isinstance(cpu_medians, dict) or not _numbers(list(cpu_medians.values())):
         raise PerfError(f"{where}: 'cpu_medians' must map benchmarks to seconds")
+    counts = raw.get("instruction_medians", {}) or {}
+    if not isinstance(counts, dict) or not _numbers(list(counts.values())):
+        raise PerfError(f"{where}: 'instruction_medians' must map benchmarks to instructions per call")
     peak = raw.get("peak_memory", {}) or {}
     if not isinstance(peak, dict) or not _numbers(list(peak.values())):
         raise PerfError(f"{where}: 'peak_memory' must map benchmarks to bytes")
     return HistoryEntry(commit=str(raw.get("commit", "")), time=str(raw.get("time", "")),
                         run_id=str(raw.get("run_id", "")), medians={k: float(v) for k, v in medians.items()},
                         peak_memory={k: float(v) for k, v in peak.items()}, throttled=bool(raw.get("throttled")),
-                        cpu_medians={k: float(v) for k, v in cpu_medians.items()})
+                        cpu_medians={k: float(v) for k, v in cpu_medians.items()},
+                        instruction_medians={k: float(v) for k, v in counts.items()})
 
 
 def to_document(baseline: Baseline) -> dict[str, Any]:
@@ -222,7 +233,8 @@ def to_document(baseline: Baseline) -> dict[str, Any]:
         "latest": baseline.latest,
         "history": [
             {"commit": e.commit, "time": e.time, "run_id": e.run_id, "throttled": e.throttled,
-             "medians": e.medians, "cpu_medians": e.cpu_medians, "peak_memory": e.peak_memory}
+             "medians": e.medians, "cpu_medians": e.cpu_medians, "peak_memory": e.peak_memory,
+             **({"instruction_medians": e.instruction_medians} if e.instruction_medians else {})}
             for e in baseline.history
         ],
     }
@@ -299,11 +311,14 @@ def update(directory: Path, key: PlatformKey, benchmarks: dict[str, dict[str, An
             history = existing.history
     medians = {name: statistics.median(entry["wall"]) for name, entry in benchmarks.items() if entry.get("wall")}
     cpu_medians = {name: statistics.median(entry["cpu"]) for name, entry in benchmarks.items() if entry.get("cpu")}
+    # one figure per process when known (the unit of the instruction test), else the per-call figures
+    counts = {name: statistics.median(entry.get("instruction_processes") or entry["instructions"])
+              for name, entry in benchmarks.items() if entry.get("instructions")}
     peaks = {name: float(statistics.median(entry["peak_memory"]))
              for name, entry in benchmarks.items() if entry.get("peak_memory")}
     if not throttled:  # a throttled run's numbers describe the heat, not the code
         history.append(HistoryEntry(commit=commit, time=now, run_id=run_id, medians=medians, peak_memory=peaks,
-                                    cpu_medians=cpu_medians))
+                                    cpu_medians=cpu_medians, instruction_medians=counts))
     baseline = Baseline(key=key, updated_at=now,
                         latest={"commit": commit, "time": now, "run_id": run_id, "benchmarks": benchmarks},
                         history=history[-MAX_HISTORY:])
@@ -330,6 +345,8 @@ def show(directory: Path) -> list[str]:
             wall, peaks = entry.get("wall", []), entry.get("peak_memory", [])
             if wall:
                 lines.append(f"    {name}: median {statistics.median(wall) * 1000:.3f} ms over {len(wall)} samples")
+            if entry.get("instructions"):
+                lines.append(f"    {name}: {statistics.median(entry['instructions']):,.0f} instructions per call")
             if peaks:
                 peak = statistics.median(peaks) / 2**20
                 lines.append(f"    {name}: peak memory {peak:.1f} MiB over {len(peaks)} runs")

@@ -58,9 +58,12 @@ def _update(args: argparse.Namespace) -> int:
         raise PerfError(f"{results / 'perf'} holds no benchmark samples; nothing to add to the baseline")
     benchmarks = {
         name: {"wall": record.wall, "cpu": record.cpu, "peak_memory": record.peak_memory, "loops": record.loops,
+               **({"instructions": record.instructions, "instruction_processes": record.instruction_processes}
+                  if record.instructions else {}),
                "metrics": {k: {"value": m.value, "unit": m.unit, "higher_is_better": m.higher_is_better}
                            for k, m in record.metrics.items()}}
-        for name, record in measured.records.items() if (record.wall or record.peak_memory) and record.slowdown == 1.0
+        for name, record in measured.records.items()
+        if (record.wall or record.peak_memory or record.instructions) and record.slowdown == 1.0
     }
     if not benchmarks:
         raise PerfError("every benchmark in these results ran with an injected slowdown; not a baseline")

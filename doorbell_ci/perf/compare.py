@@ -30,6 +30,7 @@ from doorbell_ci.config import Config
 from doorbell_ci.errors import PerfError
 from doorbell_ci.perf import baselines, paired, stats
 from doorbell_ci.perf.measure import (
+    METRIC_ENV,
     PYTEST_BENCHMARK_SUFFIX,
     SAMPLES_FORMAT,
     SAMPLES_VERSION,
@@ -52,6 +53,8 @@ class Measured:
     records: dict[str, BenchmarkRecord] = field(default_factory=dict)
     suites: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # median (wall, cpu) seconds per call, kept before the compared metric replaces the timing lists
+    timings: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
 
 # --- reading this run's samples ---------------------------------------------------------------
@@ -134,6 +137,8 @@ def _merge(pool: dict[str, BenchmarkRecord], record: BenchmarkRecord) -> None:
     existing.cpu += record.cpu
     existing.peak_memory += record.peak_memory
     existing.metrics.update(record.metrics)
+    existing.instructions += record.instructions
+    existing.instruction_processes += record.instruction_processes
 
 
 # --- mode and threshold ------------------------------------------------------------------------
@@ -155,6 +160,8 @@ def resolve_mode(config: Config, environ: dict[str, str]) -> tuple[str, str]:
 def resolve_threshold(config: Config, environ: dict[str, str]) -> float:
     if config.regression_threshold is not None:
         return config.regression_threshold / 100
+    if config.perf_metric == "instructions":
+        return stats.INSTRUCTION_THRESHOLD
     return SELF_HOSTED_THRESHOLD if environ.get("RUNNER_ENVIRONMENT") == "self-hosted" else HOSTED_THRESHOLD
 
 
@@ -172,10 +179,13 @@ def compare(config: Config, output_dir: Path, platform: dict[str, Any], suite_ar
     used to measure again (paired mode, confirmation).
     """
     environ = dict(os.environ) if environ is None else environ
+    environ = {**environ, METRIC_ENV: config.perf_metric}  # paired and confirmation processes measure the same
     measured = read_measurements(output_dir)
     notices = list(measured.problems)
     if config.perf_mode == "off" or not measured.records:
         return None, notices
+    measured.timings = {name: (statistics.median(r.wall) if r.wall else None,
+                               statistics.median(r.cpu) if r.cpu else None) for name, r in measured.records.items()}
     _use_metric(measured.records, config.perf_metric)
     mode, mode_reason = resolve_mode(config, environ)
     threshold = resolve_threshold(config, environ)
@@ -185,8 +195,20 @@ def compare(config: Config, output_dir: Path, platform: dict[str, Any], suite_ar
         "platform_key": key.as_dict(), "key": key.slug, "comparable": True, "suite_shift": None,
         "baseline": None, "fail_on_regression": config.fail_on_regression,
         "injected_slowdown": environ.get(SLOWDOWN_ENV) or None, "metric": config.perf_metric,
+        "unit": UNITS.get(config.perf_metric, "seconds per call"),
     }
     throttle = baselines.not_comparable_reason(platform)
+    if throttle and config.perf_metric == "instructions":  # a hot CPU runs the same instructions, only slower
+        notices.append("performance: the machine throttled, but instruction counts do not depend on the clock; "
+                       "they are compared as usual")
+        section["throttled_but_comparable"] = throttle
+        throttle = None
+    uncounted: list[dict[str, Any]] = []
+    if config.perf_metric == "instructions":  # timed only (pytest-benchmark's fixture, peak memory): not compared
+        for name in [n for n, r in measured.records.items() if not r.instructions]:
+            uncounted.append(_row(name, measured, None, stats.Verdict.NO_BASELINE,
+                                  "no instruction count (only the perf fixture's benchmarks are counted)"))
+            del measured.records[name]
     try:
         if throttle:
             section["comparable"] = False
@@ -198,6 +220,7 @@ def compare(config: Config, output_dir: Path, platform: dict[str, Any], suite_ar
     except PerfError as error:
         notices.append(f"performance: {error}; verdicts are 'no baseline'")
         rows = [_row(name, measured, None, stats.Verdict.NO_BASELINE, str(error)) for name in measured.records]
+    rows += uncounted
     rows.sort(key=lambda row: (_ORDER[stats.Verdict(row["verdict"])], row["name"]))
     section["benchmarks"] = rows
     section["counts"] = {verdict.value: sum(r["verdict"] == verdict.value for r in rows) for verdict in stats.Verdict}
@@ -207,13 +230,22 @@ def compare(config: Config, output_dir: Path, platform: dict[str, Any], suite_ar
     return section, notices
 
 
+UNITS = {"wall": "seconds per call", "cpu": "CPU seconds per call", "instructions": "instructions per call"}
+
+
 def _use_metric(records: dict[str, BenchmarkRecord], metric: str) -> None:
-    """Compare CPU time instead of wall time: the timing lists every later step reads become the CPU ones."""
-    if metric != "cpu":
-        return
-    for record in records.values():
-        if record.cpu:
-            record.wall = list(record.cpu)
+    """Compare another metric than wall time: the lists every later step reads become that metric's.
+
+    With ``instructions`` a benchmark that was only timed (pytest-benchmark's fixture) has nothing to
+    compare, and its list is emptied so it is reported as not counted rather than compared in seconds.
+    """
+    if metric == "cpu":
+        for record in records.values():
+            if record.cpu:
+                record.wall = list(record.cpu)
+    elif metric == "instructions":
+        for record in records.values():
+            record.wall = list(record.instructions)
 
 
 def _row(name: str, measured: Measured, base_samples: list[float] | None, verdict: stats.Verdict,
@@ -221,14 +253,16 @@ def _row(name: str, measured: Measured, base_samples: list[float] | None, verdic
     record = measured.records[name]
     head = record.wall
     head_median = statistics.median(head) if head else None
-    cpu_median = statistics.median(record.cpu) if record.cpu else None
+    wall_median, cpu_median = measured.timings.get(name) or (None, None)
+    if not measured.timings:  # not through compare(): the timing lists are still the timings
+        wall_median, cpu_median = head_median, statistics.median(record.cpu) if record.cpu else None
     return {
         "name": name, "suite": measured.suites.get(name, ""), "nodeid": record.nodeid, "verdict": verdict.value,
         "reason": reason, "ratio": None, "ci": None, "p_value": None, "p_holm": None,
         "head_median": head_median, "base_median": statistics.median(base_samples) if base_samples else None,
         "head_samples": head, "base_samples": base_samples or [], "loops": record.loops,
-        "cpu_median": cpu_median,
-        "cpu_percent": round(100 * cpu_median / head_median, 1) if cpu_median and head_median else None,
+        "cpu_median": cpu_median, "wall_median": wall_median,
+        "cpu_percent": round(100 * cpu_median / wall_median, 1) if cpu_median and wall_median else None,
         "cv": float(stats.robust_cv(head)) if len(head) > 1 else None,
         "metrics": {k: {"value": m.value, "unit": m.unit, "higher_is_better": m.higher_is_better}
                     for k, m in record.metrics.items()},
@@ -304,7 +338,14 @@ def _paired_rows(measured: Measured, result: paired.PairedMeasurement, threshold
         base = [result.base[n].wall for n in names]
         head = [result.head[n].wall for n in names]
         loops = [max(1, result.head[n].loops) for n in names]
-        decisions = _decide_pairs(base, head, threshold, loops)
+        if section["metric"] == "instructions":
+            decisions = _decide_instruction_pairs([result.base[n] for n in names], [result.head[n] for n in names],
+                                                  threshold, [measured.timings.get(n) for n in names])
+        else:
+            timing = "cpu" if section["metric"] == "cpu" else "wall"
+            processes = [(result.process_medians["base"].get(n, {}).get(timing, []),
+                          result.process_medians["head"].get(n, {}).get(timing, [])) for n in names]
+            decisions = _decide_pairs(base, head, threshold, loops, processes)
         candidates = [n for n, d in zip(names, decisions, strict=True) if d["code"] == stats.REGRESSION]
         again = remeasure(_selection([result.head[n].nodeid for n in candidates])) if candidates else None
         if again is not None:
@@ -317,17 +358,30 @@ def _paired_rows(measured: Measured, result: paired.PairedMeasurement, threshold
             row["head_median"] = statistics.median(head[index])
             row.update({k: decision[k] for k in ("ratio", "ci", "p_value", "p_holm")})
             row["noisy"] = decision["noisy"]
+            if decision.get("reason"):
+                row["reason"] = decision["reason"]
+            if section["metric"] == "instructions":
+                row["processes"] = {"base": result.base[name].instruction_processes,
+                                    "head": result.head[name].instruction_processes}
             if name in candidates:
-                _confirm_pair(row, name, again, threshold)
+                _confirm_pair(row, name, again, threshold, section["metric"])
             row["memory"] = _memory(result.base[name].peak_memory, result.head[name].peak_memory)
             rows[name] = row
     return list(rows.values())
 
 
 def _decide_pairs(base: list[list[float]], head: list[list[float]], threshold: float,
-                  loops: list[int]) -> list[dict[str, Any]]:
+                  loops: list[int], processes: list[tuple[list[float], list[float]]] | None = None
+                  ) -> list[dict[str, Any]]:
+    """Timings: the process is the unit when each side has 3 processes or more (``stats.process_test``).
+
+    Otherwise (samples from one process a side, e.g. read from files) Mann-Whitney on the samples.
+    """
     p_slower = np.array([float(stats.mann_whitney_greater(h, b)) for b, h in zip(base, head, strict=True)])
     p_faster = np.array([float(stats.mann_whitney_less(h, b)) for b, h in zip(base, head, strict=True)])
+    for index, (base_processes, head_processes) in enumerate(processes or []):
+        if min(len(base_processes), len(head_processes)) >= stats.MIN_PROCESSES:
+            p_slower[index], p_faster[index] = stats.process_test(base_processes, head_processes)
     ratio = np.array([float(stats.median_ratio(h, b)) for b, h in zip(base, head, strict=True)])
     noisy = np.array([bool(stats.is_noisy_pair(b, h, loops=n)) for b, h, n in zip(base, head, loops, strict=True)])
     gateable = np.array([min(len(b), len(h)) >= stats.MIN_GATING_SAMPLES for b, h in zip(base, head, strict=True)])
@@ -339,15 +393,57 @@ def _decide_pairs(base: list[list[float]], head: list[list[float]], threshold: f
              "noisy": bool(noisy[i])} for i in range(len(base))]
 
 
-def _confirm_pair(row: dict[str, Any], name: str, again: paired.PairedMeasurement | None, threshold: float) -> None:
+def _decide_instruction_pairs(base: list[BenchmarkRecord], head: list[BenchmarkRecord], threshold: float,
+                              timings: list[tuple[float | None, float | None] | None]) -> list[dict[str, Any]]:
+    """Instruction counts: one figure per process is the unit (``stats.instruction_test``); unstable ones never gate."""
+    shares = [t[1] / t[0] for t in timings if t and t[0] and t[1]]
+    best_share = max(shares) if shares else None
+    results = [stats.instruction_test(b.instruction_processes, h.instruction_processes)
+               for b, h in zip(base, head, strict=True)]
+    reasons: list[str | None] = []
+    for b, h, timing in zip(base, head, timings, strict=True):
+        relative = [v / statistics.median(b.instruction_processes) for v in b.instruction_processes] + \
+                   [v / statistics.median(h.instruction_processes) for v in h.instruction_processes]
+        within = max((b.instructions, h.instructions), key=lambda values: float(stats.robust_cv(values))
+                     if len(values) > 2 else 0.0)
+        share = timing[1] / timing[0] if timing and timing[0] and timing[1] else None
+        reasons.append(stats.instruction_instability(within, relative, share, best_share))
+    p_slower = np.array([r[0] for r in results])
+    p_faster = np.array([r[1] for r in results])
+    ratio = np.array([r[2] for r in results])
+    noisy = np.array([reason is not None for reason in reasons])
+    gateable = np.ones(len(base), dtype=bool)
+    codes = stats.classify(p_slower, p_faster, ratio, noisy, gateable, threshold)
+    p_holm = stats.holm(np.where(~noisy, p_slower, np.nan))
+    decisions = []
+    for i, (b, h) in enumerate(zip(base, head, strict=True)):
+        low = min(h.instruction_processes) / max(b.instruction_processes)
+        high = max(h.instruction_processes) / min(b.instruction_processes)
+        decisions.append({"code": int(codes[i]), "ratio": float(ratio[i]), "ci": [low, high],
+                          "p_value": float(p_slower[i]), "p_holm": None if np.isnan(p_holm[i]) else float(p_holm[i]),
+                          "noisy": bool(noisy[i]), "reason": reasons[i] or ""})
+    return decisions
+
+
+def _confirm_pair(row: dict[str, Any], name: str, again: paired.PairedMeasurement | None, threshold: float,
+                  metric: str = "wall") -> None:
     if again is None or again.problems or name not in again.head or name not in again.base:
         why = again.problems[0] if again and again.problems else "the re-measurement did not measure it"
         row["confirmation"] = {"confirmed": False, "reason": why}
         row["verdict"] = stats.Verdict.POSSIBLE_REGRESSION.value
         return
     head, base = again.head[name].wall, again.base[name].wall
-    p_again = float(stats.mann_whitney_greater(head, base))
-    ratio_again = float(stats.median_ratio(head, base))
+    if metric == "instructions":
+        p_again, _, ratio_again = stats.instruction_test(again.base[name].instruction_processes,
+                                                         again.head[name].instruction_processes)
+    else:
+        p_again = float(stats.mann_whitney_greater(head, base))
+        ratio_again = float(stats.median_ratio(head, base))
+        timing = "cpu" if metric == "cpu" else "wall"
+        base_processes = again.process_medians["base"].get(name, {}).get(timing, [])
+        head_processes = again.process_medians["head"].get(name, {}).get(timing, [])
+        if min(len(base_processes), len(head_processes)) >= stats.MIN_PROCESSES:  # the process is the unit
+            p_again = stats.process_test(base_processes, head_processes)[0]
     ok = bool(stats.confirmed(p_again, ratio_again, threshold))
     row["confirmation"] = {"confirmed": ok, "p_value": p_again, "ratio": ratio_again}
     if not ok:
@@ -395,8 +491,11 @@ def _history(config: Config, output_dir: Path, measured: Measured, suite_args: d
     section["baseline"] = {"source": str(baseline.path), "commit": baseline.latest.get("commit"),
                            "updated_at": baseline.updated_at, "history_length": len(history)}
     names = [n for n in measured.records if measured.records[n].wall and any(n in e.values(metric) for e in history)]
+    missing = "not in the baseline (a new benchmark?)"
+    if metric != "wall" and not any(e.values(metric) for e in history):
+        missing = f"the baseline holds no {UNITS[metric]} (recorded with another --perf-metric); not compared"
     rows = {name: _row(name, measured, baseline.latest_samples(name, metric) or None, stats.Verdict.NO_BASELINE,
-                       "not in the baseline (a new benchmark?)") for name in measured.records if name not in names}
+                       missing) for name in measured.records if name not in names}
     for name, row in rows.items():
         last_peak = next((e.peak_memory[name] for e in reversed(history) if name in e.peak_memory), None)
         _memory_only(row, [last_peak] if last_peak else [], measured.records[name].peak_memory)
@@ -405,14 +504,25 @@ def _history(config: Config, output_dir: Path, measured: Measured, suite_args: d
     matrix = np.array([[e.values(metric).get(n, np.nan) for n in names] for e in history], dtype=float)
     current = np.array([statistics.median(measured.records[n].wall) for n in names])
     jobs = np.sum(~np.isnan(matrix), axis=0)
-    p_slower, p_faster, ratio, bounds, shift = _history_test(matrix, current)
-    noisy = np.array([bool(stats.is_noisy(measured.records[n].wall, loops=max(1, measured.records[n].loops)))
-                      for n in names])
+    counted = metric == "instructions"
+    p_slower, p_faster, ratio, bounds, shift = _history_test(matrix, current, counted)
+    reasons: list[str] = []
+    if counted:
+        shares = {n: t[1] / t[0] for n, t in measured.timings.items() if t[0] and t[1]}
+        best = max(shares.values()) if shares else None
+        for n in names:
+            record = measured.records[n]
+            reasons.append(stats.instruction_instability(record.instructions, record.instruction_processes,
+                                                         shares.get(n), best) or "")
+        noisy = np.array([bool(reason) for reason in reasons])
+    else:
+        noisy = np.array([bool(stats.is_noisy(measured.records[n].wall, loops=max(1, measured.records[n].loops)))
+                          for n in names])
     gateable = jobs >= stats.MIN_GATING_HISTORY
     codes = stats.classify(p_slower, p_faster, ratio, noisy, gateable, threshold)
     p_holm = stats.holm(np.where(~noisy & gateable, p_slower, np.nan))
-    section["suite_shift"] = float(np.exp(shift))
-    section["suite_normalised"] = len(names) >= stats.SUITE_NORMALISE_MIN
+    section["suite_shift"] = None if counted else float(np.exp(shift))
+    section["suite_normalised"] = not counted and len(names) >= stats.SUITE_NORMALISE_MIN
     candidates = [n for n, c in zip(names, codes, strict=True) if c == stats.REGRESSION]
     again: dict[str, BenchmarkRecord] = {}
     if candidates:
@@ -426,25 +536,34 @@ def _history(config: Config, output_dir: Path, measured: Measured, suite_args: d
                     "trend": [e.values(metric)[name] for e in history if name in e.values(metric)],
                     # what the history predicts for this job (after the suite-wide shift): head / ratio
                     "base_median": float(current[index] / ratio[index]) if ratio[index] > 0 else None})
+        if reasons and reasons[index]:
+            row["reason"] = reasons[index]
         if not gateable[index] and row["verdict"] != stats.Verdict.NO_BASELINE:
             row["reason"] = (f"only {int(jobs[index])} earlier run(s) in the history; "
                              f"{stats.MIN_GATING_HISTORY} needed to gate")
         if name in candidates:
-            _confirm_history(row, name, index, matrix, current, again, threshold)
+            _confirm_history(row, name, index, matrix, current, again, threshold, counted)
         last_peak = next((e.peak_memory[name] for e in reversed(history) if name in e.peak_memory), None)
         row["memory"] = _memory([last_peak] if last_peak else [], measured.records[name].peak_memory)
         rows[name] = row
     return list(rows.values())
 
 
-def _history_test(matrix: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, ...]:
+def _history_test(matrix: np.ndarray, current: np.ndarray, counted: bool = False) -> tuple[np.ndarray, ...]:
+    """Time: the suite-wide shift of each job is divided out. Instruction counts have no machine speed to
+    divide out (a shift of the whole suite is a change of the code or the interpreter), and their spread
+    is floored at ``stats.INSTRUCTION_NOISE_FLOOR`` so a history that agrees to the instruction does not
+    make a 0.01% change significant."""
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a benchmark with one earlier run has no spread yet
+        if counted:
+            return stats.history_test(np.log(matrix), np.log(current), normalise=False,
+                                      floor=stats.INSTRUCTION_NOISE_FLOOR)
         return stats.history_test(np.log(matrix), np.log(current))
 
 
 def _confirm_history(row: dict[str, Any], name: str, index: int, matrix: np.ndarray, current: np.ndarray,
-                     again: dict[str, BenchmarkRecord], threshold: float) -> None:
+                     again: dict[str, BenchmarkRecord], threshold: float, counted: bool = False) -> None:
     record = again.get(name)
     if record is None or not record.wall:
         row["confirmation"] = {"confirmed": False, "reason": "the re-measurement did not measure it"}
@@ -452,7 +571,7 @@ def _confirm_history(row: dict[str, Any], name: str, index: int, matrix: np.ndar
         return
     second = current.copy()
     second[index] = statistics.median(record.wall)
-    p_again, _, ratio_again, _, _ = _history_test(matrix, second)
+    p_again, _, ratio_again, _, _ = _history_test(matrix, second, counted)
     ok = bool(stats.confirmed(p_again[index], ratio_again[index], threshold))
     row["confirmation"] = {"confirmed": ok, "p_value": float(p_again[index]), "ratio": float(ratio_again[index])}
     if not ok:

@@ -32,6 +32,9 @@ from doorbell_ci import atomic, jsonsafe
 OUTPUT_ENV = "DOORBELL_CI_PERF_OUTPUT"
 SAMPLES_ENV = "DOORBELL_CI_PERF_SAMPLES"
 MIN_TIME_ENV = "DOORBELL_CI_PERF_MIN_SAMPLE_TIME"
+METRIC_ENV = "DOORBELL_CI_PERF_METRIC"  # "instructions": count them under Valgrind as well as timing
+INSTRUCTIONS_CHILD_ENV = "DOORBELL_CI_PERF_INSTRUCTIONS_CHILD"  # set in the Valgrind child only
+PARENT_TIMINGS_ENV = "DOORBELL_CI_PERF_PARENT_TIMINGS"  # the timed process's medians, for perf.median there
 SLOWDOWN_ENV = "DOORBELL_CI_PERF_SLOWDOWN"  # "pattern=factor[,pattern=factor]": validation of power
 SAMPLES_FORMAT = "doorbell-ci-perf-samples"
 PYTEST_BENCHMARK_SUFFIX = ".pytest-benchmark.json"  # pytest-benchmark's JSON, written next to ours
@@ -66,6 +69,10 @@ class BenchmarkRecord:
     peak_memory: list[int] = field(default_factory=list)  # bytes, one entry per fresh subprocess
     metrics: dict[str, Metric] = field(default_factory=dict)
     slowdown: float = 1.0  # injected by DOORBELL_CI_PERF_SLOWDOWN; 1.0 = none
+    # instructions per call (callgrind Ir), one figure per sample pair, pooled over processes
+    instructions: list[float] = field(default_factory=list)
+    # one figure per measured process (its median): the process is the unit of the instruction test
+    instruction_processes: list[float] = field(default_factory=list)
 
     @property
     def sample_seconds(self) -> list[float]:
@@ -132,8 +139,18 @@ class Benchmark:
     """The ``perf`` fixture: ``perf(func, *args)`` times ``func``; ``metric`` and ``peak_memory`` add to it."""
 
     def __init__(self, nodeid: str, records: dict[str, BenchmarkRecord], samples: int | None = None,
-                 min_sample_time: float | None = None, slowdowns: dict[str, float] | None = None) -> None:
+                 min_sample_time: float | None = None, slowdowns: dict[str, float] | None = None,
+                 metric: str | None = None, rootdir: Path | None = None) -> None:
         self.nodeid = nodeid
+        self.perf_metric = metric if metric is not None else os.environ.get(METRIC_ENV, "").strip() or "wall"
+        self.rootdir = rootdir or Path.cwd()
+        self.parent_medians: dict[str, float] = {}
+        if self.counting and os.environ.get(PARENT_TIMINGS_ENV):
+            try:
+                loaded = json.loads(Path(os.environ[PARENT_TIMINGS_ENV]).read_text(encoding="utf-8"))
+                self.parent_medians = {str(k): float(v) for k, v in loaded.items()}
+            except (OSError, ValueError, TypeError, AttributeError) as error:
+                raise MeasureError(f"{PARENT_TIMINGS_ENV}: unreadable ({error})") from None
         self._records = records
         self.samples = samples if samples is not None else env_int(SAMPLES_ENV, DEFAULT_SAMPLES)
         self.min_sample_time = min_sample_time or env_float(MIN_TIME_ENV, DEFAULT_MIN_SAMPLE_TIME)
@@ -154,9 +171,16 @@ class Benchmark:
     def __call__(self, func: Callable[..., Any], *args: Any, name: str | None = None, **kwargs: Any) -> Any:
         """Time ``func(*args, **kwargs)``; returns the warm-up call's result so the test can check it."""
         record = self._record(name)
-        if record.wall:
+        if record.wall or record.instructions:
             raise MeasureError(f"benchmark {record.name!r} measured twice; give each call its own name=")
         factor = slowdown_for(record.name, self.slowdowns)
+        if self.counting:
+            from doorbell_ci.perf import instructions
+
+            result, record.instructions = instructions.count(func, args, kwargs)
+            record.instruction_processes = [_median(record.instructions)]
+            self.last = record  # an injected slowdown is CPU time: it has no instruction count
+            return result
         result = func(*args, **kwargs)  # warm-up: caches, lazy imports, first-call allocations
         loops = self._calibrate(func, args, kwargs)
         record.loops, record.slowdown = loops, factor
@@ -174,6 +198,31 @@ class Benchmark:
         self.last = record
         return result
 
+    @property
+    def counting(self) -> bool:
+        """True in the Valgrind child of ``--perf-metric instructions``: count, do not time."""
+        return self.perf_metric == "instructions" and bool(os.environ.get(INSTRUCTIONS_CHILD_ENV))
+
+    def count_instructions(self) -> None:
+        """After the test (fixture teardown): run it again under Valgrind and attach the counts.
+
+        After, not during, so the child can be handed this process's timings of *every* benchmark
+        of the test (``perf.median`` in the child then answers as it did here, not Valgrind-slow).
+        """
+        mine = {name: record for name, record in self._records.items()
+                if record.nodeid == self.nodeid and record.wall and not record.instructions}
+        if self.perf_metric != "instructions" or self.counting or not mine:
+            return
+        from doorbell_ci.perf import instructions
+
+        counted = instructions.from_child(self.nodeid, self.rootdir,
+                                          {name: _median(record.wall) for name, record in mine.items()})
+        for name, record in mine.items():
+            if name not in counted or not counted[name].instructions:
+                raise MeasureError(f"{name}: the Valgrind run of this test counted no instructions for it")
+            record.instructions = counted[name].instructions
+            record.instruction_processes = counted[name].instruction_processes
+
     def _calibrate(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
         loops = 1
         while True:
@@ -189,6 +238,8 @@ class Benchmark:
     @property
     def median(self) -> float:
         """Median seconds per call of the last timed benchmark (for custom metrics such as frames per second)."""
+        if self.last is not None and self.counting and self.last.name in self.parent_medians:
+            return self.parent_medians[self.last.name]  # the timing of the same call outside Valgrind
         if self.last is None or not self.last.wall:
             raise MeasureError("perf.median is only known after perf(func) has run")
         ordered = sorted(self.last.wall)
@@ -211,6 +262,12 @@ class Benchmark:
         values = [measure_peak_memory(func, args) for _ in range(runs)]
         record.peak_memory.extend(values)
         return sorted(values)[len(values) // 2]
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def _spin_until(cpu_deadline: float) -> None:
@@ -289,4 +346,5 @@ def record_from_dict(raw: dict[str, Any]) -> BenchmarkRecord:
         name=name, nodeid=str(raw.get("nodeid", name)), loops=int(loops) if isinstance(loops, int) else 0,
         wall=numbers("wall"), cpu=numbers("cpu"), peak_memory=[int(v) for v in numbers("peak_memory")],
         metrics=metrics, slowdown=float(slowdown),
+        instructions=numbers("instructions"), instruction_processes=numbers("instruction_processes"),
     )

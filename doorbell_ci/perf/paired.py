@@ -27,6 +27,7 @@ from doorbell_ci.errors import PerfError
 from doorbell_ci.execution import run_command
 from doorbell_ci.perf.measure import (
     DEFAULT_SAMPLES,
+    METRIC_ENV,
     OUTPUT_ENV,
     SAMPLES_ENV,
     SAMPLES_FORMAT,
@@ -40,6 +41,9 @@ from doorbell_ci.redaction import without_github_tokens
 
 PROCESSES_PER_SIDE = 4
 MAX_PROCESSES = 64  # fresh processes per side in paired mode
+# Counts vary ~0.01% between processes: A B B A is enough, at half the cost. Each side process times
+# natively and its perf fixture counts every benchmark test in a Valgrind child (instructions.from_child).
+INSTRUCTION_PROCESSES_PER_SIDE = 2
 PROCESSES_ENV = "DOORBELL_CI_PERF_PROCESSES"  # fresh processes per side (each takes samples / processes samples)
 ORDER = "ABBA"
 
@@ -59,6 +63,9 @@ class PairedMeasurement:
     head_commit: str = ""
     problems: list[str] = field(default_factory=list)
     processes: int = 0
+    # per benchmark, one median per process of each side: {"base"|"head": {name: {"wall"|"cpu": [...]}}}
+    process_medians: dict[str, dict[str, dict[str, list[float]]]] = field(
+        default_factory=lambda: {"base": {}, "head": {}})
 
 
 def git(args: list[str], cwd: Path) -> str:
@@ -169,7 +176,8 @@ def measure(base: Side, head: Side, test_args: list[str], work: Path, samples_pe
     environ = dict(os.environ) if environ is None else environ
     try:
         samples_per_side = samples_per_side or env_int(SAMPLES_ENV, DEFAULT_SAMPLES)
-        processes_per_side = processes_per_side or env_int(PROCESSES_ENV, PROCESSES_PER_SIDE, maximum=MAX_PROCESSES)
+        default = INSTRUCTION_PROCESSES_PER_SIDE if environ.get(METRIC_ENV) == "instructions" else PROCESSES_PER_SIDE
+        processes_per_side = processes_per_side or env_int(PROCESSES_ENV, default, maximum=MAX_PROCESSES)
     except MeasureError as error:
         raise PerfError(str(error)) from None
     per_process = max(1, math.ceil(samples_per_side / processes_per_side))
@@ -185,7 +193,12 @@ def measure(base: Side, head: Side, test_args: list[str], work: Path, samples_pe
             result.problems.append(problem)
             return result
         pool = result.base if side is base else result.head
+        medians = result.process_medians[side.label]
         for record in records:
+            this_process = medians.setdefault(record.name, {"wall": [], "cpu": []})
+            for metric, values in (("wall", record.wall), ("cpu", record.cpu)):
+                if values:
+                    this_process[metric].append(sorted(values)[len(values) // 2])
             merged = pool.setdefault(record.name, BenchmarkRecord(name=record.name, nodeid=record.nodeid))
             merged.loops = record.loops
             merged.slowdown = record.slowdown
@@ -193,4 +206,6 @@ def measure(base: Side, head: Side, test_args: list[str], work: Path, samples_pe
             merged.cpu += record.cpu
             merged.peak_memory += record.peak_memory
             merged.metrics.update(record.metrics)
+            merged.instructions += record.instructions
+            merged.instruction_processes += record.instruction_processes
     return result

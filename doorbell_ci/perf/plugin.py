@@ -9,7 +9,9 @@ written next to ours (``<suite>.pytest-benchmark.json``) and compared the same w
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +30,7 @@ from doorbell_ci.perf.measure import (
 
 _RECORDS = pytest.StashKey[dict[str, BenchmarkRecord]]()
 _BENCHMARK_JSON = pytest.StashKey[Path]()
+_CALL_PASSED = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -82,17 +85,34 @@ def _benchmark_json_takes_path() -> bool:
 
 
 @pytest.fixture
-def perf(request: pytest.FixtureRequest) -> Benchmark:
-    """Time a callable: ``result = perf(process_frame, frame)``; see docs/PERFORMANCE_REGRESSION.md."""
+def perf(request: pytest.FixtureRequest) -> Iterator[Benchmark]:
+    """Time a callable: ``result = perf(process_frame, frame)``; see docs/PERFORMANCE_REGRESSION.md.
+
+    With ``--perf-metric instructions`` the test is run once more under Valgrind after it passed
+    here (teardown), and the counts join the timings.
+    """
     samples = request.config.getoption("perf_samples") or env_int(SAMPLES_ENV, 20)
-    return Benchmark(request.node.nodeid, request.config.stash[_RECORDS], samples=samples,
-                     min_sample_time=env_float(MIN_TIME_ENV, DEFAULT_MIN_SAMPLE_TIME))
+    bench = Benchmark(request.node.nodeid, request.config.stash[_RECORDS], samples=samples,
+                      min_sample_time=env_float(MIN_TIME_ENV, DEFAULT_MIN_SAMPLE_TIME),
+                      rootdir=request.config.rootpath)
+    yield bench
+    if request.node.stash.get(_CALL_PASSED, False):  # a failed test is not run again to be counted
+        bench.count_instructions()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if call.when == "call":
+        item.stash[_CALL_PASSED] = report.passed
+    return report
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    records = [r for r in config.stash.get(_RECORDS, {}).values() if r.wall or r.peak_memory or r.metrics]
+    records = [r for r in config.stash.get(_RECORDS, {}).values()
+               if r.wall or r.peak_memory or r.metrics or r.instructions]
     output = _output_path(config)
     if records and output is not None:
         suite = os.environ.get("DOORBELL_CI_SUITE", "performance")

@@ -27,12 +27,17 @@ CONFIRM_ALPHA = 0.01  # the confirmation re-measurement must flag again at this 
 NOISY_CV = 0.10  # a benchmark whose spread is shown to exceed this never gates
 MIN_SAMPLE_SECONDS = 0.001  # samples shorter than this are timer noise
 MIN_GATING_SAMPLES = 10  # per side, paired mode
+MIN_PROCESSES = 3  # per side, for the process-level test of timings (paired mode runs 4)
 EXACT_LIMIT = 200  # samples per side up to which Mann-Whitney U is exact
 MIN_GATING_HISTORY = 5  # jobs, history mode
 MAX_HISTORY = 64
 SUITE_NORMALISE_MIN = 10  # benchmarks needed before the suite-wide shift is divided out
 MEMORY_MIN_RATIO = 1.05
 MEMORY_MIN_BYTES = 1024 * 1024
+INSTRUCTION_THRESHOLD = 0.01  # default minimum effect for instruction counts (time: 5% hosted, 3% self-hosted)
+UNSTABLE_CV = 0.0025  # an instruction count that varies more than this (a quarter of the 1% gate) is not gated
+INSTRUCTION_NOISE_FLOOR = 0.0005  # relative sd per process assumed at least (measured: 0.005-0.05%)
+WAITING_SHARE = 0.5  # CPU/wall below half of the run's most CPU-bound benchmark: it waits (sleep, I/O, locks)
 _MAD_TO_SIGMA = 1.4826
 _MAD_RELATIVE_SE = 1.166  # standard error of a MAD-based sigma, relative, times sqrt(n)
 
@@ -70,6 +75,28 @@ def mann_whitney_less(head: ArrayLike, base: ArrayLike) -> NDArray[np.float64]:
 def _method(head: ArrayLike, base: ArrayLike) -> str:
     """Exact up to a few hundred samples a side (ingested pytest-benchmark runs can hold thousands)."""
     return "exact" if max(np.shape(head)[-1], np.shape(base)[-1]) <= EXACT_LIMIT else "asymptotic"
+
+
+def process_test(base_processes: ArrayLike, head_processes: ArrayLike) -> tuple[float, float]:
+    """(p slower, p faster) with the *process* as the unit: Welch's t-test on the logs of process medians.
+
+    Samples inside one process share its hash seed, memory layout and the machine's state during
+    those seconds; testing them as independent (Mann-Whitney on the pooled samples) overstated the
+    evidence, and under load once confirmed a "regression" of an unchanged benchmark. A process
+    median carries both levels of variation (between processes, and within one, divided by the
+    samples), so a test on process medians models both. Needs ``MIN_PROCESSES`` a side: with two, the
+    test has about one degree of freedom and a 2x slowdown measured on this machine did not reach
+    p < 0.01; callers then fall back to the samples (and say so).
+    """
+    base = np.log(np.asarray(base_processes, dtype=float))
+    head = np.log(np.asarray(head_processes, dtype=float))
+    if base.size < MIN_PROCESSES or head.size < MIN_PROCESSES:
+        return float("nan"), float("nan")
+    result = scipy_stats.ttest_ind(head, base, equal_var=False)
+    t_value, freedom = float(result.statistic), float(result.df)
+    if not np.isfinite(t_value):  # identical processes on both sides
+        t_value = 0.0 if head.mean() == base.mean() else np.sign(head.mean() - base.mean()) * np.inf
+    return float(scipy_stats.t.sf(t_value, freedom)), float(scipy_stats.t.cdf(t_value, freedom))
 
 
 def median_ratio(head: ArrayLike, base: ArrayLike) -> NDArray[np.float64]:
@@ -149,7 +176,7 @@ def suite_shift(log_ratios: ArrayLike) -> NDArray[np.float64]:
 
 
 def history_test(history_logs: ArrayLike, current_logs: ArrayLike,
-                 normalise: bool | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64],
+                 normalise: bool | None = None, floor: float = 0.0) -> tuple[NDArray[np.float64], NDArray[np.float64],
                                                          NDArray[np.float64], NDArray[np.float64]]:
     """History mode for one suite: p-values, ratios, 95% prediction bounds of the ratio, suite shift.
 
@@ -172,7 +199,7 @@ def history_test(history_logs: ArrayLike, current_logs: ArrayLike,
         current = current - shift[..., None]
         centre = np.nanmean(history, axis=-2)
     jobs = np.sum(~np.isnan(history), axis=-2).astype(float)
-    spread = np.nanstd(history, axis=-2, ddof=1) * np.sqrt(1 + 1 / jobs)
+    spread = np.maximum(np.nanstd(history, axis=-2, ddof=1), floor) * np.sqrt(1 + 1 / jobs)
     distance = current - centre
     with np.errstate(divide="ignore", invalid="ignore"):
         t_value = np.where(spread > 0, distance / spread, np.sign(distance) * np.inf)
@@ -227,3 +254,59 @@ def memory_regressed(base_bytes: float, head_bytes: float) -> bool:
 def reference_rule(head_mean: ArrayLike, stored_mean: ArrayLike, threshold: float = 0.15) -> NDArray[np.bool_]:
     """The design this replaces (mean of 5 over a stored mean, > 15%); kept for the side-by-side simulation."""
     return np.asarray(np.asarray(head_mean) / np.asarray(stored_mean) > 1 + threshold)
+
+
+# --- instruction counts -------------------------------------------------------------------------
+
+
+def instruction_test(base_processes: ArrayLike, head_processes: ArrayLike,
+                     floor: float = INSTRUCTION_NOISE_FLOOR) -> tuple[float, float, float]:
+    """(p slower, p faster, ratio) of instruction counts with the *process* as the unit.
+
+    Each process gives one figure (the median of its per-call figures): the samples inside one
+    process share its hash seed, address layout and allocator state, so they are not independent
+    and pooling them would overstate the evidence. A two-sample t-test on the logs of the process
+    figures, with the per-process spread never taken below ``floor`` (two processes that happen to
+    agree to the instruction must not make a 0.01% difference "significant"); the minimum effect
+    in :func:`classify` then keeps a significant but tiny change from gating.
+    """
+    base = np.log(np.asarray(base_processes, dtype=float))
+    head = np.log(np.asarray(head_processes, dtype=float))
+    ratio = float(np.exp(np.median(head) - np.median(base)))
+    count_b, count_h = base.size, head.size
+    if count_b + count_h > 2:
+        pooled = (np.sum((base - base.mean()) ** 2) + np.sum((head - head.mean()) ** 2)) / (count_b + count_h - 2)
+        spread = max(float(np.sqrt(pooled)), floor)
+    else:
+        spread = floor
+    freedom = max(1, count_b + count_h - 2)
+    t_value = (head.mean() - base.mean()) / (spread * np.sqrt(1 / count_b + 1 / count_h))
+    return float(scipy_stats.t.sf(t_value, freedom)), float(scipy_stats.t.cdf(t_value, freedom)), ratio
+
+
+def instruction_instability(within: ArrayLike, processes: ArrayLike, cpu_share: float | None = None,
+                            best_cpu_share: float | None = None, limit: float = UNSTABLE_CV) -> str | None:
+    """Why an instruction count must not be gated (None when it is stable).
+
+    ``within``: the per-call figures of one process; ``processes``: one figure per process (either
+    side of a pair divided by its own median). Counts that move between identical calls come from
+    code that reads the clock, polls, or races threads; a benchmark that mostly waits (its CPU share
+    of the wall time is under half that of the run's most CPU-bound one) spends its time where no
+    instruction is counted: wall time is its metric.
+    """
+    within_values = np.asarray(within, dtype=float)
+    if within_values.size > 2:
+        cv = float(robust_cv(within_values))
+        if cv > limit:
+            return (f"instruction count not stable: varies {100 * cv:.2f}% between identical calls "
+                    "(reads the clock, polls or races threads?); gate it on wall time")
+    between = np.asarray(processes, dtype=float)
+    if between.size > 1:
+        spread = float(np.std(between / np.median(between), ddof=1))
+        if spread > limit:
+            return (f"instruction count not stable: varies {100 * spread:.2f}% between processes; "
+                    "gate it on wall time")
+    if cpu_share is not None and best_cpu_share and cpu_share < WAITING_SHARE * best_cpu_share:
+        return (f"mostly waiting (CPU {100 * cpu_share:.0f}% of wall time, against {100 * best_cpu_share:.0f}% "
+                "for the most CPU-bound benchmark): instructions do not see sleeps or I/O; gate it on wall time")
+    return None

@@ -26,6 +26,15 @@ def human_time(seconds: float | None) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
+def human_value(value: float | None, metric: str | None = "wall") -> str:
+    """A compared figure in its unit: seconds per call, or instructions per call for ``instructions``."""
+    if metric != "instructions":
+        return human_time(value)
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"{value:,.0f} instr"
+
+
 def ratio_text(row: dict[str, Any]) -> str:
     """``1.31× (1.26–1.40)``; ``~`` marks a ratio the test did not find significant, as asv does."""
     ratio = row.get("ratio")
@@ -47,7 +56,7 @@ def p_text(value: float | None) -> str:
     return f"{value:.1e}" if value < 0.001 else f"{value:.3f}"
 
 
-def samples_plot(row: dict[str, Any]) -> dict[str, Any]:
+def samples_plot(row: dict[str, Any], metric: str | None = "wall") -> dict[str, Any]:
     """Dot strip of base (upper) and head (lower) samples on one shared time axis."""
     base = [v for v in row.get("base_samples") or [] if isinstance(v, int | float)]
     head = [v for v in row.get("head_samples") or [] if isinstance(v, int | float)]
@@ -63,7 +72,7 @@ def samples_plot(row: dict[str, Any]) -> dict[str, Any]:
     return {"width": WIDTH, "height": HEIGHT, "empty": False,
             "base": [x(v) for v in base], "head": [x(v) for v in head],
             "base_y": HEIGHT * 0.3, "head_y": HEIGHT * 0.7,
-            "low": human_time(low), "high": human_time(high)}
+            "low": human_value(low, metric), "high": human_value(high, metric)}
 
 
 def trend_plot(row: dict[str, Any]) -> dict[str, Any] | None:
@@ -89,7 +98,13 @@ def markdown_lines(performance: dict[str, Any] | None, limit_rows: int = 40) -> 
     rows = performance.get("benchmarks") or []
     counts = performance.get("counts") or {}
     headline = ", ".join(f"{count} {verdict}" for verdict, count in counts.items() if count)
-    parts = [f"### Performance ({performance.get('mode')} mode)", "", headline or "no benchmarks", ""]
+    metric = performance.get("metric") or "wall"
+    unit = performance.get("unit") or "seconds per call"
+    mode = f"{performance.get('mode')} mode" + (f", {unit}" if metric != "wall" else "")
+    parts = [f"### Performance ({mode})", "", headline or "no benchmarks", ""]
+    if performance.get("throttled_but_comparable"):
+        parts += ["The machine throttled during this run; instruction counts do not depend on the clock, "
+                  "so they were compared as usual.", ""]
     shift = performance.get("suite_shift")
     if shift:
         how = "divided out" if performance.get("suite_normalised") else "not divided out: fewer than 10 benchmarks"
@@ -97,18 +112,24 @@ def markdown_lines(performance: dict[str, Any] | None, limit_rows: int = 40) -> 
     baseline = performance.get("baseline") or {}
     if baseline.get("reason"):
         parts += [f"No baseline: {md_inline(str(baseline['reason']), 500)}", ""]
-    parts += ["| | Benchmark | Verdict | Base | Head | Ratio (95% CI) | p |", "|---|---|---|---:|---:|---:|---:|"]
+    counted = metric == "instructions"
+    if counted:  # both metrics side by side: the gate on instructions, the wall time this run measured
+        parts += ["| | Benchmark | Verdict | Base | Head | Ratio | p | Wall (head) |",
+                  "|---|---|---|---:|---:|---:|---:|---:|"]
+    else:
+        parts += ["| | Benchmark | Verdict | Base | Head | Ratio (95% CI) | p |", "|---|---|---|---:|---:|---:|---:|"]
     for row in rows[:limit_rows]:
         name = md_cell_code(str(row.get("name", "")), 200)  # a benchmark's name comes from the tests
         verdict = row.get("verdict", "")
         memory = row.get("memory") or {}
         if memory.get("verdict") == "regression":
             verdict += f" (peak memory {memory['head_bytes'] / 2**20:.1f} MiB vs {memory['base_bytes'] / 2**20:.1f})"
-        base, head = human_time(row.get("base_median")), human_time(row.get("head_median"))
+        base, head = human_value(row.get("base_median"), metric), human_value(row.get("head_median"), metric)
         if row.get("head_median") is None and memory:
             base, head = f"{memory['base_bytes'] / 2**20:.1f} MiB", f"{memory['head_bytes'] / 2**20:.1f} MiB"
-        parts.append(f"| {ICONS.get(row.get('verdict', ''), '')} | {name} | {md_inline(verdict, 120)} | {base} "
-                     f"| {head} | {ratio_text(row)} | {p_text(row.get('p_value'))} |")
+        line = (f"| {ICONS.get(row.get('verdict', ''), '')} | {name} | {md_inline(verdict, 120)} | {base} "
+                f"| {head} | {ratio_text(row)} | {p_text(row.get('p_value'))} |")
+        parts.append(line + (f" {human_time(row.get('wall_median'))} |" if counted else ""))
     if len(rows) > limit_rows:
         parts.append(f"| | … and {len(rows) - limit_rows} more in report.html | | | | | |")
     return parts + [""]

@@ -481,3 +481,12 @@ def test_the_hooks_plan_to_reclaim_root_owned_files_before_clearing(tmp_path: Pa
     reclaim = next(i for i, line in enumerate(lines)
                    if line.startswith("+ sudo -n ") and line.endswith("/reclaim-workspace.py"))
     assert all(not line.startswith("+ rm -rf") for line in lines[:reclaim])
+def test_with_valgrind_installs_valgrind_for_the_instruction_metric(tmp_path: Path, release: Path) -> None:
+    root = fake_root("pi4", tmp_path)
+    plain = run_script("install-packages.sh", "--dry-run", root=root)
+    counted = run_script("setup.sh", "--dry-run", "--url", "https://github.com/acme/doorbell", "--with-valgrind",
+                         root=root, env={"RUNNER_TOKEN": TOKEN}, release=release)
+    assert plain.returncode == 0 and counted.returncode == 0, counted.stderr
+    assert " valgrind" not in plain.stdout
+    install = next(line for line in counted.stdout.splitlines() if line.startswith("+ apt-get install"))
+    assert install.endswith(" valgrind") and "python3-venv" in install

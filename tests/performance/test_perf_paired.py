@@ -121,3 +121,50 @@ def test_without_a_base_branch_the_run_keeps_its_results_and_says_why(repo: Path
     assert report["suites"][0]["status"] == "passed"
     assert any("does-not-exist" in notice for notice in report["notices"])
     assert {row["verdict"] for row in report["performance"]["benchmarks"]} == {"no baseline"}
+
+
+def test_instruction_counts_confirm_a_three_percent_code_change(tmp_path: Path) -> None:
+    """``--perf-metric instructions`` end to end: a real 3% change (more loop iterations), paired A B B A.
+
+    3% is far below what timings gate on this busy machine (5% minimum effect, 30-40% wall spread)
+    and far above the instruction count's noise (0.01-0.05%).
+    """
+    require_tool("git", shutil.which("git") is not None, "paired mode checks out the base with git worktree")
+    require_tool("valgrind", shutil.which("valgrind") is not None, "instruction counts come from callgrind")
+    project = tmp_path / "repo"
+    (project / "src").mkdir(parents=True)
+    (project / "tests" / "performance").mkdir(parents=True)
+    (project / "pyproject.toml").write_text('[project]\nname = "paired-demo"\nversion = "0"\n\n'
+                                          '[tool.pytest.ini_options]\npythonpath = ["src"]\n')
+    work_source = WORK.replace("n * FACTOR", "n + n * EXTRA // 100")  # EXTRA percent more iterations
+    (project / "src" / "doorbell_work.py").write_text("EXTRA = 0\n" + work_source)
+    (project / "tests" / "performance" / "test_work.py").write_text(TESTS.replace("range(20000)", "range(2000)"))
+    _git(project, "init", "-q", "-b", "main")
+    _git(project, "add", ".")
+    _git(project, "commit", "-q", "-m", "base")
+    _git(project, "checkout", "-q", "-b", "feature")
+    source = project / "src" / "doorbell_work.py"
+    source.write_text(source.read_text().replace("EXTRA = 0", "EXTRA = 3"))
+    _git(project, "commit", "-q", "-am", "3% more iterations")
+    output = tmp_path / "results"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOORBELL_CI_")}
+    env.update({"DOORBELL_CI_PERF_MIN_SAMPLE_TIME": "0.005", "DOORBELL_CI_PERF_SAMPLES": "6"})
+    argv = [sys.executable, "-m", "doorbell_ci", "run", "--project", str(project), "--suites", "performance",
+            "--no-coverage", "--quiet", "--output-dir", str(output), "--perf-metric", "instructions",
+            "--perf-mode", "paired", "--perf-base", "main", "--fail-on-regression"]
+    completed = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800, check=False)  # noqa: S603
+    performance = json.loads((output / "report.json").read_text())["performance"]
+    rows = {row["name"].rsplit("::", 1)[-1]: row for row in performance["benchmarks"]}
+    work, steady = rows["test_work"], rows["test_steady"]
+    assert performance["unit"] == "instructions per call" and performance["threshold"] == 0.01
+    assert work["verdict"] == "regression", work
+    # 3% more loop iterations measured 1.65% more instructions per call (later iterations are cheaper)
+    assert 1.01 < work["ratio"] < 1.04 and work["confirmation"]["confirmed"] is True
+    assert len(work["processes"]["base"]) == len(work["processes"]["head"]) == 2  # the unit of the test
+    # the unchanged benchmark: never a regression. Measured: a steady 2.1% *lower* count in the head
+    # checkout than in the base worktree (identical in both processes of a side; see docs/PERFORMANCE.md)
+    assert steady["verdict"] != "regression"
+    assert work["wall_median"] and work["head_median"] > 10_000  # both metrics: seconds beside instructions
+    assert completed.returncode == ExitCode.REGRESSION, completed.stdout + completed.stderr
+    summary = (output / "summary.md").read_text()
+    assert "instructions per call" in summary and " instr |" in summary

@@ -51,3 +51,20 @@ def test_markdown_keeps_the_order_it_is_given_and_shows_memory_regressions() -> 
     assert "`a\\|b`" in rows[0] and "1.300× (1.20–1.40)" in rows[0]
     assert "20.0 MiB" in rows[1] and "peak memory" in rows[1]
     assert perf_view.markdown_lines(None) == []
+
+
+def test_instruction_counts_are_shown_in_their_unit_beside_the_wall_time() -> None:
+    performance = {
+        "mode": "paired", "metric": "instructions", "unit": "instructions per call",
+        "counts": {"regression": 1}, "throttled_but_comparable": "the machine throttled",
+        "benchmarks": [{"name": "t.py::test_work", "verdict": "regression", "base_median": 1_000_000.0,
+                        "head_median": 1_030_000.0, "ratio": 1.03, "ci": [1.029, 1.031], "p_value": 1e-6,
+                        "wall_median": 0.0042}],
+    }
+    lines = perf_view.markdown_lines(performance)
+    assert lines[0] == "### Performance (paired mode, instructions per call)"
+    row = next(line for line in lines if "test_work" in line)
+    assert "| 1,000,000 instr | 1,030,000 instr |" in row and row.endswith("| 4.2 ms |")
+    assert any("throttled" in line and "do not depend on the clock" in line for line in lines)
+    plot = perf_view.samples_plot({"base_samples": [100.0], "head_samples": [103.0]}, "instructions")
+    assert plot["low"] == "100 instr" and plot["high"] == "103 instr"

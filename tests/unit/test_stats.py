@@ -126,3 +126,29 @@ def test_bootstrap_interval_is_seeded_and_brackets_the_ratio() -> None:
 def test_reference_rule_is_mean_over_stored_mean_above_fifteen_percent() -> None:
     assert stats.reference_rule(1.16, 1.0)
     assert not stats.reference_rule(1.14, 1.0)
+
+
+def test_paired_timings_take_the_process_as_the_unit() -> None:
+    """A/A with process-to-process offsets (3%) and tight samples inside each process (0.3%).
+
+    Pooling the samples (the old paired rule) treats 20 samples as 20 independent draws, when they are
+    4 draws of the process offset: it "finds" a difference in a large share of A/A comparisons.
+    The process-level test holds its level.
+    """
+    rng = np.random.default_rng(5)
+    pooled_alarms = process_alarms = 0
+    trials = 300
+    for _ in range(trials):
+        base_offsets, head_offsets = rng.normal(0, 0.03, 4), rng.normal(0, 0.03, 4)
+        base = [np.exp(o + rng.normal(0, 0.003, 5)) for o in base_offsets]
+        head = [np.exp(o + rng.normal(0, 0.003, 5)) for o in head_offsets]
+        pooled_alarms += float(stats.mann_whitney_greater(np.concatenate(head), np.concatenate(base))) < 0.01
+        process_p, _ = stats.process_test([np.median(p) for p in base], [np.median(p) for p in head])
+        process_alarms += process_p < 0.01
+    assert pooled_alarms / trials > 0.10  # what the old rule did
+    assert process_alarms / trials <= 0.02
+    # and a real 10% slowdown still shows at the process level
+    base = [np.exp(rng.normal(0, 0.01)) for _ in range(4)]
+    head = [1.10 * np.exp(rng.normal(0, 0.01)) for _ in range(4)]
+    assert stats.process_test(base, head)[0] < 0.001
+    assert math.isnan(stats.process_test(base[:2], head[:2])[0])  # too few processes: the caller falls back
