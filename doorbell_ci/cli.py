@@ -27,18 +27,20 @@ Handler = Callable[[argparse.Namespace], int]
 
 def _add_option(parser: argparse.ArgumentParser, option: Option) -> None:
     """Add ``option`` to ``parser``; only flags actually given end up in the namespace."""
+    text = option.help.replace("%", "%%")  # argparse formats help with %: a literal "1%" must not be a directive
     if option.negative_flag:
         parser.add_argument(option.negative_flag, dest=option.name, action="store_const", const="false",
-                            default=argparse.SUPPRESS, help=option.flag_help)
+                            default=argparse.SUPPRESS, help=option.flag_help.replace("%", "%%"))
     elif option.is_flag:
         parser.add_argument(option.flag, dest=option.name, action="store_const", const="true",
-                            default=argparse.SUPPRESS, help=option.help)
+                            default=argparse.SUPPRESS, help=text)
     elif option.name in {"suites", "paths"}:
         parser.add_argument(option.flag, dest=option.name, nargs="+", metavar=option.metavar,
-                            default=argparse.SUPPRESS, help=option.help)
+                            default=argparse.SUPPRESS, help=text)
     else:
+        shown = _shown(option.default).replace("%", "%%")
         parser.add_argument(option.flag, dest=option.name, metavar=option.metavar,
-                            default=argparse.SUPPRESS, help=option.help + f" (default: {_shown(option.default)})")
+                            default=argparse.SUPPRESS, help=f"{text} (default: {shown})")
 
 
 def _shown(value: Any) -> str:
