@@ -122,6 +122,7 @@ def _project(root: Path, table: str = "") -> Path:
 #: values that are free text by nature, and where each goes: a file name (opened by Python, or one argv item
 #: after a folder), a git argv item already refused when it starts with "-", or a JSON string sent to the API
 DATA_OPTIONS = {"output_dir": "path", "baseline_dir": "path", "against": "path", "durations": "path",
+                "history_from": "path", "quarantine_file": "path",  # files Python reads (no link, no FIFO)
                 "perf_base": "git ref", "check_name": "check-run name"}
 
 
