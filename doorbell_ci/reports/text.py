@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from doorbell_ci.analysis.signatures import failure_frame
+from doorbell_ci.perf import regression_exit
 from doorbell_ci.results import Outcome, RunResult, SuiteResult, SuiteStatus, TestResult
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
@@ -267,4 +268,6 @@ def verdict(run: RunResult) -> tuple[str, str]:
     if (run.coverage is not None and run.coverage.below_threshold) or any(
             suite.status is SuiteStatus.COVERAGE_FAILED for suite in run.suites):
         return "❌", "coverage failed"
+    if regression_exit(run.performance):  # exit 6: the gate the user asked for failed, tests passed or not
+        return "❌", "performance regression"
     return "✅", "passed"

@@ -109,7 +109,7 @@ def test_a_slower_head_is_a_confirmed_regression_and_fails_the_run(repo: Path, t
     assert performance["paired"]["order"] == "ABBA" and performance["paired"]["processes"] == 4
     assert performance["baseline"]["commit"] == _git(repo, "rev-parse", "main")
     assert completed.returncode == ExitCode.REGRESSION, completed.stdout + completed.stderr
-    assert "### Performance (paired mode)" in (output / "summary.md").read_text()
+    assert "### Performance (paired mode" in (output / "summary.md").read_text()
     assert _git(repo, "worktree", "list").count("\n") == 0
 
 

@@ -144,3 +144,13 @@ def test_coverage_failures_say_their_figures_and_are_exit_7() -> None:
 def test_a_reason_with_line_breaks_still_ends_in_one_line() -> None:
     run = run_of(SuiteResult("web", SuiteStatus.ERROR, reason="web.xml could not be read:\nline 1\r\nline 2"))
     assert ending_lines(run) == ["suite web errored: web.xml could not be read: line 1 line 2"]
+
+
+def test_a_run_failed_by_the_regression_gate_never_reads_passed() -> None:
+    """Exit 6 (--fail-on-regression with a confirmed regression): headings and the check run must not say passed."""
+    passed = SuiteResult("performance", SuiteStatus.PASSED, tests=[TestResult(suite="performance", name="t")])
+    gated = run_of(passed)
+    gated.performance = {"fail_on_regression": True, "regressions": ["tests/test_work.py::test_work"]}
+    assert verdict(gated) == ("❌", "performance regression")
+    gated.performance = {"fail_on_regression": False, "regressions": ["tests/test_work.py::test_work"]}
+    assert verdict(gated) == ("✅", "passed")  # reported, not asked to gate
