@@ -119,6 +119,9 @@ inner_env() {
   # tests/nonroot.py's uid-65534 venv: /opt/venv is one already (made from /usr/bin/python3,
   # world-readable, every runtime package), marked ready in each run's overlay below
   printf '%s\n' DOORBELL_CI_NONROOT_VENV=/opt/venv
+  # user-mode emulation runs Python several times slower: tests that wait on wall-clock time scale
+  # their waits by this (tests/tooling.py time_scale), the mechanism they check stays the same
+  printf '%s\n' DOORBELL_CI_TIME_SCALE=4
   for name in PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_CERT PIP_TRUSTED_HOST PIP_DEFAULT_TIMEOUT \
               PIP_DISABLE_PIP_VERSION_CHECK http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
     if [ -n "${!name:-}" ]; then printf '%s=%s\n' "$name" "${!name}"; fi

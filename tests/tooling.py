@@ -26,3 +26,12 @@ def require_tool(name: str, available: bool, why: str) -> None:
     if tools_required():
         pytest.fail(f"{message} ({REQUIRE_ENV}=1, so this is a failure, not a skip)")
     pytest.skip(message)
+
+
+def time_scale() -> float:
+    """How much slower than native this machine runs Python: 1, or DOORBELL_CI_TIME_SCALE (scripts/arm64.sh
+    sets 4 under qemu user-mode emulation). Wall-clock budgets in tests are multiplied by it."""
+    try:
+        return max(1.0, float(os.environ.get("DOORBELL_CI_TIME_SCALE", "1")))
+    except ValueError:
+        return 1.0

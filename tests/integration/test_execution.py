@@ -25,6 +25,7 @@ from doorbell_ci.config import load_config
 from doorbell_ci.errors import ConfigError, ExitCode
 from doorbell_ci.execution import Console
 from doorbell_ci.results import Outcome, RunResult, SuiteResult, SuiteStatus
+from tests.tooling import time_scale
 
 
 def make_project(root: Path, files: dict[str, str], table: str = "") -> Path:
@@ -86,14 +87,15 @@ def test_hung_xdist_suite_is_killed_with_its_whole_tree(tmp_path: Path, monkeypa
     monkeypatch.setenv("PROBE_PIDS", str(pids))
     project = make_project(tmp_path / "proj", {"tests/unit/test_hang.py": HUNG_TESTS})
     begin = time.monotonic()
-    result, code, _ = run_pipeline(project, suites="unit", workers="2", timeout="15")
+    timeout = round(15 * time_scale())  # the quick tests must finish first, also under emulation
+    result, code, _ = run_pipeline(project, suites="unit", workers="2", timeout=str(timeout))
     elapsed = time.monotonic() - begin
 
     unit = suite(result, "unit")
     assert code is ExitCode.TESTS_FAILED
     assert unit.status is SuiteStatus.TIMEOUT
-    assert "timeout of 15s" in unit.reason
-    assert elapsed < 15 + 15  # killed at the timeout, not at the end of the sleep
+    assert f"timeout of {timeout}s" in unit.reason
+    assert elapsed < timeout + 15 * time_scale()  # killed at the timeout, not at the end of the sleep
 
     outcomes = {t.name: t.outcome for t in unit.tests}
     assert outcomes["test_quick_one"] is Outcome.PASSED  # finished before the kill: kept
@@ -117,7 +119,7 @@ def test_hung_xdist_suite_is_killed_with_its_whole_tree(tmp_path: Path, monkeypa
     assert unit.resources.peak_rss_bytes > 0
 
     log = (project / "test-results" / "logs" / "unit.log").read_text(encoding="utf-8")
-    assert "killed the suite's process tree at its timeout of 15s" in log
+    assert f"killed the suite's process tree at its timeout of {timeout}s" in log
     assert "timeout" in unit.output_tail
     report = json.loads((project / "test-results" / "report.json").read_text(encoding="utf-8"))
     assert report["suites"][0]["status"] == "timeout"
