@@ -42,9 +42,9 @@ from pathlib import Path
 PIDS = Path(os.environ["PROBE_PIDS"])
 
 
-def record(tag):
+def record(tag, pid=None):
     import psutil
-    me = psutil.Process()
+    me = psutil.Process(pid)
     (PIDS / f"{tag}-{me.pid}.json").write_text(json.dumps({"pid": me.pid, "created": me.create_time()}))
 
 
@@ -84,11 +84,12 @@ def ignores_sigterm():
 
 def forks_when_terminated():
     def again(signum, frame):
-        if os.fork() == 0:
+        child = os.fork()
+        if child == 0:
             os.setsid()
-            record("forked-in-teardown")
             time.sleep(900)
             os._exit(0)
+        record("forked-in-teardown", child)  # by the parent: no race with the kill, however slow the machine
         time.sleep(0.2)
         os._exit(0)
     signal.signal(signal.SIGTERM, again)
