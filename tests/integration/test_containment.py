@@ -31,6 +31,7 @@ import pytest
 from doorbell_ci import execution
 from doorbell_ci.environments.base import SuiteCommand
 from tests.nonroot import give_to_nonroot, nonroot_env, nonroot_python, run_as_nonroot
+from tests.tooling import time_scale
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the subreaper is Linux's")
 
@@ -181,11 +182,12 @@ def test_a_passing_run_ends_every_process_its_suite_detached_and_names_it(tmp_pa
 
     if user == "root":
         run = subprocess.run(doorbell_ci(project, pids, "--workers", "1"), env=child_env(pids),  # noqa: S603
-                             capture_output=True, text=True, timeout=120, check=False)
+                             capture_output=True, text=True, timeout=120 * time_scale(), check=False)
     else:
         argv = doorbell_ci(project, pids, "--workers", "1")
         give_to_nonroot(tmp_path)
-        run = run_as_nonroot([nonroot_python(), *argv[1:]], env=nonroot_env({"PROBE_PIDS": str(pids)}), timeout=120)
+        run = run_as_nonroot([nonroot_python(), *argv[1:]], env=nonroot_env({"PROBE_PIDS": str(pids)}),
+                             timeout=120 * time_scale())
 
     assert run.returncode == 0, run.stdout + run.stderr
     tags = {name.rsplit("-", 1)[0] for name in planted(pids)}
@@ -218,8 +220,10 @@ def test_a_timed_out_xdist_suite_leaves_no_detached_daemon(tmp_path: Path) -> No
             time.sleep(900)
     '''})
 
-    run = subprocess.run(doorbell_ci(project, pids, "--workers", "2", "--timeout", "8"), env=child_env(pids),  # noqa: S603
-                         capture_output=True, text=True, timeout=120, check=False)
+    suite_timeout = str(round(8 * time_scale()))  # long enough for both workers to start, also under emulation
+    run = subprocess.run(doorbell_ci(project, pids, "--workers", "2", "--timeout", suite_timeout),  # noqa: S603
+                         env=child_env(pids),
+                         capture_output=True, text=True, timeout=120 * time_scale(), check=False)
 
     assert run.returncode != 0
     assert {name.rsplit("-", 1)[0] for name in planted(pids)} >= {"renamed", "ignores-term"}
@@ -292,7 +296,7 @@ def test_a_suite_that_kills_its_own_watchdog_still_leaves_nothing(tmp_path: Path
     '''})
 
     run = subprocess.run(doorbell_ci(project, pids, "--workers", "1"), env=child_env(pids),  # noqa: S603
-                         capture_output=True, text=True, timeout=120, check=False)
+                         capture_output=True, text=True, timeout=120 * time_scale(), check=False)
 
     assert run.returncode != 0  # the suite's runner was killed: an error, never a pass
     assert set(planted(pids)) and survivors(pids) == []
@@ -335,7 +339,7 @@ def test_the_watchdog_reaps_the_orphans_it_adopts(tmp_path: Path) -> None:
     '''})
 
     run = subprocess.run(doorbell_ci(project, pids, "--workers", "1"), env=child_env(pids),  # noqa: S603
-                         capture_output=True, text=True, timeout=120, check=False)
+                         capture_output=True, text=True, timeout=120 * time_scale(), check=False)
 
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout
