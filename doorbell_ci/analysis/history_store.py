@@ -36,6 +36,9 @@ SCHEMA = "doorbell-ci.history"
 VERSION = 1
 DEFAULT_RUNS, MAX_RUNS = 64, 1_000
 DEFAULT_TESTS, MAX_TESTS = 100_000, 1_000_000
+# a test id longer than this (a parametrized test whose id holds a huge value) is not kept: it would
+# make the file and the dashboard, which refuses ids over a million characters, hostage to one test
+MAX_KEY_CHARS = 10_000
 MAX_BYTES = 512 * 1024 * 1024  # 1,000,000 tests x 64 runs is about 450 MB; more is not a history of ours
 LETTERS = {Outcome.PASSED: "P", Outcome.FAILED: "F", Outcome.ERROR: "E", Outcome.SKIPPED: "S"}
 RERUN_PASS = "R"  # failed, then passed on a rerun: flaky evidence
@@ -254,7 +257,7 @@ def append_tests(history: History, facts: dict[str, Any], tests: Iterable[TestRe
     seen: set[str] = set()
     for test in tests:
         key = test_key(test)
-        if key in seen:  # the same test twice in one run (a merge that kept both): the first one counts
+        if key in seen or len(key) > MAX_KEY_CHARS:  # the same test twice in one run: the first one counts
             continue
         seen.add(key)
         row = rows.get(key)

@@ -161,3 +161,16 @@ def test_the_combine_command_writes_one_timeline_and_refuses_a_bad_input_in_one_
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and "is not a doorbell-ci history" in err[0]
     assert not (tmp_path / "out.json").exists()
+
+
+def test_a_test_id_too_long_to_keep_is_left_out_so_the_dashboard_still_reads_the_file(tmp_path: Path) -> None:
+    """A parametrized id holding 2 MB (doorbell-ci's own hostile tests have one) once made dashboard.html fail."""
+    from doorbell_ci.reports import dashboard
+
+    history = History()
+    huge = "test_p[" + "x" * 2_000_000 + "]"
+    history_store.append(history, make_run("r1", {"test_a": Outcome.PASSED, huge: Outcome.PASSED}), "linux",
+                         environ=ENV)
+    path = history_store.write(history, tmp_path)
+    assert list(json.loads(path.read_text(encoding="utf-8"))["tests"]) == ["unit::tests.unit.test_x::test_a"]
+    assert dashboard.write_beside(tmp_path) is not None  # the page is drawn from it
