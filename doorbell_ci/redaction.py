@@ -165,13 +165,7 @@ class _Needles:
                 if end - start >= FRAGMENT_MIN:
                     found.append((start, end))
                 index = text.find(window, index + 1)
-        merged: list[tuple[int, int]] = []
-        for start, end in sorted(found):
-            if merged and start <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-            else:
-                merged.append((start, end))
-        return merged
+        return merge_spans(found)
 
     def mask(self, text: Any, spans: list[tuple[int, int]], mask: Any, same_length: bool = False) -> Any:
         pieces = []
@@ -460,14 +454,19 @@ def _secret_spans(needles: _Needles, data: bytes) -> list[tuple[int, int]]:
                 found.append((start, end))
     if not layers:
         return found
+    return merge_spans(found)
+
+
+
+def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``(start, end)`` spans sorted, with overlapping or touching ones joined: one mask per secret."""
     merged: list[tuple[int, int]] = []
-    for start, end in sorted(found):
+    for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:
             merged.append((start, end))
     return merged
-
 
 # --- files -----------------------------------------------------------------------------------
 
