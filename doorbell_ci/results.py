@@ -29,10 +29,10 @@ from enum import StrEnum
 from pathlib import Path
 from pyexpat import errors as expat_errors
 from typing import TYPE_CHECKING, Any, BinaryIO
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import ParseError, TreeBuilder
+from xml.parsers import expat
 
-import defusedxml.ElementTree as safe_etree
-from defusedxml import DefusedXmlException
+from defusedxml import DefusedXmlException, EntitiesForbidden, ExternalReferenceForbidden
 
 from doorbell_ci.errors import CollectError
 
@@ -285,18 +285,18 @@ def _declared_words(facts: JunitFacts) -> str:
 _DECLARED = ("tests", "failures", "errors", "skipped", "disabled")  # disabled: googletest's skips
 
 
-def _declared_counts(elem: Element, facts: JunitFacts) -> tuple[int, ...]:
-    """tests, failures, errors, skipped as ``elem`` declares them; odd values are noted in ``facts``."""
+def _declared_counts(tag: str, attrib: dict[str, str], facts: JunitFacts) -> tuple[int, ...]:
+    """tests, failures, errors, skipped as the element declares them; odd values are noted in ``facts``."""
     values = dict.fromkeys(_DECLARED, 0)
     for attribute in _DECLARED:
-        text = (elem.get(attribute) or "").strip()
+        text = (attrib.get(attribute) or "").strip()
         if not text:
             continue
         number = _whole_number(text)
         if number is not None:
             values[attribute] = number
             continue
-        quoted = f'{attribute}="{text[:40]}" on <{elem.tag}>'
+        quoted = f'{attribute}="{text[:40]}" on <{tag}>'
         bucket = facts.bad_not_a_number if attribute in ("failures", "errors") else facts.not_numbers
         if len(bucket) < MAX_NOTES:
             bucket.append(quoted)
@@ -439,7 +439,6 @@ _ROOT, _SUITE, _CASE, _OTHER = range(4)
 class _Open:
     """One element the streaming reader is inside of, with what it has read under it so far."""
 
-    elem: Element
     kind: int  # _ROOT, _SUITE, _CASE or _OTHER
     top: bool = False  # a testsuite directly under the root (or the root testsuite itself)
     zero_based_lines: bool = False  # inherited from the top-level testsuite
@@ -449,8 +448,7 @@ class _Open:
     inner: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # what the suites inside it declare
 
 
-_IN_CASE = _Open(Element("in-case"), _OTHER)  # stands for every element inside a counted testcase
-_A_CASE = _Open(Element("testcase"), _CASE)  # stands for every counted testcase: nothing is kept on it
+_AN_OTHER = _Open(_OTHER)  # stands for every element that is neither a suite nor a counted testcase
 
 
 class _Capped:
@@ -508,12 +506,12 @@ def iter_junit(path: Path, suite: str, max_bytes: int = DEFAULT_JUNIT_MAX_BYTES,
                facts: JunitFacts | None = None, name: str | None = None) -> Iterator[TestResult]:
     """Stream the TestResults of one JUnit XML file, in junitparser's order, in bounded memory.
 
-    The file is parsed with defusedxml's ``iterparse`` (expat; DTD entities and external
-    references are refused before anything is expanded or fetched, as ``defusedxml.parse``
-    does). Each finished ``<testcase>`` is handed to junitparser (``_case_type().fromelem``) so the
-    dialects are interpreted as before, then removed from the tree together with everything
-    else already read, so the parser holds the open elements and one testcase at a time, not
-    the file. What it cannot bound: expat holds a single text node or attribute value whole
+    The file is parsed by expat with defusedxml's refusals (``_ExpatReader``: DTD entities and
+    external references are refused before anything is expanded or fetched, as
+    ``defusedxml.parse`` does). Each finished ``<testcase>`` that is more than a plain pass is
+    handed to junitparser (``_case_type().fromelem``) so the dialects are interpreted as before;
+    the reader holds the open elements and one testcase at a time, not the file. What it cannot
+    bound: expat holds a single text node or attribute value whole
     until its element ends (a test that printed 300 MB without a newline is one text node), and
     the results list grows with the number of tests. ``max_bytes`` (``--junit-max-mb``) bounds
     both, and so does ``MAX_TESTS``; ``MAX_DEPTH`` bounds the stack of open elements.
@@ -551,62 +549,19 @@ def iter_junit(path: Path, suite: str, max_bytes: int = DEFAULT_JUNIT_MAX_BYTES,
 
 
 def _stream(source: _Capped, name: str, suite: str, facts: JunitFacts) -> Iterator[TestResult]:
-    events = safe_etree.iterparse(source, events=("start", "end"))
-    case_type = _case_type()
-    path: list[_Open] = []  # the open elements, root first
-    in_case = False  # inside a counted testcase: its subtree is kept whole until it ends
-    count = 0
-    started = False
+    reader = _ExpatReader(name, suite, facts)
+    parser = reader.parser
     try:
-        for event, elem in events:
-            if event == "start":
-                if len(path) >= MAX_DEPTH:
-                    raise CollectError(f"{name} nests elements more than {MAX_DEPTH} levels deep, "
-                                       "too deep to be real test results")
-                started = True
-                if in_case:
-                    path.append(_IN_CASE)
-                    continue
-                opened = _classify(path[-1] if path else None, elem, name)
-                in_case = opened.kind == _CASE
-                if opened.kind in (_ROOT, _SUITE):
-                    opened.declared = _declared_counts(elem, facts)
-                path.append(opened)
-                continue
-            closed = path.pop()
-            if closed is _IN_CASE:
-                continue
-            parent = path[-1] if path else None
-            if closed.kind == _CASE and parent is not None:
-                in_case = False
-                count += 1
-                if count > MAX_TESTS:
-                    raise CollectError(f"{name} holds more than {MAX_TESTS:,} testcases; split the suite")
-                result = _plain_passed(elem, suite, parent.zero_based_lines)
-                if result is None:
-                    result = _to_result(case_type.fromelem(elem), suite, parent.zero_based_lines, facts)
-                else:
-                    facts.read_tests += 1
-                result.classname = sys.intern(result.classname)  # one copy per class, not per test
-                if result.file:
-                    result.file = sys.intern(result.file)
-                if parent.top:
-                    yield result  # nothing can come before a top-level suite's own testcases
-                else:
-                    parent.direct.append(result)
-            elif closed.kind == _SUITE:
-                if closed.top:
-                    yield from closed.nested
-                elif parent is not None:
-                    parent.nested += closed.direct + closed.nested
-            if closed.kind in (_ROOT, _SUITE):
-                _close_declared(closed, parent, facts)
-            if parent is not None:
-                parent.elem.remove(elem)  # read: drop it (it is the only child left) and all below it
-                elem.clear()
-    except ParseError as error:
-        reason = _parse_problem(name, error, source.handle, started)
-        headers = [opened.declared for opened in path if opened.kind in (_ROOT, _SUITE)]
+        while chunk := source.read(_CHUNK):
+            parser.Parse(chunk, False)
+            if reader.ready:
+                ready, reader.ready = reader.ready, []
+                yield from ready  # streamed a chunk at a time: the file is never held whole
+        parser.Parse(b"", True)
+        yield from reader.ready
+    except expat.ExpatError as error:
+        reason = _parse_problem(name, error, source.handle, reader.started)
+        headers = [opened.declared for opened in reader.path if opened.kind in (_ROOT, _SUITE)]
         header = [max(values) for values in zip(*headers, strict=True)] if headers else None
         if header and any(header):  # a file cut after its suite header still says what it held
             reason += (f"; its header declares {header[0]} tests, {header[1]} failed, {header[2]} errors, "
@@ -614,26 +569,184 @@ def _stream(source: _Capped, name: str, suite: str, facts: JunitFacts) -> Iterat
         raise CollectError(reason) from None
 
 
-def _classify(parent: _Open | None, elem: Element, name: str) -> _Open:
-    """What a just-opened element is, going by junitparser's rules (see ``iter_junit``)."""
+_CHUNK = 1 << 16  # bytes handed to expat at a time
+
+
+class _ExpatReader:
+    """The JUnit reader's parser: pyexpat (C) with handlers for just what the reader needs.
+
+    Why not defusedxml's ``iterparse``: it runs on ElementTree's pure-Python ``XMLParser`` (the C one
+    has no hook for defusedxml's refusals), which made an element object and two events for every
+    element of the file: most of reading 100,000 testcases (docs/PERFORMANCE.md, "Report building").
+
+    Safety, as defusedxml's parsers do it and with its exception types: expat's own handlers raise
+    on an entity declaration (general or parameter, parsed or unparsed) and on any external entity
+    reference, before anything is expanded or fetched; external DTDs and parameter entities are
+    never read (``XML_PARAM_ENTITY_PARSING_NEVER``). A reference to an entity that was not declared
+    (possible once a DTD names an external subset) is the "undefined entity" error ElementTree's
+    parser gives; a parameter entity reference that expat skips is refused like a declaration. A
+    DOCTYPE alone stays harmless and is read, as before.
+
+    Same document model as before: expat with namespace processing and "}" as separator, names
+    written ``{uri}local`` (ElementTree's form), buffered text. Suites and the root keep only their
+    attributes; a childless testcase in pytest's form becomes a TestResult straight from its
+    attributes (``_plain_passed``); any other testcase is rebuilt as ElementTree elements (the C
+    ``TreeBuilder``, as iterparse did) and read by junitparser and ``_to_result`` exactly as before.
+    """
+
+    def __init__(self, name: str, suite: str, facts: JunitFacts) -> None:
+        self.name, self.suite, self.facts = name, suite, facts
+        self.case_type = _case_type()
+        self.path: list[_Open] = []  # the open elements outside testcases, root first
+        self.ready: list[TestResult] = []  # results in junitparser's order, not yet handed on
+        self.started = False
+        self.count = 0
+        self.case_depth = 0  # open elements of the current counted testcase, itself included; 0 = none
+        self.case_attrib: dict[str, str] = {}
+        self.case_text: list[str] = []  # text before its first child, should the case be rebuilt
+        self.builder: TreeBuilder | None = None  # rebuilding the current testcase, when not plain
+        parser = self.parser = expat.ParserCreate(None, "}")
+        parser.buffer_text = True
+        parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        parser.EntityDeclHandler = _refuse_entity_declaration
+        parser.UnparsedEntityDeclHandler = _refuse_unparsed_entity
+        parser.ExternalEntityRefHandler = _refuse_external_reference
+        parser.SkippedEntityHandler = self._skipped_entity
+        parser.StartElementHandler = self._start
+        parser.EndElementHandler = self._end
+        parser.CharacterDataHandler = self._data
+
+    def _start(self, tag: str, attrib: dict[str, str]) -> None:
+        path = self.path
+        if len(path) + self.case_depth >= MAX_DEPTH:
+            raise CollectError(f"{self.name} nests elements more than {MAX_DEPTH} levels deep, "
+                               "too deep to be real test results")
+        self.started = True
+        if self.case_depth:
+            if self.builder is None:
+                self._rebuild_case()
+            self.case_depth += 1
+            self.builder.start(_et_name(tag), _et_attrib(attrib))  # type: ignore[union-attr]
+            return
+        parent = path[-1] if path else None
+        if parent is not None and parent.kind == _SUITE and tag == "testcase":
+            self.case_depth, self.case_attrib, self.case_text, self.builder = 1, attrib, [], None
+            return
+        opened = _classify(parent, tag, attrib, self.name)
+        if opened.kind in (_ROOT, _SUITE):
+            opened.declared = _declared_counts(tag, attrib, self.facts)
+        path.append(opened)
+
+    def _end(self, tag: str) -> None:
+        if self.case_depth:
+            self.case_depth -= 1
+            if self.case_depth:
+                self.builder.end(_et_name(tag))  # type: ignore[union-attr]
+            else:
+                self._close_case()
+            return
+        path = self.path
+        closed = path.pop()
+        if closed.kind == _OTHER:
+            return
+        parent = path[-1] if path else None
+        if closed.kind == _SUITE:
+            if closed.top:
+                self.ready += closed.nested
+            elif parent is not None:
+                parent.nested += closed.direct + closed.nested
+        _close_declared(closed, parent, self.facts)
+
+    def _data(self, text: str) -> None:
+        if self.builder is not None:
+            self.builder.data(text)
+        elif self.case_depth:
+            self.case_text.append(text)
+
+    def _rebuild_case(self) -> None:
+        """The testcase has more than attributes: build it as ElementTree elements for junitparser."""
+        builder = self.builder = TreeBuilder()
+        builder.start("testcase", _et_attrib(self.case_attrib))
+        for text in self.case_text:
+            builder.data(text)
+
+    def _close_case(self) -> None:
+        self.count += 1
+        if self.count > MAX_TESTS:
+            raise CollectError(f"{self.name} holds more than {MAX_TESTS:,} testcases; split the suite")
+        parent = self.path[-1]
+        result = None if self.builder is not None else _plain_passed(self.case_attrib, self.suite,
+                                                                     parent.zero_based_lines)
+        if result is None:
+            if self.builder is None:
+                self._rebuild_case()
+            builder, self.builder = self.builder, None
+            builder.end("testcase")  # type: ignore[union-attr]
+            case = self.case_type.fromelem(builder.close())  # type: ignore[union-attr]
+            result = _to_result(case, self.suite, parent.zero_based_lines, self.facts)
+        else:
+            self.facts.read_tests += 1
+        result.classname = sys.intern(result.classname)  # one copy per class, not per test
+        if result.file:
+            result.file = sys.intern(result.file)
+        if parent.top:
+            self.ready.append(result)  # nothing can come before a top-level suite's own testcases
+        else:
+            parent.direct.append(result)
+
+    def _skipped_entity(self, entity: str, is_parameter_entity: bool) -> None:
+        if is_parameter_entity:
+            raise EntitiesForbidden(entity, None, None, None, None, None)
+        error = expat.ExpatError(f"undefined entity &{entity};: line {self.parser.ErrorLineNumber}, "
+                                 f"column {self.parser.ErrorColumnNumber}")  # as ElementTree's XMLParser says it
+        error.code = expat_errors.codes[expat_errors.XML_ERROR_UNDEFINED_ENTITY]
+        error.lineno, error.offset = self.parser.ErrorLineNumber, self.parser.ErrorColumnNumber
+        raise error
+
+
+# defusedxml's handlers (defusedxml.ElementTree.DefusedXMLParser, defusedxml.expatreader), with its exceptions
+def _refuse_entity_declaration(name: str, _is_parameter_entity: bool, value: str | None, base: str | None,
+                               sysid: str | None, pubid: str | None, notation_name: str | None) -> None:
+    raise EntitiesForbidden(name, value, base, sysid, pubid, notation_name)
+
+
+def _refuse_unparsed_entity(name: str, base: str | None, sysid: str | None, pubid: str | None,
+                            notation_name: str | None) -> None:
+    raise EntitiesForbidden(name, None, base, sysid, pubid, notation_name)
+
+
+def _refuse_external_reference(context: str | None, base: str | None, sysid: str | None,
+                               pubid: str | None) -> None:
+    raise ExternalReferenceForbidden(context, base, sysid, pubid)
+
+
+def _et_name(name: str) -> str:
+    """expat's ``uri}local`` as ElementTree writes it, ``{uri}local``."""
+    return "{" + name if "}" in name else name
+
+
+def _et_attrib(attrib: dict[str, str]) -> dict[str, str]:
+    return {_et_name(key): value for key, value in attrib.items()}
+
+
+def _classify(parent: _Open | None, tag: str, attrib: dict[str, str], name: str) -> _Open:
+    """What a just-opened element outside a testcase is, going by junitparser's rules (see ``iter_junit``)."""
     if parent is None:
-        if elem.tag == "testsuites":
-            return _Open(elem, _ROOT)
-        if elem.tag == "testsuite":
-            return _Open(elem, _SUITE, top=True, zero_based_lines=elem.get("name") == "pytest")
-        raise CollectError(f"{name} is not JUnit XML: its root element is <{elem.tag}>, "
+        if tag == "testsuites":
+            return _Open(_ROOT)
+        if tag == "testsuite":
+            return _Open(_SUITE, top=True, zero_based_lines=attrib.get("name") == "pytest")
+        raise CollectError(f"{name} is not JUnit XML: its root element is <{_et_name(tag)}>, "
                            "not <testsuites> or <testsuite>")
-    if parent.kind in (_ROOT, _SUITE) and elem.tag == "testsuite":
+    if parent.kind in (_ROOT, _SUITE) and tag == "testsuite":
         top = parent.kind == _ROOT
         # pytest writes item.location's 0-based line; its testsuite is named "pytest"
-        zero_based = elem.get("name") == "pytest" if top else parent.zero_based_lines
-        return _Open(elem, _SUITE, top=top, zero_based_lines=zero_based)
-    if parent.kind == _SUITE and elem.tag == "testcase":
-        return _A_CASE
-    return _Open(elem, _OTHER)
+        zero_based = attrib.get("name") == "pytest" if top else parent.zero_based_lines
+        return _Open(_SUITE, top=top, zero_based_lines=zero_based)
+    return _AN_OTHER
 
 
-def _parse_problem(name: str, error: ParseError, handle: BinaryIO, started: bool) -> str:
+def _parse_problem(name: str, error: expat.ExpatError | ParseError, handle: BinaryIO, started: bool) -> str:
     """The reason for a parse error, saying when the file was cut off or is not UTF-8."""
     text = f"{name} is not well-formed XML ({error})"
     if error.code in _CUT_OFF and not started:
@@ -670,34 +783,43 @@ def _first_invalid_utf8(handle: BinaryIO) -> int | None:
 _PLAIN_CASE = frozenset(("name", "classname", "time", "file", "line"))  # what pytest writes on a passed test
 
 
-def _plain_passed(elem: Element, suite: str, zero_based_lines: bool) -> TestResult | None:
+def _plain_passed(attrib: dict[str, str], suite: str, zero_based_lines: bool) -> TestResult | None:
     """A passed test in pytest's own form, read from its attributes alone; None for anything else.
 
     Most testcases of a big run are childless ``<testcase name classname file line time/>``:
     building junitparser's objects for each (``fromelem``, its result list, the searches of
     ``_to_result``) was two thirds of reading 100,000 of them (docs/PERFORMANCE.md, "Report
-    building"). This handles only that exact shape with well-formed numbers; a child element, any
-    other attribute (``status``, ``filepath``, ...) or a number it does not take at face value
-    returns None, and ``_to_result`` decides as before. The result is the one ``_to_result`` gives.
+    building"). This handles only that exact shape with well-formed numbers (the caller hands it
+    childless testcases only); any other attribute (``status``, ``filepath``, ...) or a number it
+    does not take at face value returns None, and ``_to_result`` decides as before. The result is
+    the one ``_to_result`` gives.
     """
-    attrib = elem.attrib
-    if len(elem) or not attrib.keys() <= _PLAIN_CASE:
+    if not attrib.keys() <= _PLAIN_CASE:
         return None
     time_text = attrib.get("time")
-    line_text = attrib.get("line")
-    try:
-        duration = float(time_text) if time_text else 0.0
-    except ValueError:
-        return None
-    if not 0.0 <= duration < math.inf:  # nan, inf, negative: the general path's rules apply
-        return None
-    line = None
-    if line_text is not None:
-        if not (line_text.isdecimal() and len(line_text) <= 9):
+    if time_text:
+        try:
+            duration = float(time_text)
+        except ValueError:
             return None
-        line = int(line_text) + int(zero_based_lines)
-    return TestResult(suite=suite, name=attrib.get("name") or "(unnamed)", classname=attrib.get("classname") or "",
-                      duration=duration, file=attrib.get("file") or None, line=line)
+        if not 0.0 <= duration < _INFINITY:  # nan, inf, negative: the general path's rules apply
+            return None
+    else:
+        duration = 0.0
+    line_text = attrib.get("line")
+    if line_text is None:
+        line = None
+    elif line_text.isdecimal() and len(line_text) <= 9:
+        line = int(line_text) + zero_based_lines
+    else:
+        return None
+    # positional: this runs once per test, and keyword arguments cost a third more (TestResult's field order)
+    return TestResult(suite, attrib.get("name") or "(unnamed)", attrib.get("classname") or "", _PASSED, duration,
+                      attrib.get("file") or None, line)
+
+
+_INFINITY = math.inf
+_PASSED = Outcome.PASSED
 
 
 def _to_result(case: Any, suite: str, zero_based_lines: bool = False, facts: JunitFacts | None = None) -> TestResult:
