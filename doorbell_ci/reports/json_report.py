@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ from doorbell_ci.results import (
 )
 
 SCHEMA = "doorbell-ci/report"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: a test's outcome, classname and duration are left out when passed, "" and 0
+READABLE_VERSIONS = (1, 2)  # every version this reader understands, for merge and report over older folders
 FILENAME = "report.json"
 
 _TEST_FIELDS = ("name", "classname", "file", "line", "message", "details", "stdout", "stderr")
@@ -39,11 +41,19 @@ def _counts(counts: Counts) -> dict[str, int]:
 
 
 def _test(test: TestResult) -> dict[str, Any]:
-    """One test's entry: empty optional fields left out. Spelled out field by field (no getattr loop,
-    the outcome as the StrEnum json writes as its value): it runs once per test, 100,000 times in a
-    big run (docs/PERFORMANCE.md, "Report building")."""
-    data: dict[str, Any] = {"name": test.name, "classname": test.classname, "outcome": test.outcome,
-                            "duration": round(test.duration, 6)}
+    """One test's entry: fields at their default left out (schema version 2), so a passed test is
+    its name, classname, duration, file and line. Spelled out field by field: it runs once per
+    test, 100,000 times in a big run (docs/PERFORMANCE.md, "Report building at 100,000 tests")."""
+    data: dict[str, Any] = {"name": test.name}
+    if test.classname:
+        data["classname"] = test.classname
+    if test.outcome is not _PASSED:
+        data["outcome"] = test.outcome.value
+    duration = test.duration
+    if duration:
+        text = repr(duration)
+        # at most microseconds: round() costs twice what this check does, and JUnit times are short already
+        data["duration"] = round(duration, 6) if len(text) > 8 or "e" in text else duration
     if test.file:
         data["file"] = test.file
     if test.line:
@@ -59,6 +69,9 @@ def _test(test: TestResult) -> dict[str, Any]:
     if test.flaky:
         data["flaky"] = True
     return data
+
+
+_PASSED = Outcome.PASSED
 
 
 def _suite(suite: SuiteResult) -> dict[str, Any]:
@@ -130,7 +143,9 @@ def write(run: RunResult, output_dir: Path, exit_code: int | None = None) -> Pat
 def _finite_json(document: dict[str, Any]) -> str:
     """report.json as strict JSON: a NaN or Infinity (from any stage) becomes null with a notice, never a failure."""
     try:
-        return jsonsafe.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        # check_circular off: the document is a tree to_dict just built, and the encoder's id() bookkeeping
+        # for each of 100,000 test objects was a fifth of its time; a cycle (a bug) would still raise RecursionError
+        return jsonsafe.dumps(document, ensure_ascii=False, separators=(",", ":"), check_circular=False)
     except ValueError:
         document, replaced = jsonsafe.finite_copy(document)
         shown = ", ".join(replaced[:5]) + (f" and {len(replaced) - 5} more" if len(replaced) > 5 else "")
@@ -159,10 +174,10 @@ def read(path: Path) -> tuple[RunResult, dict[str, Any]]:
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
         raise ReportError(f"{path} is not a doorbell-ci report (no \"schema\": \"{SCHEMA}\")")
     version = document.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise ReportError(
-            f"{path} has schema version {version!r}; this doorbell-ci {__version__} reads version "
-            f"{SCHEMA_VERSION}: use the doorbell-ci version that wrote it"
+            f"{path} has schema version {version!r}; this doorbell-ci {__version__} reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}: use the doorbell-ci version that wrote it"
         )
     try:
         return _from_dict(document), document
@@ -170,16 +185,29 @@ def read(path: Path) -> tuple[RunResult, dict[str, Any]]:
         raise ReportError(f"{path} is damaged: missing or bad field {error}") from None
 
 
+def entry_outcome(document: Mapping[str, Any], entry: Mapping[str, Any]) -> Outcome:
+    """The outcome of one test entry of a report.json ``document`` of any readable version (also for
+    readers of the raw document, such as the analysis' history); KeyError or ValueError when bad.
+
+    Version 1 wrote every test's outcome (one missing is a damaged file, as in a document that
+    says no version); version 2 leaves it out for a passed test."""
+    version = document.get("schema_version")
+    if isinstance(version, int) and version >= 2:  # 2: the version that began leaving it out
+        return Outcome(entry.get("outcome", Outcome.PASSED.value))
+    return Outcome(entry["outcome"])
+
+
+def _test_from(document: dict[str, Any], suite: str, entry: dict[str, Any]) -> TestResult:
+    fields = {key: entry.get(key, None if key in ("file", "line") else "") for key in _TEST_FIELDS}
+    return TestResult(suite=suite, outcome=entry_outcome(document, entry), duration=float(entry.get("duration", 0.0)),
+                      flaky=entry.get("flaky") is True, **fields)
+
+
 def _from_dict(document: dict[str, Any]) -> RunResult:
     run = document["run"]
     suites = []
     for s in document["suites"]:
-        tests = [
-            TestResult(suite=s["name"], outcome=Outcome(t["outcome"]), duration=float(t.get("duration", 0.0)),
-                       flaky=t.get("flaky") is True,
-                       **{key: t.get(key, None if key in ("file", "line") else "") for key in _TEST_FIELDS})
-            for t in s["tests"]
-        ]
+        tests = [_test_from(document, s["name"], t) for t in s["tests"]]
         suites.append(SuiteResult(
             name=s["name"], status=SuiteStatus(s["status"]), tests=tests, reason=s.get("reason", ""),
             exit_code=s.get("exit_code"), started_at=s.get("started_at"),

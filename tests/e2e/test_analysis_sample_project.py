@@ -64,7 +64,7 @@ def test_same_cause_is_one_group_and_the_flaky_test_is_flaky_not_failed(sample: 
 
     flaky_tests = [t for s in document["suites"] for t in s["tests"] if t.get("flaky")]
     assert [t["name"] for t in flaky_tests] == ["test_doorbell_notification_flaky_on_purpose"]
-    assert flaky_tests[0]["outcome"] == "passed" and flaky_tests[0]["message"]  # first failure kept
+    assert "outcome" not in flaky_tests[0] and flaky_tests[0]["message"]  # first failure kept
     assert [f["key"] for f in analysis["flaky"]] == [FLAKY] and analysis["flaky"][0]["counted_as"] == "passed"
     assert FLAKY not in failing_keys and analysis["history"][FLAKY] == "K"
     assert document["totals"]["failed"] + document["totals"]["errors"] == 3

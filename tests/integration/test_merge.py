@@ -124,3 +124,35 @@ def test_shard_histories_become_one_history_with_the_merged_run(tmp_path: Path) 
     assert {key: row["o"] for key, row in merged.tests.items()} == {
         "unit::tests.unit.test_m::a": "PP", "unit::tests.unit.test_m::c": "PF"}
     assert merged.runs[-1]["passed"] == 1 and merged.runs[-1]["failed"] == 1
+
+
+def _as_version_1(folder: Path) -> None:
+    """Rewrite a shard's report.json the way doorbell-ci wrote it before schema version 2 (every test
+    with its classname, outcome and duration, defaults included), as an older doorbell-ci's shard job would."""
+    path = folder / "report.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["schema_version"] = 1
+    for suite in document["suites"]:
+        suite["tests"] = [{"name": t["name"], "classname": t.get("classname", ""),
+                           "outcome": t.get("outcome", "passed"), "duration": t.get("duration", 0.0), **t}
+                          for t in suite["tests"]]
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+
+def test_a_shard_written_with_schema_version_1_merges_with_a_version_2_one(tmp_path: Path) -> None:
+    old = shard(tmp_path / "old", 1, 2, {"unit": {"a": Outcome.PASSED, "b": Outcome.FAILED, "s": Outcome.SKIPPED}})
+    _as_version_1(old)
+    assert '"outcome": "passed"' in (old / "report.json").read_text(encoding="utf-8")
+    new = shard(tmp_path / "new", 2, 2, {"unit": {"c": Outcome.PASSED, "d": Outcome.ERROR}})
+    result, exit_code = merge([old, new], tmp_path / "merged")
+    assert exit_code == 1 and result.notices == []
+    assert result.counts.astuple() == (5, 2, 1, 1, 1)
+    outcomes = {t.name: t.outcome for t in result.iter_tests()}
+    assert outcomes == {"a": Outcome.PASSED, "b": Outcome.FAILED, "s": Outcome.SKIPPED, "c": Outcome.PASSED,
+                        "d": Outcome.ERROR}
+    document = json.loads((tmp_path / "merged" / "report.json").read_text(encoding="utf-8"))
+    assert document["schema_version"] == 2 and document["totals"]["passed"] == 2
+    merged = {t["name"]: t for t in document["suites"][0]["tests"]}
+    assert "outcome" not in merged["a"] and merged["b"]["outcome"] == "failed"
+    again, _ = json_report.read(tmp_path / "merged")
+    assert again.counts.astuple() == (5, 2, 1, 1, 1)

@@ -282,7 +282,7 @@ def test_redaction_is_where_each_leak_was(leaky_run) -> None:
     document = json.loads((results / "report.json").read_text(encoding="utf-8"))
     (suite,) = document["suites"]
     tests = {t["name"]: t for t in suite["tests"]}
-    assert tests["test_the_token_variables_are_not_inherited"]["outcome"] == "passed"
+    assert tests["test_the_token_variables_are_not_inherited"].get("outcome", "passed") == "passed"  # left out: passed
     assert "leaked token ***" in tests["test_assertion_message"]["message"]
     assert "assert '***...***' == 'nothing'" in tests["test_assertion_message"]["message"]  # pytest's abbreviation
     assert "exception token ***" in tests["test_exception"]["details"]
@@ -346,7 +346,7 @@ def test_a_docker_run_does_not_leak_either(tmp_path) -> None:
     document = json.loads((results / "report.json").read_text(encoding="utf-8"))
     tests = {t["name"]: t for t in document["suites"][0]["tests"]}
     assert document["environment"]["kind"] == "docker"
-    assert tests["test_the_token_variables_are_not_inherited"]["outcome"] == "passed"
+    assert tests["test_the_token_variables_are_not_inherited"].get("outcome", "passed") == "passed"  # left out: passed
     assert "leaked token ***" in tests["test_assertion_message"]["message"]
     assert (results / "perf" / "leak.txt").read_text(encoding="utf-8") == "file token ***\n"
     assert files_with_leaks(results, token) == []

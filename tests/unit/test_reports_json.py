@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from doorbell_ci.analysis.history import previous_history
 from doorbell_ci.errors import ReportError
 from doorbell_ci.reports import json_report, write_all
+from doorbell_ci.results import Outcome, TestResult
 from tests.unit._report_samples import sample_run
+
+V1_REPORT = Path(__file__).resolve().parents[1] / "fixtures" / "report_v1" / "report.json"
 
 
 def test_round_trip_is_equal(tmp_path: Path) -> None:
@@ -19,7 +23,7 @@ def test_round_trip_is_equal(tmp_path: Path) -> None:
     again, document = json_report.read(tmp_path)
     assert again == run
     assert document["run"]["exit_code"] == 1
-    assert document["schema"] == "doorbell-ci/report" and document["schema_version"] == 1
+    assert document["schema"] == "doorbell-ci/report" and document["schema_version"] == 2
     assert document["totals"] == {"tests": 4, "passed": 1, "failed": 1, "errors": 1, "skipped": 1}
 
 
@@ -30,7 +34,7 @@ def test_round_trip_keeps_unicode_as_is(tmp_path: Path) -> None:
     assert "\U0001f514" in (tmp_path / "report.json").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("version", [2, 0, "1", None])
+@pytest.mark.parametrize("version", [3, 0, "1", "2", None, True])
 def test_other_schema_versions_are_refused(tmp_path: Path, version: object) -> None:
     json_report.write(sample_run(), tmp_path)
     path = tmp_path / "report.json"
@@ -38,6 +42,47 @@ def test_other_schema_versions_are_refused(tmp_path: Path, version: object) -> N
     document["schema_version"] = version
     path.write_text(json.dumps(document), encoding="utf-8")
     with pytest.raises(ReportError, match="schema version"):
+        json_report.read(tmp_path)
+
+
+def test_a_passed_test_is_written_without_its_default_fields(tmp_path: Path) -> None:
+    """Schema version 2: outcome "passed", classname "" and duration 0 are left out; durations are
+    at most microseconds; anything else is written as in version 1."""
+    run = sample_run()
+    run.suites[0].tests += [TestResult("unit", "test_bare"), TestResult("unit", "test_long", "c", duration=1 / 3),
+                            TestResult("unit", "test_tiny", "c", duration=1.5e-7)]
+    json_report.write(run, tmp_path)
+    document = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    entries = {entry["name"]: entry for entry in document["suites"][0]["tests"]}
+    assert entries["test_ok"] == {"name": "test_ok", "classname": "tests.unit.test_bell", "duration": 0.25,
+                                  "file": "tests/unit/test_bell.py", "line": 3}
+    assert entries["test_bare"] == {"name": "test_bare"}
+    assert entries["test_long"]["duration"] == 0.333333 and entries["test_tiny"]["duration"] == 0.0
+    assert entries["test_skip"] == {"name": "test_skip", "classname": "tests.unit.test_bell", "outcome": "skipped",
+                                    "file": "tests/unit/test_bell.py", "line": 9, "message": "no camera"}
+    assert entries["test_rings"]["outcome"] == "failed" and entries["test_rings"]["duration"] == 1.5
+    again, _ = json_report.read(tmp_path)
+    bare = again.suites[0].tests[3]
+    assert (bare.name, bare.classname, bare.outcome, bare.duration) == ("test_bare", "", Outcome.PASSED, 0.0)
+    assert again.suites[0].tests[4].duration == 0.333333
+
+
+def test_a_version_1_report_is_still_read(tmp_path: Path) -> None:
+    """tests/fixtures/report_v1/report.json was written by the version-1 writer (commit 1cad2eb) from
+    sample_run(): `report`, `merge` and the analysis' history read it as before."""
+    run, document = json_report.read(V1_REPORT)
+    assert document["schema_version"] == 1
+    assert run == sample_run()
+    assert previous_history(document) == previous_history(json_report.to_dict(sample_run()))
+    assert set(previous_history(document).values()) == {"P", "S", "F", "E"}
+
+
+def test_a_version_1_test_without_an_outcome_is_damaged(tmp_path: Path) -> None:
+    """Version 1 wrote every outcome: one missing is not a pass."""
+    document = json.loads(V1_REPORT.read_text(encoding="utf-8"))
+    del document["suites"][0]["tests"][2]["outcome"]  # test_rings, failed
+    (tmp_path / "report.json").write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(ReportError, match="damaged: missing or bad field 'outcome'"):
         json_report.read(tmp_path)
 
 
