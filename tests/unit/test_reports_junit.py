@@ -60,3 +60,25 @@ def test_every_testcase_reads_back_as_it_went_in(tmp_path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert '<flakyFailure message="m">d</flakyFailure>' in text
     assert 'name="slow (timeout)"' in text and "\x02" not in text
+
+
+def test_the_printable_shortcut_never_skips_a_character_xml_cannot_carry() -> None:
+    """``_xml_text`` skips its regex for a text that ``isprintable``: that is only right if no
+    printable character is one the regex removes. Checked over every code point."""
+    printable_but_removed = [hex(code) for code in range(0x110000)
+                             if chr(code).isprintable() and junit._NOT_XML.match(chr(code))]
+    assert printable_but_removed == []
+    for text in ("plain", "tab\there", "nul\x00", "rtl\u202e", "bell\U0001f514", "lone\ud800", "nonchar\ufffe", ""):
+        assert junit._xml_text(text) == junit._NOT_XML.sub("", text)
+
+
+def test_the_written_time_is_the_duration_rounded_to_microseconds(tmp_path: Path) -> None:
+    """Durations are rounded only when their repr is longer than microseconds need; the text written
+    is what ``str(round(duration, 6))`` gave before, for short, long, tiny, huge and integer durations."""
+    durations = [0, 0.0, 0.1, 0.0123, 1 / 3, 1.5e-7, 1e-5, 12.3456789, 123456.5, 123456.1234567, 3, 2.5e10]
+    tests = [TestResult(suite="unit", name=f"t{i}", classname="c", duration=d) for i, d in enumerate(durations)]
+    run = RunResult(run_id="x", project="p", started_at="s", finished_at="f", duration=1.0,
+                    suites=[SuiteResult(name="unit", status=SuiteStatus.PASSED, tests=tests)])
+    written = JUnitXml.fromfile(str(junit.write(run, tmp_path)))
+    times = [case._elem.get("time") for suite in written for case in suite]  # noqa: SLF001
+    assert times == [str(float(round(d, 6))) for d in durations]
