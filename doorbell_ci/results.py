@@ -23,9 +23,11 @@ import os
 import re
 import stat
 import sys
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import attrgetter
 from pathlib import Path
 from pyexpat import errors as expat_errors
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -104,24 +106,21 @@ class Counts:
 
     @classmethod
     def of(cls, tests: Iterable[TestResult]) -> Counts:
-        counts = cls()
-        for test in tests:
-            counts.tests += 1
-            if test.outcome is Outcome.PASSED:
-                counts.passed += 1
-            elif test.outcome is Outcome.FAILED:
-                counts.failed += 1
-            elif test.outcome is Outcome.ERROR:
-                counts.errors += 1
-            else:
-                counts.skipped += 1
-        return counts
+        """Counted in C (``Counter`` over ``attrgetter``): every report asks for a suite's and the run's
+        counts, eight times over 100,000 tests for report.json, report.html and summary.md together."""
+        by_outcome = Counter(map(_OUTCOME_OF, tests))
+        total = sum(by_outcome.values())
+        passed, failed, errors = by_outcome[Outcome.PASSED], by_outcome[Outcome.FAILED], by_outcome[Outcome.ERROR]
+        return cls(total, passed, failed, errors, total - passed - failed - errors)
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(*(a + b for a, b in zip(self.astuple(), other.astuple(), strict=True)))
 
     def astuple(self) -> tuple[int, int, int, int, int]:
         return (self.tests, self.passed, self.failed, self.errors, self.skipped)
+
+
+_OUTCOME_OF = attrgetter("outcome")
 
 
 @dataclass
