@@ -602,7 +602,7 @@ class _ExpatReader:
         self.count = 0
         self.case_depth = 0  # open elements of the current counted testcase, itself included; 0 = none
         self.case_attrib: dict[str, str] = {}
-        self.case_text: list[str] = []  # text before its first child, should the case be rebuilt
+        self.case_text: list[str] | None = None  # text before its first child, should the case be rebuilt
         self.builder: TreeBuilder | None = None  # rebuilding the current testcase, when not plain
         parser = self.parser = expat.ParserCreate(None, "}")
         parser.buffer_text = True
@@ -616,34 +616,43 @@ class _ExpatReader:
         parser.CharacterDataHandler = self._data
 
     def _start(self, tag: str, attrib: dict[str, str]) -> None:
+        if self.case_depth:
+            self._start_in_case(tag, attrib)
+            return
         path = self.path
-        if len(path) + self.case_depth >= MAX_DEPTH:
+        if len(path) >= MAX_DEPTH:
             raise CollectError(f"{self.name} nests elements more than {MAX_DEPTH} levels deep, "
                                "too deep to be real test results")
         self.started = True
-        if self.case_depth:
-            if self.builder is None:
-                self._rebuild_case()
-            self.case_depth += 1
-            self.builder.start(_et_name(tag), _et_attrib(attrib))  # type: ignore[union-attr]
+        if tag == "testcase" and path and path[-1].kind == _SUITE:
+            self.case_depth, self.case_attrib, self.case_text = 1, attrib, None
             return
-        parent = path[-1] if path else None
-        if parent is not None and parent.kind == _SUITE and tag == "testcase":
-            self.case_depth, self.case_attrib, self.case_text, self.builder = 1, attrib, [], None
-            return
-        opened = _classify(parent, tag, attrib, self.name)
+        opened = _classify(path[-1] if path else None, tag, attrib, self.name)
         if opened.kind in (_ROOT, _SUITE):
             opened.declared = _declared_counts(tag, attrib, self.facts)
         path.append(opened)
 
+    def _start_in_case(self, tag: str, attrib: dict[str, str]) -> None:
+        if len(self.path) + self.case_depth >= MAX_DEPTH:
+            raise CollectError(f"{self.name} nests elements more than {MAX_DEPTH} levels deep, "
+                               "too deep to be real test results")
+        if self.builder is None:
+            self._rebuild_case()
+        self.case_depth += 1
+        self.builder.start(_et_name(tag), _et_attrib(attrib))  # type: ignore[union-attr]
+
     def _end(self, tag: str) -> None:
-        if self.case_depth:
-            self.case_depth -= 1
-            if self.case_depth:
-                self.builder.end(_et_name(tag))  # type: ignore[union-attr]
-            else:
-                self._close_case()
-            return
+        depth = self.case_depth
+        if depth > 1:
+            self.case_depth = depth - 1
+            self.builder.end(_et_name(tag))  # type: ignore[union-attr]
+        elif depth:
+            self.case_depth = 0
+            self._close_case()
+        else:
+            self._close_outside_case()
+
+    def _close_outside_case(self) -> None:
         path = self.path
         closed = path.pop()
         if closed.kind == _OTHER:
@@ -657,16 +666,19 @@ class _ExpatReader:
         _close_declared(closed, parent, self.facts)
 
     def _data(self, text: str) -> None:
-        if self.builder is not None:
-            self.builder.data(text)
-        elif self.case_depth:
-            self.case_text.append(text)
+        if self.case_depth:
+            if self.builder is not None:
+                self.builder.data(text)
+            elif self.case_text is None:
+                self.case_text = [text]
+            else:
+                self.case_text.append(text)
 
     def _rebuild_case(self) -> None:
         """The testcase has more than attributes: build it as ElementTree elements for junitparser."""
         builder = self.builder = TreeBuilder()
         builder.start("testcase", _et_attrib(self.case_attrib))
-        for text in self.case_text:
+        for text in self.case_text or ():
             builder.data(text)
 
     def _close_case(self) -> None:
@@ -674,12 +686,13 @@ class _ExpatReader:
         if self.count > MAX_TESTS:
             raise CollectError(f"{self.name} holds more than {MAX_TESTS:,} testcases; split the suite")
         parent = self.path[-1]
-        result = None if self.builder is not None else _plain_passed(self.case_attrib, self.suite,
-                                                                     parent.zero_based_lines)
+        builder = self.builder
+        result = None if builder is not None else _plain_passed(self.case_attrib, self.suite, parent.zero_based_lines)
         if result is None:
-            if self.builder is None:
+            if builder is None:
                 self._rebuild_case()
-            builder, self.builder = self.builder, None
+                builder = self.builder
+            self.builder = None
             builder.end("testcase")  # type: ignore[union-attr]
             case = self.case_type.fromelem(builder.close())  # type: ignore[union-attr]
             result = _to_result(case, self.suite, parent.zero_based_lines, self.facts)
