@@ -11,7 +11,7 @@ equal JunitFacts; for broken files, the same CollectError message.
 
 from __future__ import annotations
 
-import sys
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -23,8 +23,12 @@ from tests.junit_reference import read_junit_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "junit"
-sys.path.insert(0, str(ROOT / "benchmarks" / "report_generation"))
-from run_report_generation import generate_junit  # noqa: E402 - the benchmark's own generator
+_spec = importlib.util.spec_from_file_location(
+    "run_report_generation", ROOT / "benchmarks" / "report_generation" / "run_report_generation.py")
+assert _spec is not None and _spec.loader is not None
+_benchmark = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_benchmark)
+generate_junit = _benchmark.generate_junit  # the benchmark's own generator
 
 
 def _both(path: Path) -> tuple[object, object]:
