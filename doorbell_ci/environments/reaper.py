@@ -32,6 +32,7 @@ can be imported into it, and it costs about 40 ms per suite on a busy 2-core mac
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import select
 import sys
@@ -163,6 +164,33 @@ def describe(pid: int) -> dict[str, object]:
     return entry
 
 
+def find_program(name: str, path: str | None) -> str:
+    """The file ``execvp`` would run for ``name``, or the ``OSError`` it would fail with.
+
+    Looked up here rather than left to ``posix_spawnp``: glibc's posix_spawn learns of a failed
+    exec through memory it shares with the child (``CLONE_VM | CLONE_VFORK``), and qemu-user runs
+    that clone as a plain fork, so under emulation a missing program "starts" and exits 127 instead
+    of raising (measured in the arm64 root). A file that vanishes between here and the exec is still
+    an exit 127 there; on a real kernel ``posix_spawn`` raises as before.
+    """
+    if "/" in name:
+        candidates = [name]
+    else:
+        folders = (os.defpath if path is None else path).split(os.pathsep)
+        candidates = [os.path.join(folder or ".", name) for folder in folders]
+    refused = None
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            if os.access(candidate, os.X_OK):
+                return candidate
+            refused = candidate  # execvp goes on looking, and reports EACCES if nothing else is found
+        elif os.path.isdir(candidate) and "/" in name:
+            refused = candidate
+    if refused is not None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), refused)
+    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+
+
 def _exit_code(status: int) -> int:
     """Like ``os.waitstatus_to_exitcode`` (Python 3.9+): an image's Python may be older."""
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
@@ -197,8 +225,8 @@ class Reaper:
             signal.signal(number, lambda signum, _frame: self._stop.append(signum))
         signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)  # wakes select() through the wakeup fd
         # its own process group: doorbell-ci's tree kill still finds it, and this process can signal the group
-        self.child = os.posix_spawnp(self.argv[0], self.argv, dict(os.environ), setpgroup=0,
-                                     setsigdef=_RESET_SIGNALS, setsigmask=())
+        self.child = os.posix_spawn(find_program(self.argv[0], os.environ.get("PATH")), self.argv, dict(os.environ),
+                                    setpgroup=0, setsigdef=_RESET_SIGNALS, setsigmask=())
 
     def _reap(self) -> bool:
         """Collect every child that ended; True while any child is left."""
