@@ -473,7 +473,7 @@ def test_the_watchdog_costs_little_per_suite(tmp_path: Path) -> None:
     for _ in range(5):
         execution.run_command("probe", command, 30, tmp_path / "probe.log")
     per_suite = (time.perf_counter() - begin) / 5
-    assert per_suite < 1.0, f"{per_suite:.3f}s per suite"
+    assert per_suite < 1.0 * time_scale(), f"{per_suite:.3f}s per suite"  # qemu-user: 2.3 s at load 8
     assert threading.active_count() < 50  # no thread per suite is left behind
 
 
