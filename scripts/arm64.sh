@@ -269,12 +269,10 @@ run_suite() {
     say "skipped: set DOORBELL_CI_ARM64=1 (scripts/test.sh --full does) to run the $suite suite on arm64"
     return 0
   fi
-  if [ "$suite" = integration ] && [ "${DOORBELL_CI_ARM64_INTEGRATION:-}" != "1" ]; then
-    # qemu-user answers prctl(PR_SET_CHILD_SUBREAPER) and PR_SET_DUMPABLE with EINVAL, so the process
-    # containment and secret tests cannot pass under emulation (a real arm64 kernel has both); until
-    # those tests tell emulation apart, the suite is opt-in (docs/PLATFORMS.md, "arm64 under emulation")
-    write_skip "$junit" "$suite" "opt-in under qemu-user (DOORBELL_CI_ARM64_INTEGRATION=1): qemu-user does not emulate PR_SET_CHILD_SUBREAPER or PR_SET_DUMPABLE, which the containment tests need"
-    say "skipped: the integration suite on arm64 is opt-in under emulation (DOORBELL_CI_ARM64_INTEGRATION=1)"
+  if [ "$suite" = integration ] && [ "${DOORBELL_CI_ARM64_INTEGRATION:-}" = "0" ]; then
+    # an opt-out for a machine in a hurry: under emulation the suite takes about as long as all the others
+    write_skip "$junit" "$suite" "left out with DOORBELL_CI_ARM64_INTEGRATION=0"
+    say "skipped: DOORBELL_CI_ARM64_INTEGRATION=0 leaves the integration suite on arm64 out"
     return 0
   fi
   reason="$(unavailable_reason)"

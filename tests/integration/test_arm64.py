@@ -63,6 +63,20 @@ def test_the_suites_skip_with_the_reason_unless_asked_for(tmp_path: Path) -> Non
     assert "DOORBELL_CI_ARM64=1" in completed.stderr
 
 
+def test_the_integration_suite_runs_when_asked_for_unless_left_out(tmp_path: Path) -> None:
+    """It runs with the unit suite (DOORBELL_CI_ARM64=1); DOORBELL_CI_ARM64_INTEGRATION=0 leaves it out, visibly."""
+    junit = tmp_path / "out" / "integration.xml"
+    env = {key: value for key, value in os.environ.items() if key != REQUIRE_ENV}
+    completed = arm64("run", "integration", str(junit), env={**env, "DOORBELL_CI_ARM64": "1",
+                                                             "DOORBELL_CI_ARM64_INTEGRATION": "0"})
+    assert completed.returncode == 0, completed.stderr
+    assert skipped_message(junit) == "left out with DOORBELL_CI_ARM64_INTEGRATION=0"
+    assert "DOORBELL_CI_ARM64_INTEGRATION=0" in completed.stderr
+    unasked = {key: value for key, value in env.items() if key != "DOORBELL_CI_ARM64"}
+    completed = arm64("run", "integration", str(junit), env={**unasked, "DOORBELL_CI_ARM64_INTEGRATION": "0"})
+    assert "scripts/test.sh --full" in skipped_message(junit)  # not asked for at all: that reason comes first
+
+
 def test_a_machine_that_cannot_build_the_root_skips_or_fails_when_tools_are_required(tmp_path: Path) -> None:
     """Two reasons, two mechanisms: no root privileges (as uid 65534), and debootstrap missing from PATH."""
     give_to_nonroot(tmp_path)
