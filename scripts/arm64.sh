@@ -299,6 +299,13 @@ run_suite() {
   if [ -f "$repo/$out/junit/$suite.xml" ]; then
     mkdir -p "$(dirname "$junit")"
     cp "$repo/$out/junit/$suite.xml" "$junit"
+  elif [ -f "$repo/$out/junit.xml" ]; then
+    # the inner pytest was killed (the suite's timeout) before writing its JUnit; the inner doorbell-ci's
+    # merged junit.xml holds the tests that finished and the timeout as an error: better than no counts
+    mkdir -p "$(dirname "$junit")"
+    cp "$repo/$out/junit.xml" "$junit"
+    say "the $suite suite did not finish in the arm64 root (exit code $status): its finished tests come from $out/junit.xml"
+    [ "$status" -ne 0 ] || status=1
   else
     say "the $suite suite wrote no JUnit XML in the arm64 root (exit code $status); see $out/"
     [ "$status" -ne 0 ] || status=1
