@@ -269,12 +269,10 @@ run_suite() {
     say "skipped: set DOORBELL_CI_ARM64=1 (scripts/test.sh --full does) to run the $suite suite on arm64"
     return 0
   fi
-  if [ "$suite" = integration ] && [ "${DOORBELL_CI_ARM64_INTEGRATION:-}" != "1" ]; then
-    # qemu-user answers prctl(PR_SET_CHILD_SUBREAPER) and PR_SET_DUMPABLE with EINVAL, so the process
-    # containment and secret tests cannot pass under emulation (a real arm64 kernel has both); until
-    # those tests tell emulation apart, the suite is opt-in (docs/PLATFORMS.md, "arm64 under emulation")
-    write_skip "$junit" "$suite" "opt-in under qemu-user (DOORBELL_CI_ARM64_INTEGRATION=1): qemu-user does not emulate PR_SET_CHILD_SUBREAPER or PR_SET_DUMPABLE, which the containment tests need"
-    say "skipped: the integration suite on arm64 is opt-in under emulation (DOORBELL_CI_ARM64_INTEGRATION=1)"
+  if [ "$suite" = integration ] && [ "${DOORBELL_CI_ARM64_INTEGRATION:-}" = "0" ]; then
+    # an opt-out for a machine in a hurry: under emulation the suite takes about as long as all the others
+    write_skip "$junit" "$suite" "left out with DOORBELL_CI_ARM64_INTEGRATION=0"
+    say "skipped: DOORBELL_CI_ARM64_INTEGRATION=0 leaves the integration suite on arm64 out"
     return 0
   fi
   reason="$(unavailable_reason)"
@@ -296,11 +294,19 @@ run_suite() {
   say "running the $suite suite in $root (aarch64 under qemu)"
   # the suite's own timeout (900 s for integration) is for native speed: emulation needs more, and the
   # outer suite's timeout (pyproject.toml) still bounds the whole
+  # (arm64-integration: 1800 s); 1680 s inside ends the inner run first, so what finished comes back
   run_inside "$root" python -m doorbell_ci run --project /src --suites "$suite" --no-coverage \
-    --timeout "${DOORBELL_CI_ARM64_SUITE_TIMEOUT:-2200}" --output-dir "/src/$out" || status=$?
+    --timeout "${DOORBELL_CI_ARM64_SUITE_TIMEOUT:-1680}" --output-dir "/src/$out" || status=$?
   if [ -f "$repo/$out/junit/$suite.xml" ]; then
     mkdir -p "$(dirname "$junit")"
     cp "$repo/$out/junit/$suite.xml" "$junit"
+  elif [ -f "$repo/$out/junit.xml" ]; then
+    # the inner pytest was killed (the suite's timeout) before writing its JUnit; the inner doorbell-ci's
+    # merged junit.xml holds the tests that finished and the timeout as an error: better than no counts
+    mkdir -p "$(dirname "$junit")"
+    cp "$repo/$out/junit.xml" "$junit"
+    say "the $suite suite did not finish in the arm64 root (exit code $status): its finished tests come from $out/junit.xml"
+    [ "$status" -ne 0 ] || status=1
   else
     say "the $suite suite wrote no JUnit XML in the arm64 root (exit code $status); see $out/"
     [ "$status" -ne 0 ] || status=1

@@ -32,6 +32,7 @@ can be imported into it, and it costs about 40 ms per suite on a busy 2-core mac
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import select
 import sys
@@ -113,8 +114,8 @@ def make_non_dumpable() -> bool:
     return prctl(PR_SET_DUMPABLE, 0)
 
 
-def _parents() -> dict[int, int] | None:
-    """pid -> parent pid of every process, from /proc; None where there is no /proc."""
+def _parents() -> dict[int, tuple[int, int, int]] | None:
+    """pid -> (parent pid, process group, session) of every process, from /proc; None where there is no /proc."""
     try:
         names = os.listdir("/proc")
     except OSError:
@@ -129,24 +130,36 @@ def _parents() -> dict[int, int] | None:
         except OSError:
             continue  # gone meanwhile
         fields = stat[stat.rfind(b")") + 2:].split()  # the name may hold spaces and parentheses
-        if len(fields) > 1 and fields[0] != b"Z":  # a zombie is dead already: reaping is all it needs
-            parents[int(name)] = int(fields[1])
+        if len(fields) > 3 and fields[0] != b"Z":  # a zombie is dead already: reaping is all it needs
+            parents[int(name)] = (int(fields[1]), int(fields[2]), int(fields[3]))
     return parents
 
 
-def descendants(root: int) -> list[int] | None:
-    """Every living process below ``root``, parents first; None where they cannot be listed."""
+def descendants(root: int, group: int | None = None) -> list[int] | None:
+    """Every living process below ``root``, parents first, then those of process ``group`` that are not below it.
+
+    With the subreaper nothing leaves ``root``'s tree, so ``group`` adds nothing. Without it (a kernel
+    or an emulator that refuses the prctl: qemu-user answers EINVAL) an orphan goes to init, and
+    the suite's process group is what still finds the ones that did not leave it. Only members in
+    this process's session count: a group id is a pid, and once the group is empty the kernel may
+    give that pid to a stranger, which would lead a group of its own in a session of its own. None
+    where processes cannot be listed.
+    """
     parents = _parents()
     if parents is None:
         return None
     children: dict[int, list[int]] = {}
-    for pid, parent in parents.items():
+    for pid, (parent, _group, _session) in parents.items():
         children.setdefault(parent, []).append(pid)
     found, queue = [], list(children.get(root, ()))
     while queue:
         pid = queue.pop(0)
         found.append(pid)
         queue.extend(children.get(pid, ()))
+    if group is not None:
+        below, session = set(found), os.getsid(0)
+        found += [pid for pid, (_parent, pgid, sid) in parents.items()
+                  if pgid == group and sid == session and pid not in below and pid != root]
     return found
 
 
@@ -161,6 +174,33 @@ def describe(pid: int) -> dict[str, object]:
     except OSError:
         pass
     return entry
+
+
+def find_program(name: str, path: str | None) -> str:
+    """The file ``execvp`` would run for ``name``, or the ``OSError`` it would fail with.
+
+    Looked up here rather than left to ``posix_spawnp``: glibc's posix_spawn learns of a failed
+    exec through memory it shares with the child (``CLONE_VM | CLONE_VFORK``), and qemu-user runs
+    that clone as a plain fork, so under emulation a missing program "starts" and exits 127 instead
+    of raising (measured in the arm64 root). A file that vanishes between here and the exec is still
+    an exit 127 there; on a real kernel ``posix_spawn`` raises as before.
+    """
+    if "/" in name:
+        candidates = [name]
+    else:
+        folders = (os.defpath if path is None else path).split(os.pathsep)
+        candidates = [os.path.join(folder or ".", name) for folder in folders]
+    refused = None
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            if os.access(candidate, os.X_OK):
+                return candidate
+            refused = candidate  # execvp goes on looking, and reports EACCES if nothing else is found
+        elif os.path.isdir(candidate) and "/" in name:
+            refused = candidate
+    if refused is not None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), refused)
+    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
 
 
 def _exit_code(status: int) -> int:
@@ -197,8 +237,8 @@ class Reaper:
             signal.signal(number, lambda signum, _frame: self._stop.append(signum))
         signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)  # wakes select() through the wakeup fd
         # its own process group: doorbell-ci's tree kill still finds it, and this process can signal the group
-        self.child = os.posix_spawnp(self.argv[0], self.argv, dict(os.environ), setpgroup=0,
-                                     setsigdef=_RESET_SIGNALS, setsigmask=())
+        self.child = os.posix_spawn(find_program(self.argv[0], os.environ.get("PATH")), self.argv, dict(os.environ),
+                                    setpgroup=0, setsigdef=_RESET_SIGNALS, setsigmask=())
 
     def _reap(self) -> bool:
         """Collect every child that ended; True while any child is left."""
@@ -249,9 +289,13 @@ class Reaper:
             if pid not in self.seen and pid != self.child:
                 self.seen[pid] = {**describe(pid), "pgid": _process_group(pid)}
 
+    def _below(self) -> list[int] | None:
+        """What this process must end: its descendants, and what is left in the suite's process group."""
+        return descendants(os.getpid(), self.child or None)
+
     def end_everything(self) -> None:
         """SIGTERM everything below this process, wait up to ``grace``, then SIGKILL until nothing is left."""
-        below = descendants(os.getpid())
+        below = self._below()
         if below is None:  # no /proc (macOS): the suite's process group is all that can be reached
             self._end_group()
             return
@@ -261,7 +305,7 @@ class Reaper:
         while below and time.monotonic() < deadline:
             time.sleep(0.02)
             self._reap()
-            below = descendants(os.getpid()) or []
+            below = self._below() or []
             self._note(below)
         for _ in range(KILL_PASSES):
             if not below and not self._reap():
@@ -269,7 +313,7 @@ class Reaper:
             self._signal(below, signal.SIGKILL)
             time.sleep(0.005)
             self._reap()
-            below = descendants(os.getpid()) or []
+            below = self._below() or []
             self._note(below)
 
     def _end_group(self) -> None:

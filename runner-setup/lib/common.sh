@@ -19,7 +19,10 @@ RUNNER_USER="${RUNNER_USER:-github-runner}"
 RUNNER_DIR="${RUNNER_DIR:-${ROOT}/opt/doorbell-runner}"
 RUNNER_HOOKS_DIR="${RUNNER_HOOKS_DIR:-${ROOT}/opt/doorbell-runner-hooks}"
 RUNNER_WORK_DIR="${RUNNER_WORK_DIR:-${RUNNER_DIR}/_work}"
-RUNNER_VERSION="${RUNNER_VERSION:-2.321.0}"
+# v2.336.0: released 2026-07-20, the newest in the actions/runner history this was checked against (2026-12-02).
+# GitHub stops queueing jobs to a runner 30 days after a newer release; the runner updates itself, and
+# health-check.sh says when the installed one is near or past that deadline. Bump it with each release.
+RUNNER_VERSION="${RUNNER_VERSION:-2.336.0}"
 RUNNER_DOWNLOAD_BASE="${RUNNER_DOWNLOAD_BASE:-https://github.com/actions/runner/releases/download}"
 RUNNER_GROUPS="video,gpio,i2c"
 SUDOERS_FILE="${ROOT}/etc/sudoers.d/doorbell-runner"

@@ -63,6 +63,53 @@ def test_the_suites_skip_with_the_reason_unless_asked_for(tmp_path: Path) -> Non
     assert "DOORBELL_CI_ARM64=1" in completed.stderr
 
 
+def test_the_integration_suite_runs_when_asked_for_unless_left_out(tmp_path: Path) -> None:
+    """It runs with the unit suite (DOORBELL_CI_ARM64=1); DOORBELL_CI_ARM64_INTEGRATION=0 leaves it out, visibly."""
+    junit = tmp_path / "out" / "integration.xml"
+    env = {key: value for key, value in os.environ.items() if key != REQUIRE_ENV}
+    completed = arm64("run", "integration", str(junit), env={**env, "DOORBELL_CI_ARM64": "1",
+                                                             "DOORBELL_CI_ARM64_INTEGRATION": "0"})
+    assert completed.returncode == 0, completed.stderr
+    assert skipped_message(junit) == "left out with DOORBELL_CI_ARM64_INTEGRATION=0"
+    assert "DOORBELL_CI_ARM64_INTEGRATION=0" in completed.stderr
+    unasked = {key: value for key, value in env.items() if key != "DOORBELL_CI_ARM64"}
+    completed = arm64("run", "integration", str(junit), env={**unasked, "DOORBELL_CI_ARM64_INTEGRATION": "0"})
+    assert "scripts/test.sh --full" in skipped_message(junit)  # not asked for at all: that reason comes first
+
+
+RUN_WITHOUT_ROOT = """
+. "$1" --functions-only
+build() { echo /nonexistent-root; }      # the root is not what this checks: only what comes back from it
+run_inside() { shift; mkdir -p "$repo/$OUT/junit"; eval "$FAKE_INNER"; }
+repo="$2"
+run_suite integration "$3"
+"""
+
+
+@pytest.mark.parametrize("inner", ["finished", "timed-out"])
+def test_the_junit_that_comes_back_from_the_root(tmp_path: Path, inner: str) -> None:
+    """The inner pytest's JUnit when it finished; when it was killed at the timeout (no JUnit of its own), the inner
+    doorbell-ci's merged junit.xml, so the finished tests still count outside; the suite fails either way then."""
+    project = tmp_path / "project"
+    project.mkdir()
+    junit = tmp_path / "out" / "integration.xml"
+    out = ".arm64-results/integration"
+    fake = {"finished": f'echo "<testsuites>pytest</testsuites>" > "$repo/{out}/junit/integration.xml"',
+            "timed-out": f'echo "<testsuites>merged</testsuites>" > "$repo/{out}/junit.xml"; return 1'}[inner]
+    env = {**os.environ, "DOORBELL_CI_ARM64": "1", "DOORBELL_CI_ARM64_CACHE": str(tmp_path / "cache"),
+           "OUT": out, "FAKE_INNER": fake}
+    (tmp_path / "cache").mkdir()
+    completed = subprocess.run(["bash", "-c", RUN_WITHOUT_ROOT, "test", str(ARM64), str(project), str(junit)],
+                               env=env, capture_output=True, text=True, timeout=60, check=False)
+    if inner == "finished":
+        assert completed.returncode == 0, completed.stderr
+        assert junit.read_text() == "<testsuites>pytest</testsuites>\n"
+    else:
+        assert completed.returncode == 1, completed.stderr
+        assert junit.read_text() == "<testsuites>merged</testsuites>\n"
+        assert f"its finished tests come from {out}/junit.xml" in completed.stderr
+
+
 def test_a_machine_that_cannot_build_the_root_skips_or_fails_when_tools_are_required(tmp_path: Path) -> None:
     """Two reasons, two mechanisms: no root privileges (as uid 65534), and debootstrap missing from PATH."""
     give_to_nonroot(tmp_path)

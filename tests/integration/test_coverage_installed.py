@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -55,6 +56,20 @@ def _wheel(folder: Path, with_plugin: bool) -> Path:
     return path
 
 
+def _see_this_environment(python: Path) -> None:
+    """Let the new venv import what the running tests import (pytest, pytest-cov, psutil...), after its own packages.
+
+    ``--system-site-packages`` shows the base Python's site-packages only. When these tests run in a venv
+    themselves (the arm64 root's /opt/venv, a Pi's .venv), pytest is not there, and doorbell-ci in the new venv
+    stopped at its first import; a ``.pth`` file adds this environment's folders after the venv's own.
+    """
+    mine = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
+    theirs = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],  # noqa: S603
+                            capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    Path(theirs).mkdir(parents=True, exist_ok=True)
+    (Path(theirs) / "doorbell-ci-tests.pth").write_text("\n".join(sorted(mine)) + "\n", encoding="utf-8")
+
+
 def _run_installed(tmp_path: Path, with_plugin: bool) -> tuple[subprocess.CompletedProcess[str], dict]:
     """pip-install ringlib (not editable) into a fresh venv, then `doorbell-ci run --paths tests` with it."""
     venv = tmp_path / "venv"
@@ -62,6 +77,7 @@ def _run_installed(tmp_path: Path, with_plugin: bool) -> tuple[subprocess.Comple
     subprocess.run([base, "-m", "venv", "--without-pip", "--system-site-packages", venv],  # pytest, pytest-cov
                    check=True, timeout=180)
     python = venv / "bin" / "python"
+    _see_this_environment(python)
     subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps",  # pip's own
                     "--disable-pip-version-check", _wheel(tmp_path, with_plugin)], check=True, timeout=180)
     project = tmp_path / "project"

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tooling import time_scale
+
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "tests" / "sample_project"
 CORE_UNIT_TESTS = ["test_config.py", "test_plan.py", "test_platforms.py", "test_portability.py", "test_results.py",
@@ -29,7 +31,7 @@ def dev_mode(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items()
            if key not in {"PYTHONWARNINGS", "PYTHONDEVMODE"} and not key.startswith("PYTEST_")}
     return subprocess.run([sys.executable, "-X", "dev", "-W", "error", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, encoding="utf-8", errors="replace", timeout=300, check=False)
+                          text=True, encoding="utf-8", errors="replace", timeout=300 * time_scale(), check=False)
 
 
 def assert_no_warnings(completed: subprocess.CompletedProcess[str]) -> None:

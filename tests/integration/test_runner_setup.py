@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,7 +31,8 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
 
 SETUP = Path(__file__).resolve().parents[2] / "runner-setup"
 SCRIPTS = sorted([*SETUP.glob("*.sh"), *SETUP.glob("hooks/*.sh")])
-VERSION = "2.321.0"
+VERSION = "2.336.0"  # runner-setup/lib/common.sh's pinned default
+NEXT, AFTER_NEXT = "2.337.0", "2.338.0"  # releases after it, for the update-deadline check
 TOKEN = "AABBCCDDEEFF0011-registration-token-never-shown"
 
 
@@ -202,7 +204,7 @@ def test_download_verifies_the_checksum(tmp_path: Path, release: Path) -> None:
     bad = run_script("install-runner.sh", "--download-only", str(tmp_path / "bad"), arch="armhf", release=release,
                      env={"DOORBELL_RUNNER_ALLOW_ARM32": "1"})
     assert bad.returncode == 1
-    assert "checksum mismatch for actions-runner-linux-arm-2.321.0.tar.gz" in bad.stderr
+    assert f"checksum mismatch for actions-runner-linux-arm-{VERSION}.tar.gz" in bad.stderr
     assert not list((tmp_path / "bad").glob("*.tar.gz"))  # the bad download is not kept
 
 
@@ -279,12 +281,12 @@ def releases_api(tmp_path: Path, releases: list[tuple[str, float]]) -> str:
 
 
 @pytest.mark.parametrize(("releases", "level", "detail"), [
-    ([("v2.321.0", 90)], "ok  ", "the latest release"),
-    ([("v2.322.0", 5), ("v2.321.0", 90)], "ok  ", "v2.322.0 is available; 25 days left to update"),
-    # the clock runs from the first newer release (v2.322.0, 26 days), not the latest one (v2.323.0)
-    ([("v2.323.0", 1), ("v2.322.0", 26.5), ("v2.321.0", 90)], "WARN",
-     "v2.322.0 came out 26 days ago: update within 4 days"),
-    ([("v2.322.0", 31), ("v2.321.0", 90)], "FAIL", "GitHub no longer queues jobs to this runner"),
+    ([(f"v{VERSION}", 90)], "ok  ", "the latest release"),
+    ([(f"v{NEXT}", 5), (f"v{VERSION}", 90)], "ok  ", f"v{NEXT} is available; 25 days left to update"),
+    # the clock runs from the first newer release (NEXT, 26 days), not the latest one (AFTER_NEXT)
+    ([(f"v{AFTER_NEXT}", 1), (f"v{NEXT}", 26.5), (f"v{VERSION}", 90)], "WARN",
+     f"v{NEXT} came out 26 days ago: update within 4 days"),
+    ([(f"v{NEXT}", 31), (f"v{VERSION}", 90)], "FAIL", "GitHub no longer queues jobs to this runner"),
 ])
 def test_health_check_warns_before_githubs_30_day_update_deadline(
         tmp_path: Path, releases: list[tuple[str, float]], level: str, detail: str) -> None:
@@ -292,19 +294,29 @@ def test_health_check_warns_before_githubs_30_day_update_deadline(
     installed_runner(root)
     completed = run_script("health-check.sh", root=root, env={"RUNNER_RELEASES_API": releases_api(tmp_path, releases)})
     line = next(line for line in completed.stdout.splitlines() if " version: " in line)
-    assert line.startswith(f"{level} version: 2.321.0: ") and detail in line, completed.stdout
+    assert line.startswith(f"{level} version: {VERSION}: ") and detail in line, completed.stdout
     assert completed.returncode == (1 if level == "FAIL" else 0)
+
+
+def test_the_tests_check_the_pinned_runner_version() -> None:
+    """VERSION above is what install-runner.sh installs by default (lib/common.sh), so the health check's deadline
+    tests speak of the release a new Pi really gets."""
+    pinned = re.search(r'RUNNER_VERSION="\$\{RUNNER_VERSION:-([0-9.]+)\}"', (SETUP / "lib" / "common.sh").read_text())
+    assert pinned is not None and pinned.group(1) == VERSION
+    from tests.integration import test_runner_setup_arm64
+
+    assert test_runner_setup_arm64.VERSION == VERSION
 
 
 def test_health_check_says_when_it_cannot_read_the_releases(tmp_path: Path) -> None:
     root = fake_root("pi5", tmp_path)
     installed_runner(root)
     completed = run_script("health-check.sh", root=root)
-    assert "WARN version: 2.321.0; could not read GitHub's releases" in completed.stdout
+    assert f"WARN version: {VERSION}; could not read GitHub's releases" in completed.stdout
     garbage = tmp_path / "garbage.json"
     garbage.write_text('{"message": "API rate limit exceeded"}', encoding="utf-8")
     completed = run_script("health-check.sh", root=root, env={"RUNNER_RELEASES_API": garbage.as_uri()})
-    assert "WARN version: 2.321.0: unreadable release list" in completed.stdout
+    assert f"WARN version: {VERSION}: unreadable release list" in completed.stdout
 
 
 def test_health_check_fails_on_under_voltage(tmp_path: Path) -> None:

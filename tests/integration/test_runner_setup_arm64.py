@@ -35,7 +35,7 @@ pytestmark = pytest.mark.skipif(not INSIDE, reason="runs as root inside the emul
                                 "arm64-integration suite, scripts/test.sh --full); elsewhere it would install a runner")
 
 SETUP = Path(__file__).resolve().parents[2] / "runner-setup"
-VERSION = "2.321.0"
+VERSION = "2.336.0"  # runner-setup/lib/common.sh's pinned default
 TOKEN = "AABBCCDDEEFF0011-registration-token-arm64"
 REMOVAL_TOKEN = "FFEEDDCCBBAA-removal-token-arm64"
 USER = "github-runner"
