@@ -280,3 +280,14 @@ def test_a_command_writes_to_a_throwaway_layer_and_its_exit_code_comes_back(arm6
     assert not (arm64_root / marker).exists()
     namespace = completed.stdout.strip().splitlines()[-1]
     assert namespace.startswith("mnt:[") and _processes_in_namespace(namespace) == []
+
+
+def test_the_integration_files_ci_runs_on_arm64_exist() -> None:
+    """arm64-integration runs a list of files (ARM64_INTEGRATION_FILES): a renamed file must not drop out unseen."""
+    script = f'. "{ARM64}" --functions-only; printf "%s\\n" "${{ARM64_INTEGRATION_FILES[@]}}"'
+    listed = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
+                            check=True).stdout.split()
+    assert "tests/integration/test_runner_setup_arm64.py" in listed
+    assert len(listed) >= 5
+    missing = [name for name in listed if not (REPO / name).is_file()]
+    assert not missing, f"scripts/arm64.sh lists integration files that do not exist: {missing}"
