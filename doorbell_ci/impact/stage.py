@@ -28,6 +28,7 @@ from doorbell_ci.impact.select import Selection, SelectSettings, full_run, selec
 from doorbell_ci.plan import Plan, PlannedSuite, SkippedSuite
 
 CONTEXT_ARG = "--cov-context=test"
+FIXTURES_PLUGIN = "doorbell_ci.impact.fixtures_plugin"
 RECENT_RUNS = 10  # a test that failed or was flaky in this many of the latest runs is always selected
 FAILED_LETTERS = frozenset("FER")
 MAX_CHANGED_LISTED = 1_000
@@ -60,12 +61,21 @@ def platform_key(config: Any) -> str:
 def prepare_plan(plan: Plan, config: Any) -> Plan:
     if not getattr(config, "record_impact", False):
         return plan
+    from doorbell_ci.impact.fixtures_plugin import ENV_VAR
+
     suites = []
     for suite in plan.suites:
         if suite.coverage and suite.config.is_pytest and CONTEXT_ARG not in suite.config.pytest_args:
-            suite = replace(suite, config=replace(suite.config, pytest_args=(*suite.config.pytest_args, CONTEXT_ARG)))
+            args = (*suite.config.pytest_args, CONTEXT_ARG, "-p", FIXTURES_PLUGIN)
+            env = {**suite.config.env, ENV_VAR: str(plan.output_dir / fixtures_file(suite.name))}
+            suite = replace(suite, config=replace(suite.config, pytest_args=args, env=env))
         suites.append(suite)
     return replace(plan, suites=tuple(suites))
+
+
+def fixtures_file(suite: str) -> str:
+    """Where ``fixtures_plugin`` lists each test's shared fixtures (``.<worker>`` is appended)."""
+    return f"logs/{suite}.impact-fixtures"
 
 
 def map_path(config: Any) -> tuple[Path, bool]:
@@ -119,7 +129,7 @@ def select(plan: Plan, environment: Any, config: Any, console: Any) -> ImpactSta
     else:
         settings = SelectSettings(full_run=tuple(config.impact_full_run), ignore=tuple(config.impact_ignore))
         selection = select_tests(impact_map, found, collected, _recent_failures(config, collected, stage.notices),
-                                 settings)
+                                 settings, _importers(Path(config.project), found, collected))
     stage.selection = selection
     stage.impact = _document(mode, map_facts, selection, found)
     line = summary_line(stage.impact)
@@ -153,6 +163,25 @@ def _changes(project: Path, impact_map: ImpactMap) -> changes_.Changes:
     changes_.drift(project, found, impact_map.files)
     changes_.to_blocks(project, found, impact_map.files)
     return found
+
+
+def _importers(project: Path, found: changes_.Changes, collected: dict[str, list[str]]) -> Any:
+    """``importers_of`` for select_tests: the test files whose import closure reaches a changed module."""
+    def importers_of(modules: set[str]) -> set[str]:
+        from doorbell_ci.impact.imports import importers
+        from doorbell_ci.impact.select import test_file_of
+
+        try:
+            listed = str(changes_.git(project, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+                                      "--", "*.py"))
+        except changes_.GitError:
+            listed = ""
+        python_files = {path for path in listed.split("\0") if path}
+        python_files |= {changed.path for changed in found.files if changed.path.endswith(".py")}
+        test_files = {test_file_of(nodeid) for ids in collected.values() for nodeid in ids}
+        return importers(project, python_files, test_files, modules)
+
+    return importers_of
 
 
 def _restrict(plan: Plan, selection: Selection) -> Plan:
@@ -255,7 +284,7 @@ def after_run(stage: ImpactStage, plan: Plan, config: Any, result: Any) -> None:
 
 
 def _record(plan: Plan, config: Any, result: Any, impact: dict[str, Any]) -> dict[str, Any] | None:
-    from doorbell_ci.impact.record import Recording, build_map, read_suite
+    from doorbell_ci.impact.record import Recording, build_map, read_fixture_uses, read_suite
 
     if impact["mode"] == "affected" and impact.get("deselected"):
         impact["notices"].append("impact: the map is not recorded from a selected run (it would lack the "
@@ -274,6 +303,7 @@ def _record(plan: Plan, config: Any, result: Any, impact: dict[str, Any]) -> dic
             recording.notices.append(f"impact: {suite.name} left no coverage data; its tests have no map entry")
         else:
             read_suite(recording, suite.name, data_file, project)
+            read_fixture_uses(recording, suite.name, sorted(plan.output_dir.glob(f"{fixtures_file(suite.name)}.*")))
     impact["notices"].extend(recording.notices)
     read = set(recording.suites)
     ran: list[str] = []
@@ -294,4 +324,5 @@ def _record(plan: Plan, config: Any, result: Any, impact: dict[str, Any]) -> dic
     except OSError as error:
         impact["notices"].append(f"impact: {FILENAME} could not be written: {error.strerror or error}")
         return None
-    return {"path": FILENAME, "tests": len(impact_map.tests), "files": len(impact_map.files), "bytes": size}
+    tests = sum(1 for key in impact_map.tests if not key.endswith("::"))  # "suite::" holds import-time lines
+    return {"path": FILENAME, "tests": tests, "files": len(impact_map.files), "bytes": size}
