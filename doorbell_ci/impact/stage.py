@@ -19,13 +19,17 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from doorbell_ci.impact import changes as changes_
 from doorbell_ci.impact import summary_line
-from doorbell_ci.impact.impactmap import FILENAME, ImpactMap, ImpactMapError, read_map, write_map
-from doorbell_ci.impact.select import Selection, SelectSettings, full_run, select_tests
 from doorbell_ci.plan import Plan, PlannedSuite, SkippedSuite
+
+if TYPE_CHECKING:  # the modules themselves are imported when a run selects or records (start-up cost)
+    from doorbell_ci.impact import changes as changes_
+    from doorbell_ci.impact.impactmap import ImpactMap
+    from doorbell_ci.impact.select import Selection
+
+FILENAME = "impact.json.gz"  # impactmap.FILENAME, without importing gzip and zlib into every run
 
 CONTEXT_ARG = "--cov-context=test"
 FIXTURES_PLUGIN = "doorbell_ci.impact.fixtures_plugin"
@@ -100,6 +104,8 @@ def select(plan: Plan, environment: Any, config: Any, console: Any) -> ImpactSta
         if getattr(config, "record_impact", False):
             stage.impact = _document("all", None, None)
         return stage
+    from doorbell_ci.impact import changes as changes_
+    from doorbell_ci.impact.select import SelectSettings, full_run, select_tests
     from doorbell_ci.sharding import _collect_ids  # the shard probe: collects through any environment
 
     pytest_suites = [suite for suite in plan.suites if suite.config.is_pytest]
@@ -140,6 +146,9 @@ def select(plan: Plan, environment: Any, config: Any, console: Any) -> ImpactSta
 
 
 def _usable_map(config: Any, notices: list[str]) -> tuple[ImpactMap | None, dict[str, Any] | None, str | None]:
+    from doorbell_ci.impact import changes as changes_
+    from doorbell_ci.impact.impactmap import ImpactMapError, read_map
+
     path, named = map_path(config)
     if not named and not os.path.lexists(path):
         return None, None, "no impact map (record one with --record-impact on a full run, e.g. the default branch)"
@@ -159,6 +168,8 @@ def _usable_map(config: Any, notices: list[str]) -> tuple[ImpactMap | None, dict
 
 
 def _changes(project: Path, impact_map: ImpactMap) -> changes_.Changes:
+    from doorbell_ci.impact import changes as changes_
+
     found = changes_.find_changes(project, impact_map.commit)
     changes_.drift(project, found, impact_map.files)
     changes_.to_blocks(project, found, impact_map.files)
@@ -168,6 +179,7 @@ def _changes(project: Path, impact_map: ImpactMap) -> changes_.Changes:
 def _importers(project: Path, found: changes_.Changes, collected: dict[str, list[str]]) -> Any:
     """``importers_of`` for select_tests: the test files whose import closure reaches a changed module."""
     def importers_of(modules: set[str]) -> set[str]:
+        from doorbell_ci.impact import changes as changes_
         from doorbell_ci.impact.imports import importers
         from doorbell_ci.impact.select import test_file_of
 
@@ -284,6 +296,8 @@ def after_run(stage: ImpactStage, plan: Plan, config: Any, result: Any) -> None:
 
 
 def _record(plan: Plan, config: Any, result: Any, impact: dict[str, Any]) -> dict[str, Any] | None:
+    from doorbell_ci.impact import changes as changes_
+    from doorbell_ci.impact.impactmap import ImpactMapError, write_map
     from doorbell_ci.impact.record import Recording, build_map, read_fixture_uses, read_suite
 
     if impact["mode"] == "affected" and impact.get("deselected"):
