@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+CONTEXT_PREFIX = "doorbell-ci-fixture:"  # coverage context of a shared fixture's setup (plugin.py)
+FIXTURES_ENV = "DOORBELL_CI_IMPACT_FIXTURES"  # where plugin.py lists each test's shared fixtures
+
 
 def _ranges(lines: Any) -> str:
     parts = []
