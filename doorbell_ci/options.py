@@ -404,8 +404,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("impact_full_run", "Patterns (fnmatch, project-relative) of files whose change runs every test; "
            "conftest.py and every non-Python file outside impact_ignore already do.", parse_patterns, (),
            flag="--impact-full-run", metavar="PATTERNS"),
-    Option("impact_ignore", "Patterns of files whose change selects no test, on top of *.md, *.rst, docs/** and "
-           "LICENSE*.", parse_patterns, (), flag="--impact-ignore", metavar="PATTERNS"),
+    Option("impact_ignore", "Patterns of files whose change selects no test, on top of *.md, *.rst, docs/**, "
+           "LICENSE* and what Python leaves in a checkout (__pycache__, *.pyc, .coverage).", parse_patterns, (),
+           flag="--impact-ignore", metavar="PATTERNS"),
     Option("impact_max_commits", "A map recorded more than this many commits before HEAD is stale: everything runs.",
            bounded(1, 100_000), 100, flag="--impact-max-commits", metavar="N"),
     # --- test history, flakiness, quarantine ---

@@ -14,6 +14,11 @@ Its setup is recorded under a context of its own (``doorbell-ci-fixture:<baseid>
 for every test the shared fixtures it uses are written to the file named by
 ``DOORBELL_CI_IMPACT_FIXTURES`` (one JSON line a test; each xdist worker writes its own file,
 ``.<workerid>`` appended). ``record`` then gives every test the lines of every shared fixture it uses.
+
+Code a test runs in another process (``subprocess``, ``multiprocessing``, ``os.fork``, ``os.system``)
+is not measured, so its lines would be missing from the test's entry and a change there would
+not select it. Every test (or shared fixture) that starts a process is written to
+``<file>.<workerid>.spawned`` at once; ``record`` gives such tests no entry, so they always run.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ import pytest
 from doorbell_ci.impact import CONTEXT_PREFIX, FIXTURES_ENV
 
 _coverage_instance: list[Any] = []  # looked up once: Coverage.current() is the one pytest-cov started
+_current: list[str] = [""]  # the test or shared fixture running now ("" between tests)
+_spawned: set[str] = set()
+_spawn_file: list[str] = []
 
 
 def fixture_id(fixturedef: Any) -> str:
@@ -52,23 +60,80 @@ def _switch(cov: Any, context: str) -> Any:
         return None
 
 
+def _note_spawn() -> None:
+    """A process is being started by whatever runs now: said once per test or fixture, written at once."""
+    who = _current[-1]
+    if not who or who in _spawned or not _spawn_file:
+        return
+    _spawned.add(who)
+    try:
+        with open(_spawn_file[0], "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"spawned": who}) + "\n")
+    except OSError:
+        pass
+
+
+def _watch(owner: Any, name: str) -> None:
+    original = getattr(owner, name, None)
+    if original is None or getattr(original, "_doorbell_ci_watched", False):
+        return
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        _note_spawn()
+        return original(*args, **kwargs)
+
+    watched._doorbell_ci_watched = True  # type: ignore[attr-defined]
+    setattr(owner, name, watched)
+
+
+def _watch_process_starts() -> None:
+    """Every way a test starts a process: subprocess, multiprocessing (fork, or _posixsubprocess), os."""
+    import subprocess
+
+    _watch(subprocess.Popen, "_execute_child")  # subprocess bound fork_exec at import: watched one level up
+    try:
+        import _posixsubprocess
+
+        _watch(_posixsubprocess, "fork_exec")  # multiprocessing's spawn and forkserver look it up each time
+    except ImportError:  # Windows
+        pass
+    for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp", "system", "spawnv", "spawnve", "spawnvp",
+                 "spawnvpe", "execv", "execve", "execvp", "execvpe"):
+        _watch(os, name)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    target = os.environ.get(FIXTURES_ENV)
+    if target:
+        worker = getattr(config, "workerinput", {}).get("workerid", "main")
+        _spawn_file.append(f"{target}.{worker}.spawned")
+        _watch_process_starts()
+
+
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     cov = _coverage()
     if cov is not None:
         _switch(cov, item.nodeid)
+    _current[:] = [item.nodeid]
     yield
+    _current[:] = [""]
     if cov is not None and nextitem is None:
         _switch(cov, "")  # what runs after the last test (session teardown) belongs to no test
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_fixture_setup(fixturedef: Any, request: Any) -> Iterator[None]:
-    cov = _coverage() if getattr(fixturedef, "scope", "function") != "function" else None
+    shared = getattr(fixturedef, "scope", "function") != "function"
+    cov = _coverage() if shared else None
     previous = _switch(cov, CONTEXT_PREFIX + fixture_id(fixturedef)) if cov is not None else None
+    if shared:
+        _current.append(CONTEXT_PREFIX + fixture_id(fixturedef))
     try:
         yield
     finally:
+        if shared:
+            _current.pop()
         if cov is not None:
             item = getattr(request, "_pyfuncitem", None)  # back to the test's own context
             _switch(cov, previous or (item.nodeid if item is not None else ""))

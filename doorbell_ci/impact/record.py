@@ -42,6 +42,8 @@ class Recording:
         default_factory=lambda: defaultdict(lambda: defaultdict(set)))
     uses: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     uses_unknown: set[str] = field(default_factory=set)  # suites whose fixture lists are missing
+    spawned: set[str] = field(default_factory=set)  # "suite::nodeid" of tests that started a process
+    spawned_fixtures: set[str] = field(default_factory=set)  # "suite::fixture id" of shared fixtures that did
     suites: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
 
@@ -136,6 +138,29 @@ def read_fixture_uses(recording: Recording, suite: str, files: Iterable[Path]) -
                 recording.uses[f"{suite}::{test}"].update(f"{suite}::{f}" for f in fixtures if isinstance(f, str))
 
 
+def read_spawned(recording: Recording, suite: str, files: Iterable[Path]) -> None:
+    """Tests and shared fixtures that started a process (``plugin``): what ran there was not measured."""
+    import json
+
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError as error:
+            recording.notices.append(f"impact: {path.name} could not be read ({error.strerror or error}); "
+                                     f"the tests of {suite} get no map entry")
+            recording.spawned.add(f"{suite}::*")
+            continue
+        for line in text.splitlines()[:1_000_000]:
+            try:
+                who = json.loads(line)["spawned"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if isinstance(who, str) and who.startswith(CONTEXT_PREFIX):
+                recording.spawned_fixtures.add(f"{suite}::{who[len(CONTEXT_PREFIX):]}")
+            elif isinstance(who, str):
+                recording.spawned.add(f"{suite}::{who}")
+
+
 def build_map(recording: Recording, project: Path, commit: str, dirty: bool, platform_key: str,
               ran: Iterable[str] = (), unsure: Iterable[str] = ()) -> ImpactMap:
     """The map: every measured file with its sha1 now, every test's lines as ranges.
@@ -154,7 +179,8 @@ def build_map(recording: Recording, project: Path, commit: str, dirty: bool, pla
         except OSError:
             continue  # generated and removed during the run: not a file a change can name
     for suite in recording.uses_unknown:
-        shared = [fixture for fixture in recording.fixture_lines if fixture.startswith(f"{suite}::")]
+        shared = [fixture for fixture in [*recording.fixture_lines, *recording.spawned_fixtures]
+                  if fixture.startswith(f"{suite}::")]
         for key in [*recording.lines, *ran]:
             if key.startswith(f"{suite}::") and not key.endswith("::"):
                 recording.uses[key].update(shared)
@@ -173,6 +199,13 @@ def build_map(recording: Recording, project: Path, commit: str, dirty: bool, pla
         tests.setdefault(key, {})
     for key in unsure:
         tests.pop(key, None)
+    for key in list(tests):  # started a process, itself or through a shared fixture: lines went unmeasured
+        suite = key.split("::", 1)[0]
+        if key.endswith("::"):
+            continue
+        if key in recording.spawned or f"{suite}::*" in recording.spawned \
+                or recording.spawned_fixtures.intersection(recording.uses.get(key, ())):
+            del tests[key]
     return ImpactMap(commit=commit, dirty=dirty, platform_key=platform_key,
                      created_at=datetime.now(UTC).isoformat(timespec="seconds"),
                      suites=sorted(recording.suites), files=files, tests=tests)

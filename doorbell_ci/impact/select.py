@@ -26,6 +26,9 @@ from doorbell_ci.impact.changes import WHOLE_FILE, ChangedFile, Changes
 from doorbell_ci.impact.impactmap import ImpactMap
 
 DEFAULT_IGNORE = ("*.md", "*.rst", "docs/**", "LICENSE*")
+# what Python and the test tools leave in a checkout that does not ignore it in .gitignore: not a change
+GENERATED = ("*.pyc", "*.pyo", "__pycache__/*", "*/__pycache__/*", ".pytest_cache/*", "*.egg-info/*",
+             ".coverage", ".coverage.*", "*/.coverage", "*/.coverage.*")
 REASONS = ("changed_code", "new_test_file", "modified_test_file", "no_map_entry", "recent_failure")
 
 
@@ -114,7 +117,7 @@ def select_tests(impact: ImpactMap, changes: Changes, collected: Mapping[str, li
     without it, a module-level change reaches only the tests that executed a line of the file.
     """
     test_files = {test_file_of(nodeid) for ids in collected.values() for nodeid in ids}
-    ignore = DEFAULT_IGNORE + tuple(settings.ignore)
+    ignore = DEFAULT_IGNORE + GENERATED + tuple(settings.ignore)
     relevant: list[ChangedFile] = []
     ignored: list[str] = []
     for changed in changes.files:

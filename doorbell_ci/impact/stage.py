@@ -301,7 +301,7 @@ def after_run(stage: ImpactStage, plan: Plan, config: Any, result: Any) -> None:
 def _record(plan: Plan, config: Any, result: Any, impact: dict[str, Any]) -> dict[str, Any] | None:
     from doorbell_ci.impact import changes as changes_
     from doorbell_ci.impact.impactmap import ImpactMapError, write_map
-    from doorbell_ci.impact.record import Recording, build_map, read_fixture_uses, read_suite
+    from doorbell_ci.impact.record import Recording, build_map, read_fixture_uses, read_spawned, read_suite
 
     if impact["mode"] == "affected" and impact.get("deselected"):
         impact["notices"].append("impact: the map is not recorded from a selected run (it would lack the "
@@ -320,7 +320,9 @@ def _record(plan: Plan, config: Any, result: Any, impact: dict[str, Any]) -> dic
             recording.notices.append(f"impact: {suite.name} left no coverage data; its tests have no map entry")
         else:
             read_suite(recording, suite.name, data_file, project)
-            read_fixture_uses(recording, suite.name, sorted(plan.output_dir.glob(f"{fixtures_file(suite.name)}.*")))
+            written = sorted(plan.output_dir.glob(f"{fixtures_file(suite.name)}.*"))
+            read_fixture_uses(recording, suite.name, [path for path in written if path.suffix != ".spawned"])
+            read_spawned(recording, suite.name, [path for path in written if path.suffix == ".spawned"])
     impact["notices"].extend(recording.notices)
     read = set(recording.suites)
     ran: list[str] = []

@@ -470,3 +470,29 @@ def test_recording_and_selecting_in_docker(recorded: tuple[Path, Path], tmp_path
         assert {f"{t.suite}::{t.nodeid}" for t in json_report.read(output)[0].iter_tests()} == expected
         if expected == ALL_TESTS:
             assert report["impact"]["full_run_reason"].startswith("the map was recorded on linux-")
+
+
+def test_a_test_that_runs_code_in_another_process_always_runs(recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    spawning = '''\
+import subprocess
+import sys
+
+
+def test_cli():
+    done = subprocess.run([sys.executable, "-c", "from pkg.calc import neg; print(neg(3))"],
+                          capture_output=True, text=True, env={"PYTHONPATH": "src"}, check=True)
+    assert done.stdout.strip() == "-3"
+'''
+    project = change(recorded, tmp_path, {"tests/unit/test_spawn.py": spawning})
+    done, report = doorbell(project, "--record-impact")
+    assert done.returncode == 0, done.stdout + done.stderr
+    impact_map = project / "test-results" / "impact.json.gz"
+    assert "unit::tests/unit/test_spawn.py::test_cli" not in read_map(impact_map).tests  # its lines went unseen
+    shutil.copy(impact_map, tmp_path / "spawn.json.gz")
+    (project / "src/pkg/calc.py").write_text(edited("src/pkg/calc.py", "    return -a\n", "    return 0 - a\n"),
+                                             encoding="utf-8")
+    done, report = doorbell(project, "--select", "affected", "--impact-map", str(tmp_path / "spawn.json.gz"),
+                            output=tmp_path / "selected")
+    assert report["impact"]["full_run_reason"] is None, report["impact"]["full_run_reason"]
+    assert ran(report) == {"unit::tests/unit/test_calc.py::test_neg", "unit::tests/unit/test_spawn.py::test_cli"}
+    assert report["impact"]["reasons"]["no_map_entry"] == 1

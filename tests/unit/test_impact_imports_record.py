@@ -8,7 +8,7 @@ import coverage
 
 from doorbell_ci.impact.impactmap import read_map, write_map
 from doorbell_ci.impact.imports import conftests_for, importers, module_names
-from doorbell_ci.impact.record import Recording, build_map, read_fixture_uses, read_suite, test_of
+from doorbell_ci.impact.record import Recording, build_map, read_fixture_uses, read_spawned, read_suite, test_of
 
 
 def write(root: Path, files: dict[str, str]) -> list[str]:
@@ -118,3 +118,20 @@ def test_without_the_fixture_lists_every_test_gets_every_shared_fixture(tmp_path
     read_fixture_uses(recording, "unit", [])  # the plugin wrote nothing
     built = build_map(recording, tmp_path, "", False, "k", ran=["unit::t.py::test_a", "unit::t.py::test_b"])
     assert built.tests == {"unit::t.py::test_a": {"m.py": ((2, 2), (9, 9))}, "unit::t.py::test_b": {"m.py": ((9, 9),)}}
+
+
+def test_tests_that_start_a_process_get_no_entry(tmp_path: Path) -> None:
+    recording = Recording()
+    for key in ("unit::t.py::test_a", "unit::t.py::test_b", "unit::t.py::test_c"):
+        recording.lines[key]["m.py"].add(2)
+    recording.measured.add("m.py")
+    (tmp_path / "m.py").write_text("x\n" * 3, encoding="utf-8")
+    uses = tmp_path / "unit.impact-fixtures.main"
+    uses.write_text('{"test": "t.py::test_b", "fixtures": ["tests::server"]}\n', encoding="utf-8")
+    spawned = tmp_path / "unit.impact-fixtures.main.spawned"
+    spawned.write_text('{"spawned": "t.py::test_a"}\n{"spawned": "doorbell-ci-fixture:tests::server"}\n',
+                       encoding="utf-8")
+    read_fixture_uses(recording, "unit", [uses])
+    read_spawned(recording, "unit", [spawned])
+    built = build_map(recording, tmp_path, "", False, "k", ran=["unit::t.py::test_a", "unit::t.py::test_c"])
+    assert set(built.tests) == {"unit::t.py::test_c"}  # a: started a process; b: its shared fixture did

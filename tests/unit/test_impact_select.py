@@ -131,6 +131,14 @@ def test_docs_are_ignored_and_the_patterns_are_configurable() -> None:
     assert readme.full_run_reason == "README.md changed (impact_full_run)"  # full_run beats the ignore list
 
 
+def test_files_python_leaves_behind_are_not_changes() -> None:
+    left = [ChangedFile(p, "added", (), WHOLE_FILE) for p in (
+        "src/pkg/__pycache__/calc.cpython-311.pyc", "__pycache__/x.pyc", ".coverage", "tests/.coverage.host.1",
+        "src/pkg.egg-info/PKG-INFO", ".pytest_cache/v/cache/nodeids")]
+    selection = select(*left)
+    assert selection.full_run_reason is None and len(selection.ignored) == 6
+
+
 def test_patterns() -> None:
     assert matches("docs/a/b.txt", ["docs/**"]) and matches("a/b/c.md", ["*.md"])
     assert not matches("src/docs.py", ["docs/**"]) and not matches("sub/LICENSE", ["LICENSE*"])
