@@ -135,6 +135,39 @@ def write_map(impact: ImpactMap, path: Path) -> int:
     return len(packed)
 
 
+def combine(maps: list[ImpactMap]) -> ImpactMap:
+    """One map from the shards (or suites run as separate jobs) of one recorded commit.
+
+    Shards of one run hold disjoint tests; the same test in two maps (a suite run twice) gets the
+    union of its lines. Maps of different commits, trees or platforms describe different code:
+    ImpactMapError, the merged run then has no map (a notice), never a wrong one.
+    """
+    if not maps:
+        raise ImpactMapError("no impact map to combine")
+    first = maps[0]
+    for other in maps[1:]:
+        if (other.commit, other.dirty, other.platform_key) != (first.commit, first.dirty, first.platform_key):
+            raise ImpactMapError(f"impact maps of different runs cannot be combined: {first.commit[:12]} on "
+                                 f"{first.platform_key} and {other.commit[:12]} on {other.platform_key}")
+        for path, sha in other.files.items():
+            if first.files.get(path, sha) != sha:
+                raise ImpactMapError(f"impact maps disagree on the text of {path}: not recorded from one tree")
+    files: dict[str, str] = {}
+    tests: dict[str, dict[str, set[int]]] = {}
+    for impact in maps:
+        files.update(impact.files)
+        for key, per_file in impact.tests.items():
+            merged = tests.setdefault(key, {})
+            for path, ranges in per_file.items():
+                merged.setdefault(path, set()).update(line for a, b in ranges for line in range(a, b + 1))
+    return ImpactMap(commit=first.commit, dirty=first.dirty, platform_key=first.platform_key,
+                     created_at=max(m.created_at for m in maps),
+                     suites=sorted({suite for m in maps for suite in m.suites}),
+                     files=dict(sorted(files.items())),
+                     tests={key: {path: to_ranges(lines) for path, lines in sorted(per_file.items())}
+                            for key, per_file in sorted(tests.items())})
+
+
 # --- reading -------------------------------------------------------------------------------------
 
 

@@ -151,3 +151,22 @@ def test_links_fifos_and_missing_files_are_refused(tmp_path: Path) -> None:
         read_map(fifo)  # refused without blocking
     with pytest.raises(ImpactMapError, match="does not exist"):
         read_map(tmp_path / "missing.json.gz")
+
+
+def test_shards_maps_combine_into_one_and_maps_of_different_runs_do_not() -> None:
+    one, two = sample(), sample()
+    one.tests = {"unit::a.py::t1": {"src/p/a.py": ((1, 2),)}, "unit::": {"src/p/a.py": ((1, 1),)}}
+    two.tests = {"unit::a.py::t2": {"src/p/a.py": ((5, 5),)}, "unit::": {"src/p/a.py": ((3, 4),)}}
+    two.suites = ["integration"]
+    combined = impactmap.combine([one, two])
+    assert combined.tests == {"unit::": {"src/p/a.py": ((1, 1), (3, 4))}, "unit::a.py::t1": {"src/p/a.py": ((1, 2),)},
+                              "unit::a.py::t2": {"src/p/a.py": ((5, 5),)}}
+    assert combined.suites == ["integration", "unit"]
+    other = sample()
+    other.platform_key = "darwin-arm64-py3.12"
+    with pytest.raises(ImpactMapError, match="different runs"):
+        impactmap.combine([one, other])
+    drifted = sample()
+    drifted.files = {"src/p/a.py": "c" * 40}
+    with pytest.raises(ImpactMapError, match="disagree on the text of src/p/a.py"):
+        impactmap.combine([one, drifted])
