@@ -496,3 +496,23 @@ def test_cli():
     assert report["impact"]["full_run_reason"] is None, report["impact"]["full_run_reason"]
     assert ran(report) == {"unit::tests/unit/test_calc.py::test_neg", "unit::tests/unit/test_spawn.py::test_cli"}
     assert report["impact"]["reasons"]["no_map_entry"] == 1
+
+
+def test_each_suite_is_recorded_and_selected_under_its_own_name(recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    project = change(recorded, tmp_path, {
+        "tests/integration/test_flow.py":
+            "from pkg.calc import mul\n\n\ndef test_flow():\n    assert mul(3, 3) == 9\n"})
+    done, report = doorbell(project, "--record-impact", "--suites", "unit", "integration")
+    assert done.returncode == 0, done.stdout + done.stderr
+    impact_map = read_map(project / "test-results" / "impact.json.gz")
+    assert impact_map.suites == ["integration", "unit"]
+    assert "src/pkg/calc.py" in impact_map.tests["integration::tests/integration/test_flow.py::test_flow"]
+    assert {"unit::", "integration::"} <= set(impact_map.tests)
+    (project / "src/pkg/calc.py").write_text(edited("src/pkg/calc.py", "    return a + b\n", "    return b + a\n"),
+                                             encoding="utf-8")
+    shutil.copy(project / "test-results" / "impact.json.gz", tmp_path / "two.json.gz")
+    done, report = doorbell(project, "--select", "affected", "--impact-map", str(tmp_path / "two.json.gz"),
+                            "--suites", "unit", "integration", output=tmp_path / "selected")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ran(report) == {"unit::tests/unit/test_calc.py::test_add", "unit::tests/unit/test_calc.py::test_mul",
+                           "integration::tests/integration/test_flow.py::test_flow"}
