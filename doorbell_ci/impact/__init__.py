@@ -32,13 +32,13 @@ def summary_line(impact: dict[str, Any]) -> str:
     selected = impact.get("selected")
     missed = impact.get("missed") or []
     prefix = f"selection would have missed {len(missed)} failing test(s); " if missed else ""
-    if impact.get("mode") == "all" or total is None:
+    reason = impact.get("full_run_reason")
+    if impact.get("mode") == "all" or (total is None and not reason):
         recorded = impact.get("recorded")
         tail = f"; impact map recorded ({recorded['tests']:,} tests)" if isinstance(recorded, dict) else ""
         return f"{prefix}all tests (--select all){tail}"
-    reason = impact.get("full_run_reason")
     if reason:
-        return f"{prefix}all {total:,} tests: {reason}"
+        return f"{prefix}all {total:,} tests: {reason}" if total is not None else f"{prefix}all tests: {reason}"
     changed = impact.get("changed") or []
     shown = []
     for entry in changed[:3]:

@@ -98,6 +98,25 @@ def map_path(config: Any) -> tuple[Path, bool]:
 
 
 def select(plan: Plan, environment: Any, config: Any, console: Any) -> ImpactStage:
+    """The plan restricted to the affected tests (or whole, with the reason); never raises but interrupts.
+
+    A failure nobody foresaw here (a bug, a file system surprise) must cost the selection, not
+    the run: everything runs and the reason says what broke.
+    """
+    try:
+        return _select(plan, environment, config, console)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as error:  # noqa: BLE001 - see above
+        reason = f"the selection failed ({type(error).__name__}: {str(error)[:200]}); every test runs"
+        console.write(f"==> impact: {reason}")
+        impact = _document(getattr(config, "select", "all"), None, None)
+        impact["full_run_reason"] = reason
+        impact["notices"] = [f"impact: {reason}"]
+        return ImpactStage(plan, impact, notices=[f"impact: {reason}"])
+
+
+def _select(plan: Plan, environment: Any, config: Any, console: Any) -> ImpactStage:
     mode = getattr(config, "select", "all")
     stage = ImpactStage(plan)
     if mode == "all":
@@ -141,6 +160,8 @@ def select(plan: Plan, environment: Any, config: Any, console: Any) -> ImpactSta
                                  settings, _importers(Path(config.project), found, collected))
     stage.selection = selection
     stage.impact = _document(mode, map_facts, selection, found)
+    stage.notices.extend(stage.impact["notices"])  # the pipeline reports stage.notices
+    stage.impact["notices"] = list(stage.notices)
     line = summary_line(stage.impact)
     console.write(f"==> impact: {line}")
     if mode == "affected" and selection.full_run_reason is None:
@@ -279,10 +300,23 @@ def selected_none(impact: dict[str, Any] | None) -> bool:
 
 
 def after_run(stage: ImpactStage, plan: Plan, config: Any, result: Any) -> None:
-    """Audit the selection against the full run's failures, and record the map; both into ``result``."""
+    """Audit the selection against the full run's failures, and record the map; both into ``result``.
+
+    Whatever fails here costs the map or the audit (a notice), never the run's report.
+    """
+    try:
+        _after_run(stage, plan, config, result)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as error:  # noqa: BLE001 - see above
+        result.notices.append(f"impact: recording or auditing failed ({type(error).__name__}: {str(error)[:200]})")
+
+
+def _after_run(stage: ImpactStage, plan: Plan, config: Any, result: Any) -> None:
     impact = stage.impact
     if impact is None:
         return
+    reported = len(impact["notices"])  # the selection's own notices are in the run's already
     if impact["mode"] == "audit" and stage.selection is not None and impact["full_run_reason"] is None:
         chosen = {f"{suite}::{nodeid}" for suite, ids in stage.selection.selected.items() for nodeid in ids}
         missed = sorted(f"{test.suite}::{test.nodeid}" for test in result.iter_tests()
@@ -295,7 +329,7 @@ def after_run(stage: ImpactStage, plan: Plan, config: Any, result: Any) -> None:
                                      f"test(s): {shown}")
     if getattr(config, "record_impact", False):
         impact["recorded"] = _record(plan, config, result, impact)
-    result.notices.extend(impact["notices"])
+    result.notices.extend(impact["notices"][reported:])
 
 
 def _record(plan: Plan, config: Any, result: Any, impact: dict[str, Any]) -> dict[str, Any] | None:

@@ -163,3 +163,25 @@ def test_summary_line() -> None:
         "412 of 3,120 tests selected; changed f0.py (added), f1.py (added), f2.py (added) and 2 more"
     assert summary_line({"mode": "all", "recorded": {"tests": 10}}) == \
         "all tests (--select all); impact map recorded (10 tests)"
+
+
+def test_a_failing_selection_costs_the_selection_not_the_run(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from doorbell_ci.impact import stage
+
+    def broken(*args: object) -> None:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(stage, "_select", broken)
+    said: list[str] = []
+    plan = SimpleNamespace(suites=())
+    result = stage.select(plan, None, SimpleNamespace(select="affected"), SimpleNamespace(write=said.append))
+    assert result.plan is plan  # everything runs
+    assert result.impact["full_run_reason"] == "the selection failed (OSError: disk on fire); every test runs"
+    assert said == ["==> impact: the selection failed (OSError: disk on fire); every test runs"]
+    assert summary_line(result.impact) == "all tests: the selection failed (OSError: disk on fire); every test runs"
+    run = SimpleNamespace(notices=[])
+    monkeypatch.setattr(stage, "_after_run", broken)
+    stage.after_run(result, plan, None, run)
+    assert run.notices == ["impact: recording or auditing failed (OSError: disk on fire)"]
