@@ -8,6 +8,8 @@ gzip JSON, schema ``doorbell-ci.impact`` version 1::
      "files": [["src/pkg/a.py", "<sha1 of the bytes>"], ...],
      "tests": {"unit::tests/unit/test_a.py::test_x": {"0": "1-4,9,12-20"}, ...}}
 
+The key ``suite::`` (an empty node id) holds the lines each suite ran outside any test (imports
+during collection): a changed function that ran at import time changes what every importer sees.
 ``files`` is a list so that the per-test keys can be its indexes; line ranges are the compact
 ``1-4,9`` text form (gzip does the rest). The map travels in the results artifact of another
 run, so the reader treats it like any artifact: bounded before it is decompressed, refused with

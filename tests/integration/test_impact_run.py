@@ -516,3 +516,29 @@ def test_each_suite_is_recorded_and_selected_under_its_own_name(recorded: tuple[
     assert done.returncode == 0, done.stdout + done.stderr
     assert ran(report) == {"unit::tests/unit/test_calc.py::test_add", "unit::tests/unit/test_calc.py::test_mul",
                            "integration::tests/integration/test_flow.py::test_flow"}
+
+
+def test_a_test_that_failed_recently_runs_even_when_nothing_it_ran_changed(
+        recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    project = change(recorded, tmp_path, {
+        "tests/unit/test_plain.py": "import os\n\n\ndef test_plain():\n    assert os.environ.get('FLIP') != '1'\n"})
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DOORBELL_CI_", "GITHUB_"))}
+    for flip in ("1", "0"):  # the first run fails test_plain and writes history.json; the second selects it
+        done = subprocess.run(  # noqa: S603 - our own CLI on a project the test made
+            [sys.executable, "-m", "doorbell_ci", "run", "--project", str(project), "--suites", "unit", "--quiet",
+             "--select", "affected", "--impact-map", str(recorded[1])],
+            cwd=project, env={**environment, "FLIP": flip}, capture_output=True, text=True, timeout=600, check=False)
+        git(project, "commit", "-q", "--allow-empty", "-m", f"run {flip}")
+    report = json.loads((project / "test-results" / "report.json").read_text(encoding="utf-8"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert report["impact"]["reasons"]["modified_test_file"] == 1  # test_plain.py differs from A's in both runs
+    (project / "tests/unit/test_plain.py").write_text(FILES["tests/unit/test_plain.py"], encoding="utf-8")
+    git(project, "commit", "-qam", "back to A's text")
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "doorbell_ci", "run", "--project", str(project), "--suites", "unit", "--quiet",
+         "--select", "affected", "--impact-map", str(recorded[1])],
+        cwd=project, env=environment, capture_output=True, text=True, timeout=600, check=False)
+    report = json.loads((project / "test-results" / "report.json").read_text(encoding="utf-8"))
+    assert report["impact"]["reasons"]["recent_failure"] == 1, report["impact"]
+    selected = {f"{t.suite}::{t.nodeid}" for t in json_report.read(project / "test-results")[0].iter_tests()}
+    assert selected == {"unit::tests/unit/test_plain.py::test_plain"}  # back to A's text, run for its failure
