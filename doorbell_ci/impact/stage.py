@@ -155,7 +155,8 @@ def _select(plan: Plan, environment: Any, config: Any, console: Any) -> ImpactSt
     if reason is not None or found is None or impact_map is None:
         selection = full_run(collected, reason or "no impact map")
     else:
-        settings = SelectSettings(full_run=tuple(config.impact_full_run), ignore=tuple(config.impact_ignore))
+        settings = SelectSettings(full_run=tuple(config.impact_full_run),
+                                  ignore=(*config.impact_ignore, *_own_folders(config)))
         selection = select_tests(impact_map, found, collected, _recent_failures(config, collected, stage.notices),
                                  settings, _importers(Path(config.project), found, collected))
     stage.selection = selection
@@ -167,6 +168,15 @@ def _select(plan: Plan, environment: Any, config: Any, console: Any) -> ImpactSt
     if mode == "affected" and selection.full_run_reason is None:
         stage.plan = _restrict(plan, selection)
     return stage
+
+
+def _own_folders(config: Any) -> tuple[str, ...]:
+    """The output folder, when it is inside the project and not in .gitignore: results are not a change."""
+    try:
+        inside = Path(config.output_dir).resolve().relative_to(Path(config.project).resolve()).as_posix()
+    except (ValueError, OSError):
+        return ()
+    return (f"{inside}/**",) if inside not in ("", ".") else ()
 
 
 def _usable_map(config: Any, notices: list[str]) -> tuple[ImpactMap | None, dict[str, Any] | None, str | None]:

@@ -542,3 +542,14 @@ def test_a_test_that_failed_recently_runs_even_when_nothing_it_ran_changed(
     assert report["impact"]["reasons"]["recent_failure"] == 1, report["impact"]
     selected = {f"{t.suite}::{t.nodeid}" for t in json_report.read(project / "test-results")[0].iter_tests()}
     assert selected == {"unit::tests/unit/test_plain.py::test_plain"}  # back to A's text, run for its failure
+
+
+def test_an_output_folder_inside_the_project_that_git_does_not_ignore_is_not_a_change(
+        recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    project = change(recorded, tmp_path, {})  # .gitignore names test-results/, not results/
+    for _ in range(2):  # the second run finds the first one's files untracked in results/
+        done, report = select(recorded, project, output=project / "results")
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert git(project, "status", "--porcelain").startswith("?? results/")
+    assert report["impact"]["full_run_reason"] is None, report["impact"]["full_run_reason"]
+    assert report["impact"]["selected"] == 0
