@@ -171,12 +171,27 @@ def _select(plan: Plan, environment: Any, config: Any, console: Any) -> ImpactSt
 
 
 def _own_folders(config: Any) -> tuple[str, ...]:
-    """The output folder, when it is inside the project and not in .gitignore: results are not a change."""
-    try:
-        inside = Path(config.output_dir).resolve().relative_to(Path(config.project).resolve()).as_posix()
-    except (ValueError, OSError):
-        return ()
-    return (f"{inside}/**",) if inside not in ("", ".") else ()
+    """doorbell-ci's own files inside the project (the output folder, the fetched map and history).
+
+    Results and fetched artifacts are not a change of the project, even where .gitignore does not
+    name them; without this, a checkout that does not ignore test-results/ would always run everything.
+    """
+    project = Path(config.project).resolve()
+    patterns = []
+    for given, folder in ((config.output_dir, True), (getattr(config, "impact_map", None), False),
+                          (getattr(config, "history_from", None), None)):
+        if given is None:
+            continue
+        path = Path(given) if Path(given).is_absolute() else project / given
+        try:
+            inside = path.resolve().relative_to(project).as_posix()
+        except (ValueError, OSError):
+            continue
+        if inside in ("", "."):
+            continue
+        is_folder = folder if folder is not None else path.is_dir()
+        patterns.append(f"{inside}/**" if is_folder else inside)
+    return tuple(patterns)
 
 
 def _usable_map(config: Any, notices: list[str]) -> tuple[ImpactMap | None, dict[str, Any] | None, str | None]:

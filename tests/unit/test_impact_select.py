@@ -185,3 +185,16 @@ def test_a_failing_selection_costs_the_selection_not_the_run(monkeypatch: pytest
     monkeypatch.setattr(stage, "_after_run", broken)
     stage.after_run(result, plan, None, run)
     assert run.notices == ["impact: recording or auditing failed (OSError: disk on fire)"]
+
+
+def test_doorbell_cis_own_files_inside_the_project_are_not_changes(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from doorbell_ci.impact.stage import _own_folders
+
+    (tmp_path / "fetched").mkdir()
+    config = SimpleNamespace(project=tmp_path, output_dir=tmp_path / "test-results", impact_map="maps/impact.json.gz",
+                             history_from="fetched")
+    assert _own_folders(config) == ("test-results/**", "maps/impact.json.gz", "fetched/**")
+    outside = SimpleNamespace(project=tmp_path, output_dir=tmp_path.parent / "out", impact_map=None, history_from=None)
+    assert _own_folders(outside) == ()
