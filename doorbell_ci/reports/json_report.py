@@ -113,6 +113,7 @@ def to_dict(run: RunResult, exit_code: int | None = None) -> dict[str, Any]:
         "platform": run.platform,
         "performance": run.performance,
         "analysis": run.analysis,
+        "impact": run.impact,
         "notices": run.notices,
     }
 
@@ -201,5 +202,12 @@ def _from_dict(document: dict[str, Any]) -> RunResult:
         duration=float(run["duration_seconds"]), suites=suites, environment=document.get("environment", {}),
         platform=document.get("platform", {}), coverage=coverage, command=run.get("command", []),
         notices=document.get("notices", []), performance=document.get("performance"),
-        analysis=document.get("analysis"),
+        analysis=document.get("analysis"), impact=_impact(document.get("impact")),
     )
+
+
+def _impact(value: Any) -> dict[str, Any] | None:
+    """The selection facts (docs/REPORT_SCHEMA.md, "impact"): an object or null; anything else is damage."""
+    if value is None or isinstance(value, dict):
+        return value
+    raise TypeError("impact (not an object)")
