@@ -15,6 +15,7 @@ what the other shards found.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ _STATUS_RANK = {  # the merged suite takes the highest rank among its shards
 }
 _OUTCOME_RANK = {Outcome.FAILED: 3, Outcome.ERROR: 2, Outcome.SKIPPED: 1, Outcome.PASSED: 0}
 TAIL_LIMIT = 8_000
+IMPACT_MAP_FILE = "impact.json.gz"  # the map --record-impact writes in the output folder (docs/IMPACT.md)
 
 
 @dataclass
@@ -117,6 +119,7 @@ def merge(folders: Sequence[Path], output_dir: Path, against: Path | None = None
         platform=first.platform,
         command=["doorbell-ci", "merge", *map(str, folders)],
         notices=notices,
+        impact=merge_impact([(shard.label, shard.run.impact) for shard in shards], notices),
     )
     try:
         result.coverage = _merge_coverage(shards, output_dir, result, full_reports)
@@ -194,6 +197,89 @@ def _keep_files(source: Path, target: Path) -> None:
     for sub in ("junit", "logs"):
         if (source / sub).is_dir():
             shutil.copytree(source / sub, target / sub, dirs_exist_ok=True)
+    recorded = source / IMPACT_MAP_FILE  # each shard's recorded part of the impact map
+    if recorded.is_file() and not recorded.is_symlink():
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(recorded, target / IMPACT_MAP_FILE)
+
+
+def _selection_key(impact: dict[str, Any]) -> str:
+    """What makes two shards' selections the same one: shards of one run all carry the whole selection."""
+    facts = {key: impact.get(key) for key in ("mode", "base", "head", "full_run_reason", "selected", "total",
+                                              "reasons")}
+    facts["deselected"] = sorted(str(test) for test in impact.get("deselected") or [] if isinstance(test, str))
+    facts["map"] = impact.get("map") if isinstance(impact.get("map"), dict) else None
+    return json.dumps(facts, sort_keys=True, default=str)
+
+
+def merge_impact(parts: Sequence[tuple[str, dict[str, Any] | None]], notices: list[str]) -> dict[str, Any] | None:
+    """The shards' selection facts (report.json "impact") as one, so the merged reports still say what ran.
+
+    Shards of one run selected once, before the split, so they carry the same selection: it is
+    kept once (only ``missed``, what each shard's failures make of it, is joined). Legs that
+    selected on their own (other suites, other platforms) are added up: counts summed, lists
+    joined, and a notice when they selected against different maps or commits. ``recorded`` is
+    left to the caller: each shard recorded only its own tests.
+    """
+    present = [(label, impact) for label, impact in parts if isinstance(impact, dict)]
+    if not present:
+        return None
+    if len(present) < len(parts):
+        without = [label for label, impact in parts if not isinstance(impact, dict)]
+        notices.append(f"merge: {', '.join(without)} carried no test selection facts; the merged selection covers "
+                       f"{len(present)} of {len(parts)} folders")
+    groups: dict[str, dict[str, Any]] = {}
+    for _, impact in present:
+        groups.setdefault(_selection_key(impact), impact)
+    selections = list(groups.values())
+    first = selections[0]
+    merged: dict[str, Any] = {key: first.get(key) for key in ("mode", "map", "full_run_reason", "base", "head")}
+    merged["recorded"] = None
+    if len(selections) > 1:
+        for key, what in (("mode", "modes"), ("base", "base commits"), ("head", "head commits")):
+            values = sorted({str(impact.get(key)) for impact in selections})
+            if len(values) > 1:
+                notices.append(f"merge: the legs selected with different {what}: {', '.join(values)}")
+        maps = sorted({json.dumps(impact.get("map"), sort_keys=True, default=str) for impact in selections})
+        if len(maps) > 1:
+            notices.append(f"merge: the legs selected against {len(maps)} different impact maps")
+        reasons = [impact.get("full_run_reason") for impact in selections]
+        fell_back = [reason for reason in reasons if isinstance(reason, str) and reason]
+        # the whole merged run ran everything only if every leg did; else each fallback is a notice
+        merged["full_run_reason"] = "; ".join(dict.fromkeys(fell_back)) if len(fell_back) == len(reasons) else None
+        if merged["full_run_reason"] is None:
+            notices += [f"merge: one leg ran every test: {reason}" for reason in dict.fromkeys(fell_back)]
+    merged["selected"] = _sum(selections, "selected")
+    merged["total"] = _sum(selections, "total")
+    reasons_sum: dict[str, int] = {}
+    for impact in selections:
+        for key, value in (impact.get("reasons") or {}).items() if isinstance(impact.get("reasons"), dict) else ():
+            if isinstance(value, int) and not isinstance(value, bool):
+                reasons_sum[key] = reasons_sum.get(key, 0) + value
+    merged["reasons"] = reasons_sum
+    changed: dict[str, Any] = {}
+    for impact in selections:
+        for entry in impact.get("changed") or []:
+            if isinstance(entry, dict):
+                changed.setdefault(str(entry.get("path")), entry)
+    merged["changed"] = list(changed.values())
+    merged["deselected"] = _joined(selections, "deselected")
+    merged["missed"] = _joined([impact for _, impact in present], "missed")
+    merged["notices"] = _joined([impact for _, impact in present], "notices")
+    return merged
+
+
+def _sum(impacts: list[dict[str, Any]], key: str) -> int | None:
+    values = [impact.get(key) for impact in impacts]
+    if not all(isinstance(value, int) and not isinstance(value, bool) for value in values):
+        return None  # a leg that did not count: no total is better than a wrong one
+    return sum(values)  # type: ignore[arg-type]
+
+
+def _joined(impacts: list[dict[str, Any]], key: str) -> list[str]:
+    """Every string of the lists under ``key``, once each, in first-seen order."""
+    return list(dict.fromkeys(item for impact in impacts for item in impact.get(key) or []
+                              if isinstance(item, str)))
 
 
 def _merge_suites(shards: list[Shard], notices: list[str]) -> list[SuiteResult]:
