@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -121,6 +122,9 @@ def merge(folders: Sequence[Path], output_dir: Path, against: Path | None = None
         notices=notices,
         impact=merge_impact([(shard.label, shard.run.impact) for shard in shards], notices),
     )
+    recorded = merge_maps(shards, output_dir, notices)
+    if recorded is not None:
+        result.impact = {**(result.impact or _RECORDED_ONLY), "recorded": recorded}
     try:
         result.coverage = _merge_coverage(shards, output_dir, result, full_reports)
     except CollectError as error:
@@ -197,10 +201,6 @@ def _keep_files(source: Path, target: Path) -> None:
     for sub in ("junit", "logs"):
         if (source / sub).is_dir():
             shutil.copytree(source / sub, target / sub, dirs_exist_ok=True)
-    recorded = source / IMPACT_MAP_FILE  # each shard's recorded part of the impact map
-    if recorded.is_file() and not recorded.is_symlink():
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(recorded, target / IMPACT_MAP_FILE)
 
 
 def _selection_key(impact: dict[str, Any]) -> str:
@@ -219,7 +219,7 @@ def merge_impact(parts: Sequence[tuple[str, dict[str, Any] | None]], notices: li
     kept once (only ``missed``, what each shard's failures make of it, is joined). Legs that
     selected on their own (other suites, other platforms) are added up: counts summed, lists
     joined, and a notice when they selected against different maps or commits. ``recorded`` is
-    left to the caller: each shard recorded only its own tests.
+    set by :func:`merge_maps`: each shard recorded only its own tests.
     """
     present = [(label, impact) for label, impact in parts if isinstance(impact, dict)]
     if not present:
@@ -267,6 +267,57 @@ def merge_impact(parts: Sequence[tuple[str, dict[str, Any] | None]], notices: li
     merged["missed"] = _joined([impact for _, impact in present], "missed")
     merged["notices"] = _joined([impact for _, impact in present], "notices")
     return merged
+
+
+_RECORDED_ONLY: dict[str, Any] = {"mode": "all", "map": None, "full_run_reason": None, "base": None, "head": None,
+                                  "changed": [], "selected": None, "total": None, "reasons": {}, "deselected": [],
+                                  "missed": [], "notices": []}
+
+
+def merge_maps(shards: Sequence[Shard], output_dir: Path, notices: list[str]) -> dict[str, Any] | None:
+    """The shards' recorded impact maps as one ``impact.json.gz``: each shard recorded only its own tests.
+
+    Maps of one recording (same commit, platform and tree state) are joined test by test; a map
+    recorded elsewhere, or one whose file hashes disagree with the others', is left out with a
+    notice (joining it would let a test look up lines of another version of a file).
+    """
+    from doorbell_ci.impact.impactmap import ImpactMap, ImpactMapError, read_map, write_map
+
+    try:  # an earlier merge's map in this (claimed) folder must not pass for this one's
+        os.unlink(output_dir / IMPACT_MAP_FILE)
+    except FileNotFoundError:
+        pass
+    parts: list[tuple[str, ImpactMap]] = []
+    for shard in shards:
+        path = shard.folder / IMPACT_MAP_FILE
+        if not os.path.lexists(path):
+            continue
+        try:
+            parts.append((shard.label, read_map(path)))
+        except ImpactMapError as error:
+            notices.append(f"merge: {shard.label}: {error}; its tests are not in the merged map")
+    if not parts:
+        return None
+    first = parts[0][1]
+    merged = ImpactMap(commit=first.commit, dirty=first.dirty, platform_key=first.platform_key,
+                       created_at=max(part.created_at for _, part in parts), suites=[], files={}, tests={})
+    for label, part in parts:
+        same = (part.commit, part.dirty, part.platform_key) == (first.commit, first.dirty, first.platform_key)
+        clash = [path for path, sha in part.files.items() if merged.files.get(path, sha) != sha]
+        if not same or clash:
+            why = (f"recorded at {part.commit[:12]} on {part.platform_key}, the others at {first.commit[:12]} on "
+                   f"{first.platform_key}") if not same else f"{len(clash)} files differ from the others' ({clash[0]})"
+            notices.append(f"merge: the impact map of {label} is left out: {why}")
+            continue
+        merged.files.update(part.files)
+        merged.tests.update(part.tests)
+        merged.suites += [suite for suite in part.suites if suite not in merged.suites]
+    try:
+        size = write_map(merged, output_dir / IMPACT_MAP_FILE)
+    except (ImpactMapError, OSError) as error:
+        notices.append(f"merge: the joined impact map was not written: {error}")
+        return None
+    return {"path": IMPACT_MAP_FILE, "tests": len(merged.tests), "files": len(merged.files), "bytes": size}
 
 
 def _sum(impacts: list[dict[str, Any]], key: str) -> int | None:

@@ -1,8 +1,11 @@
-"""Test impact analysis: record which code each test runs, run only the tests a change can reach.
+"""Test impact analysis: run only the tests a change can break, from per-test coverage recorded earlier.
 
-docs/IMPACT.md says how to use it; ``RunResult.impact`` (report.json "impact") is what the other
-stages read.
+``impactmap`` (the file), ``record`` (coverage contexts -> map), ``changes`` (git diff -> changed
+blocks), ``select`` (the rules, pure) and ``stage`` (the pipeline's side). Every report renders
+``RunResult.impact`` through :func:`summary_line` (``summary``: the wording every report shares).
 """
+
+from __future__ import annotations
 
 from doorbell_ci.impact.summary import summary_line
 

@@ -70,42 +70,39 @@ def missed(impact: dict[str, Any] | None) -> list[str]:
 
 
 def summary_line(impact: dict[str, Any] | None) -> str:
-    """One line on what was selected and why, or ``""`` when the run has no impact facts.
+    """One line for the console, the summaries and the PR comment; ``""`` when the run has no impact facts.
 
-    ``412 of 3,120 tests selected; changed src/doorbell/faces.py:40-72, 3 tests new``, or
-    ``all 3,120 tests: <why the selection fell back>``; audit mode says what ``affected`` would
-    have run, and first of all any failing test it would have missed.
+    "412 of 3,120 tests selected; changed src/doorbell/faces.py:40-72, 3 tests new", or
+    "all 3,120 tests: <why everything ran>"; an audit that caught the selection missing a failure
+    says so first. "New" tests are those in new test files and those the map has no entry for.
     """
     if not isinstance(impact, dict):
         return ""
     mode = impact.get("mode")
     selected, total = number(impact.get("selected")), number(impact.get("total"))
     reason = impact.get("full_run_reason") if isinstance(impact.get("full_run_reason"), str) else None
-    recorded = impact.get("recorded") if isinstance(impact.get("recorded"), dict) else None
-    parts: list[str] = []
     lost = missed(impact)
-    if lost:
-        parts.append(f"selection would have missed {len(lost)} failing test{'s' if len(lost) != 1 else ''}")
-    if mode not in ("affected", "audit"):
-        parts.append("selection off, all tests run")
-    elif reason:
-        count = f"all {total:,} tests" if total is not None else "all tests"
-        parts.append(f"{'audit: ' if mode == 'audit' else ''}{count}: {reason}")
+    prefix = f"selection would have missed {len(lost)} failing test(s); " if lost else ""
+    if mode not in ("affected", "audit") or total is None:
+        recorded = impact.get("recorded") if isinstance(impact.get("recorded"), dict) else None
+        count = number(recorded.get("tests")) if recorded else None
+        tail = f"; impact map recorded ({count:,} tests)" if count is not None else ""
+        return f"{prefix}all tests (--select all){tail}"
+    if reason:
+        return f"{prefix}all {total:,} tests: {reason}"
+    shown_selected = f"{selected:,}" if selected is not None else "?"
+    text = f"{shown_selected} of {total:,} tests selected"
+    if mode == "audit":
+        text = f"audit: all {total:,} tests ran, --select affected would have run {shown_selected}"
+    files = changed_files(impact)
+    if files:
+        more = len(files) - MAX_FILES_IN_LINE
+        text += "; changed " + ", ".join(row["where"] for row in files[:MAX_FILES_IN_LINE])
+        text += f" and {more} more" if more > 0 else ""
     else:
-        verb = "would be selected" if mode == "audit" else "selected"
-        counted = f"{selected:,} of {total:,} tests" if selected is not None and total is not None else "tests"
-        parts.append(f"{'audit: ' if mode == 'audit' else ''}{counted} {verb}")
-        files = changed_files(impact)
-        if files:
-            shown = ", ".join(row["where"] for row in files[:MAX_FILES_IN_LINE])
-            more = len(files) - MAX_FILES_IN_LINE
-            parts.append(f"changed {shown}" + (f" and {more} more file{'s' if more != 1 else ''}" if more > 0 else ""))
-        elif isinstance(impact.get("base"), str):
-            parts.append(f"no change since {impact['base'][:12]}")
-        reasons = impact.get("reasons") if isinstance(impact.get("reasons"), dict) else {}
-        new = number(reasons.get("new_test_file"))
-        if new:
-            parts[-1] += f", {new:,} test{'s' if new != 1 else ''} new"
-    if recorded is not None and number(recorded.get("tests")) is not None:
-        parts.append(f"impact map recorded ({recorded['tests']:,} tests)")
-    return "; ".join(parts)
+        text += "; nothing changed"
+    reasons = impact.get("reasons") if isinstance(impact.get("reasons"), dict) else {}
+    new = (number(reasons.get("new_test_file")) or 0) + (number(reasons.get("no_map_entry")) or 0)
+    if new:
+        text += f", {new:,} test{'s' if new != 1 else ''} new"
+    return prefix + text

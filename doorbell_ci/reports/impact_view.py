@@ -38,16 +38,6 @@ def reasons_text(impact: dict[str, Any]) -> str:
     return ", ".join(f"{count:,} {label}" for label, count in reason_counts(impact))
 
 
-def missed_line(impact: dict[str, Any] | None, limit: int = 5) -> str | None:
-    """Audit mode's failure: the one line ``ending_lines`` and the reports lead with, or None."""
-    lost = missed(impact)
-    if not lost:
-        return None
-    shown = ", ".join(lost[:limit]) + (f" and {len(lost) - limit} more" if len(lost) > limit else "")
-    return (f"test selection would have missed {len(lost)} failing test{'s' if len(lost) != 1 else ''} "
-            f"(failed in this full run, not selected by --select affected): {shown}")
-
-
 def console_lines(impact: dict[str, Any] | None) -> list[str]:
     """The summary's selection block: the line, then changed files, reasons and what was left out."""
     line = summary_line(impact)
@@ -67,7 +57,6 @@ def console_lines(impact: dict[str, Any] | None) -> list[str]:
         verb = "would not have run" if impact.get("mode") == "audit" else "not run"
         lines.append((f"    {verb}: ", f"{deselected:,} test{'s' if deselected != 1 else ''} (listed in report.json)"))
     lines += [("    MISSED: ", test) for test in missed(impact)[:CONSOLE_MISSED]]
-    lines += [("    notice: ", notice) for notice in text_list(impact.get("notices"))]
     return [prefix + " ".join(text.split()) for prefix, text in lines]  # a path or reason may hold a newline
 
 
@@ -96,9 +85,7 @@ def view(impact: dict[str, Any] | None) -> dict[str, Any] | None:
         "deselected_count": count,
         "deselected_cut": max(0, count - MAX_HTML_DESELECTED),
         "missed": missed(impact),
-        "missed_line": missed_line(impact),
         "recorded": {key: recorded.get(key) for key in ("path", "tests", "files", "bytes")} if recorded else None,
-        "notices": text_list(impact.get("notices")),
     }
 
 

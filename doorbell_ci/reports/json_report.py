@@ -202,12 +202,6 @@ def _from_dict(document: dict[str, Any]) -> RunResult:
         duration=float(run["duration_seconds"]), suites=suites, environment=document.get("environment", {}),
         platform=document.get("platform", {}), coverage=coverage, command=run.get("command", []),
         notices=document.get("notices", []), performance=document.get("performance"),
-        analysis=document.get("analysis"), impact=_impact(document.get("impact")),
+        analysis=document.get("analysis"),
+        impact=document.get("impact") if isinstance(document.get("impact"), dict) else None,
     )
-
-
-def _impact(value: Any) -> dict[str, Any] | None:
-    """The selection facts (docs/REPORT_SCHEMA.md, "impact"): an object or null; anything else is damage."""
-    if value is None or isinstance(value, dict):
-        return value
-    raise TypeError("impact (not an object)")

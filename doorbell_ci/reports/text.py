@@ -235,8 +235,7 @@ def ending_lines(run: RunResult) -> list[str]:
     """What went wrong, one line each, printed just above the closing line: the reader's last look.
 
     A suite that errored or timed out, a suite that pytest-cov failed on its coverage, coverage
-    under the required total, an audit run's failing tests the selection would have left out,
-    and a run that tested nothing; each with its reason, which is
+    under the required total, and a run that tested nothing; each with its reason, which is
     otherwise only in the log.
     """
     lines = []
@@ -252,11 +251,6 @@ def ending_lines(run: RunResult) -> list[str]:
     if coverage is not None and coverage.below_threshold:
         lines.append(f"coverage failed: {coverage.percent:.2f}% of {coverage.statements} statements is under the "
                      f"required {coverage.fail_under:g}%")
-    from doorbell_ci.reports.impact_view import missed_line  # impact_view uses this module's helpers
-
-    missed = missed_line(run.impact)
-    if missed:  # audit mode: the selection would have let a failure through
-        lines.append(missed)
     nothing = next((notice for notice in run.notices if notice.startswith(NOTHING_TESTED)), None)
     if nothing is None and nothing_tested(run) and not run.failed:
         nothing = f"{NOTHING_TESTED}: {why_nothing_tested(run)}"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 
+from doorbell_ci.impact.impactmap import ImpactMap, read_map, write_map
 from doorbell_ci.merge import merge
 from doorbell_ci.reports import json_report
 from doorbell_ci.results import Outcome
@@ -36,7 +36,6 @@ def test_shards_of_one_selection_keep_it_once(tmp_path: Path) -> None:
     """Two shards split the 3 selected tests; the merged report still says 3 of 10, not 6 of 20."""
     one = with_impact(shard(tmp_path / "s1", 1, 2, {"unit": {"a": Outcome.PASSED, "b": Outcome.PASSED}}), selection())
     two = with_impact(shard(tmp_path / "s2", 2, 2, {"unit": {"c": Outcome.PASSED}}), selection())
-    (one / "impact.json.gz").write_bytes(gzip.compress(b'{"part": 1}'))
     result, exit_code = merge([one, two], tmp_path / "merged")
     assert exit_code == 0 and result.notices == []
     impact = result.impact
@@ -48,8 +47,7 @@ def test_shards_of_one_selection_keep_it_once(tmp_path: Path) -> None:
     assert "**Test selection:** 3 of 10 tests selected; changed src/app.py:3-9, 1 test new" in \
         (tmp_path / "merged" / "summary.md").read_text(encoding="utf-8")
     assert 'id="selection"' in (tmp_path / "merged" / "report.html").read_text(encoding="utf-8")
-    kept = list((tmp_path / "merged" / "shards").glob("*/impact.json.gz"))
-    assert len(kept) == 1 and gzip.decompress(kept[0].read_bytes()) == b'{"part": 1}'
+    assert impact["recorded"] is None and not (tmp_path / "merged" / "impact.json.gz").exists()
 
 
 def test_audit_shards_join_what_each_found_missed(tmp_path: Path) -> None:
@@ -63,7 +61,8 @@ def test_audit_shards_join_what_each_found_missed(tmp_path: Path) -> None:
     assert result.impact is not None and result.impact["missed"] == ["unit::tests/unit/test_m.py::d1",
                                                                       "unit::tests/unit/test_m.py::d4"]
     summary = (tmp_path / "merged" / "summary.md").read_text(encoding="utf-8")
-    assert "test selection would have missed 2 failing tests" in summary
+    assert "**Test selection:** selection would have missed 2 failing test\\(s\\)" in summary
+    assert "**Missed by the selection (2):**" in summary
 
 
 def test_legs_that_selected_apart_are_added_up_with_a_notice(tmp_path: Path) -> None:
@@ -89,3 +88,37 @@ def test_folders_without_selection_merge_as_before(tmp_path: Path) -> None:
     one = shard(tmp_path / "s1", 1, 1, {"unit": {"a": Outcome.PASSED}})
     result, _ = merge([one], tmp_path / "merged")
     assert result.impact is None and result.notices == []
+
+
+def recorded_map(folder: Path, tests: dict[str, dict[str, tuple[tuple[int, int], ...]]], commit: str = "a" * 40,
+                 files: dict[str, str] | None = None) -> None:
+    files = files or {"src/app.py": "1" * 40, "tests/unit/test_m.py": "2" * 40}
+    write_map(ImpactMap(commit=commit, dirty=False, platform_key="linux-x86_64-py3.12",
+                        created_at="2026-12-02T10:00:00+00:00", suites=["unit"], files=files, tests=tests), folder)
+
+
+def test_the_shards_recorded_maps_become_one(tmp_path: Path) -> None:
+    recording = {"mode": "all", "map": None, "full_run_reason": None, "base": None, "head": None, "changed": [],
+                 "selected": None, "total": None, "reasons": {}, "deselected": [], "missed": [], "notices": []}
+    one = with_impact(shard(tmp_path / "s1", 1, 3, {"unit": {"a": Outcome.PASSED}}),
+                      {**recording, "recorded": {"path": "impact.json.gz", "tests": 1, "files": 2, "bytes": 1}})
+    two = shard(tmp_path / "s2", 2, 3, {"unit": {"b": Outcome.PASSED}})
+    other = shard(tmp_path / "s3", 3, 3, {"unit": {"c": Outcome.PASSED}})
+    recorded_map(one, {"unit::tests/unit/test_m.py::a": {"src/app.py": ((1, 4),)}})
+    recorded_map(two, {"unit::tests/unit/test_m.py::b": {"src/app.py": ((9, 9),), "tests/unit/test_m.py": ((1, 2),)}})
+    recorded_map(other, {"unit::tests/unit/test_m.py::c": {"src/app.py": ((1, 1),)}},
+                 files={"src/app.py": "3" * 40})  # the same path with other bytes: another checkout
+    result, _ = merge([one, two, other], tmp_path / "merged")
+    joined = read_map(tmp_path / "merged" / "impact.json.gz")
+    assert sorted(joined.tests) == ["unit::tests/unit/test_m.py::a", "unit::tests/unit/test_m.py::b"]
+    assert joined.tests["unit::tests/unit/test_m.py::b"]["src/app.py"] == ((9, 9),)
+    assert result.impact is not None and result.impact["recorded"]["tests"] == 2
+    assert result.impact["recorded"]["bytes"] == (tmp_path / "merged" / "impact.json.gz").stat().st_size
+    assert any("impact map of s3-3 is left out: 1 files differ" in notice for notice in result.notices)
+    assert "impact map recorded \\(2 tests\\)" in (tmp_path / "merged" / "summary.md").read_text(encoding="utf-8")
+    (other / "impact.json.gz").write_bytes(b"not gzip")
+    result, _ = merge([two, other], tmp_path / "merged")  # the same output folder again
+    assert result.impact is not None and result.impact["recorded"]["tests"] == 1
+    assert any("s3-2: " in notice and "not gzip" in notice for notice in result.notices)
+    result, _ = merge([other], tmp_path / "merged")
+    assert result.impact is None and not (tmp_path / "merged" / "impact.json.gz").exists()  # no stale map
