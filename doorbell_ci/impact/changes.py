@@ -4,7 +4,7 @@
 files gives each changed file and the OLD line ranges its hunks touch. A Python file's ranges
 are then widened to blocks with ``ast`` on the OLD text, the text the map's lines refer to:
 
-* a change inside a function or method body -> that whole function (innermost one);
+* a change inside a function or method body -> that function's body (the innermost one);
 * a change at module or class level, in a decorator or a signature -> the whole file: default
   values, decorators and module constants run at import time, outside any test, so no test's
   recorded lines show who depends on them.
@@ -37,6 +37,7 @@ class ChangedFile:
     blocks: tuple[tuple[int, int], ...] = ()  # old_ranges widened to blocks; WHOLE_FILE for a file-wide change
     new_ranges: tuple[tuple[int, int], ...] = ()  # lines of the NEW text (for the reports)
     why_whole: str = ""  # why the whole file counts as changed
+    hunks: tuple[Hunk, ...] = ()
 
     @property
     def whole(self) -> bool:
@@ -129,31 +130,41 @@ def parse_name_status(text: str) -> list[tuple[str, str]]:
     return entries
 
 
-def parse_hunks(diff: str) -> list[tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...], list[str]]]:
-    """Per file section of a ``-U0`` diff, in order: (old ranges, new ranges, changed text lines).
+@dataclass(frozen=True)
+class Hunk:
+    """One ``@@ -old_first,old_count +new_first,new_count @@`` of a ``-U0`` diff, with its added lines."""
 
-    An insertion after old line ``a`` (``-a,0``) touches lines ``a`` and ``a + 1``: the code on both
-    sides of the new lines. A deletion of ``-a,n`` touches ``a .. a+n-1``.
-    """
-    sections: list[tuple[list[tuple[int, int]], list[tuple[int, int]], list[str]]] = []
+    old_first: int
+    old_count: int
+    new_first: int
+    new_count: int
+    added: tuple[str, ...] = ()
+
+    @property
+    def old_range(self) -> tuple[int, int]:
+        """The old lines it touches: an insertion after old line ``a`` touches ``a`` and ``a + 1``."""
+        if self.old_count == 0:
+            return max(1, self.old_first), self.old_first + 1
+        return self.old_first, self.old_first + self.old_count - 1
+
+
+def parse_hunks(diff: str) -> list[list[Hunk]]:
+    """The hunks of every file section of a ``-U0`` diff, in order."""
+    sections: list[list[Hunk]] = []
     for line in diff.split("\n"):
         if line.startswith("diff --git "):
-            sections.append(([], [], []))
+            sections.append([])
         elif line.startswith("@@ ") and sections:
             header = line.split("@@")[1].split()
             old_start, _, old_count = header[0][1:].partition(",")
             new_start, _, new_count = header[1][1:].partition(",")
-            first, count = int(old_start), int(old_count) if old_count else 1
-            if count == 0:
-                sections[-1][0].append((max(1, first), first + 1))
-            else:
-                sections[-1][0].append((first, first + count - 1))
-            start, added = int(new_start), int(new_count) if new_count else 1
-            if added:
-                sections[-1][1].append((start, start + added - 1))
-        elif sections and line[:1] in "+-" and not line.startswith(("+++ ", "--- ")):
-            sections[-1][2].append(line[1:])
-    return [(tuple(old), tuple(new), text) for old, new, text in sections]
+            sections[-1].append(Hunk(int(old_start), int(old_count) if old_count else 1,
+                                     int(new_start), int(new_count) if new_count else 1))
+        elif sections and sections[-1] and line.startswith("+") and not line.startswith("+++ "):
+            last = sections[-1][-1]
+            sections[-1][-1] = Hunk(last.old_first, last.old_count, last.new_first, last.new_count,
+                                    (*last.added, line[1:]))
+    return sections
 
 
 def find_changes(project: Path, base: str) -> Changes:
@@ -162,17 +173,20 @@ def find_changes(project: Path, base: str) -> Changes:
     top = Path(str(git(project, "rev-parse", "--show-toplevel")).strip())
     status = parse_name_status(str(git(top, "diff", "--no-renames", "--name-status", "-z", base, "--")))
     diff = str(git(top, "diff", "--no-renames", "-U0", "--no-color", "--no-ext-diff", "--text", base, "--"))
-    hunks = parse_hunks(diff)
+    sections = parse_hunks(diff)
     changes = Changes(base=base, head=head_commit(project))
-    if len(hunks) != len(status):  # one "diff --git" section per entry; anything else is not understood
+    if len(sections) != len(status):  # one "diff --git" section per entry; anything else is not understood
         for letter, path in status:
             changes.files.append(ChangedFile(_to_project(path, prefix), _kind(letter), (), WHOLE_FILE,
                                              why_whole="the diff could not be read hunk by hunk"))
     else:
-        for (letter, path), (old, new, _text) in zip(status, hunks, strict=True):
+        for (letter, path), hunks in zip(status, sections, strict=True):
+            old = tuple(hunk.old_range for hunk in hunks)
+            new = tuple((h.new_first, h.new_first + h.new_count - 1) for h in hunks if h.new_count)
             # even a blank line counts: inside a multi-line string it is part of a value
             changes.files.append(ChangedFile(_to_project(path, prefix), _kind(letter), old, old or WHOLE_FILE, new,
-                                             why_whole="" if old else "a binary or mode-only change"))
+                                             why_whole="" if old else "a binary or mode-only change",
+                                             hunks=tuple(hunks)))
     untracked = str(git(top, "ls-files", "--others", "--exclude-standard", "-z", "--", "."))
     for path in untracked.split("\0"):
         if path:
@@ -205,10 +219,15 @@ class Block:
     first: int  # the def line (decorators excluded)
     last: int
     body_first: int  # first line of the body: a change before it is in the signature
+    column: int  # the def's indentation: inserted code indented deeper is inside it
+
+    @property
+    def body(self) -> tuple[int, int]:
+        return self.body_first, self.last
 
 
 def function_blocks(source: bytes) -> list[Block] | None:
-    """Every function and method of ``source``, outermost first; None when it does not parse."""
+    """Every function and method of ``source``; None when it does not parse."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -216,24 +235,63 @@ def function_blocks(source: bytes) -> list[Block] | None:
     blocks = []
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno is not None:
-            blocks.append(Block(node.lineno, node.end_lineno, node.body[0].lineno))
+            blocks.append(Block(node.lineno, node.end_lineno, node.body[0].lineno, node.col_offset))
     return blocks
 
 
-def widen(old_ranges: tuple[tuple[int, int], ...], blocks: list[Block]) -> tuple[tuple[tuple[int, int], ...], str]:
-    """The changed ranges as whole functions; WHOLE_FILE (and why) when a range leaves a function body."""
+def _indent(lines: tuple[str, ...]) -> int | None:
+    """The least indentation of the non-blank lines (a tab counts 8), None when all are blank."""
+    widths = [len(line.expandtabs(8)) - len(line.expandtabs(8).lstrip()) for line in lines if line.strip()]
+    return min(widths) if widths else None
+
+
+def _innermost(blocks: list[Block], line: int) -> Block | None:
+    inside = [block for block in blocks if block.body_first <= line <= block.last]
+    return max(inside, key=lambda block: (block.first, -block.last)) if inside else None
+
+
+def widen_hunk(hunk: Hunk, blocks: list[Block]) -> tuple[set[tuple[int, int]] | None, str]:
+    """The function bodies ``hunk`` changes, or None (and why) when it reaches module or class level.
+
+    A replaced or deleted line must lie in a function body, and code it adds must be indented
+    deeper than that function's ``def``. An insertion between old lines ``a`` and ``a + 1`` is
+    inside the innermost function around either of them that its indentation puts it in.
+    """
+    indent = _indent(hunk.added)
+    if hunk.old_count == 0:
+        around = [b for b in blocks if b.body_first <= hunk.old_first <= b.last
+                  or b.body_first <= hunk.old_first + 1 <= b.last]
+        if indent is None:  # blank lines only: inside a function only when both neighbours are
+            inside = [b for b in around if b.body_first <= hunk.old_first and hunk.old_first + 1 <= b.last]
+        else:
+            inside = [b for b in around if b.column < indent]
+        if not inside:
+            return None, f"the code added after line {hunk.old_first} is at module or class level"
+        block = max(inside, key=lambda b: (b.column, b.first))
+        return {block.body}, ""
+    touched: set[tuple[int, int]] = set()
+    for line in range(hunk.old_first, hunk.old_first + hunk.old_count):
+        block = _innermost(blocks, line)
+        if block is None:
+            signature = any(b.first <= line < b.body_first for b in blocks)
+            where = "a function's signature or decorator" if signature else "module or class level"
+            return None, f"line {line} is at {where}"
+        if indent is not None and indent <= block.column:
+            return None, f"the code replacing line {line} is at module or class level"
+        touched.add(block.body)
+    return touched, ""
+
+
+def widen(hunks: tuple[Hunk, ...], blocks: list[Block]) -> tuple[tuple[tuple[int, int], ...], str]:
+    """The changed function bodies (old line numbers), or WHOLE_FILE and why."""
     widened: set[tuple[int, int]] = set()
-    for first, last in old_ranges:
-        for line in range(first, last + 1):
-            inner = [b for b in blocks if b.body_first <= line <= b.last]
-            if not inner:
-                signature = any(b.first <= line < b.body_first for b in blocks)
-                where = "a function's signature or decorator" if signature else "module or class level"
-                return WHOLE_FILE, f"line {line} is at {where}"
-            innermost = max(inner, key=lambda b: b.first)
-            widened.add((innermost.first, innermost.last))
-            if last - first > 5_000:  # a huge hunk: the whole file is as precise and far cheaper
-                return WHOLE_FILE, "a change of over 5,000 lines"
+    for hunk in hunks:
+        if hunk.old_count > 5_000:  # a huge hunk: the whole file is as precise and far cheaper
+            return WHOLE_FILE, "a change of over 5,000 lines"
+        bodies, why = widen_hunk(hunk, blocks)
+        if bodies is None:
+            return WHOLE_FILE, why
+        widened |= bodies
     return tuple(sorted(widened)), ""
 
 
@@ -259,7 +317,7 @@ def to_blocks(project: Path, changes: Changes, recorded_sha: dict[str, str]) -> 
         if blocks is None:
             changed.blocks, changed.why_whole = WHOLE_FILE, "its old text does not parse"
             continue
-        changed.blocks, changed.why_whole = widen(changed.old_ranges, blocks)
+        changed.blocks, changed.why_whole = widen(changed.hunks, blocks)
 
 
 def drift(project: Path, changes: Changes, recorded_sha: dict[str, str]) -> None:

@@ -2,14 +2,17 @@
 
 The suites run with pytest-cov's ``--cov-context=test``, so every line coverage measures is
 tagged with the test that ran it: ``tests/test_x.py::test_a|run`` (``|setup``, ``|teardown`` for
-its fixtures). The phase is dropped: a fixture's lines belong to the test that set it up.
+its fixtures). The phase is dropped: a function-scoped fixture's lines belong to the test that set it up. A
+shared fixture (module scope and wider) runs once for many tests, so ``fixtures_plugin`` records
+its lines under a context of its own and lists the tests that use it; each of them gets them.
 pytest-cov combines the data of xdist workers into the suite's own file (``COVERAGE_FILE`` is per
 suite), and the Docker environment mounts the project at its own path, so every measured path is
 a host path and is made project-relative here.
 
-Lines run outside any test (imports during collection, the empty context) tie to no test; the
-files they belong to still count as measured (``files``), which is what tells a changed module
-the map knows from one it never saw.
+Lines run outside any test (imports during collection, the empty context) tie to no test; they
+are kept under the key ``suite::`` (an empty node id): a changed function that ran at import
+time (``TABLE = build_table()``) changes what every importer sees. Their files count as measured
+(``files``), which is what tells a changed module the map knows from one it never saw.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from doorbell_ci.impact.changes import sha1_of
+from doorbell_ci.impact.fixtures_plugin import CONTEXT_PREFIX
 from doorbell_ci.impact.impactmap import ImpactMap, to_ranges
 
 PHASES = ("|run", "|setup", "|teardown")
@@ -32,16 +36,25 @@ class Recording:
 
     lines: dict[str, dict[str, set[int]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(set)))
     measured: set[str] = field(default_factory=set)  # project-relative paths measured in any context
+    # "suite::fixture id" -> path -> lines of a shared fixture's setup; "suite::nodeid" -> its shared fixtures
+    fixture_lines: dict[str, dict[str, set[int]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(set)))
+    uses: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     suites: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
 
 
 def test_of(context: str) -> str | None:
-    """``tests/a.py::test_x|run`` -> ``tests/a.py::test_x``; None for the empty (outside any test) context."""
+    """``tests/a.py::test_x|run`` -> ``tests/a.py::test_x``; "" for the empty (outside any test) context.
+
+    None for a shared fixture's context (see ``fixtures_plugin``).
+    """
+    if context.startswith(CONTEXT_PREFIX):
+        return None
     for phase in PHASES:
         if context.endswith(phase):
-            return context[: -len(phase)] or None
-    return context or None
+            return context[: -len(phase)]
+    return context
 
 
 test_of.__test__ = False  # type: ignore[attr-defined] - a name pytest would otherwise collect
@@ -74,10 +87,14 @@ def read_suite(recording: Recording, suite: str, data_file: Path, project: Path)
                 continue
             recording.measured.add(path)
             for line, tests in data.contexts_by_lineno(measured).items():
+                if line < 1:  # coverage's line 0: an empty module's "executed" marker, not a line
+                    continue
                 for context in tests:
                     test = test_of(context)
                     if test is not None:
                         recording.lines[f"{suite}::{test}"][path].add(line)
+                    elif context.startswith(CONTEXT_PREFIX):
+                        recording.fixture_lines[f"{suite}::{context[len(CONTEXT_PREFIX):]}"][path].add(line)
     except (CoverageException, OSError, ValueError) as error:  # sqlite3.DatabaseError is not an OSError
         recording.notices.append(f"impact: {suite}'s coverage data could not be read ({error}); "
                                  "its tests have no map entry")
@@ -86,6 +103,27 @@ def read_suite(recording: Recording, suite: str, data_file: Path, project: Path)
                                  f"{error}); its tests have no map entry")
     else:
         recording.suites.append(suite)
+
+
+def read_fixture_uses(recording: Recording, suite: str, files: Iterable[Path]) -> None:
+    """The shared fixtures each test uses, from ``fixtures_plugin``'s files (one per xdist worker)."""
+    import json
+
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError as error:
+            recording.notices.append(f"impact: {path.name} could not be read ({error.strerror or error}); "
+                                     "shared fixtures' lines are missing from the map")
+            continue
+        for line in text.splitlines()[:5_000_000]:
+            try:
+                entry = json.loads(line)
+                test, fixtures = entry["test"], entry["fixtures"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if isinstance(test, str) and isinstance(fixtures, list):
+                recording.uses[f"{suite}::{test}"].update(f"{suite}::{f}" for f in fixtures if isinstance(f, str))
 
 
 def build_map(recording: Recording, project: Path, commit: str, dirty: bool, platform_key: str,
@@ -97,12 +135,21 @@ def build_map(recording: Recording, project: Path, commit: str, dirty: bool, pla
     it) instead of none (which would select it every time). ``unsure`` (skipped, errored, cut
     short) get no entry: what they executed is not what they would execute, so they always run.
     """
+    ran = list(ran)
+    finished = set(ran)
     files: dict[str, str] = {}
     for path in sorted(recording.measured):
         try:
             files[path] = sha1_of((project / path).read_bytes())
         except OSError:
             continue  # generated and removed during the run: not a file a change can name
+    for key, fixtures in recording.uses.items():  # a shared fixture's lines count for every test that uses it
+        if key not in recording.lines and key not in finished:
+            continue
+        per_test = recording.lines[key]
+        for fixture in fixtures:
+            for path, lines in recording.fixture_lines.get(fixture, {}).items():
+                per_test[path] |= lines
     tests: dict[str, dict[str, tuple[tuple[int, int], ...]]] = {}
     for key in sorted(recording.lines):
         per_file = recording.lines[key]

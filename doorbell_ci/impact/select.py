@@ -4,7 +4,9 @@ A test is selected, first matching reason wins, when:
 
 * ``new_test_file`` / ``modified_test_file``: it lives in a test file that is new or changed;
 * ``no_map_entry``: the map has no lines for it (a new test, a suite recorded without coverage);
-* ``changed_code``: lines it executed meet a changed block (a function, or a whole file);
+* ``changed_code``: lines it executed meet a changed block (a function, or a whole file), or its
+  test file imports, directly or not, a module changed at module level (``imports.py``: import-time
+  code runs under no test); a changed function that ran at import time counts as module level;
 * ``recent_failure``: it failed or was flaky in the recent runs of history.json.
 
 Everything runs instead (``full_run_reason``) when a change is one coverage cannot see: a
@@ -17,10 +19,10 @@ by name); a file outside the project folder; anything matching ``impact_full_run
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from doorbell_ci.impact.changes import ChangedFile, Changes
+from doorbell_ci.impact.changes import WHOLE_FILE, ChangedFile, Changes
 from doorbell_ci.impact.impactmap import ImpactMap
 
 DEFAULT_IGNORE = ("*.md", "*.rst", "docs/**", "LICENSE*")
@@ -93,9 +95,24 @@ def unseen_change(changed: ChangedFile, impact: ImpactMap, test_files: set[str],
     return f"{path} {changed.kind}, a Python file the map never measured and not a test file"
 
 
+def import_time_lines(impact: ImpactMap) -> dict[str, list[tuple[int, int]]]:
+    """Lines run outside any test (the ``suite::`` keys: imports during collection), per file."""
+    lines: dict[str, list[tuple[int, int]]] = {}
+    for key, per_file in impact.tests.items():
+        if key.endswith("::"):
+            for path, ranges in per_file.items():
+                lines.setdefault(path, []).extend(ranges)
+    return {path: sorted(ranges) for path, ranges in lines.items()}
+
+
 def select_tests(impact: ImpactMap, changes: Changes, collected: Mapping[str, list[str]],
-                 recent_failures: set[str], settings: SelectSettings) -> Selection:
-    """The tests to run for ``changes`` (see the module docstring); ``collected`` is suite -> node ids."""
+                 recent_failures: set[str], settings: SelectSettings,
+                 importers_of: Callable[[set[str]], set[str]] | None = None) -> Selection:
+    """The tests to run for ``changes`` (see the module docstring); ``collected`` is suite -> node ids.
+
+    ``importers_of`` maps changed module paths to the test files that import them (``imports.py``);
+    without it, a module-level change reaches only the tests that executed a line of the file.
+    """
     test_files = {test_file_of(nodeid) for ids in collected.values() for nodeid in ids}
     ignore = DEFAULT_IGNORE + tuple(settings.ignore)
     relevant: list[ChangedFile] = []
@@ -111,7 +128,15 @@ def select_tests(impact: ImpactMap, changes: Changes, collected: Mapping[str, li
             return selection
         relevant.append(changed)
     by_path = {changed.path: changed for changed in relevant}
+    at_import = import_time_lines(impact)
+    for changed in relevant:
+        if changed.path.endswith(".py") and changed.blocks and not changed.whole \
+                and _overlap(_merged(at_import.get(changed.path, [])), changed.blocks):
+            changed.blocks, changed.why_whole = WHOLE_FILE, "a changed function ran at import time"
     code = {changed.path: changed.blocks for changed in relevant if changed.blocks}
+    module_level = {changed.path for changed in relevant if changed.path.endswith(".py")
+                    and (changed.whole or changed.path not in impact.files)}
+    importing = importers_of(module_level) if importers_of and module_level else set()
     selected: dict[str, list[str]] = {}
     reasons: dict[str, str] = {}
     deselected: list[str] = []
@@ -119,7 +144,7 @@ def select_tests(impact: ImpactMap, changes: Changes, collected: Mapping[str, li
         chosen = []
         for nodeid in ids:
             key = f"{suite}::{nodeid}"
-            reason = _reason(key, test_file_of(nodeid), impact, by_path, code, recent_failures)
+            reason = _reason(key, test_file_of(nodeid), impact, by_path, code, recent_failures, importing)
             if reason:
                 reasons[key] = reason
                 chosen.append(nodeid)
@@ -131,13 +156,16 @@ def select_tests(impact: ImpactMap, changes: Changes, collected: Mapping[str, li
 
 
 def _reason(key: str, test_file: str, impact: ImpactMap, by_path: Mapping[str, ChangedFile],
-            code: Mapping[str, tuple[tuple[int, int], ...]], recent_failures: set[str]) -> str | None:
+            code: Mapping[str, tuple[tuple[int, int], ...]], recent_failures: set[str],
+            importing: set[str]) -> str | None:
     own = by_path.get(test_file)
     if own is not None:
         return "new_test_file" if own.kind == "added" else "modified_test_file"
     lines = impact.tests.get(key)
     if lines is None:
         return "no_map_entry"
+    if test_file in importing:
+        return "changed_code"
     for path, ranges in lines.items():
         blocks = code.get(path)
         if blocks and _overlap(ranges, blocks):
@@ -145,6 +173,16 @@ def _reason(key: str, test_file: str, impact: ImpactMap, by_path: Mapping[str, C
     if key in recent_failures:
         return "recent_failure"
     return None
+
+
+def _merged(ranges: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    merged: list[list[int]] = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], last)
+        else:
+            merged.append([first, last])
+    return tuple((a, b) for a, b in merged)
 
 
 def _overlap(ranges: tuple[tuple[int, int], ...], blocks: tuple[tuple[int, int], ...]) -> bool:

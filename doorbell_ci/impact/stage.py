@@ -19,15 +19,20 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from doorbell_ci.impact import changes as changes_
 from doorbell_ci.impact import summary_line
-from doorbell_ci.impact.impactmap import FILENAME, ImpactMap, ImpactMapError, read_map, write_map
-from doorbell_ci.impact.select import Selection, SelectSettings, full_run, select_tests
 from doorbell_ci.plan import Plan, PlannedSuite, SkippedSuite
 
+if TYPE_CHECKING:  # the modules themselves are imported when a run selects or records (start-up cost)
+    from doorbell_ci.impact import changes as changes_
+    from doorbell_ci.impact.impactmap import ImpactMap
+    from doorbell_ci.impact.select import Selection
+
+FILENAME = "impact.json.gz"  # impactmap.FILENAME, without importing gzip and zlib into every run
+
 CONTEXT_ARG = "--cov-context=test"
+FIXTURES_PLUGIN = "doorbell_ci.impact.fixtures_plugin"
 RECENT_RUNS = 10  # a test that failed or was flaky in this many of the latest runs is always selected
 FAILED_LETTERS = frozenset("FER")
 MAX_CHANGED_LISTED = 1_000
@@ -60,12 +65,21 @@ def platform_key(config: Any) -> str:
 def prepare_plan(plan: Plan, config: Any) -> Plan:
     if not getattr(config, "record_impact", False):
         return plan
+    from doorbell_ci.impact.fixtures_plugin import ENV_VAR
+
     suites = []
     for suite in plan.suites:
         if suite.coverage and suite.config.is_pytest and CONTEXT_ARG not in suite.config.pytest_args:
-            suite = replace(suite, config=replace(suite.config, pytest_args=(*suite.config.pytest_args, CONTEXT_ARG)))
+            args = (*suite.config.pytest_args, CONTEXT_ARG, "-p", FIXTURES_PLUGIN)
+            env = {**suite.config.env, ENV_VAR: str(plan.output_dir / fixtures_file(suite.name))}
+            suite = replace(suite, config=replace(suite.config, pytest_args=args, env=env))
         suites.append(suite)
     return replace(plan, suites=tuple(suites))
+
+
+def fixtures_file(suite: str) -> str:
+    """Where ``fixtures_plugin`` lists each test's shared fixtures (``.<worker>`` is appended)."""
+    return f"logs/{suite}.impact-fixtures"
 
 
 def map_path(config: Any) -> tuple[Path, bool]:
@@ -90,6 +104,8 @@ def select(plan: Plan, environment: Any, config: Any, console: Any) -> ImpactSta
         if getattr(config, "record_impact", False):
             stage.impact = _document("all", None, None)
         return stage
+    from doorbell_ci.impact import changes as changes_
+    from doorbell_ci.impact.select import SelectSettings, full_run, select_tests
     from doorbell_ci.sharding import _collect_ids  # the shard probe: collects through any environment
 
     pytest_suites = [suite for suite in plan.suites if suite.config.is_pytest]
@@ -119,7 +135,7 @@ def select(plan: Plan, environment: Any, config: Any, console: Any) -> ImpactSta
     else:
         settings = SelectSettings(full_run=tuple(config.impact_full_run), ignore=tuple(config.impact_ignore))
         selection = select_tests(impact_map, found, collected, _recent_failures(config, collected, stage.notices),
-                                 settings)
+                                 settings, _importers(Path(config.project), found, collected))
     stage.selection = selection
     stage.impact = _document(mode, map_facts, selection, found)
     line = summary_line(stage.impact)
@@ -130,6 +146,9 @@ def select(plan: Plan, environment: Any, config: Any, console: Any) -> ImpactSta
 
 
 def _usable_map(config: Any, notices: list[str]) -> tuple[ImpactMap | None, dict[str, Any] | None, str | None]:
+    from doorbell_ci.impact import changes as changes_
+    from doorbell_ci.impact.impactmap import ImpactMapError, read_map
+
     path, named = map_path(config)
     if not named and not os.path.lexists(path):
         return None, None, "no impact map (record one with --record-impact on a full run, e.g. the default branch)"
@@ -149,10 +168,32 @@ def _usable_map(config: Any, notices: list[str]) -> tuple[ImpactMap | None, dict
 
 
 def _changes(project: Path, impact_map: ImpactMap) -> changes_.Changes:
+    from doorbell_ci.impact import changes as changes_
+
     found = changes_.find_changes(project, impact_map.commit)
     changes_.drift(project, found, impact_map.files)
     changes_.to_blocks(project, found, impact_map.files)
     return found
+
+
+def _importers(project: Path, found: changes_.Changes, collected: dict[str, list[str]]) -> Any:
+    """``importers_of`` for select_tests: the test files whose import closure reaches a changed module."""
+    def importers_of(modules: set[str]) -> set[str]:
+        from doorbell_ci.impact import changes as changes_
+        from doorbell_ci.impact.imports import importers
+        from doorbell_ci.impact.select import test_file_of
+
+        try:
+            listed = str(changes_.git(project, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+                                      "--", "*.py"))
+        except changes_.GitError:
+            listed = ""
+        python_files = {path for path in listed.split("\0") if path}
+        python_files |= {changed.path for changed in found.files if changed.path.endswith(".py")}
+        test_files = {test_file_of(nodeid) for ids in collected.values() for nodeid in ids}
+        return importers(project, python_files, test_files, modules)
+
+    return importers_of
 
 
 def _restrict(plan: Plan, selection: Selection) -> Plan:
@@ -255,7 +296,9 @@ def after_run(stage: ImpactStage, plan: Plan, config: Any, result: Any) -> None:
 
 
 def _record(plan: Plan, config: Any, result: Any, impact: dict[str, Any]) -> dict[str, Any] | None:
-    from doorbell_ci.impact.record import Recording, build_map, read_suite
+    from doorbell_ci.impact import changes as changes_
+    from doorbell_ci.impact.impactmap import ImpactMapError, write_map
+    from doorbell_ci.impact.record import Recording, build_map, read_fixture_uses, read_suite
 
     if impact["mode"] == "affected" and impact.get("deselected"):
         impact["notices"].append("impact: the map is not recorded from a selected run (it would lack the "
@@ -274,6 +317,7 @@ def _record(plan: Plan, config: Any, result: Any, impact: dict[str, Any]) -> dic
             recording.notices.append(f"impact: {suite.name} left no coverage data; its tests have no map entry")
         else:
             read_suite(recording, suite.name, data_file, project)
+            read_fixture_uses(recording, suite.name, sorted(plan.output_dir.glob(f"{fixtures_file(suite.name)}.*")))
     impact["notices"].extend(recording.notices)
     read = set(recording.suites)
     ran: list[str] = []
@@ -294,4 +338,5 @@ def _record(plan: Plan, config: Any, result: Any, impact: dict[str, Any]) -> dic
     except OSError as error:
         impact["notices"].append(f"impact: {FILENAME} could not be written: {error.strerror or error}")
         return None
-    return {"path": FILENAME, "tests": len(impact_map.tests), "files": len(impact_map.files), "bytes": size}
+    tests = sum(1 for key in impact_map.tests if not key.endswith("::"))  # "suite::" holds import-time lines
+    return {"path": FILENAME, "tests": tests, "files": len(impact_map.files), "bytes": size}
