@@ -64,6 +64,7 @@ def test_push_records_pull_request_selects_and_audit_names_a_miss(project: Path,
     fetched = tmp_path / "fetched"  # what fetch-history leaves in $RUNNER_TEMP
     fetched.mkdir()
     shutil.copyfile(recorded, fetched / "impact.json.gz")
+    shutil.rmtree(project / "main-results")  # the pull request's job starts from a fresh checkout
 
     # a pull request changes g: only test_g runs, and the map is not recorded (auto, not a push)
     (project / "app.py").write_text(APP.replace("return 2", "return 1 + 1"), encoding="utf-8")
@@ -78,7 +79,9 @@ def test_push_records_pull_request_selects_and_audit_names_a_miss(project: Path,
     assert selected["totals"]["tests"] == 1
     assert "selection: 1 of 2 tests selected; changed app.py:6" in log
 
-    # audit: everything runs; test_f fails for a reason the map cannot see, and the selection left it out
+    # audit (the nightly job, a fresh checkout): everything runs; test_f fails for a reason the map cannot
+    # see (an environment variable), and the selection left it out
+    shutil.rmtree(project / "pr-results")
     audited, log = run_step(project, tmp_path, "audit-results", DOORBELL_CI_SELECT="audit", BREAK_F="1",
                             IMPACT_MAP_FILE=str(fetched / "impact.json.gz"))
     assert "exit-code=1" in log and audited["totals"]["tests"] == 2
