@@ -7,6 +7,7 @@ Each test builds a real RunResult, writes the real report.json and re-renders fr
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -204,3 +205,27 @@ def test_every_impact_field_is_documented_in_report_schema_md() -> None:
     keys = set(impact) | set(impact["map"]) | set(impact["reasons"]) | set(impact["changed"][0]) | {"impact"}
     keys |= set(impact["recorded"])
     assert sorted(key for key in keys if f"`{key}`" not in doc) == []
+
+
+def test_hostile_paths_and_ids_stay_inert_in_the_markdown_and_html() -> None:
+    """A changed file or test id is text from the pull request: no mention, no HTML, no broken table."""
+    hostile = "src/x`y|z @admin <img src=x onerror=alert(1)> #12.py"
+    run = run_with(selection(changed=[{"path": hostile, "kind": "modified<b>", "lines": [[1, 2]]}],
+                             deselected=[f"unit::tests/t.py::test[{hostile}]"], full_run_reason=None))
+    text = markdown.render(run)
+    outside_code = re.sub(r"(`+)(.*?[^`])\1(?!`)", "", text)  # GitHub shows a code span's content as text
+    assert "x`y" in text and "<img" in text and "<img" not in outside_code and "<b>" not in outside_code
+    assert "@admin" not in outside_code and "#12" not in outside_code
+    row = next(line for line in text.splitlines() if line.startswith("| ") and "x`y" in line)
+    assert row.count(" | ") == 2 and row.endswith("| 1-2 |")  # three cells: the pipe inside the path is escaped
+    page = html.render(run)
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_the_comment_state_follows_the_selection_and_ignores_its_absence() -> None:
+    from doorbell_ci.github.api import comment_state
+
+    assert comment_state(run_with(None)) == comment_state(run_with(None))
+    assert comment_state(run_with(selection())) != comment_state(run_with(None))
+    assert comment_state(run_with(selection())) != comment_state(run_with(selection(selected=413)))
+    assert comment_state(run_with(selection())) == comment_state(run_with(selection(deselected=["x"])))
