@@ -140,7 +140,7 @@ def _run(config: Config, console: Console, command: list[str] | None,
     if config.history and not interrupted:  # history.json, flaky tests across runs, quarantine (before the verdict)
         analysis.track(result, config)
     exit_code = decide_exit_code(result, interrupted, config.allow_no_tests)
-    nothing = nothing_tested_notice(result, exit_code)
+    nothing = None if impact_stage.selected_none(result.impact) else nothing_tested_notice(result, exit_code)
     if nothing:
         result.notices.append(nothing)
     # An interrupt from here on is only noted: every result is in, and report.json states this exit code.

@@ -122,6 +122,9 @@ def select(plan: Plan, environment: Any, config: Any, console: Any) -> ImpactSta
             collected[suite.name] = ids
     stage.probed = set(collected)
     impact_map, map_facts, reason = _usable_map(config, stage.notices)
+    if pytest_suites and not collected:  # nothing to choose from: the counts would say 0 of 0
+        names = ", ".join(f"logs/{suite.name}-collect.log" for suite in pytest_suites)
+        reason = f"the tests could not be listed (a collection error? see {names}); every suite runs whole"
     selection: Selection
     found: changes_.Changes | None = None
     if reason is None:

@@ -1,0 +1,438 @@
+"""Real runs of ``doorbell-ci run --record-impact`` and ``--select affected`` on a real git repository.
+
+A small package with tests is committed (commit A) and its impact map recorded once; each test
+clones that repository, makes a change, commits it (commit B) and runs the selection against the
+map of A: the tests that executed the changed code run, plus the new-test and no-entry rules, and
+every change coverage cannot see runs everything with its reason.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from doorbell_ci.impact.impactmap import read_map
+from doorbell_ci.reports import json_report
+
+FILES = {
+    "pyproject.toml": '[project]\nname = "pkg"\nversion = "0"\n\n[tool.pytest.ini_options]\npythonpath = ["src"]\n',
+    ".gitignore": "test-results/\n",
+    "README.md": "# pkg\n",
+    "src/pkg/__init__.py": "",
+    "src/pkg/calc.py": '''\
+import functools
+
+LIMIT = 10
+
+
+def logged(func):
+    @functools.wraps(func)
+    def wrapper(*args):
+        return func(*args)
+    return wrapper
+
+
+def add(a, b):
+    return a + b
+
+
+def mul(a, b):
+    total = 0
+    for _ in range(b):
+        total = add(total, a)
+    return total
+
+
+def neg(a):
+    return -a
+
+
+@logged
+def double(a):
+    return a * 2
+''',
+    "src/pkg/data.py": '''\
+class Db:
+    def __init__(self):
+        self.rows = [1, 2]
+
+    def count(self):
+        return len(self.rows)
+
+
+def unused():
+    return "never run"
+''',
+    "src/pkg/extra.py": "def third(x):\n    return x / 3\n",
+    "tests/conftest.py": "import pytest\n\n\n@pytest.fixture\ndef two():\n    return 2\n",
+    "tests/unit/test_calc.py": '''\
+from pkg import calc
+from pkg.calc import add, double, mul, neg
+
+
+def test_add():
+    assert add(1, 2) == 3
+
+
+def test_mul(two):
+    assert mul(two, 3) == 6
+
+
+def test_neg():
+    assert neg(2) == -2
+
+
+def test_double():
+    assert double(4) == 8
+
+
+def test_limit():
+    assert calc.LIMIT == 10
+''',
+    "tests/unit/test_db.py": '''\
+import pytest
+
+from pkg.data import Db
+
+
+@pytest.fixture(scope="module")
+def db():
+    return Db()
+
+
+def test_db_rows(db):
+    assert db.rows
+
+
+def test_db_exact(db):
+    assert db.rows == [1, 2]
+''',
+    "tests/unit/test_extra.py": "from pkg.extra import third\n\n\ndef test_third():\n    assert third(9) == 3\n",
+    "tests/unit/test_files.py": '''\
+from pathlib import Path
+
+
+def test_reads_data():
+    text = (Path(__file__).parent / "data" / "values.txt").read_text()
+    assert text.split() == ["1", "2", "3"]
+''',
+    "tests/unit/data/values.txt": "1 2 3\n",
+    "tests/unit/test_plain.py": "def test_plain():\n    assert 1 + 1 == 2\n",
+}
+ALL_TESTS = {
+    "unit::tests/unit/test_calc.py::test_add", "unit::tests/unit/test_calc.py::test_mul",
+    "unit::tests/unit/test_calc.py::test_neg", "unit::tests/unit/test_calc.py::test_double",
+    "unit::tests/unit/test_calc.py::test_limit", "unit::tests/unit/test_db.py::test_db_rows",
+    "unit::tests/unit/test_db.py::test_db_exact", "unit::tests/unit/test_extra.py::test_third",
+    "unit::tests/unit/test_files.py::test_reads_data", "unit::tests/unit/test_plain.py::test_plain",
+}
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run([*GIT, *args], cwd=cwd, check=True, capture_output=True, text=True,  # noqa: S603
+                          timeout=60).stdout.strip()
+
+
+def doorbell(project: Path, *args: str, output: Path | None = None) -> tuple[subprocess.CompletedProcess[str], dict]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DOORBELL_CI_", "GITHUB_"))}
+    output = output or project / "test-results"
+    done = subprocess.run(  # noqa: S603 - our own CLI on a project the test made
+        [sys.executable, "-m", "doorbell_ci", "run", "--project", str(project), "--suites", "unit", "--quiet",
+         "--no-history", "--output-dir", str(output), *args],
+        cwd=project, env=environment, capture_output=True, text=True, timeout=600, check=False)
+    report = json.loads((output / "report.json").read_text(encoding="utf-8"))
+    report["ran"] = {f"{test.suite}::{test.nodeid}" for test in json_report.read(output)[0].iter_tests()}
+    report["failed"] = [t.nodeid for t in json_report.read(output)[0].iter_tests() if t.outcome.value == "failed"]
+    return done, report
+
+
+def ran(report: dict) -> set[str]:
+    return report["ran"]
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The repository at commit A and the impact map recorded there."""
+    origin = tmp_path_factory.mktemp("origin")
+    for path, text in FILES.items():
+        (origin / path).parent.mkdir(parents=True, exist_ok=True)
+        (origin / path).write_text(text, encoding="utf-8")
+    git(origin, "init", "-q", "-b", "main")
+    git(origin, "add", "-A")
+    git(origin, "commit", "-qm", "A")
+    done, report = doorbell(origin, "--record-impact")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert report["impact"]["recorded"]["tests"] == len(ALL_TESTS)
+    maps = tmp_path_factory.mktemp("maps")
+    shutil.copy(origin / "test-results" / "impact.json.gz", maps / "A.json.gz")
+    return origin, maps / "A.json.gz"
+
+
+def change(recorded: tuple[Path, Path], tmp_path: Path, edits: dict[str, str | None]) -> Path:
+    """A clone of A with ``edits`` committed as B (None deletes the file)."""
+    origin, _ = recorded
+    project = tmp_path / "project"
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    git(tmp_path, "clone", "-q", str(origin), str(project))
+    for path, text in edits.items():
+        target = project / path
+        if text is None:
+            git(project, "rm", "-q", path)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "B", "--allow-empty")
+    return project
+
+
+def select(recorded: tuple[Path, Path], project: Path, *args: str,
+           output: Path | None = None) -> tuple[subprocess.CompletedProcess[str], dict]:
+    return doorbell(project, "--select", "affected", "--impact-map", str(recorded[1]), *args, output=output)
+
+
+def edited(path: str, old: str, new: str) -> str:
+    text = FILES[path]
+    assert old in text
+    return text.replace(old, new)
+
+
+def test_the_map_is_recorded_per_test(recorded: tuple[Path, Path]) -> None:
+    impact = read_map(recorded[1])
+    assert impact.suites == ["unit"] and not impact.dirty and len(impact.commit) == 40
+    assert set(impact.tests) == ALL_TESTS | {"unit::"}
+    neg_lines = impact.tests["unit::tests/unit/test_calc.py::test_neg"]["src/pkg/calc.py"]
+    assert neg_lines == ((25, 25),)  # the body of neg(), nothing else of calc.py
+    # the module-scoped fixture's lines count for both tests that use it, not only the first
+    for key in ("unit::tests/unit/test_db.py::test_db_rows", "unit::tests/unit/test_db.py::test_db_exact"):
+        assert impact.tests[key]["src/pkg/data.py"] == ((3, 3),)
+    assert impact.tests["unit::tests/unit/test_plain.py::test_plain"] == {"tests/unit/test_plain.py": ((2, 2),)}
+
+
+def test_a_changed_function_runs_exactly_the_tests_that_executed_it_and_new_tests(
+        recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    project = change(recorded, tmp_path, {
+        "src/pkg/calc.py": edited("src/pkg/calc.py", "    return -a\n", "    return 0 - a\n"),
+        "tests/unit/test_new.py": "from pkg.calc import neg\n\n\ndef test_new():\n    assert neg(0) == 0\n",
+    })
+    done, report = select(recorded, project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    impact = report["impact"]
+    assert impact["full_run_reason"] is None
+    assert ran(report) == {"unit::tests/unit/test_calc.py::test_neg", "unit::tests/unit/test_new.py::test_new"}
+    assert (impact["selected"], impact["total"]) == (2, 11)
+    assert impact["reasons"]["changed_code"] == 1 and impact["reasons"]["new_test_file"] == 1
+    assert set(impact["deselected"]) == ALL_TESTS - {"unit::tests/unit/test_calc.py::test_neg"}
+    assert impact["base"] == read_map(recorded[1]).commit and impact["head"] == git(project, "rev-parse", "HEAD")
+    assert {"path": "src/pkg/calc.py", "kind": "modified", "lines": [[25, 25]]} in impact["changed"]
+    assert "==> impact: 2 of 11 tests selected; changed src/pkg/calc.py:25" in done.stdout
+    assert not (project / "test-results" / "impact.json.gz").exists()  # nothing recorded unless asked
+
+
+def test_a_function_used_by_another_selects_the_callers_tests(recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    project = change(recorded, tmp_path, {
+        "src/pkg/calc.py": edited("src/pkg/calc.py", "    return a + b\n", "    return b + a\n")})
+    done, report = select(recorded, project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ran(report) == {"unit::tests/unit/test_calc.py::test_add", "unit::tests/unit/test_calc.py::test_mul"}
+
+
+def test_module_level_and_decorator_changes_reach_every_test_of_the_importers(
+        recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    project = change(recorded, tmp_path, {
+        "src/pkg/calc.py": edited("src/pkg/calc.py", "LIMIT = 10\n", "LIMIT = 11\n")})
+    done, report = select(recorded, project)
+    assert done.returncode == 1  # test_limit only reads the constant: it ran no line of calc.py, yet it is found
+    calc_tests = {key for key in ALL_TESTS if "test_calc.py" in key}
+    assert ran(report) == calc_tests
+    assert report["failed"] == ["tests/unit/test_calc.py::test_limit"]
+
+    decorated = change(recorded, tmp_path / "decorator", {
+        "src/pkg/calc.py": edited("src/pkg/calc.py", "@logged\ndef double", "@functools.lru_cache\ndef double")})
+    done, report = select(recorded, decorated)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ran(report) == calc_tests
+
+
+def test_a_change_in_a_function_no_test_ran_selects_nothing_and_passes(
+        recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    project = change(recorded, tmp_path, {
+        "src/pkg/data.py": edited("src/pkg/data.py", 'return "never run"', 'return "still never run"'),
+        "README.md": "# pkg, documented\n"})
+    done, report = select(recorded, project)
+    assert done.returncode == 0, done.stdout + done.stderr  # nothing to test is a success here, not exit 8
+    assert ran(report) == set()
+    assert report["impact"]["selected"] == 0 and report["impact"]["full_run_reason"] is None
+    assert "==> impact: 0 of 10 tests selected; changed README.md:1, src/pkg/data.py:10" in done.stdout
+    assert not any("nothing tested" in notice.lower() for notice in report["notices"])
+
+
+def test_a_shared_fixture_change_selects_every_test_using_the_fixture(
+        recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    project = change(recorded, tmp_path, {
+        "src/pkg/data.py": edited("src/pkg/data.py", "self.rows = [1, 2]", "self.rows = [1, 2, 3]")})
+    done, report = select(recorded, project)
+    assert done.returncode == 1
+    assert ran(report) == {"unit::tests/unit/test_db.py::test_db_rows", "unit::tests/unit/test_db.py::test_db_exact"}
+
+
+@pytest.mark.parametrize(("edits", "reason"), [
+    ({"tests/conftest.py": FILES["tests/conftest.py"] + "\n\n@pytest.fixture\ndef three():\n    return 3\n"},
+     "tests/conftest.py changed (conftest.py"),
+    ({"pyproject.toml": FILES["pyproject.toml"] + "addopts = []\n"}, "pyproject.toml changed (not Python code"),
+    ({"tests/unit/data/values.txt": "1 2 4\n"}, "tests/unit/data/values.txt changed (not Python code"),
+    ({"requirements.txt": "requests==2.0\n"}, "requirements.txt changed (not Python code"),
+    ({"setup.py": "from setuptools import setup\nsetup()\n"}, "setup.py added, a Python file the map never measured"),
+    ({"src/pkg/data.py": None, "src/pkg/store.py": FILES["src/pkg/data.py"],  # a rename is a delete and an add
+      "tests/unit/test_db.py": edited("tests/unit/test_db.py", "pkg.data", "pkg.store")},
+     "src/pkg/store.py added, a Python file the map never measured"),
+    ({"src/pkg/data.py": None, "src/pkg/store.py": FILES["src/pkg/data.py"]},  # importers not updated
+     "the tests could not be listed (a collection error? see logs/unit-collect.log)"),
+])
+def test_changes_coverage_cannot_see_run_everything_with_the_reason(
+        recorded: tuple[Path, Path], tmp_path: Path, edits: dict[str, str | None], reason: str) -> None:
+    project = change(recorded, tmp_path, edits)
+    done, report = select(recorded, project)
+    impact = report["impact"]
+    assert impact["full_run_reason"].startswith(reason), impact["full_run_reason"]
+    if "could not be listed" in reason:  # pytest stops at the collection error, as the full run would
+        assert done.returncode == 1 and ran(report) == {"unit::tests/unit/test_db.py::tests.unit.test_db"}
+    else:
+        assert ran(report) == ALL_TESTS
+        assert impact["selected"] == impact["total"] == len(ALL_TESTS) and impact["deselected"] == []
+        assert f"==> impact: all 10 tests: {reason}" in done.stdout
+
+
+def test_a_deleted_module_selects_its_importers_and_a_renamed_test_file_runs_as_new(
+        recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    project = change(recorded, tmp_path, {
+        "src/pkg/extra.py": None,
+        "tests/unit/test_plain.py": None, "tests/unit/test_renamed.py": FILES["tests/unit/test_plain.py"]})
+    done, report = select(recorded, project)
+    assert report["impact"]["full_run_reason"] is None
+    assert ran(report) == {"unit::tests/unit/test_extra.py::test_third", "unit::tests/unit/test_renamed.py::test_plain"}
+    assert done.returncode == 1  # test_extra cannot import the deleted module: the selection found the break
+    kinds = {entry["path"]: entry["kind"] for entry in report["impact"]["changed"]}
+    assert kinds == {"src/pkg/extra.py": "deleted", "tests/unit/test_plain.py": "deleted",
+                     "tests/unit/test_renamed.py": "added"}
+
+
+def test_uncommitted_and_untracked_changes_count_too(recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    project = change(recorded, tmp_path, {})
+    (project / "src/pkg/calc.py").write_text(edited("src/pkg/calc.py", "return a * 2", "return a + a"),
+                                             encoding="utf-8")
+    (project / "tests/unit/test_wip.py").write_text("def test_wip():\n    pass\n", encoding="utf-8")
+    done, report = select(recorded, project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ran(report) == {"unit::tests/unit/test_calc.py::test_double", "unit::tests/unit/test_wip.py::test_wip"}
+
+
+def test_a_hostile_or_corrupt_map_costs_the_selection_never_the_results(
+        recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    project = change(recorded, tmp_path, {})
+    bad = tmp_path / "bad.json.gz"
+    for content, why in ((b"\x1f\x8b garbage", "not gzip"),
+                         (gzip.compress(b" " * (600 * 1024 * 1024)), "inflates to more than 512 MB"),
+                         (gzip.compress(json.dumps({"schema": "doorbell-ci.impact", "version": 9}).encode()),
+                          "version '9' is not 1")):
+        bad.write_bytes(content)
+        done, report = doorbell(project, "--select", "affected", "--impact-map", str(bad))
+        assert done.returncode == 0, done.stdout + done.stderr
+        reason = report["impact"]["full_run_reason"]
+        assert reason.startswith(f"the impact map is not used: {bad} is not a usable doorbell-ci impact map")
+        assert why in reason and "\n" not in reason
+        assert ran(report) == ALL_TESTS and report["totals"]["passed"] == len(ALL_TESTS)
+    done, report = doorbell(project, "--select", "affected", "--impact-map", str(tmp_path / "missing.json.gz"))
+    assert report["impact"]["full_run_reason"].endswith("missing.json.gz does not exist")
+    done, report = doorbell(project, "--select", "affected")  # none named, none in the output folder
+    assert report["impact"]["full_run_reason"].startswith("no impact map")
+    assert ran(report) == ALL_TESTS
+
+
+def rewritten_map(recorded: tuple[Path, Path], target: Path, **fields: Any) -> Path:
+    document = json.loads(gzip.decompress(recorded[1].read_bytes()))
+    document.update(fields)
+    target.write_bytes(gzip.compress(json.dumps(document).encode()))
+    return target
+
+
+def test_a_map_from_another_platform_or_an_unknown_or_old_commit_runs_everything(
+        recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    project = change(recorded, tmp_path, {"src/pkg/calc.py": edited("src/pkg/calc.py", "-a", "0 - a")})
+    other = rewritten_map(recorded, tmp_path / "other.json.gz", platform_key="darwin-arm64-py3.13")
+    done, report = doorbell(project, "--select", "affected", "--impact-map", str(other))
+    assert report["impact"]["full_run_reason"].startswith("the map was recorded on darwin-arm64-py3.13, this run is ")
+    assert ran(report) == ALL_TESTS
+
+    done, report = select(recorded, project, "--impact-max-commits", "1")
+    assert report["impact"]["full_run_reason"] is None  # one commit back: fine
+    git(project, "commit", "-q", "--allow-empty", "-m", "C")
+    done, report = select(recorded, project, "--impact-max-commits", "1")
+    assert report["impact"]["full_run_reason"] == "the map is 2 commits behind HEAD (impact_max_commits is 1)"
+
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{project}", str(shallow))
+    done, report = select(recorded, shallow)
+    commit = read_map(recorded[1]).commit
+    assert report["impact"]["full_run_reason"] == (
+        f"the map's commit {commit[:12]} is not in this clone (a shallow clone? fetch more history, "
+        "e.g. actions/checkout with fetch-depth: 0)")
+    assert ran(report) == ALL_TESTS and done.returncode == 0
+
+
+def test_audit_runs_everything_and_names_a_failure_the_selection_would_have_missed(
+        recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    # the data file is declared ignorable (wrongly): affected would skip the test that reads it
+    project = change(recorded, tmp_path, {"tests/unit/data/values.txt": "1 2 4\n"})
+    done, report = doorbell(project, "--select", "audit", "--impact-map", str(recorded[1]),
+                            "--impact-ignore", "tests/unit/data/*")
+    assert done.returncode == 1
+    assert ran(report) == ALL_TESTS
+    impact = report["impact"]
+    assert impact["mode"] == "audit" and impact["missed"] == ["unit::tests/unit/test_files.py::test_reads_data"]
+    assert any(n.startswith("impact audit: the selection would have missed 1 failing test(s)")
+               for n in report["notices"])
+    from doorbell_ci.impact import summary_line
+
+    assert summary_line(impact).startswith("selection would have missed 1 failing test(s); audit: all 10 tests ran")
+
+
+def test_recording_with_two_xdist_workers_gives_the_same_map(recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    project = change(recorded, tmp_path, {})
+    done, report = doorbell(project, "--record-impact", "--workers", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    parallel = read_map(project / "test-results" / "impact.json.gz")
+    single = read_map(recorded[1])
+    assert parallel.tests == single.tests and parallel.files == single.files
+    assert report["impact"]["recorded"]["tests"] == len(ALL_TESTS)
+
+
+def test_shards_split_only_the_selected_tests(recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    project = change(recorded, tmp_path, {
+        "src/pkg/calc.py": edited("src/pkg/calc.py", "    return a + b\n", "    return b + a\n")})
+    seen: set[str] = set()
+    for index in (1, 2):
+        done, report = select(recorded, project, "--shard", f"{index}/2", output=tmp_path / f"shard{index}")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert report["impact"]["selected"] == 2
+        assert report["analysis"]["shard"]["total_tests"] == 2
+        assert not ran(report) & seen
+        seen |= ran(report)
+    assert seen == {"unit::tests/unit/test_calc.py::test_add", "unit::tests/unit/test_calc.py::test_mul"}
+
+
+def test_a_selected_run_does_not_record_a_partial_map(recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    project = change(recorded, tmp_path, {"src/pkg/calc.py": edited("src/pkg/calc.py", "-a", "0 - a")})
+    done, report = select(recorded, project, "--record-impact")
+    assert report["impact"]["recorded"] is None
+    assert any("not recorded from a selected run" in n for n in report["notices"])
+    assert not (project / "test-results" / "impact.json.gz").exists()
