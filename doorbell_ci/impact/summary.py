@@ -88,8 +88,8 @@ def summary_line(impact: dict[str, Any] | None) -> str:
         count = number(recorded.get("tests")) if recorded else None
         tail = f"; impact map recorded ({count:,} tests)" if count is not None else ""
         return f"{prefix}all tests (--select all){tail}"
-    if reason:
-        return f"{prefix}all {total:,} tests: {reason}"
+    if reason:  # 0 collected: the tests could not be listed, and every suite ran whole
+        return f"{prefix}all {total:,} tests: {reason}" if total else f"{prefix}all tests: {reason}"
     shown_selected = f"{selected:,}" if selected is not None else "?"
     text = f"{shown_selected} of {total:,} tests selected"
     if mode == "audit":

@@ -65,6 +65,8 @@ def test_the_one_line_names_counts_changed_lines_and_new_tests() -> None:
         "412 of 3,120 tests selected; changed src/m0.py:1-2, src/m1.py:1-2, src/m2.py:1-2 and 2 more"
     assert summary_line(selection(changed=[], reasons={})) == "412 of 3,120 tests selected; nothing changed"
     assert summary_line(None) == "" and summary_line({"mode": "all"}) == "all tests (--select all)"
+    unlisted = selection(total=0, selected=0, full_run_reason="the tests could not be listed")
+    assert summary_line(unlisted) == "all tests: the tests could not be listed"
 
 
 def test_audit_says_what_the_selection_would_have_missed_first() -> None:
