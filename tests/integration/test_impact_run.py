@@ -115,7 +115,7 @@ def test_db_rows(db):
 def test_db_exact(db):
     assert db.rows == [1, 2]
 ''',
-    "tests/unit/test_extra.py": "from pkg.extra import third\n\n\ndef test_third():\n    assert third(9) == 3\n",
+    "tests/unit/test_extra.py": "def test_third():\n    from pkg.extra import third\n\n    assert third(9) == 3\n",
     "tests/unit/test_files.py": '''\
 from pathlib import Path
 
@@ -320,7 +320,7 @@ def test_a_deleted_module_selects_its_importers_and_a_renamed_test_file_runs_as_
     done, report = select(recorded, project)
     assert report["impact"]["full_run_reason"] is None
     assert ran(report) == {"unit::tests/unit/test_extra.py::test_third", "unit::tests/unit/test_renamed.py::test_plain"}
-    assert done.returncode == 1  # test_extra cannot import the deleted module: the selection found the break
+    assert report["failed"] == ["tests/unit/test_extra.py::test_third"]  # it cannot import the deleted module
     kinds = {entry["path"]: entry["kind"] for entry in report["impact"]["changed"]}
     assert kinds == {"src/pkg/extra.py": "deleted", "tests/unit/test_plain.py": "deleted",
                      "tests/unit/test_renamed.py": "added"}
