@@ -310,14 +310,32 @@ def merge_maps(shards: Sequence[Shard], output_dir: Path, notices: list[str]) ->
             notices.append(f"merge: the impact map of {label} is left out: {why}")
             continue
         merged.files.update(part.files)
-        merged.tests.update(part.tests)
+        for key, per_file in part.tests.items():  # "suite::" (import-time lines) is in every shard's map
+            into = merged.tests.setdefault(key, {})
+            for path, ranges in per_file.items():
+                into[path] = _joined_ranges(into.get(path, ()), ranges)
         merged.suites += [suite for suite in part.suites if suite not in merged.suites]
     try:
         size = write_map(merged, output_dir / IMPACT_MAP_FILE)
     except (ImpactMapError, OSError) as error:
         notices.append(f"merge: the joined impact map was not written: {error}")
         return None
-    return {"path": IMPACT_MAP_FILE, "tests": len(merged.tests), "files": len(merged.files), "bytes": size}
+    tests = sum(1 for key in merged.tests if not key.endswith("::"))  # as the stage counts: "suite::" is no test
+    return {"path": IMPACT_MAP_FILE, "tests": tests, "files": len(merged.files), "bytes": size}
+
+
+Ranges = tuple[tuple[int, int], ...]
+
+
+def _joined_ranges(first: Ranges, second: Ranges) -> Ranges:
+    """Two sorted ``(first, last)`` range lists as one, overlapping and touching ranges merged."""
+    joined: list[list[int]] = []
+    for start, end in sorted(first + second):
+        if joined and start <= joined[-1][1] + 1:
+            joined[-1][1] = max(joined[-1][1], end)
+        else:
+            joined.append([start, end])
+    return tuple((start, end) for start, end in joined)
 
 
 def _sum(impacts: list[dict[str, Any]], key: str) -> int | None:

@@ -104,14 +104,17 @@ def test_the_shards_recorded_maps_become_one(tmp_path: Path) -> None:
                       {**recording, "recorded": {"path": "impact.json.gz", "tests": 1, "files": 2, "bytes": 1}})
     two = shard(tmp_path / "s2", 2, 3, {"unit": {"b": Outcome.PASSED}})
     other = shard(tmp_path / "s3", 3, 3, {"unit": {"c": Outcome.PASSED}})
-    recorded_map(one, {"unit::tests/unit/test_m.py::a": {"src/app.py": ((1, 4),)}})
-    recorded_map(two, {"unit::tests/unit/test_m.py::b": {"src/app.py": ((9, 9),), "tests/unit/test_m.py": ((1, 2),)}})
+    recorded_map(one, {"unit::tests/unit/test_m.py::a": {"src/app.py": ((1, 4),)}, "unit::": {"src/app.py": ((1, 2),)}})
+    recorded_map(two, {"unit::tests/unit/test_m.py::b": {"src/app.py": ((9, 9),), "tests/unit/test_m.py": ((1, 2),)},
+                       "unit::": {"src/app.py": ((2, 3), (7, 7)), "tests/unit/test_m.py": ((1, 1),)}})
     recorded_map(other, {"unit::tests/unit/test_m.py::c": {"src/app.py": ((1, 1),)}},
                  files={"src/app.py": "3" * 40})  # the same path with other bytes: another checkout
     result, _ = merge([one, two, other], tmp_path / "merged")
     joined = read_map(tmp_path / "merged" / "impact.json.gz")
-    assert sorted(joined.tests) == ["unit::tests/unit/test_m.py::a", "unit::tests/unit/test_m.py::b"]
+    assert sorted(joined.tests) == ["unit::", "unit::tests/unit/test_m.py::a", "unit::tests/unit/test_m.py::b"]
     assert joined.tests["unit::tests/unit/test_m.py::b"]["src/app.py"] == ((9, 9),)
+    # import-time lines ("suite::") are in every shard's map: joined, never one shard's overwriting another's
+    assert joined.tests["unit::"] == {"src/app.py": ((1, 3), (7, 7)), "tests/unit/test_m.py": ((1, 1),)}
     assert result.impact is not None and result.impact["recorded"]["tests"] == 2
     assert result.impact["recorded"]["bytes"] == (tmp_path / "merged" / "impact.json.gz").stat().st_size
     assert any("impact map of s3-3 is left out: 1 files differ" in notice for notice in result.notices)
