@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from doorbell_ci.impact.impactmap import read_map
 from tests.security.test_commands import _run_step
 from tests.tooling import require_tool
 
@@ -61,6 +62,14 @@ def test_push_records_pull_request_selects_and_audit_names_a_miss(project: Path,
     assert pushed["impact"]["mode"] == "all" and pushed["impact"]["recorded"]["tests"] == 2
     recorded = project / "main-results" / "impact.json.gz"
     assert recorded.is_file()
+    # the publish step scrubs the results folder for secrets before upload: the map must survive it
+    summary = tmp_path / "step_summary.md"
+    published, outputs = _run_step("Publish the results", project, {
+        "OUTPUT_DIR": "main-results", "GITHUB_TOKEN": "", "DOORBELL_CI_COMMENT": "off", "DOORBELL_CI_CHECK_RUN": "",
+        "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}, tmp_path)
+    assert published.returncode == 0, published.stdout + published.stderr
+    assert read_map(recorded).tests and "not published" not in published.stdout + published.stderr
+    assert "impact map recorded \\(2 tests\\)" in summary.read_text(encoding="utf-8")
     fetched = tmp_path / "fetched"  # what fetch-history leaves in $RUNNER_TEMP
     fetched.mkdir()
     shutil.copyfile(recorded, fetched / "impact.json.gz")
