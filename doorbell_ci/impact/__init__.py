@@ -9,4 +9,7 @@ from __future__ import annotations
 
 from doorbell_ci.impact.summary import summary_line
 
-__all__ = ["summary_line"]
+CONTEXT_PREFIX = "doorbell-ci-fixture:"  # coverage context of a shared fixture's setup (plugin.py)
+FIXTURES_ENV = "DOORBELL_CI_IMPACT_FIXTURES"  # where plugin.py lists each test's shared fixtures
+
+__all__ = ["CONTEXT_PREFIX", "FIXTURES_ENV", "summary_line"]

@@ -1,9 +1,10 @@
 """Recording: which lines each test executed, from coverage.py data with per-test dynamic contexts.
 
-The suites run with pytest-cov's ``--cov-context=test``, so every line coverage measures is
-tagged with the test that ran it: ``tests/test_x.py::test_a|run`` (``|setup``, ``|teardown`` for
-its fixtures). The phase is dropped: a function-scoped fixture's lines belong to the test that set it up. A
-shared fixture (module scope and wider) runs once for many tests, so ``fixtures_plugin`` records
+The suites run with ``plugin.py``, which names coverage's dynamic context after the running test
+(``tests/test_x.py::test_a``; pytest-cov's ``--cov-context=test`` adds ``|setup``, ``|run``,
+``|teardown``, which are dropped when a project uses it): a function-scoped fixture's lines
+belong to the test that set it up. A
+shared fixture (module scope and wider) runs once for many tests, so ``plugin`` records
 its lines under a context of its own and lists the tests that use it; each of them gets them.
 pytest-cov combines the data of xdist workers into the suite's own file (``COVERAGE_FILE`` is per
 suite), and the Docker environment mounts the project at its own path, so every measured path is
@@ -23,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from doorbell_ci.impact import CONTEXT_PREFIX
 from doorbell_ci.impact.changes import sha1_of
-from doorbell_ci.impact.fixtures_plugin import CONTEXT_PREFIX
 from doorbell_ci.impact.impactmap import ImpactMap, to_ranges
 
 PHASES = ("|run", "|setup", "|teardown")
@@ -40,6 +41,7 @@ class Recording:
     fixture_lines: dict[str, dict[str, set[int]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(set)))
     uses: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    uses_unknown: set[str] = field(default_factory=set)  # suites whose fixture lists are missing
     suites: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
 
@@ -47,7 +49,7 @@ class Recording:
 def test_of(context: str) -> str | None:
     """``tests/a.py::test_x|run`` -> ``tests/a.py::test_x``; "" for the empty (outside any test) context.
 
-    None for a shared fixture's context (see ``fixtures_plugin``).
+    None for a shared fixture's context (see ``plugin``).
     """
     if context.startswith(CONTEXT_PREFIX):
         return None
@@ -106,15 +108,23 @@ def read_suite(recording: Recording, suite: str, data_file: Path, project: Path)
 
 
 def read_fixture_uses(recording: Recording, suite: str, files: Iterable[Path]) -> None:
-    """The shared fixtures each test uses, from ``fixtures_plugin``'s files (one per xdist worker)."""
+    """The shared fixtures each test uses, from ``plugin``'s files (one per xdist worker).
+
+    Without them (none written, one unreadable), every test of the suite gets the lines of every
+    shared fixture of the suite: less precise, never blind.
+    """
     import json
 
+    files = list(files)
+    if not files:
+        recording.uses_unknown.add(suite)
     for path in files:
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError as error:
             recording.notices.append(f"impact: {path.name} could not be read ({error.strerror or error}); "
-                                     "shared fixtures' lines are missing from the map")
+                                     f"every test of {suite} counts as using every shared fixture")
+            recording.uses_unknown.add(suite)
             continue
         for line in text.splitlines()[:5_000_000]:
             try:
@@ -143,6 +153,11 @@ def build_map(recording: Recording, project: Path, commit: str, dirty: bool, pla
             files[path] = sha1_of((project / path).read_bytes())
         except OSError:
             continue  # generated and removed during the run: not a file a change can name
+    for suite in recording.uses_unknown:
+        shared = [fixture for fixture in recording.fixture_lines if fixture.startswith(f"{suite}::")]
+        for key in [*recording.lines, *ran]:
+            if key.startswith(f"{suite}::") and not key.endswith("::"):
+                recording.uses[key].update(shared)
     for key, fixtures in recording.uses.items():  # a shared fixture's lines count for every test that uses it
         if key not in recording.lines and key not in finished:
             continue

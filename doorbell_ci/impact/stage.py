@@ -1,7 +1,7 @@
 """The impact stage in the pipeline: select before the suites run, record and audit after.
 
-* :func:`prepare_plan` adds ``--cov-context=test`` to the suites that collect coverage when the
-  map is to be recorded.
+* :func:`prepare_plan` loads ``plugin.py`` (per-test coverage contexts) into the suites that
+  collect coverage when the map is to be recorded.
 * :func:`select` (after ``environment.prepare``, before sharding) lists each pytest suite's tests
   with a ``--collect-only`` probe (sharding's own probe), reads the map, diffs against its commit
   and hands each suite the node ids to run through the selection plugin's file. Sharding then
@@ -31,8 +31,7 @@ if TYPE_CHECKING:  # the modules themselves are imported when a run selects or r
 
 FILENAME = "impact.json.gz"  # impactmap.FILENAME, without importing gzip and zlib into every run
 
-CONTEXT_ARG = "--cov-context=test"
-FIXTURES_PLUGIN = "doorbell_ci.impact.fixtures_plugin"
+RECORDING_PLUGIN = "doorbell_ci.impact.plugin"
 RECENT_RUNS = 10  # a test that failed or was flaky in this many of the latest runs is always selected
 FAILED_LETTERS = frozenset("FER")
 MAX_CHANGED_LISTED = 1_000
@@ -63,22 +62,23 @@ def platform_key(config: Any) -> str:
 
 
 def prepare_plan(plan: Plan, config: Any) -> Plan:
+    """With ``record_impact``, every pytest suite that collects coverage names its contexts after its tests."""
     if not getattr(config, "record_impact", False):
         return plan
-    from doorbell_ci.impact.fixtures_plugin import ENV_VAR
+    from doorbell_ci.impact import FIXTURES_ENV
 
     suites = []
     for suite in plan.suites:
-        if suite.coverage and suite.config.is_pytest and CONTEXT_ARG not in suite.config.pytest_args:
-            args = (*suite.config.pytest_args, CONTEXT_ARG, "-p", FIXTURES_PLUGIN)
-            env = {**suite.config.env, ENV_VAR: str(plan.output_dir / fixtures_file(suite.name))}
+        if suite.coverage and suite.config.is_pytest and RECORDING_PLUGIN not in suite.config.pytest_args:
+            args = (*suite.config.pytest_args, "-p", RECORDING_PLUGIN)
+            env = {**suite.config.env, FIXTURES_ENV: str(plan.output_dir / fixtures_file(suite.name))}
             suite = replace(suite, config=replace(suite.config, pytest_args=args, env=env))
         suites.append(suite)
     return replace(plan, suites=tuple(suites))
 
 
 def fixtures_file(suite: str) -> str:
-    """Where ``fixtures_plugin`` lists each test's shared fixtures (``.<worker>`` is appended)."""
+    """Where ``plugin`` lists each test's shared fixtures (``.<worker>`` is appended)."""
     return f"logs/{suite}.impact-fixtures"
 
 

@@ -436,3 +436,37 @@ def test_a_selected_run_does_not_record_a_partial_map(recorded: tuple[Path, Path
     assert report["impact"]["recorded"] is None
     assert any("not recorded from a selected run" in n for n in report["notices"])
     assert not (project / "test-results" / "impact.json.gz").exists()
+
+
+def test_recording_and_selecting_in_docker(recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    from tests.docker_tools import docker_client, offline_env, readable_by_containers
+
+    docker_client()  # skips without an engine
+    project = change(recorded, tmp_path, {})
+    readable_by_containers(tmp_path)
+    env = {k: v for k, v in offline_env().items() if not k.startswith("GITHUB_")}
+    docker = ["--environment", "docker", "--workers", "2"]
+    done = subprocess.run(  # noqa: S603 - our own CLI on a project the test made
+        [sys.executable, "-m", "doorbell_ci", "run", "--project", str(project), "--suites", "unit", "--quiet",
+         "--no-history", "--record-impact", *docker], env=env, capture_output=True, text=True, timeout=600,
+        check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    in_docker = read_map(project / "test-results" / "impact.json.gz")
+    assert in_docker.platform_key.endswith("-docker-offline")
+    assert in_docker.tests == read_map(recorded[1]).tests  # container paths are the host's: no translation
+    shutil.copy(project / "test-results" / "impact.json.gz", tmp_path / "docker.json.gz")
+
+    (project / "src/pkg/calc.py").write_text(edited("src/pkg/calc.py", "    return -a\n", "    return 0 - a\n"),
+                                             encoding="utf-8")
+    for impact_map, expected in ((tmp_path / "docker.json.gz", {"unit::tests/unit/test_calc.py::test_neg"}),
+                                 (recorded[1], ALL_TESTS)):  # a local map does not fit a Docker run
+        output = tmp_path / f"out-{impact_map.stem}"
+        done = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "doorbell_ci", "run", "--project", str(project), "--suites", "unit", "--quiet",
+             "--no-history", "--select", "affected", "--impact-map", str(impact_map), "--output-dir", str(output),
+             *docker], env=env, capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        report = json.loads((output / "report.json").read_text(encoding="utf-8"))
+        assert {f"{t.suite}::{t.nodeid}" for t in json_report.read(output)[0].iter_tests()} == expected
+        if expected == ALL_TESTS:
+            assert report["impact"]["full_run_reason"].startswith("the map was recorded on linux-")

@@ -107,3 +107,14 @@ def test_data_without_contexts_or_damaged_costs_only_that_suite(tmp_path: Path) 
     assert recording.suites == []
     assert "no per-test contexts" in recording.notices[0]
     assert "broken's coverage data could not be read" in recording.notices[1]
+
+
+def test_without_the_fixture_lists_every_test_gets_every_shared_fixture(tmp_path: Path) -> None:
+    recording = Recording()
+    recording.lines["unit::t.py::test_a"]["m.py"].add(2)
+    recording.fixture_lines["unit::tests::db"]["m.py"].add(9)
+    recording.measured.add("m.py")
+    (tmp_path / "m.py").write_text("x\n" * 10, encoding="utf-8")
+    read_fixture_uses(recording, "unit", [])  # the plugin wrote nothing
+    built = build_map(recording, tmp_path, "", False, "k", ran=["unit::t.py::test_a", "unit::t.py::test_b"])
+    assert built.tests == {"unit::t.py::test_a": {"m.py": ((2, 2), (9, 9))}, "unit::t.py::test_b": {"m.py": ((9, 9),)}}
