@@ -15,6 +15,8 @@ what the other shards found.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ _STATUS_RANK = {  # the merged suite takes the highest rank among its shards
 }
 _OUTCOME_RANK = {Outcome.FAILED: 3, Outcome.ERROR: 2, Outcome.SKIPPED: 1, Outcome.PASSED: 0}
 TAIL_LIMIT = 8_000
+IMPACT_MAP_FILE = "impact.json.gz"  # the map --record-impact writes in the output folder (docs/IMPACT.md)
 
 
 @dataclass
@@ -117,7 +120,11 @@ def merge(folders: Sequence[Path], output_dir: Path, against: Path | None = None
         platform=first.platform,
         command=["doorbell-ci", "merge", *map(str, folders)],
         notices=notices,
+        impact=merge_impact([(shard.label, shard.run.impact) for shard in shards], notices),
     )
+    recorded = merge_maps(shards, output_dir, notices)
+    if recorded is not None:
+        result.impact = {**(result.impact or _RECORDED_ONLY), "recorded": recorded}
     try:
         result.coverage = _merge_coverage(shards, output_dir, result, full_reports)
     except CollectError as error:
@@ -194,6 +201,154 @@ def _keep_files(source: Path, target: Path) -> None:
     for sub in ("junit", "logs"):
         if (source / sub).is_dir():
             shutil.copytree(source / sub, target / sub, dirs_exist_ok=True)
+
+
+def _selection_key(impact: dict[str, Any]) -> str:
+    """What makes two shards' selections the same one: shards of one run all carry the whole selection."""
+    facts = {key: impact.get(key) for key in ("mode", "base", "head", "full_run_reason", "selected", "total",
+                                              "reasons")}
+    facts["deselected"] = sorted(str(test) for test in impact.get("deselected") or [] if isinstance(test, str))
+    facts["map"] = impact.get("map") if isinstance(impact.get("map"), dict) else None
+    return json.dumps(facts, sort_keys=True, default=str)
+
+
+def merge_impact(parts: Sequence[tuple[str, dict[str, Any] | None]], notices: list[str]) -> dict[str, Any] | None:
+    """The shards' selection facts (report.json "impact") as one, so the merged reports still say what ran.
+
+    Shards of one run selected once, before the split, so they carry the same selection: it is
+    kept once (only ``missed``, what each shard's failures make of it, is joined). Legs that
+    selected on their own (other suites, other platforms) are added up: counts summed, lists
+    joined, and a notice when they selected against different maps or commits. ``recorded`` is
+    set by :func:`merge_maps`: each shard recorded only its own tests.
+    """
+    present = [(label, impact) for label, impact in parts if isinstance(impact, dict)]
+    if not present:
+        return None
+    if len(present) < len(parts):
+        without = [label for label, impact in parts if not isinstance(impact, dict)]
+        notices.append(f"merge: {', '.join(without)} carried no test selection facts; the merged selection covers "
+                       f"{len(present)} of {len(parts)} folders")
+    groups: dict[str, dict[str, Any]] = {}
+    for _, impact in present:
+        groups.setdefault(_selection_key(impact), impact)
+    selections = list(groups.values())
+    first = selections[0]
+    merged: dict[str, Any] = {key: first.get(key) for key in ("mode", "map", "full_run_reason", "base", "head")}
+    merged["recorded"] = None
+    if len(selections) > 1:
+        for key, what in (("mode", "modes"), ("base", "base commits"), ("head", "head commits")):
+            values = sorted({str(impact.get(key)) for impact in selections})
+            if len(values) > 1:
+                notices.append(f"merge: the legs selected with different {what}: {', '.join(values)}")
+        maps = sorted({json.dumps(impact.get("map"), sort_keys=True, default=str) for impact in selections})
+        if len(maps) > 1:
+            notices.append(f"merge: the legs selected against {len(maps)} different impact maps")
+        reasons = [impact.get("full_run_reason") for impact in selections]
+        fell_back = [reason for reason in reasons if isinstance(reason, str) and reason]
+        # the whole merged run ran everything only if every leg did; else each fallback is a notice
+        merged["full_run_reason"] = "; ".join(dict.fromkeys(fell_back)) if len(fell_back) == len(reasons) else None
+        if merged["full_run_reason"] is None:
+            notices += [f"merge: one leg ran every test: {reason}" for reason in dict.fromkeys(fell_back)]
+    merged["selected"] = _sum(selections, "selected")
+    merged["total"] = _sum(selections, "total")
+    reasons_sum: dict[str, int] = {}
+    for impact in selections:
+        for key, value in (impact.get("reasons") or {}).items() if isinstance(impact.get("reasons"), dict) else ():
+            if isinstance(value, int) and not isinstance(value, bool):
+                reasons_sum[key] = reasons_sum.get(key, 0) + value
+    merged["reasons"] = reasons_sum
+    changed: dict[str, Any] = {}
+    for impact in selections:
+        for entry in impact.get("changed") or []:
+            if isinstance(entry, dict):
+                changed.setdefault(str(entry.get("path")), entry)
+    merged["changed"] = list(changed.values())
+    merged["deselected"] = _joined(selections, "deselected")
+    merged["missed"] = _joined([impact for _, impact in present], "missed")
+    merged["notices"] = _joined([impact for _, impact in present], "notices")
+    return merged
+
+
+_RECORDED_ONLY: dict[str, Any] = {"mode": "all", "map": None, "full_run_reason": None, "base": None, "head": None,
+                                  "changed": [], "selected": None, "total": None, "reasons": {}, "deselected": [],
+                                  "missed": [], "notices": []}
+
+
+def merge_maps(shards: Sequence[Shard], output_dir: Path, notices: list[str]) -> dict[str, Any] | None:
+    """The shards' recorded impact maps as one ``impact.json.gz``: each shard recorded only its own tests.
+
+    Maps of one recording (same commit, platform and tree state) are joined test by test; a map
+    recorded elsewhere, or one whose file hashes disagree with the others', is left out with a
+    notice (joining it would let a test look up lines of another version of a file).
+    """
+    from doorbell_ci.impact.impactmap import ImpactMap, ImpactMapError, read_map, write_map
+
+    try:  # an earlier merge's map in this (claimed) folder must not pass for this one's
+        os.unlink(output_dir / IMPACT_MAP_FILE)
+    except FileNotFoundError:
+        pass
+    parts: list[tuple[str, ImpactMap]] = []
+    for shard in shards:
+        path = shard.folder / IMPACT_MAP_FILE
+        if not os.path.lexists(path):
+            continue
+        try:
+            parts.append((shard.label, read_map(path)))
+        except ImpactMapError as error:
+            notices.append(f"merge: {shard.label}: {error}; its tests are not in the merged map")
+    if not parts:
+        return None
+    first = parts[0][1]
+    merged = ImpactMap(commit=first.commit, dirty=first.dirty, platform_key=first.platform_key,
+                       created_at=max(part.created_at for _, part in parts), suites=[], files={}, tests={})
+    for label, part in parts:
+        same = (part.commit, part.dirty, part.platform_key) == (first.commit, first.dirty, first.platform_key)
+        clash = [path for path, sha in part.files.items() if merged.files.get(path, sha) != sha]
+        if not same or clash:
+            why = (f"recorded at {part.commit[:12]} on {part.platform_key}, the others at {first.commit[:12]} on "
+                   f"{first.platform_key}") if not same else f"{len(clash)} files differ from the others' ({clash[0]})"
+            notices.append(f"merge: the impact map of {label} is left out: {why}")
+            continue
+        merged.files.update(part.files)
+        for key, per_file in part.tests.items():  # "suite::" (import-time lines) is in every shard's map
+            into = merged.tests.setdefault(key, {})
+            for path, ranges in per_file.items():
+                into[path] = _joined_ranges(into.get(path, ()), ranges)
+        merged.suites += [suite for suite in part.suites if suite not in merged.suites]
+    try:
+        size = write_map(merged, output_dir / IMPACT_MAP_FILE)
+    except (ImpactMapError, OSError) as error:
+        notices.append(f"merge: the joined impact map was not written: {error}")
+        return None
+    tests = sum(1 for key in merged.tests if not key.endswith("::"))  # as the stage counts: "suite::" is no test
+    return {"path": IMPACT_MAP_FILE, "tests": tests, "files": len(merged.files), "bytes": size}
+
+
+Ranges = tuple[tuple[int, int], ...]
+
+
+def _joined_ranges(first: Ranges, second: Ranges) -> Ranges:
+    """Two sorted ``(first, last)`` range lists as one, overlapping and touching ranges merged."""
+    joined: list[list[int]] = []
+    for start, end in sorted(first + second):
+        if joined and start <= joined[-1][1] + 1:
+            joined[-1][1] = max(joined[-1][1], end)
+        else:
+            joined.append([start, end])
+    return tuple((start, end) for start, end in joined)
+
+
+def _sum(impacts: list[dict[str, Any]], key: str) -> int | None:
+    values = [impact.get(key) for impact in impacts]
+    if not all(isinstance(value, int) and not isinstance(value, bool) for value in values):
+        return None  # a leg that did not count: no total is better than a wrong one
+    return sum(values)  # type: ignore[arg-type]
+
+
+def _joined(impacts: list[dict[str, Any]], key: str) -> list[str]:
+    """Every string of the lists under ``key``, once each, in first-seen order."""
+    return list(dict.fromkeys(item for impact in impacts for item in impact.get(key) or []
+                              if isinstance(item, str)))
 
 
 def _merge_suites(shards: list[Shard], notices: list[str]) -> list[SuiteResult]:

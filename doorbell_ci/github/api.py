@@ -42,6 +42,7 @@ from doorbell_ci.github.limits import (
     escape_astral,
     fit,
 )
+from doorbell_ci.impact.summary import missed, number
 from doorbell_ci.reports.text import prefixed, verdict
 from doorbell_ci.results import RunResult, TestResult
 
@@ -213,6 +214,9 @@ def comment_state(run: RunResult) -> str:
     """A short digest of what a reader of the comment cares about: verdict and counts per suite."""
     facts = [("failed" if run.failed else "passed", *run.counts.astuple())]
     facts += [(s.name, s.status.value, *s.counts.astuple()) for s in run.suites]
+    if isinstance(run.impact, dict):  # another selection is news even with the same counts (only then: old states stay)
+        facts.append(("impact", run.impact.get("mode"), number(run.impact.get("selected")),
+                      number(run.impact.get("total")), len(missed(run.impact))))
     return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
 
 
@@ -435,6 +439,7 @@ def create_check_run(client: Github, context: GitHubContext, name: str, run: Run
     """A completed check run: summary first, then annotations in batches of at most 50 (each call appends)."""
     counts = run.counts
     title = f"{counts.passed} passed, {counts.failed} failed, {counts.errors} errors, {counts.skipped} skipped"
+    title += selection_title(run.impact)
     summary = fit(escape_astral(summary), CHECK_OUTPUT_BYTES - 512, context.run_url)
     kept, dropped = annotations[:cap], max(0, len(annotations) - cap)
     chunks = batches(kept) or [[]]
@@ -454,6 +459,14 @@ def create_check_run(client: Github, context: GitHubContext, name: str, run: Run
         client.requester.requestJsonAndCheck("PATCH", f"{repo_path}/check-runs/{check_id}",
                                              input={"output": {**output, "annotations": chunk}})
     return CheckRunOutcome(check_id, len(chunks), len(kept), dropped, check.get("html_url"))
+
+
+def selection_title(impact: dict[str, Any] | None) -> str:
+    """`` (412 of 3,120 tests selected)`` after the check run's counts: a partial run says so in its title."""
+    if not isinstance(impact, dict) or impact.get("mode") != "affected" or impact.get("full_run_reason"):
+        return " (selection would have missed a failing test)" if missed(impact) else ""
+    selected, total = number(impact.get("selected")), number(impact.get("total"))
+    return f" ({selected:,} of {total:,} tests selected)" if selected is not None and total is not None else ""
 
 
 def describe_failure(error: Exception) -> str:

@@ -26,6 +26,8 @@ import requests
 
 from doorbell_ci import jsonsafe
 from doorbell_ci.errors import PublishError
+from doorbell_ci.impact.impactmap import FILENAME as IMPACT_MAP_FILE  # what --record-impact leaves in the results
+from doorbell_ci.impact.impactmap import MAX_COMPRESSED_BYTES
 
 MAX_FILES = 10_000
 MAX_TOTAL_BYTES = 256 * 1024 * 1024  # unpacked; a baseline is a few JSON files
@@ -355,6 +357,7 @@ class BaselineFetch:
     source: str  # "artifact", "repo" or "none"
     directory: Path | None
     detail: str  # one line for the log and the job summary
+    impact_map: Path | None = None  # fetch_history: the impact.json.gz kept next to history.json
 
 
 def workflow_path(workflow_ref: str | None) -> str | None:
@@ -394,17 +397,29 @@ def fetch_baseline(client: ArtifactClient | None, name: str, destination: Path, 
 
 
 HISTORY_FILE = "history.json"
+MAX_IMPACT_MAP_BYTES = MAX_COMPRESSED_BYTES  # the map's reader refuses more anyway
 HISTORY_CONCLUSIONS = frozenset({"success", "failure"})  # a red run's history is evidence too
+
+
+def _kept(folder: Path, name: str, max_bytes: int) -> Path | None:
+    """``folder/name`` if it is a regular file (never a link, a FIFO or a folder) of at most ``max_bytes``."""
+    path = folder / name
+    try:
+        facts = os.lstat(path)
+    except OSError:
+        return None
+    return path if stat.S_ISREG(facts.st_mode) and facts.st_size <= max_bytes else None
 
 
 def fetch_history(client: ArtifactClient | None, name: str, destination: Path, max_candidates: int = 5,
                   workflow: str | None = None) -> BaselineFetch:
-    """history.json from the newest usable results artifact ``name`` of the default branch, into ``destination``.
+    """history.json and impact.json.gz from the newest usable results artifact ``name`` of the default branch.
 
     The same choice as a baseline (``pick_baseline``: our name, the default branch, this repository,
     not a fork, not expired; the same workflow) except that a failed run counts: its history is
     evidence. The archive goes through ``safe_extract`` into a scratch folder and only history.json
-    is kept; whether it is a history at all is the run's reader's job (``history_from``).
+    and the impact map (``--record-impact``, at most ``MAX_IMPACT_MAP_BYTES``) are kept, as regular
+    files; whether they are what they claim is the run's readers' job (``history_from``, ``impact_map``).
     """
     if client is None:
         return BaselineFetch("none", None, "no history: no GitHub API access (not in Actions, or no token)")
@@ -418,14 +433,19 @@ def fetch_history(client: ArtifactClient | None, name: str, destination: Path, m
             with tempfile.TemporaryDirectory() as scratch:
                 archive = client.download(ref.id, Path(scratch) / "results.zip")
                 safe_extract(archive, Path(scratch) / "results")
-                found = Path(scratch) / "results" / HISTORY_FILE
-                if not found.is_file() or found.is_symlink():
-                    reason = f"artifact {name!r} #{ref.id} holds no {HISTORY_FILE}"
+                history = _kept(Path(scratch) / "results", HISTORY_FILE, MAX_TOTAL_BYTES)
+                impact_map = _kept(Path(scratch) / "results", IMPACT_MAP_FILE, MAX_IMPACT_MAP_BYTES)
+                if history is None and impact_map is None:
+                    reason = f"artifact {name!r} #{ref.id} holds no {HISTORY_FILE} and no {IMPACT_MAP_FILE}"
                     continue
                 destination.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(found, destination / HISTORY_FILE)
-            return BaselineFetch("artifact", destination / HISTORY_FILE,
-                                 f"history from artifact {name!r} #{ref.id} (run {ref.run_id}, {ref.created_at})")
+                for found in (history, impact_map):
+                    if found is not None:
+                        shutil.copyfile(found, destination / found.name)
+            what = " and ".join(kind for kind, found in (("history", history), ("impact map", impact_map)) if found)
+            return BaselineFetch("artifact", destination / HISTORY_FILE if history else None,
+                                 f"{what} from artifact {name!r} #{ref.id} (run {ref.run_id}, {ref.created_at})",
+                                 impact_map=destination / IMPACT_MAP_FILE if impact_map else None)
     except (ArtifactError, requests.RequestException, OSError, KeyError, ValueError, TypeError) as error:
         reason = f"artifact lookup failed: {error}"
     return BaselineFetch("none", None, f"no history: {reason}")

@@ -205,13 +205,15 @@ def register_commands(subparsers: Any) -> None:
     fetch.set_defaults(handler=_fetch_command)
 
     history = subparsers.add_parser(
-        "fetch-history", help="download history.json from the default branch's last results artifact",
+        "fetch-history", help="download history.json (and impact.json.gz) from the default branch's last results "
+                              "artifact",
         description="Find the newest unexpired results artifact NAME built on the default branch by this "
                     "repository (not a fork) by a finished run of this workflow, extract it safely and keep its "
-                    "history.json in DEST. Prints and outputs what was found; finding nothing is not an error.")
+                    "history.json and impact map (impact.json.gz) in DEST. Prints and outputs what was found; "
+                    "finding nothing is not an error.")
     history.add_argument("--name", default=None, help="results artifact name (default: this job's, as the "
                          "action names it: doorbell-ci-JOB-OS-ARCH[-matrix values][-report key])")
-    history.add_argument("--dest", type=Path, required=True, help="folder to put history.json in")
+    history.add_argument("--dest", type=Path, required=True, help="folder to put history.json and impact.json.gz in")
     history.set_defaults(handler=_fetch_history_command)
 
 
@@ -240,7 +242,8 @@ def _fetch_history_command(args: argparse.Namespace) -> int:
     result = fetch_history(client, name, args.dest, workflow=workflow_path(os.environ.get("GITHUB_WORKFLOW_REF")))
     print(f"doorbell-ci fetch-history: {result.detail}")
     if actions.in_actions(os.environ):
-        actions.write_outputs({"history-file": str(result.directory.resolve()) if result.directory else ""})
+        actions.write_outputs({"history-file": str(result.directory.resolve()) if result.directory else "",
+                               "impact-map": str(result.impact_map.resolve()) if result.impact_map else ""})
     return 0
 
 

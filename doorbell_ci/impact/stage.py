@@ -149,7 +149,7 @@ def _select(plan: Plan, environment: Any, config: Any, console: Any) -> ImpactSt
     if reason is None:
         assert impact_map is not None
         try:
-            found = _changes(Path(config.project), impact_map)
+            found = _changes(Path(config.project), impact_map, Path(config.output_dir))
         except changes_.GitError as error:
             reason = f"the change since the map's commit is unknown: {error}"
     if reason is not None or found is None or impact_map is None:
@@ -216,10 +216,17 @@ def _usable_map(config: Any, notices: list[str]) -> tuple[ImpactMap | None, dict
     return impact_map, facts, None
 
 
-def _changes(project: Path, impact_map: ImpactMap) -> changes_.Changes:
+def _changes(project: Path, impact_map: ImpactMap, output_dir: Path | None = None) -> changes_.Changes:
     from doorbell_ci.impact import changes as changes_
 
     found = changes_.find_changes(project, impact_map.commit)
+    if output_dir is not None:  # our own output folder (test-results/ inside the checkout) is no change to test
+        try:
+            own = output_dir.resolve().relative_to(project.resolve()).as_posix() + "/"
+        except ValueError:
+            own = None
+        if own is not None:
+            found.files = [changed for changed in found.files if not changed.path.startswith(own)]
     changes_.drift(project, found, impact_map.files)
     changes_.to_blocks(project, found, impact_map.files)
     return found

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from doorbell_ci.reports.impact_view import console_lines
 from doorbell_ci.reports.text import NOTHING_TESTED, closing_line, ending_lines, human_seconds
 from doorbell_ci.results import RunResult, SuiteStatus
 
@@ -30,6 +31,8 @@ def print_summary(result: RunResult, output_dir: Path, full_reports: bool) -> No
         print(f"  absent: {', '.join(s.name for s in absent)}  [{'; '.join(dict.fromkeys(s.reason for s in absent))}]")
     if result.coverage is not None:
         print(f"  coverage: {result.coverage.percent:.1f}%")
+    for line in console_lines(result.impact):
+        print(line)
     for notice in result.notices:
         if not notice.startswith(NOTHING_TESTED):  # print_closing ends with it
             print(f"  notice: {notice}")

@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from doorbell_ci import __version__
 from doorbell_ci.analysis import render as analysis_render
-from doorbell_ci.reports import perf_view
+from doorbell_ci.reports import impact_view, perf_view
 from doorbell_ci.reports.text import (
     NOTHING_TESTED,
     ending_lines,
@@ -86,6 +86,7 @@ def render(run: RunResult, exit_code: int | None = None) -> str:
         slowest=slowest(run, 25),
         rows_per_suite=ROWS_PER_SUITE,
         analysis_view=analysis_render.view(run.analysis),
+        impact=impact_view.view(run.impact),
         coverage_files=sorted(run.coverage.files, key=lambda f: f.percent)[:300] if run.coverage else [],
     )
 

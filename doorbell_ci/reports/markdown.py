@@ -9,7 +9,7 @@ cutting the text mid-table, so the result always renders and always fits.
 from __future__ import annotations
 
 from doorbell_ci.analysis import render as analysis_render
-from doorbell_ci.reports import perf_view
+from doorbell_ci.reports import impact_view, perf_view
 from doorbell_ci.reports.text import (
     NOTHING_TESTED,
     encodable,
@@ -41,10 +41,10 @@ def render(run: RunResult, limit: int = DEFAULT_LIMIT, details_url: str | None =
     ``path_prefix`` (the project's folder in the repository, given by the publish stage) is put
     before every "at file:line", so it names the same path as the annotations.
     """
-    levels = [(20, True, 10), (50, False, 10), (20, False, 5), (0, False, 0)]
+    levels = [(20, True, 10, 20), (50, False, 10, 20), (20, False, 5, 5), (0, False, 0, 0)]
     text = ""
-    for max_failures, tracebacks, slow_count in levels:
-        text = encodable(_render(run, max_failures, tracebacks, slow_count, details_url, path_prefix))
+    for max_failures, tracebacks, slow_count, impact_rows in levels:
+        text = encodable(_render(run, max_failures, tracebacks, slow_count, details_url, path_prefix, impact_rows))
         if len(text) <= limit:
             return text
     note = "\n\n… (cut to fit; the full report is in the run's artifacts)\n"
@@ -52,7 +52,7 @@ def render(run: RunResult, limit: int = DEFAULT_LIMIT, details_url: str | None =
 
 
 def _render(run: RunResult, max_failures: int, tracebacks: bool, slow_count: int,
-            details_url: str | None, path_prefix: str = "") -> str:
+            details_url: str | None, path_prefix: str = "", impact_rows: int = 20) -> str:
     counts = run.counts
     icon, word = verdict(run)
     parts = [
@@ -64,11 +64,13 @@ def _render(run: RunResult, max_failures: int, tracebacks: bool, slow_count: int
         + (f" · {flaky} flaky (passed on a rerun)" if (flaky := sum(t.flaky for t in run.iter_tests())) else ""),
         "",
     ]
+    parts += impact_view.markdown_headline(run.impact)  # a partial run must say so next to its counts
     parts += _problems(run)
     parts += _notices(run)
     parts += analysis_render.markdown(run.analysis, path_prefix=path_prefix)  # new failures first
     parts += _suite_table(run)
     parts += _failures(run, max_failures, tracebacks, path_prefix)
+    parts += impact_view.markdown_lines(run.impact, impact_rows)
     parts += perf_view.markdown_lines(run.performance)
     if slow_count:
         parts += _slowest(run, slow_count)
