@@ -233,9 +233,8 @@ def suite_environment(suite: PlannedSuite, output: PurePath) -> dict[str, str]:
     }
     if suite.coverage:
         env["COVERAGE_FILE"] = str(output / suite.coverage_name)
-    # always set: the `select` option's own variable (DOORBELL_CI_SELECT=affected, as the action sets it)
-    # must not reach the selection plugin as a file name (the collect probe loads the plugin without one)
-    env["DOORBELL_CI_SELECT"] = str(output / suite.selection) if suite.selection else ""
+    if suite.selection:  # not DOORBELL_CI_SELECT: that is the `select` option's variable (select=affected)
+        env["DOORBELL_CI_SELECTION_FILE"] = str(output / suite.selection)
     if suite.collected:
         env["DOORBELL_CI_COLLECTED"] = str(output / suite.collected)
     env.update(suite.config.env)

@@ -3,7 +3,7 @@
 Sharding and flaky reruns hand pytest a list of node ids that can be thousands long; on the
 command line that would hit argv length limits (32 KiB on Windows), so the ids go in a file:
 
-* ``DOORBELL_CI_SELECT=FILE``: keep only the collected tests whose node id is a line of FILE.
+* ``DOORBELL_CI_SELECTION_FILE=FILE``: keep only the collected tests whose node id is a line of FILE.
 * ``DOORBELL_CI_COLLECTED=FILE``: write the node ids pytest ended up with, one a line (with
   ``--collect-only`` this is how sharding learns the suite's tests through any environment).
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-SELECT_ENV = "DOORBELL_CI_SELECT"
+SELECT_ENV = "DOORBELL_CI_SELECTION_FILE"  # not DOORBELL_CI_SELECT, the `select` option's
 COLLECTED_ENV = "DOORBELL_CI_COLLECTED"
 
 

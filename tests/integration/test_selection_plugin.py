@@ -54,7 +54,7 @@ def test_only_the_selected_tests_run(project: Path, xdist: list[str]) -> None:
     selection = project / "select.txt"
     selection.write_text("tests/test_mod.py::test_param[c/d]\ntests/test_mod.py::test_slow\nnot/a/test.py::x\n")
     junit = project / "out.xml"
-    result = run_pytest(project, "tests", f"--junitxml={junit}", *xdist, DOORBELL_CI_SELECT=str(selection))
+    result = run_pytest(project, "tests", f"--junitxml={junit}", *xdist, DOORBELL_CI_SELECTION_FILE=str(selection))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout and "failed" not in result.stdout
     xml = junit.read_text()
