@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from doorbell_ci.perf import valgrind
+from doorbell_ci.perf import arenas, valgrind
 from doorbell_ci.perf.measure import (
     INSTRUCTIONS_CHILD_ENV,
     METRIC_ENV,
@@ -62,6 +62,7 @@ def count(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any
     """
     if not valgrind.running_on_valgrind():
         raise MeasureError("instruction counting needs the test to run under valgrind --tool=callgrind")
+    arenas.align()  # a no-op when the process started aligned (from_child); else from here on
     result = func(*args, **kwargs)  # warm-up, uninstrumented
     dumps = _Dumps(Path(os.environ.get(INSTRUCTIONS_CHILD_ENV, "")))
     valgrind.client_request(valgrind.START_INSTRUMENTATION)
@@ -140,8 +141,9 @@ def from_child(nodeid: str, rootdir: Path, medians: dict[str, float] | None = No
             prefix = valgrind.callgrind_argv(str(folder / "cg.%p"))
         except valgrind.ValgrindError as error:
             raise MeasureError(f"--perf-metric instructions: {error}") from None
-        argv = [*prefix, sys.executable, "-m", "pytest", nodeid, "-q", "-p", "no:cacheprovider",
-                "-p", "no:randomly", "-p", "no:xdist", "--rootdir", str(rootdir)]
+        # pytest started through the arena aligner: counts then do not depend on the heap layout (arenas.py)
+        argv = [*prefix, sys.executable, "-m", "doorbell_ci.perf.arenas", "pytest", nodeid, "-q",
+                "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist", "--rootdir", str(rootdir)]
         try:
             completed = subprocess.run(  # noqa: S603 - argv list, no shell
                 argv, cwd=rootdir, env=child_environment(dict(os.environ), output, folder, timings),
