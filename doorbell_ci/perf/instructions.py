@@ -15,6 +15,9 @@ Design (measured in docs/PERFORMANCE.md, "Instruction counts"):
   processes, which is noise for a 1% gate. ``gc.collect()`` before each pair of windows starts each
   pair with the same collector state. The first pairs are dropped: the specialising interpreter
   (3.11+) and the allocator are still settling there.
+- The counted process aligns pymalloc's arenas to 1 MiB before pytest starts (:mod:`arenas`): without
+  that, the cost of every ``free`` depended on the heap layout, which a checkout's path or its ``.pyc``
+  files decide (an unchanged benchmark counted 2.1% apart in paired mode's two checkouts).
 """
 
 from __future__ import annotations
