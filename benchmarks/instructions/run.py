@@ -218,7 +218,7 @@ def analyse(data: dict[str, Any], seed: int = 1) -> dict[str, Any]:
         return [int(c) for c in codes]
 
     def time_verdicts(base_pool: list[dict], head_pool: list[dict], bench: list[str], metric: str, per_side: int,
-                      threshold: float, same: bool) -> list[int]:
+                      threshold: float, same: bool, noisy_rule: bool = True) -> list[int]:
         if same:
             picks = rng.sample(range(len(base_pool)), 2 * per_side)
             base, head = [base_pool[i] for i in picks[:per_side]], [base_pool[i] for i in picks[per_side:]]
@@ -235,7 +235,11 @@ def analyse(data: dict[str, Any], seed: int = 1) -> dict[str, Any]:
             p_slower = np.array([float(stats.mann_whitney_greater(x, y)) for y, x in zip(b, h, strict=True)])
             p_faster = np.array([float(stats.mann_whitney_less(x, y)) for y, x in zip(b, h, strict=True)])
         ratio = np.array([float(stats.median_ratio(x, y)) for y, x in zip(b, h, strict=True)])
-        noisy = np.array([bool(stats.is_noisy_pair(y, x)) for y, x in zip(b, h, strict=True)])
+        noisy = np.array([bool(stats.is_noisy_pair(y, x)) and noisy_rule for y, x in zip(b, h, strict=True)])
+        if not noisy_rule:  # the test alone (what the timings could see if "noisy" did not stop them)
+            ratio = np.array([float(np.exp(np.mean(np.log([statistics.median(p[n][metric]) for p in head]))
+                                           - np.mean(np.log([statistics.median(p[n][metric]) for p in base]))))
+                              for n in bench])
         codes = stats.classify(p_slower, p_faster, ratio, noisy, np.ones(len(bench), bool), threshold)
         return [int(c) for c in codes]
 
@@ -273,10 +277,21 @@ def analyse(data: dict[str, Any], seed: int = 1) -> dict[str, Any]:
                 detected = sum(time_verdicts(timed, changed_times, sample_names, metric, same_cost_side,
                                              threshold, False)[index] == stats.REGRESSION for _ in range(100))
                 row[f"{metric}_detected_of_100_gate_{threshold:g}"] = detected
+                row[f"{metric}_detected_of_100_gate_{threshold:g}_without_noisy_rule"] = sum(
+                    time_verdicts(timed, changed_times, sample_names, metric, same_cost_side, threshold, False,
+                                  noisy_rule=False)[index] == stats.REGRESSION for _ in range(100))
             row[f"{metric}_false_alarms_of_100_aa_gate_{effect / 2:g}"] = sum(
                 any(c == stats.REGRESSION for c in time_verdicts(timed, timed, sample_names, metric,
                                                                   min(same_cost_side, len(timed) // 2),
                                                                   effect / 2, True)) for _ in range(100))
+            row[f"{metric}_false_alarms_of_100_aa_gate_{effect / 2:g}_without_noisy_rule"] = sum(
+                any(c == stats.REGRESSION for c in time_verdicts(timed, timed, sample_names, metric,
+                                                                  min(same_cost_side, len(timed) // 2),
+                                                                  effect / 2, True, noisy_rule=False))
+                for _ in range(100))
+            row[f"{metric}_cv_between_processes"] = statistics.stdev(
+                statistics.median(p["sample::histogram"][metric]) for p in timed) / statistics.mean(
+                statistics.median(p["sample::histogram"][metric]) for p in timed)
         result["power"][f"{int(effect * 100)}%"] = row
     return result
 
