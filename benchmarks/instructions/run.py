@@ -155,6 +155,27 @@ def collect(processes: int, attrs_dir: str | None) -> dict[str, Any]:
     return data
 
 
+def add_timed(data: dict[str, Any], per_variant: int) -> None:
+    """Equal cost: more *timed* processes beside the counted ones already in ``data`` (base gets twice as
+    many, so A/A draws of two disjoint sides fit), the CPU hog beside as before."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # noqa: S603 - the CPU hog beside
+    data.setdefault("timed_added", {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                                    "load_before": os.getloadavg()})
+    try:
+        start = 1 + max(r["index"] for r in data["runs"])
+        for index in range(start, start + 2 * per_variant):
+            for variant in ("base", "plus2", "plus1"):
+                if variant != "base" and index >= start + per_variant:
+                    continue
+                figures, elapsed, cpu = run_process("time", variant, None)
+                data["runs"].append({"index": index, "variant": variant, "kind": "time", "figures": figures,
+                                     "wall_seconds": elapsed, "cpu_seconds": cpu, "load": os.getloadavg()[0]})
+    finally:
+        hog.kill()  # the hog this script started, by its own handle
+        hog.wait()
+    data["timed_added"]["load_after"] = os.getloadavg()
+
+
 def analyse(data: dict[str, Any], seed: int = 1) -> dict[str, Any]:
     import numpy as np
 
@@ -197,7 +218,7 @@ def analyse(data: dict[str, Any], seed: int = 1) -> dict[str, Any]:
         return [int(c) for c in codes]
 
     def time_verdicts(base_pool: list[dict], head_pool: list[dict], bench: list[str], metric: str, per_side: int,
-                      threshold: float, same: bool) -> list[int]:
+                      threshold: float, same: bool, noisy_rule: bool = True) -> list[int]:
         if same:
             picks = rng.sample(range(len(base_pool)), 2 * per_side)
             base, head = [base_pool[i] for i in picks[:per_side]], [base_pool[i] for i in picks[per_side:]]
@@ -206,10 +227,19 @@ def analyse(data: dict[str, Any], seed: int = 1) -> dict[str, Any]:
             head = [head_pool[i] for i in rng.sample(range(len(head_pool)), per_side)]
         b = [[v for p in base for v in p[n][metric]] for n in bench]
         h = [[v for p in head for v in p[n][metric]] for n in bench]
-        p_slower = np.array([float(stats.mann_whitney_greater(x, y)) for y, x in zip(b, h, strict=True)])
-        p_faster = np.array([float(stats.mann_whitney_less(x, y)) for y, x in zip(b, h, strict=True)])
+        if per_side >= stats.MIN_PROCESSES:  # the compare stage's rule: Welch on the process medians
+            tests = [stats.process_test([statistics.median(p[n][metric]) for p in base],
+                                        [statistics.median(p[n][metric]) for p in head]) for n in bench]
+            p_slower, p_faster = np.array([t[0] for t in tests]), np.array([t[1] for t in tests])
+        else:  # below that, paired mode falls back to Mann-Whitney on the pooled samples
+            p_slower = np.array([float(stats.mann_whitney_greater(x, y)) for y, x in zip(b, h, strict=True)])
+            p_faster = np.array([float(stats.mann_whitney_less(x, y)) for y, x in zip(b, h, strict=True)])
         ratio = np.array([float(stats.median_ratio(x, y)) for y, x in zip(b, h, strict=True)])
-        noisy = np.array([bool(stats.is_noisy_pair(y, x)) for y, x in zip(b, h, strict=True)])
+        noisy = np.array([bool(stats.is_noisy_pair(y, x)) and noisy_rule for y, x in zip(b, h, strict=True)])
+        if not noisy_rule:  # the test alone (what the timings could see if "noisy" did not stop them)
+            ratio = np.array([float(np.exp(np.mean(np.log([statistics.median(p[n][metric]) for p in head]))
+                                           - np.mean(np.log([statistics.median(p[n][metric]) for p in base]))))
+                              for n in bench])
         codes = stats.classify(p_slower, p_faster, ratio, noisy, np.ones(len(bench), bool), threshold)
         return [int(c) for c in codes]
 
@@ -247,10 +277,21 @@ def analyse(data: dict[str, Any], seed: int = 1) -> dict[str, Any]:
                 detected = sum(time_verdicts(timed, changed_times, sample_names, metric, same_cost_side,
                                              threshold, False)[index] == stats.REGRESSION for _ in range(100))
                 row[f"{metric}_detected_of_100_gate_{threshold:g}"] = detected
+                row[f"{metric}_detected_of_100_gate_{threshold:g}_without_noisy_rule"] = sum(
+                    time_verdicts(timed, changed_times, sample_names, metric, same_cost_side, threshold, False,
+                                  noisy_rule=False)[index] == stats.REGRESSION for _ in range(100))
             row[f"{metric}_false_alarms_of_100_aa_gate_{effect / 2:g}"] = sum(
                 any(c == stats.REGRESSION for c in time_verdicts(timed, timed, sample_names, metric,
                                                                   min(same_cost_side, len(timed) // 2),
                                                                   effect / 2, True)) for _ in range(100))
+            row[f"{metric}_false_alarms_of_100_aa_gate_{effect / 2:g}_without_noisy_rule"] = sum(
+                any(c == stats.REGRESSION for c in time_verdicts(timed, timed, sample_names, metric,
+                                                                  min(same_cost_side, len(timed) // 2),
+                                                                  effect / 2, True, noisy_rule=False))
+                for _ in range(100))
+            row[f"{metric}_cv_between_processes"] = statistics.stdev(
+                statistics.median(p["sample::histogram"][metric]) for p in timed) / statistics.mean(
+                statistics.median(p["sample::histogram"][metric]) for p in timed)
         result["power"][f"{int(effect * 100)}%"] = row
     return result
 
@@ -263,13 +304,18 @@ def main() -> int:
     parser.add_argument("--variant", default="base")
     parser.add_argument("--analyse-only", action="store_true")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--add-timed", type=int, default=0, metavar="N",
+                        help="add N timed processes per variant (2N for base) to --results, then re-analyse")
     args = parser.parse_args()
     if args.child:
         work = child_count if args.child == "count" else child_time
         print(json.dumps(work(args.variant, args.attrs)))
         return 0
-    if args.analyse_only:
+    if args.analyse_only or args.add_timed:
         data = json.loads(args.results.read_text())["data"]
+        if args.add_timed:
+            add_timed(data, args.add_timed)
+            args.results.write_text(json.dumps({"data": data}, indent=1))
     else:
         data = collect(args.processes, args.attrs)
         args.results.write_text(json.dumps({"data": data}, indent=1))  # kept even if the analysis fails

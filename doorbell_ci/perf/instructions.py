@@ -15,6 +15,9 @@ Design (measured in docs/PERFORMANCE.md, "Instruction counts"):
   processes, which is noise for a 1% gate. ``gc.collect()`` before each pair of windows starts each
   pair with the same collector state. The first pairs are dropped: the specialising interpreter
   (3.11+) and the allocator are still settling there.
+- The counted process aligns pymalloc's arenas to 1 MiB before pytest starts (:mod:`arenas`): without
+  that, the cost of every ``free`` depended on the heap layout, which a checkout's path or its ``.pyc``
+  files decide (an unchanged benchmark counted 2.1% apart in paired mode's two checkouts).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from doorbell_ci.perf import valgrind
+from doorbell_ci.perf import arenas, valgrind
 from doorbell_ci.perf.measure import (
     INSTRUCTIONS_CHILD_ENV,
     METRIC_ENV,
@@ -62,6 +65,7 @@ def count(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any
     """
     if not valgrind.running_on_valgrind():
         raise MeasureError("instruction counting needs the test to run under valgrind --tool=callgrind")
+    arenas.align()  # a no-op when the process started aligned (from_child); else from here on
     result = func(*args, **kwargs)  # warm-up, uninstrumented
     dumps = _Dumps(Path(os.environ.get(INSTRUCTIONS_CHILD_ENV, "")))
     valgrind.client_request(valgrind.START_INSTRUMENTATION)
@@ -140,8 +144,9 @@ def from_child(nodeid: str, rootdir: Path, medians: dict[str, float] | None = No
             prefix = valgrind.callgrind_argv(str(folder / "cg.%p"))
         except valgrind.ValgrindError as error:
             raise MeasureError(f"--perf-metric instructions: {error}") from None
-        argv = [*prefix, sys.executable, "-m", "pytest", nodeid, "-q", "-p", "no:cacheprovider",
-                "-p", "no:randomly", "-p", "no:xdist", "--rootdir", str(rootdir)]
+        # pytest started through the arena aligner: counts then do not depend on the heap layout (arenas.py)
+        argv = [*prefix, sys.executable, "-m", "doorbell_ci.perf.arenas", "pytest", nodeid, "-q",
+                "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist", "--rootdir", str(rootdir)]
         try:
             completed = subprocess.run(  # noqa: S603 - argv list, no shell
                 argv, cwd=rootdir, env=child_environment(dict(os.environ), output, folder, timings),

@@ -161,9 +161,13 @@ def test_instruction_counts_confirm_a_three_percent_code_change(tmp_path: Path) 
     # 3% more loop iterations measured 1.65% more instructions per call (later iterations are cheaper)
     assert 1.01 < work["ratio"] < 1.04 and work["confirmation"]["confirmed"] is True
     assert len(work["processes"]["base"]) == len(work["processes"]["head"]) == 2  # the unit of the test
-    # the unchanged benchmark: never a regression. Measured: a steady 2.1% *lower* count in the head
-    # checkout than in the base worktree (identical in both processes of a side; see docs/PERFORMANCE.md)
-    assert steady["verdict"] != "regression"
+    # the unchanged benchmark counts the same in both checkouts. Before the counted process aligned its
+    # pymalloc arenas (perf/arenas.py) it was a steady 2.1% lower in one checkout than in the other: the
+    # radix-tree test of every free took ~4 instructions more or less depending on the heap layout,
+    # which the checkout's path and its .pyc files decided (docs/PERFORMANCE.md, "Instruction counts")
+    assert steady["verdict"] == "unchanged", steady
+    base_counts, head_counts = steady["processes"]["base"], steady["processes"]["head"]
+    assert max(base_counts + head_counts) / min(base_counts + head_counts) < 1.0005, (base_counts, head_counts)
     assert work["wall_median"] and work["head_median"] > 10_000  # both metrics: seconds beside instructions
     assert completed.returncode == ExitCode.REGRESSION, completed.stdout + completed.stderr
     summary = (output / "summary.md").read_text()
