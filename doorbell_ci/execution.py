@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -396,6 +397,7 @@ def run_command(
             target=_pump, args=(popen, output), name=f"output-{suite}", daemon=True
         )
         reader.start()
+        exited = _exit_descriptor(popen)
         deadline = begin + timeout
         next_tick = begin + PROGRESS_INTERVAL
         interval = SAMPLE_INTERVAL
@@ -412,12 +414,11 @@ def run_command(
                 if on_tick is not None and time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + PROGRESS_INTERVAL
                     on_tick()
-                try:  # returns as soon as the suite exits, not at the end of the interval
-                    popen.wait(timeout=interval)
-                except subprocess.TimeoutExpired:
-                    pass
+                _wait_for_exit(popen, exited, interval)
                 interval = min(interval * 1.25, SAMPLE_INTERVAL_MAX)
         finally:
+            if exited is not None:
+                os.close(exited)
             if control is not None and popen.poll() is None:  # the watchdog ends its suite, then reports
                 popen.send_signal(signal.SIGTERM)
                 try:
@@ -453,6 +454,35 @@ def run_command(
         execution.log_problem = output.log_problem
     execution.output_tail = "\n".join(output.tail)
     return execution
+
+
+def _exit_descriptor(popen: subprocess.Popen[bytes]) -> int | None:
+    """A descriptor that becomes readable the moment the process exits (Linux 5.3+ pidfd), else None."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:
+        return None
+    try:
+        return pidfd_open(popen.pid)
+    except OSError:  # an older kernel, a seccomp filter, qemu-user: Popen.wait's polling below
+        return None
+
+
+def _wait_for_exit(popen: subprocess.Popen[bytes], exited: int | None, timeout: float) -> None:
+    """Return when the process has exited, or after ``timeout`` seconds.
+
+    ``Popen.wait(timeout=...)`` polls, sleeping up to 50 ms between looks, so the end of every suite
+    was noticed 25 ms late on average; with a pidfd the wait ends when the process does.
+    """
+    if exited is not None:
+        try:
+            select.select([exited], [], [], timeout)
+            return
+        except (OSError, ValueError):
+            pass
+    try:
+        popen.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def _apply_watchdog_report(execution: Execution, report: dict | None, adopted: list[dict], output: OutputSink,

@@ -477,3 +477,29 @@ def test_paths_run_a_flat_tests_folder_without_any_config(tmp_path: Path, capsys
 
     code = cli.main(["run", "--project", str(project), "--paths", "tests/test_bell.py::test_ring", "--quiet"])
     assert code == 0 and capsys.readouterr().out.strip().endswith("1 passed, 0 failed, 0 skipped")
+
+
+@pytest.mark.parametrize("with_pidfd", [True, False], ids=["pidfd", "polling"])
+def test_the_suite_loop_wakes_when_the_process_ends_and_otherwise_at_its_interval(with_pidfd: bool) -> None:
+    """``_wait_for_exit`` returns once the process has ended (pidfd, or Popen.wait's polling where there is
+    none) and, while it runs, after the interval, so the loop can sample, tick and check the timeout."""
+    for seconds, interval, ended in ((0.2, 30.0, True), (30.0, 0.2, False)):
+        popen = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds})"])  # noqa: S603
+        exited = execution._exit_descriptor(popen) if with_pidfd else None
+        if with_pidfd and exited is None:
+            popen.kill()
+            popen.wait()
+            pytest.skip("no pidfd here (kernel before 5.3, or emulated)")
+        try:
+            begin = time.monotonic()
+            execution._wait_for_exit(popen, exited, interval)
+            waited = time.monotonic() - begin
+            assert (popen.poll() is not None) is ended
+            assert waited < 15.0 * time_scale()  # the 0.2 s sleeper: far sooner than its 30 s interval
+            if not ended:
+                assert waited >= 0.19  # the interval was waited out, not cut short
+        finally:
+            if exited is not None:
+                os.close(exited)
+            popen.kill()
+            popen.wait()

@@ -1,0 +1,45 @@
+"""What a plain `doorbell-ci run` imports: never the statistics stack (numpy, scipy) when no benchmark ran.
+
+Importing scipy.stats costs 0.6 s of CPU on a quiet machine and several seconds under load, on the
+critical path after the suites (docs/PERFORMANCE.md, "Overhead figures (benchmarks/overhead)",
+2026-12-02): the history stage named the platform through ``perf.baselines``, which imported
+``perf.stats`` for one constant, and that made the orchestrator overhead on 2,000 quick tests 1.35
+instead of about 1.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+RUN_AND_LIST = """
+import json, sys
+from doorbell_ci import cli
+code = cli.main(["run", "--suites", "unit", "--no-coverage", "--quiet"])
+print("MODULES " + json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+raise SystemExit(code)
+"""
+
+
+def test_a_plain_run_with_history_never_imports_numpy_or_scipy(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "tests" / "unit").mkdir(parents=True)
+    (project / "tests" / "unit" / "test_mod.py").write_text(
+        "def test_one():\n    assert 1 + 1 == 2\n\n\ndef test_two():\n    assert 'a'.upper() == 'A'\n",
+        encoding="utf-8")
+    (project / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0"\n', encoding="utf-8")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DOORBELL_CI_", "GITHUB_"))}
+    for run in (1, 2):  # the second run also reads the first one's report.json and history.json
+        completed = subprocess.run(  # noqa: S603 - our own CLI on a project the test made
+            [sys.executable, "-c", RUN_AND_LIST], cwd=project, env=environment, capture_output=True, text=True,
+            timeout=300, check=False)
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+        line = next(line for line in completed.stdout.splitlines() if line.startswith("MODULES "))
+        modules = set(json.loads(line[len("MODULES "):]))
+        assert "doorbell_ci" in modules and "junitparser" in modules  # the run and its reports did happen
+        assert not modules & {"numpy", "scipy"}, f"run {run} imported {sorted(modules & {'numpy', 'scipy'})}"
+        history = json.loads((project / "test-results" / "history.json").read_text(encoding="utf-8"))
+        assert len(history["runs"]) == run  # the history stage, which named the platform, ran
