@@ -112,6 +112,12 @@ class Config:
     against: Path | None = None
     shard: tuple[int, int] | None = None
     durations: Path | None = None
+    select: str = "all"  # --- test impact analysis (options.py) ---
+    record_impact: bool = False
+    impact_map: Path | None = None
+    impact_full_run: tuple[str, ...] = ()
+    impact_ignore: tuple[str, ...] = ()
+    impact_max_commits: int = 100
     history: bool = True  # --- test history, flakiness, quarantine (options.py) ---
     history_from: Path | None = None
     history_runs: int = 64

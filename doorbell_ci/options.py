@@ -230,6 +230,18 @@ def parse_git_ref(raw: Any) -> str | None:
     return text
 
 
+def parse_patterns(raw: Any) -> tuple[str, ...]:
+    """fnmatch patterns from a TOML list, or ``a b`` / ``a,b`` from the command line or a variable."""
+    items = raw if isinstance(raw, list | tuple) else str(raw).replace(",", " ").split()
+    patterns = tuple(str(item).strip() for item in items if str(item).strip())
+    if len(patterns) > 1_000:
+        raise ValueError(f"{len(patterns)} patterns; at most 1000")
+    for pattern in patterns:
+        if len(pattern) > 1_000 or any(ord(ch) < 32 for ch in pattern):
+            raise ValueError(f"not a usable pattern: {shown(pattern)}")
+    return patterns
+
+
 def choice(*allowed: str) -> Callable[[Any], str]:
     def parse(raw: Any) -> str:
         text = str(raw).strip().lower()
@@ -378,6 +390,24 @@ OPTIONS: tuple[Option, ...] = (
     Option("durations", "Durations used to balance shards: a report.json (or its folder) or a JSON object "
            "{node id: seconds}; without it, the previous report.json in the output folder, else equal test counts.",
            parse_optional_path, None, flag="--durations", metavar="FILE"),
+    # --- test impact analysis (doorbell_ci/impact/) ---
+    Option("select", "Which tests run: all; affected (only those a change since the impact map's commit can "
+           "break, else everything with the reason); audit (everything, and report any failing test affected "
+           "would have left out).", choice("all", "affected", "audit"), "all", flag="--select",
+           metavar="all|affected|audit", action_input="select"),
+    Option("record_impact", "Record which lines each test executed (coverage contexts) into impact.json.gz in "
+           "the output folder, the map --select affected reads.", parse_bool, False, flag="--record-impact",
+           is_flag=True, action_input="record-impact"),
+    Option("impact_map", "The impact.json.gz to select against (relative paths are under the project); default: "
+           "the one next to history_from (the fetched results artifact), else the output folder's.",
+           parse_optional_path, None, flag="--impact-map", metavar="FILE"),
+    Option("impact_full_run", "Patterns (fnmatch, project-relative) of files whose change runs every test; "
+           "conftest.py and every non-Python file outside impact_ignore already do.", parse_patterns, (),
+           flag="--impact-full-run", metavar="PATTERNS"),
+    Option("impact_ignore", "Patterns of files whose change selects no test, on top of *.md, *.rst, docs/** and "
+           "LICENSE*.", parse_patterns, (), flag="--impact-ignore", metavar="PATTERNS"),
+    Option("impact_max_commits", "A map recorded more than this many commits before HEAD is stale: everything runs.",
+           bounded(1, 100_000), 100, flag="--impact-max-commits", metavar="N"),
     # --- test history, flakiness, quarantine ---
     Option("history", "Write history.json, the per-test history of the last runs (carried forward from "
            "history_from), and classify flaky tests from it.", parse_bool, True, negative_flag="--no-history"),

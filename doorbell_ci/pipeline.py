@@ -19,6 +19,7 @@ from doorbell_ci.collect import PYTEST_NO_TESTS, collect_coverage, collect_suite
 from doorbell_ci.config import Config
 from doorbell_ci.errors import CollectError, ConfigError, ExitCode
 from doorbell_ci.execution import Console, Execution, SuiteRunner
+from doorbell_ci.impact import stage as impact_stage
 from doorbell_ci.plan import Plan, PlannedSuite, make_plan
 from doorbell_ci.results import RunResult, SuiteResult, SuiteStatus
 
@@ -39,6 +40,7 @@ def _run(config: Config, console: Console, command: list[str] | None,
     begin = time.monotonic()
     throttle_start = platforms.sample_throttle()  # a Pi that throttles during the run is not comparable
     plan = perf.prepare_plan(config, make_plan(config))  # --perf-metric instructions: Valgrind checked first
+    plan = impact_stage.prepare_plan(plan, config)  # --record-impact: per-test coverage contexts
     _fresh_output_dir(plan)
     execution.leftover_notices()  # of an earlier run in this process (a test calling run() twice): not ours
     for notice in plan.notices:  # e.g. a flat tests/ folder run as the unit suite: said before it runs
@@ -51,8 +53,11 @@ def _run(config: Config, console: Console, command: list[str] | None,
                                     name="import-later-stages", daemon=True)
     reruns = None
     shard = sharding.ShardSelection(plan)
+    impact = impact_stage.ImpactStage(plan)
     try:
         environment.prepare(plan)
+        impact = impact_stage.select(plan, environment, config, console)  # --select affected: only what changed
+        plan = runner.plan = impact.plan
         shard = sharding.select_shard(plan, environment, config, console)  # the plan itself unless --shard
         plan = runner.plan = shard.plan
         later_stages.start()
@@ -84,7 +89,7 @@ def _run(config: Config, console: Console, command: list[str] | None,
         reruns = flaky.Reruns()
     suites = _collect(plan, runner.executions, runner.stopped_by, interrupted)
     flaky.apply(suites, reruns, config.flaky_fails)
-    notices: list[str] = list(plan.notices) + list(reruns.notices) + shard.notices
+    notices: list[str] = list(plan.notices) + list(reruns.notices) + impact.notices + shard.notices
     notices += [notice for suite in suites for notice in suite.notices]  # e.g. a JUnit file's declared counts
     for suite_run in runner.executions.values():  # output cut at its caps, a log that could not be written
         notices += suite_run.output_notices()
@@ -128,6 +133,9 @@ def _run(config: Config, console: Console, command: list[str] | None,
         interrupted = True
         result.notices.append("interrupted after the suites had finished: every result is in, "
                               "the performance comparison may be missing")
+    result.impact = impact.impact
+    if not interrupted:
+        impact_stage.after_run(impact, plan, config, result)  # impact.json.gz, and the audit of the selection
     result.analysis = analysis.for_run(result, config, reruns, shard.info)
     if config.history and not interrupted:  # history.json, flaky tests across runs, quarantine (before the verdict)
         analysis.track(result, config)
@@ -274,7 +282,8 @@ def decide_exit_code(result: RunResult, interrupted: bool = False, allow_no_test
         return ExitCode.INTERRUPTED
     if result.failed:
         return ExitCode.TESTS_FAILED
-    if nothing_tested(result) and not allow_no_tests and not shard_without_tests(result):
+    if nothing_tested(result) and not allow_no_tests and not shard_without_tests(result) \
+            and not impact_stage.selected_none(result.impact):
         return ExitCode.NOTHING_TESTED
     if result.coverage is not None and result.coverage.below_threshold:
         return ExitCode.COVERAGE

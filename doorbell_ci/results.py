@@ -196,6 +196,7 @@ class RunResult:
     notices: list[str] = field(default_factory=list)  # degradations worth telling the reader
     performance: dict[str, Any] | None = None  # filled by the compare stage
     analysis: dict[str, Any] | None = None  # filled by the analyse stage
+    impact: dict[str, Any] | None = None  # test impact analysis: selection and recording (doorbell_ci/impact)
 
     @property
     def counts(self) -> Counts:

@@ -113,6 +113,7 @@ def to_dict(run: RunResult, exit_code: int | None = None) -> dict[str, Any]:
         "platform": run.platform,
         "performance": run.performance,
         "analysis": run.analysis,
+        "impact": run.impact,
         "notices": run.notices,
     }
 
@@ -202,4 +203,5 @@ def _from_dict(document: dict[str, Any]) -> RunResult:
         platform=document.get("platform", {}), coverage=coverage, command=run.get("command", []),
         notices=document.get("notices", []), performance=document.get("performance"),
         analysis=document.get("analysis"),
+        impact=document.get("impact") if isinstance(document.get("impact"), dict) else None,
     )
