@@ -218,7 +218,7 @@ def doorbell(layout: Layout, output: Path, *extra: str, coverage: bool = True) -
 def select_args(layout: Layout, previous_map: Path) -> list[str]:
     args = ["--select", "affected", "--impact-map", str(previous_map)]
     if layout.project.ignore:
-        args += ["--impact-ignore", *layout.project.ignore]
+        args += ["--impact-ignore", ",".join(layout.project.ignore)]
     return args
 
 
@@ -507,7 +507,8 @@ def summarize_overhead(data: dict) -> dict:
                         "suite_median": round(statistics.median([r["suite_seconds"] for r in runs]), 3)
                         if runs else None,
                         "wall": [r["wall_seconds"] for r in runs], "suite": [r["suite_seconds"] for r in runs]}
-    pairs = list(zip([r for r in data["runs"] if r["side"] == "A"], [r for r in data["runs"] if r["side"] == "B"]))
+    pairs = list(zip([r for r in data["runs"] if r["side"] == "A"], [r for r in data["runs"] if r["side"] == "B"],
+                     strict=False))  # an interrupted run may end on an A
     if pairs:
         result["wall_ratio_of_medians"] = round(result["B"]["wall_median"] / result["A"]["wall_median"], 3)
         result["suite_ratio_of_medians"] = round(result["B"]["suite_median"] / result["A"]["suite_median"], 3)
