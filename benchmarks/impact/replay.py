@@ -190,7 +190,7 @@ def _impact_facts(impact: dict | None) -> dict | None:
     return facts
 
 
-def doorbell(layout: Layout, output: Path, *extra: str, coverage: bool = True) -> RunOutcome:
+def doorbell(layout: Layout, output: Path, *extra: str, coverage: bool = True, reports: bool = True) -> RunOutcome:
     """One `doorbell-ci run` of the project's suite (its tests/ folder as the ad-hoc suite)."""
     if output.exists():
         shutil.rmtree(output)
@@ -199,6 +199,8 @@ def doorbell(layout: Layout, output: Path, *extra: str, coverage: bool = True) -
             "--no-history", "--quiet", "--allow-no-tests", *extra]
     if not coverage:
         argv.append("--no-coverage")
+    if not reports:
+        argv.append("--no-reports")  # report.json is still written: all the replay reads
     env = {**os.environ, **layout.project.env}
     env.pop("PYTHONPATH", None)  # the venv's editable doorbell-ci, never another checkout's
     load = os.getloadavg()
@@ -228,7 +230,10 @@ def cmd_setup(layout: Layout, args: argparse.Namespace) -> int:
     project = layout.project
     if not layout.clone.exists():
         layout.clone.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["git", "clone", "-q", project.source, str(layout.clone)], check=True)
+        source = args.source or project.source
+        if not Path(source).exists() and "://" not in source:
+            source = f"https://github.com/{project.github}"
+        subprocess.run(["git", "clone", "-q", source, str(layout.clone)], check=True)
     if not layout.python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(layout.venv)], check=True)
     checkout(layout, project.tip)
@@ -364,8 +369,10 @@ def cmd_mutate(layout: Layout, args: argparse.Namespace) -> int:
             try:
                 file.write_text(mutate.apply(original, mutant), encoding="utf-8")
                 out = layout.runs / sha[:12] / f"mutant{number}"
-                full = doorbell(layout, out / "full", coverage=False)
-                selected = doorbell(layout, out / "selected", *select_args(layout, previous_map), coverage=False)
+                # no coverage, no HTML: a mutant's runs only need pass/fail (the map is the previous commit's)
+                full = doorbell(layout, out / "full", coverage=False, reports=False)
+                selected = doorbell(layout, out / "selected", *select_args(layout, previous_map), coverage=False,
+                                    reports=False)
             finally:
                 file.write_text(original, encoding="utf-8")
             record = {"mutant": mutant.as_dict(), "describe": mutant.describe(),
@@ -538,6 +545,8 @@ def cmd_summary(workdir: Path, args: argparse.Namespace) -> int:
         save_json(HERE / "results" / "summary.json", out)
     if args.json:
         print(json.dumps(out, indent=1, sort_keys=True))
+    elif args.markdown:
+        print(_summary_markdown(out))
     else:
         print(_summary_text(out))
     return 0
@@ -572,6 +581,83 @@ def _summary_text(out: dict) -> str:
     return "\n".join(lines)
 
 
+BUCKETS = ((0.0, 0.0, "0 %"), (0.0, 0.05, "up to 5 %"), (0.05, 0.25, "5-25 %"), (0.25, 0.5, "25-50 %"),
+           (0.5, 0.9999, "50-99 %"), (0.9999, 1.0, "100 %"))
+
+
+def _bucket_counts(values: list[float]) -> list[int]:
+    counts = [0] * len(BUCKETS)
+    for value in values:
+        for index, (low, high, _) in enumerate(BUCKETS):
+            if (value == 0 and index == 0) or (low < value <= high):
+                counts[index] += 1
+                break
+    return counts
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _summary_markdown(out: dict) -> str:
+    lines = ["### Replay figures", "",
+             "| project | commits | pairs | selected: median | p25 | p75 | p90 | max | mean | everything ran "
+             "| failures in full runs | missed by selected | wall full / selected (sum) | saved | load (median) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    dist = ["", "Distribution of the selected fraction (commit pairs per bucket):", "",
+            "| project | " + " | ".join(label for *_, label in BUCKETS) + " |",
+            "|---|" + "---|" * len(BUCKETS)]
+    reasons = ["", "Why a selected run ran everything (commit pairs):", ""]
+    for name, part in out["projects"].items():
+        h = part.get("history")
+        if not h:
+            continue
+        q = h["selected_fraction"]
+        w = h["wall_seconds"]
+        lines.append(f"| {name} | `{h['range'][0][:10]}..{h['range'][1][:10]}` ({h['replayed_commits']} of "
+                     f"{h['commits_in_range']}) | {h['pairs_measured']} | **{_pct(q.get('median'))}** | "
+                     f"{_pct(q.get('p25'))} | {_pct(q.get('p75'))} | {_pct(q.get('p90'))} | {_pct(q.get('max'))} | "
+                     f"{_pct(q.get('mean'))} | {h['commits_running_everything']} | "
+                     f"{h['commits_whose_full_run_failed']} | **{len(h['missed_failures'])}** | "
+                     f"{w['full_total']} s / {w['selected_total']} s | {_pct(w['saved_fraction_total'])} | "
+                     f"{h['load_before'].get('median')} |")
+        dist.append(f"| {name} | " + " | ".join(str(c) for c in _bucket_counts(h["selected_fraction_values"]))
+                    + " |")
+        for reason, count in sorted(h["full_run_reasons"].items(), key=lambda kv: -kv[1]):
+            reasons.append(f"- {name}, {count}x: {reason}")
+        for crash in h["selected_run_crashes"]:
+            reasons.append(f"- {name}: selected run at {crash['sha'][:10]} gave no selection "
+                           f"(exit {crash['exit_code']})")
+    lines += dist + reasons
+    lines += ["", "### Mutation figures", "",
+              "| project | commits with changed code lines | faults | detected by full | detected by selected "
+              "| **detected by full, missed by selected** | survived both | selected (median) |",
+              "|---|---|---|---|---|---|---|---|"]
+    for name, part in out["projects"].items():
+        m = part.get("mutate")
+        if m:
+            kinds = ", ".join(f"{k} {v}" for k, v in sorted(m["kinds"].items()))
+            lines.append(f"| {name} | {m['commits_with_changed_code']} (of {m['commits_checked']} checked) | "
+                         f"{m['mutants']} ({kinds}) | {m['detected_by_full']} | {m['detected_by_selected']} | "
+                         f"**{m['detected_by_full_missed_by_selected']}** | {m['survived_both']} | "
+                         f"{_pct(m['selected_fraction'].get('median'))} |")
+    lines += ["", "### Recording figures", "",
+              "| project | tests | without recording (median wall) | with --record-impact | ratio of medians "
+              "| per-pair ratios | suite time ratio | map | load (median, min-max) | when |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, part in out["projects"].items():
+        o = part.get("overhead")
+        if o and o.get("wall_ratio_of_medians"):
+            rec = o.get("recorded") or {}
+            lines.append(f"| {name} | {o['tests']} | {o['A']['wall_median']} s (n={o['A']['n']}) | "
+                         f"{o['B']['wall_median']} s (n={o['B']['n']}) | **{o['wall_ratio_of_medians']}x** | "
+                         f"{', '.join(str(r) for r in o['wall_ratio_per_pair'])} | {o['suite_ratio_of_medians']}x | "
+                         f"{rec.get('tests')} tests, {rec.get('files')} files, {rec.get('bytes')} bytes | "
+                         f"{o['load_before'].get('median')} ({o['load_before'].get('min')}-"
+                         f"{o['load_before'].get('max')}) | {' .. '.join(o['dates'])} |")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------------------------- CLI
 
 def main(argv: list[str] | None = None) -> int:
@@ -583,6 +669,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("setup", "history", "mutate", "overhead"):
         command = sub.add_parser(name)
         command.add_argument("--project", choices=sorted(PROJECTS), required=True)
+        if name == "setup":
+            command.add_argument("--source", help="git URL or path to clone from (default: the local mirror "
+                                 "if present, else the project's GitHub repository)")
         if name == "history":
             command.add_argument("--commits", type=int, default=51,
                                  help="consecutive first-parent commits ending at the pinned tip (51: 50 pairs)")
@@ -594,6 +683,7 @@ def main(argv: list[str] | None = None) -> int:
             command.add_argument("--pairs", type=int, default=5, help="A B pairs (default 5)")
     summary = sub.add_parser("summary")
     summary.add_argument("--json", action="store_true")
+    summary.add_argument("--markdown", action="store_true", help="the tables of docs/IMPACT.md")
     summary.add_argument("--save", action="store_true",
                          help="copy the result JSON files and summary.json into benchmarks/impact/results/")
     args = parser.parse_args(argv)
