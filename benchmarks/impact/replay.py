@@ -190,13 +190,22 @@ def _impact_facts(impact: dict | None) -> dict | None:
     return facts
 
 
-def doorbell(layout: Layout, output: Path, *extra: str, coverage: bool = True, reports: bool = True) -> RunOutcome:
-    """One `doorbell-ci run` of the project's suite (its tests/ folder as the ad-hoc suite)."""
+def doorbell(layout: Layout, output: Path, *extra: str, coverage: bool = True, reports: bool = True,
+             history: Path | None = None) -> RunOutcome:
+    """One `doorbell-ci run` of the project's suite (its tests/ folder as the ad-hoc suite).
+
+    ``history``: the previous default-branch run's history.json, as the action fetches it (the selected
+    run then also picks the tests that failed recently); None: ``--no-history``.
+    """
     if output.exists():
         shutil.rmtree(output)
     argv = [str(layout.python), "-m", "doorbell_ci", "run", "--project", str(layout.clone),
             "--paths", *layout.project.paths, "--output-dir", str(output), "--perf-mode", "off",
-            "--no-history", "--quiet", "--allow-no-tests", *extra]
+            "--quiet", "--allow-no-tests", *extra]
+    if history is None:
+        argv.append("--no-history")
+    elif history.exists():
+        argv += ["--history-from", str(history)]
     if not coverage:
         argv.append("--no-coverage")
     if not reports:
@@ -258,19 +267,24 @@ def cmd_history(layout: Layout, args: argparse.Namespace) -> int:
     for index, sha in enumerate(shas):
         entry = data["commits"].get(sha)
         full_dir = layout.runs / sha[:12] / "full"
-        if entry and entry.get("full") and (index == 0 or entry.get("selected")) and not args.redo:
+        if (entry and entry.get("full") and (index == 0 or entry.get("selected")) and not args.redo
+                and index < args.redo_from):
             continue
         checkout(layout, sha)
         subject = git(layout.clone, "log", "-1", "--format=%s", sha).strip()
         entry = {"index": index, "sha": sha, "subject": subject, "date": git(
             layout.clone, "log", "-1", "--format=%cI", sha).strip()}
+        # the previous default-branch run's folder: its map and its history.json, as the action fetches them
+        previous_dir = layout.runs / shas[index - 1][:12] / "full" if index > 0 else None
+        previous_history = previous_dir / "history.json" if previous_dir else full_dir / "none.json"
         if index > 0:
-            previous = layout.runs / shas[index - 1][:12] / "full" / "impact.json.gz"
             entry["changed_files"] = git(layout.clone, "diff", "--no-renames", "--name-only",
                                          shas[index - 1], sha).split()
-            selected = doorbell(layout, layout.runs / sha[:12] / "selected", *select_args(layout, previous))
+            entry["history_from"] = previous_history.exists()
+            selected = doorbell(layout, layout.runs / sha[:12] / "selected",
+                                *select_args(layout, previous_dir / "impact.json.gz"), history=previous_history)
             entry["selected"] = selected.facts()
-        full = doorbell(layout, full_dir, "--record-impact")
+        full = doorbell(layout, full_dir, "--record-impact", history=previous_history)
         entry["full"] = full.facts()
         entry["map_written"] = (full_dir / "impact.json.gz").exists()
         if index > 0:
@@ -443,8 +457,12 @@ def summarize_history(data: dict) -> dict:
     pairs = [e for e in entries if e.get("selected")]
     fractions, saved, reasons, missed, crashes, fallbacks = [], [], {}, [], [], {}
     full_wall = sel_wall = full_suite = sel_suite = 0.0
-    for entry in pairs:
-        sel, full = entry["selected"], entry["full"]
+    previous_failures: set[str] = set()
+    for entry in entries:
+        sel, full = entry.get("selected"), entry["full"]
+        failed_before, previous_failures = previous_failures, set(full["failures"])
+        if sel is None:
+            continue
         impact = sel.get("impact")
         if impact is None or not impact.get("total"):
             crashes.append({"sha": entry["sha"], "exit_code": sel["exit_code"], "tail": sel["output_tail"][-400:]})
@@ -461,7 +479,10 @@ def summarize_history(data: dict) -> dict:
         sel_suite += sel["suite_seconds"]
         saved.append(1 - sel["wall_seconds"] / full["wall_seconds"])
         if entry.get("missed"):
-            missed.append({"sha": entry["sha"], "tests": entry["missed"]})
+            # a test that already failed in the previous commit's full run did not fail *because of* this change
+            missed.append({"sha": entry["sha"], "index": entry["index"], "tests": entry["missed"],
+                           "already_failing_before": sorted(set(entry["missed"]) & failed_before),
+                           "history_from": entry.get("history_from")})
     full_failing = sum(1 for e in entries if e["full"]["failures"])
     return {
         "project": data["project"], "github": data["github"], "tip": data["tip"],
@@ -676,6 +697,8 @@ def main(argv: list[str] | None = None) -> int:
             command.add_argument("--commits", type=int, default=51,
                                  help="consecutive first-parent commits ending at the pinned tip (51: 50 pairs)")
             command.add_argument("--redo", action="store_true", help="run commits already recorded again")
+            command.add_argument("--redo-from", type=int, default=1_000_000, metavar="INDEX",
+                                 help="run the commits from this index on again (the earlier ones are kept)")
         if name == "mutate":
             command.add_argument("--per-commit", type=int, default=3, help="faults per commit (default 3)")
             command.add_argument("--seed", type=int, default=14)
