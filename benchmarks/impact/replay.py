@@ -282,9 +282,10 @@ def cmd_history(layout: Layout, args: argparse.Namespace) -> int:
                                          shas[index - 1], sha).split()
             entry["history_from"] = previous_history.exists()
             selected = doorbell(layout, layout.runs / sha[:12] / "selected",
-                                *select_args(layout, previous_dir / "impact.json.gz"), history=previous_history)
+                                *select_args(layout, previous_dir / "impact.json.gz"), history=previous_history,
+                                reports=args.reports)
             entry["selected"] = selected.facts()
-        full = doorbell(layout, full_dir, "--record-impact", history=previous_history)
+        full = doorbell(layout, full_dir, "--record-impact", history=previous_history, reports=args.reports)
         entry["full"] = full.facts()
         entry["map_written"] = (full_dir / "impact.json.gz").exists()
         if index > 0:
@@ -697,6 +698,8 @@ def main(argv: list[str] | None = None) -> int:
             command.add_argument("--commits", type=int, default=51,
                                  help="consecutive first-parent commits ending at the pinned tip (51: 50 pairs)")
             command.add_argument("--redo", action="store_true", help="run commits already recorded again")
+            command.add_argument("--no-reports", dest="reports", action="store_false",
+                                 help="pass --no-reports (report.json only; no HTML, Markdown, merged JUnit)")
             command.add_argument("--redo-from", type=int, default=1_000_000, metavar="INDEX",
                                  help="run the commits from this index on again (the earlier ones are kept)")
         if name == "mutate":
