@@ -457,6 +457,7 @@ def summarize_history(data: dict) -> dict:
     entries = [data["commits"][sha] for sha in data["order"] if sha in data["commits"]]
     pairs = [e for e in entries if e.get("selected")]
     fractions, saved, reasons, missed, crashes, fallbacks = [], [], {}, [], [], {}
+    executed: list[float] = []  # tests that ran and were not skipped: selected run / full run
     full_wall = sel_wall = full_suite = sel_suite = 0.0
     previous_failures: set[str] = set()
     for entry in entries:
@@ -469,6 +470,9 @@ def summarize_history(data: dict) -> dict:
             crashes.append({"sha": entry["sha"], "exit_code": sel["exit_code"], "tail": sel["output_tail"][-400:]})
             continue
         fractions.append(impact["selected"] / impact["total"])
+        ran = lambda totals: (totals or {}).get("tests", 0) - (totals or {}).get("skipped", 0)  # noqa: E731
+        if ran(full.get("totals")):
+            executed.append(ran(sel.get("totals")) / ran(full.get("totals")))
         if impact.get("full_run_reason"):
             key = re.sub(r"[0-9a-f]{7,40}", "<sha>", impact["full_run_reason"])[:120]
             fallbacks[key] = fallbacks.get(key, 0) + 1
@@ -491,6 +495,7 @@ def summarize_history(data: dict) -> dict:
         "replayed_commits": len(entries), "pairs": len(pairs), "pairs_measured": len(fractions),
         "selected_fraction": _quantiles(fractions),
         "selected_fraction_values": [round(f, 4) for f in fractions],
+        "executed_fraction": _quantiles(executed),
         "commits_running_everything": sum(1 for f in fractions if f >= 1.0),
         "full_run_reasons": fallbacks, "selection_reasons": reasons,
         "commits_whose_full_run_failed": full_failing,
@@ -630,6 +635,8 @@ def _summary_markdown(out: dict) -> str:
             "| project | " + " | ".join(label for *_, label in BUCKETS) + " |",
             "|---|" + "---|" * len(BUCKETS)]
     reasons = ["", "Why a selected run ran everything (commit pairs):", ""]
+    executed_lines = ["", "Tests that actually ran (not skipped), selected run / full run of the same commit:", "",
+                      "| project | median | p25 | p75 | mean |", "|---|---|---|---|---|"]
     for name, part in out["projects"].items():
         h = part.get("history")
         if not h:
@@ -643,6 +650,9 @@ def _summary_markdown(out: dict) -> str:
                      f"{h['commits_whose_full_run_failed']} | **{len(h['missed_failures'])}** | "
                      f"{w['full_total']} s / {w['selected_total']} s | {_pct(w['saved_fraction_total'])} | "
                      f"{h['load_before'].get('median')} |")
+        e = h.get("executed_fraction") or {}
+        executed_lines.append(f"| {name} | {_pct(e.get('median'))} | {_pct(e.get('p25'))} | {_pct(e.get('p75'))} | "
+                              f"{_pct(e.get('mean'))} |")
         dist.append(f"| {name} | " + " | ".join(str(c) for c in _bucket_counts(h["selected_fraction_values"]))
                     + " |")
         for reason, count in sorted(h["full_run_reasons"].items(), key=lambda kv: -kv[1]):
@@ -650,7 +660,7 @@ def _summary_markdown(out: dict) -> str:
         for crash in h["selected_run_crashes"]:
             reasons.append(f"- {name}: selected run at {crash['sha'][:10]} gave no selection "
                            f"(exit {crash['exit_code']})")
-    lines += dist + reasons
+    lines += dist + executed_lines + reasons
     lines += ["", "### Mutation figures", "",
               "| project | commits with changed code lines | faults | detected by full | detected by selected "
               "| **detected by full, missed by selected** | survived both | selected (median) |",
