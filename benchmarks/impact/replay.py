@@ -35,6 +35,7 @@ the JSON results are copied into benchmarks/impact/results/ by ``summary --save`
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import re
@@ -565,8 +566,11 @@ def cmd_summary(workdir: Path, args: argparse.Namespace) -> int:
             data = load_json(layout.result(kind), None)
             if data is not None:
                 part[kind] = summarize(data)
-                if args.save:
-                    save_json(HERE / "results" / f"{name}-{kind}.json", data)
+                if args.save:  # gzip: the deselected ids of every commit make the raw files large
+                    raw = (json.dumps(data, indent=1, sort_keys=True) + "\n").encode("utf-8")
+                    target = HERE / "results" / f"{name}-{kind}.json.gz"
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(gzip.compress(raw, mtime=0))
         out["projects"][name] = part
     if args.save:
         save_json(HERE / "results" / "summary.json", out)
@@ -721,7 +725,7 @@ def main(argv: list[str] | None = None) -> int:
     summary.add_argument("--json", action="store_true")
     summary.add_argument("--markdown", action="store_true", help="the tables of docs/IMPACT.md")
     summary.add_argument("--save", action="store_true",
-                         help="copy the result JSON files and summary.json into benchmarks/impact/results/")
+                         help="copy the result JSON files (gzipped) and summary.json into benchmarks/impact/results/")
     args = parser.parse_args(argv)
     if args.command == "summary":
         return cmd_summary(args.workdir, args)
