@@ -83,6 +83,8 @@ def summary_line(impact: dict[str, Any] | None) -> str:
     reason = impact.get("full_run_reason") if isinstance(impact.get("full_run_reason"), str) else None
     lost = missed(impact)
     prefix = f"selection would have missed {len(lost)} failing test(s); " if lost else ""
+    if mode in ("affected", "audit") and reason and total is None:  # failed before the tests were listed
+        return f"{prefix}all tests: {reason}"
     if mode not in ("affected", "audit") or total is None:
         recorded = impact.get("recorded") if isinstance(impact.get("recorded"), dict) else None
         count = number(recorded.get("tests")) if recorded else None
