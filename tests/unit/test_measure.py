@@ -33,20 +33,50 @@ def work(count: int) -> int:
     return sum(i * i for i in range(count))
 
 
-def test_injected_slowdown_multiplies_the_cpu_time_of_the_work() -> None:
+class FakeCpuClock:
+    """process_time() of a machine nobody else uses: only the work and the spin advance it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def process_time(self) -> float:
+        self.now += 0.000_001  # reading the clock costs a microsecond, like the spin's own loop
+        return self.now
+
+    def work(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_injected_slowdown_multiplies_the_cpu_time_of_the_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mechanism, not the machine: the slowed sample spins until its CPU time is ``factor`` times the work's.
+
+    A real CPU clock made this a timed test: under load a VM's stolen time shows up as this process's
+    CPU time, and the plain benchmark's samples came out slower than the slowed one's.
+    """
+    clock = FakeCpuClock()
+    monkeypatch.setattr(measure.time, "process_time", clock.process_time)
     records: dict[str, measure.BenchmarkRecord] = {}
-    plain = measure.Benchmark("t.py::test_plain", records, samples=7, min_sample_time=0.004, slowdowns={})
-    slowed = measure.Benchmark("t.py::test_slow", records, samples=7, min_sample_time=0.004,
+    plain = measure.Benchmark("t.py::test_plain", records, samples=7, min_sample_time=1e-9, slowdowns={})
+    slowed = measure.Benchmark("t.py::test_slow", records, samples=7, min_sample_time=1e-9,
                                slowdowns=measure.parse_slowdowns("test_slow=1.5"))
-    plain(work, 20000)
-    slowed(work, 20000)
+    plain(clock.work, 0.004)
+    slowed(clock.work, 0.004)
     assert records["t.py::test_slow"].slowdown == 1.5
     assert records["t.py::test_plain"].slowdown == 1.0
-    # the same work, spun out to 1.5 times its CPU time (lower bound with room for a busy machine; wall
-    # time is not compared: on a shared machine it depends on who else wants the cores). Minimums, not
-    # medians: on a VM, time the host takes the virtual CPU away can show up as this process's CPU
-    # time (gaps of ~9 ms between two process_time() calls were seen here), and it only ever adds.
-    assert min(records["t.py::test_slow"].cpu) > 1.2 * min(records["t.py::test_plain"].cpu)
+    for cpu in records["t.py::test_plain"].cpu:
+        assert cpu == pytest.approx(0.004, rel=0.01)
+    for cpu in records["t.py::test_slow"].cpu:
+        assert cpu == pytest.approx(0.006, rel=0.01)  # 1.5 x the work, each sample
+
+
+def test_injected_slowdown_spins_on_the_real_cpu_clock() -> None:
+    """With the real clock a slowed sample is never cheaper than its work (a lower bound only: see above)."""
+    records: dict[str, measure.BenchmarkRecord] = {}
+    slowed = measure.Benchmark("t.py::test_slow", records, samples=3, min_sample_time=0.002,
+                               slowdowns=measure.parse_slowdowns("test_slow=2"))
+    slowed(work, 2000)
+    record = records["t.py::test_slow"]
+    assert record.slowdown == 2.0 and len(record.cpu) == 3 and all(cpu > 0 for cpu in record.cpu)
 
 
 def test_each_name_is_measured_once() -> None:
