@@ -86,22 +86,36 @@ run_suite integration "$3"
 """
 
 
-@pytest.mark.parametrize("inner", ["finished", "timed-out"])
+@pytest.mark.parametrize("inner", ["finished", "finished-all", "timed-out"])
 def test_the_junit_that_comes_back_from_the_root(tmp_path: Path, inner: str) -> None:
     """The inner pytest's JUnit when it finished; when it was killed at the timeout (no JUnit of its own), the inner
-    doorbell-ci's merged junit.xml, so the finished tests still count outside; the suite fails either way then."""
+    doorbell-ci's merged junit.xml, so the finished tests still count outside; the suite fails either way then.
+
+    By default the inner run is the platform-dependent files (``--paths``, so its JUnit is paths.xml);
+    DOORBELL_CI_ARM64_INTEGRATION=all runs the whole integration suite (integration.xml).
+    """
     project = tmp_path / "project"
     project.mkdir()
     junit = tmp_path / "out" / "integration.xml"
     out = ".arm64-results/integration"
-    fake = {"finished": f'echo "<testsuites>pytest</testsuites>" > "$repo/{out}/junit/integration.xml"',
-            "timed-out": f'echo "<testsuites>merged</testsuites>" > "$repo/{out}/junit.xml"; return 1'}[inner]
+    inner_name = "integration" if inner == "finished-all" else "paths"
+    fake = f'echo "$*" > "$repo/{out}/argv"; '
+    fake += {"finished": f'echo "<testsuites>pytest</testsuites>" > "$repo/{out}/junit/paths.xml"',
+             "finished-all": f'echo "<testsuites>pytest</testsuites>" > "$repo/{out}/junit/integration.xml"',
+             "timed-out": f'echo "<testsuites>merged</testsuites>" > "$repo/{out}/junit.xml"; return 1'}[inner]
     env = {**os.environ, "DOORBELL_CI_ARM64": "1", "DOORBELL_CI_ARM64_CACHE": str(tmp_path / "cache"),
            "OUT": out, "FAKE_INNER": fake}
+    if inner == "finished-all":
+        env["DOORBELL_CI_ARM64_INTEGRATION"] = "all"
     (tmp_path / "cache").mkdir()
     completed = subprocess.run(["bash", "-c", RUN_WITHOUT_ROOT, "test", str(ARM64), str(project), str(junit)],
                                env=env, capture_output=True, text=True, timeout=60, check=False)
-    if inner == "finished":
+    argv = (project / out / "argv").read_text().split()
+    if inner_name == "paths":
+        assert "--paths" in argv and "tests/integration/test_containment.py" in argv and "--suites" not in argv
+    else:
+        assert argv[argv.index("--suites") + 1] == "integration" and "--paths" not in argv
+    if inner.startswith("finished"):
         assert completed.returncode == 0, completed.stderr
         assert junit.read_text() == "<testsuites>pytest</testsuites>\n"
     else:
