@@ -123,7 +123,10 @@ def _project(root: Path, table: str = "") -> Path:
 #: after a folder), a git argv item already refused when it starts with "-", or a JSON string sent to the API
 DATA_OPTIONS = {"output_dir": "path", "baseline_dir": "path", "against": "path", "durations": "path",
                 "history_from": "path", "quarantine_file": "path",  # files Python reads (no link, no FIFO)
-                "perf_base": "git ref", "check_name": "check-run name"}
+                "perf_base": "git ref", "check_name": "check-run name",
+                "impact_map": "path",  # the map file Python reads (gzip JSON, strict reader)
+                # fnmatch patterns matched against changed files' names, never passed to a process
+                "impact_full_run": "patterns", "impact_ignore": "patterns"}
 
 
 def assert_no_marker_files(*folders: Path) -> None:
@@ -147,6 +150,8 @@ def test_every_environment_variable_refuses_or_keeps_hostile_text(tmp_path: Path
     value = getattr(config, option.name)
     if DATA_OPTIONS.get(option.name) == "path":
         assert str(value).endswith(str(Path(payload)))  # a file name, kept whole (a trailing / is normalised)
+    elif DATA_OPTIONS.get(option.name) == "patterns":  # split on blanks and commas, each kept verbatim
+        assert value == tuple(payload.replace(",", " ").split())
     elif option.name in DATA_OPTIONS:
         assert value == payload.strip()
     else:
