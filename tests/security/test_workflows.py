@@ -89,6 +89,8 @@ def test_the_ignores_are_the_known_deliberate_ones() -> None:
         ("ci.yml", "self-hosted-runner"),  # the Pi job; forks excluded by its if:
         ("ci.yml", "self-repository"),  # uses: ./ twice, the action under test
         ("ci.yml", "self-repository"),
+        ("impact-audit.yml", "self-repository"),  # the nightly audit runs the action under test, twice
+        ("impact-audit.yml", "self-repository"),
         ("publish-results.yml", "dangerous-triggers"),  # workflow_run: reads the fork's artifacts as data only
     ]
 
