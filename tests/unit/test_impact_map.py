@@ -104,15 +104,16 @@ def test_the_reader_refuses_anything_not_exactly_version_1(tmp_path: Path, chang
     assert "\n" not in str(caught.value)
 
 
+# explicit ids: gzip output carries a timestamp, and pytest-xdist's workers must collect the same ids
 @pytest.mark.parametrize(("content", "message"), [
     (b"not gzip at all", "not gzip"),
-    (gzip.compress(b"{not json"), "not JSON"),
-    (gzip.compress(b'{"schema": NaN}'), "not JSON"),
-    (gzip.compress(b"\xff\xfe"), "not JSON"),
-    (gzip.compress(b"[]"), "not a JSON object"),
-    (gzip.compress(b"[" * 100_000), "not JSON"),
-    (gzip.compress(json.dumps({"a": 1}).encode())[:-12], "cut short"),
-])
+    (gzip.compress(mtime=0, data=b"{not json"), "not JSON"),
+    (gzip.compress(mtime=0, data=b'{"schema": NaN}'), "not JSON"),
+    (gzip.compress(mtime=0, data=b"\xff\xfe"), "not JSON"),
+    (gzip.compress(mtime=0, data=b"[]"), "not a JSON object"),
+    (gzip.compress(mtime=0, data=b"[" * 100_000), "not JSON"),
+    (gzip.compress(mtime=0, data=json.dumps({"a": 1}).encode())[:-12], "cut short"),
+], ids=["not-gzip", "not-json", "nan", "not-utf8", "array", "deep-nesting", "cut-short"])
 def test_damaged_files_are_refused_in_one_line(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "impact.json.gz"
     path.write_bytes(content)
