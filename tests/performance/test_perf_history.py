@@ -1,4 +1,8 @@
-"""A whole run of the sample project's performance suite in history mode, from baseline to exit code 6."""
+"""A whole run of the sample project's performance suite in history mode, from baseline to exit code 6.
+
+In the performance suite (exclusive: nothing else runs beside it), not e2e: in the e2e suite, next to
+Docker, Chromium and act on two workers, the CPU samples' spread made the 3x slowdown `noisy` twice.
+"""
 
 from __future__ import annotations
 
