@@ -145,7 +145,10 @@ def test_sigterm_kills_every_suite_and_keeps_the_results(tmp_path: Path) -> None
                 and len(list(pids.glob("*.json"))) >= 3:
             break
         time.sleep(0.2)
-    time.sleep(0.5)  # let the tree sampler see the grandchild
+    # let the tree sampler see the grandchild (its own session): where the kernel refuses a subreaper
+    # (qemu-user) a sample is the only way to know it once its parent is killed, and samples come every
+    # 0.25-1 s, slower under emulation (it failed once under qemu with 0.5 s)
+    time.sleep(1.5 * time_scale())
     proc.send_signal(signal.SIGTERM)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, output
