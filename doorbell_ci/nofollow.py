@@ -28,6 +28,7 @@ import secrets
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import BinaryIO
 
 HAS_DIR_FD = hasattr(os, "fwalk") and os.open in os.supports_dir_fd
@@ -90,6 +91,32 @@ def open_regular(name: str, dir_fd: int | None, path: str) -> tuple[BinaryIO, os
     except BaseException:
         os.close(fd)
         raise
+
+
+class TooLarge(Exception):  # noqa: N818 - a size, not a failure of the system call
+    """The file is bigger than the caller's limit (``size`` in bytes, as it was or as read)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+def read_bounded(path: Path, max_bytes: int) -> bytes:
+    """Every byte of the regular file ``path``, never following a link, never waiting on a FIFO.
+
+    For files the tests or an artifact may have written (history.json, impact.json.gz): over
+    ``max_bytes`` (by its size, or by what was read if it grew meanwhile) raises :class:`TooLarge`
+    without reading more than one byte past the limit; OSError as ``open_regular`` raises it.
+    """
+    handle, _ = open_regular(path.name, None, str(path.parent))
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > max_bytes:
+            raise TooLarge(size)
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise TooLarge(len(data))
+    return data
 
 
 def unlink(name: str, dir_fd: int | None, path: str) -> None:

@@ -109,13 +109,10 @@ def read(path: Path, max_runs: int = MAX_RUNS, max_tests: int = MAX_TESTS) -> Hi
     try:
         # the output folder is written by the tests: the name may be a link out of it, or a FIFO that
         # would block the run for ever; neither is followed or waited on
-        handle, _ = nofollow.open_regular(path.name, None, str(path.parent))
-        with handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size > MAX_BYTES:
-                raise _refuse(source, f"{size:,} bytes, over the {MAX_BYTES // (1024 * 1024)} MB limit")
-            data = handle.read(MAX_BYTES + 1)
+        data = nofollow.read_bounded(path, MAX_BYTES)
         document = json.loads(data, parse_constant=_reject_constant)
+    except nofollow.TooLarge as big:
+        raise _refuse(source, f"{big.size:,} bytes, over the {MAX_BYTES // (1024 * 1024)} MB limit") from None
     except FileNotFoundError:
         raise HistoryError(f"{source} does not exist") from None
     except OSError as error:

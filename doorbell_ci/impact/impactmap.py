@@ -22,7 +22,6 @@ from __future__ import annotations
 import errno
 import gzip
 import json
-import os
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -201,19 +200,15 @@ def read_map(path: Path) -> ImpactMap:
     source = str(path)
     try:
         # it may come from an artifact or a folder the tests wrote: never follow a link, never wait on a FIFO
-        handle, _ = nofollow.open_regular(path.name, None, str(path.parent))
-        with handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size > MAX_COMPRESSED_BYTES:
-                raise _refuse(source, f"{size:,} bytes, over the {MAX_COMPRESSED_BYTES // (1024 * 1024)} MB limit")
-            packed = handle.read(MAX_COMPRESSED_BYTES + 1)
+        packed = nofollow.read_bounded(path, MAX_COMPRESSED_BYTES)
+    except nofollow.TooLarge as big:
+        limit = MAX_COMPRESSED_BYTES // (1024 * 1024)
+        raise _refuse(source, f"{big.size:,} bytes, over the {limit} MB limit") from None
     except FileNotFoundError:
         raise ImpactMapError(f"{source} does not exist") from None
     except OSError as error:
         why = "it is a symbolic link" if error.errno == errno.ELOOP else error.strerror or str(error)
         raise ImpactMapError(f"{source} could not be read: {why}") from None
-    if len(packed) > MAX_COMPRESSED_BYTES:
-        raise _refuse(source, f"over the {MAX_COMPRESSED_BYTES // (1024 * 1024)} MB limit")
     raw = _decompress(packed, source)
     try:
         document = json.loads(raw, parse_constant=_reject_constant)
