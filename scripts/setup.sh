@@ -7,7 +7,7 @@
 #
 #   scripts/setup.sh           Python packages only (doorbell-ci itself, editable, with dev tools)
 #   scripts/setup.sh --full    also the system tools the integration tests use: Docker engine
-#                              (started if not running), headless Chromium, shellcheck, qemu-user-static,
+#                              (started if not running), headless Chromium, shellcheck, valgrind, qemu-user-static,
 #                              binfmt-support and debootstrap (the arm64 suites), and the Node tools
 #                              (GitHub's OpenAPI description, the Prism mock) in .tools/
 #
@@ -50,6 +50,7 @@ missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)  # --perf-metric instructions and its tests
 # the arm64 suites (scripts/arm64.sh): user-mode emulation and a Debian bookworm root
 command -v qemu-aarch64-static >/dev/null 2>&1 || missing+=(qemu-user-static)
 command -v update-binfmts >/dev/null 2>&1 || missing+=(binfmt-support)
