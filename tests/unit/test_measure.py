@@ -18,15 +18,47 @@ def busy(seconds: float) -> str:
     return "done"
 
 
-def test_calibration_makes_each_sample_last_the_minimum_time() -> None:
+class FakeWallClock:
+    """perf_counter() of a machine nobody else uses: only the work advances it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def work(self, seconds: float) -> str:
+        self.now += seconds
+        return "done"
+
+
+def test_calibration_makes_each_sample_last_the_minimum_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mechanism on a fake clock: 0.5 ms calls, 5 ms samples -> at least 10 calls a sample.
+
+    On the real clock this was a timed test: under qemu at load 12 the one calibration call was
+    preempted for over 5 ms and the loop count came out 1 (the samples were still long enough).
+    """
+    clock = FakeWallClock()
+    monkeypatch.setattr(measure.time, "perf_counter", clock.perf_counter)
     records: dict[str, measure.BenchmarkRecord] = {}
     bench = measure.Benchmark("t.py::test_x", records, samples=10, min_sample_time=0.005, slowdowns={})
-    assert bench(busy, 0.0005) == "done"  # the warm-up call's result
+    assert bench(clock.work, 0.0005) == "done"  # the warm-up call's result
     record = records["t.py::test_x"]
-    assert record.loops >= 8  # 0.5 ms calls, >= 5 ms samples
+    assert 10 <= record.loops <= 12  # enough for 5 ms, with the calibration's 20% margin at most
+    assert len(record.wall) == len(record.cpu) == 10
+    assert all(wall == pytest.approx(0.0005) for wall in record.wall)  # per call, not per sample
+    assert bench.median == pytest.approx(0.0005)
+
+
+def test_samples_on_the_real_clock_last_at_least_the_minimum_time() -> None:
+    """With the real clock, a lower bound only: load can make a sample longer, never shorter."""
+    records: dict[str, measure.BenchmarkRecord] = {}
+    bench = measure.Benchmark("t.py::test_x", records, samples=10, min_sample_time=0.005, slowdowns={})
+    assert bench(busy, 0.0005) == "done"
+    record = records["t.py::test_x"]
     assert len(record.wall) == len(record.cpu) == 10
     assert min(record.sample_seconds) >= 0.005 * 0.9
-    assert bench.median >= 0.0005  # per call; load on the machine can only make it longer
+    assert bench.median >= 0.0005
 
 
 def work(count: int) -> int:
