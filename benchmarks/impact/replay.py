@@ -558,6 +558,10 @@ def summarize_overhead(data: dict) -> dict:
 
 def cmd_summary(workdir: Path, args: argparse.Namespace) -> int:
     out: dict = {"generated_at": now(), "projects": {}}
+    # a tag keeps an earlier engine's saved results next to a later one's instead of overwriting them
+    suffix = f"-{args.tag}" if args.tag else ""
+    if args.tag:
+        out["tag"] = args.tag
     for name, project in PROJECTS.items():
         layout = Layout(workdir, project)
         part = {}
@@ -568,12 +572,12 @@ def cmd_summary(workdir: Path, args: argparse.Namespace) -> int:
                 part[kind] = summarize(data)
                 if args.save:  # gzip: the deselected ids of every commit make the raw files large
                     raw = (json.dumps(data, indent=1, sort_keys=True) + "\n").encode("utf-8")
-                    target = HERE / "results" / f"{name}-{kind}.json.gz"
+                    target = HERE / "results" / f"{name}-{kind}{suffix}.json.gz"
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(gzip.compress(raw, mtime=0))
         out["projects"][name] = part
     if args.save:
-        save_json(HERE / "results" / "summary.json", out)
+        save_json(HERE / "results" / f"summary{suffix}.json", out)
     if args.json:
         print(json.dumps(out, indent=1, sort_keys=True))
     elif args.markdown:
@@ -726,6 +730,8 @@ def main(argv: list[str] | None = None) -> int:
     summary.add_argument("--markdown", action="store_true", help="the tables of docs/IMPACT.md")
     summary.add_argument("--save", action="store_true",
                          help="copy the result JSON files (gzipped) and summary.json into benchmarks/impact/results/")
+    summary.add_argument("--tag", help="with --save: name the copies <project>-<kind>-TAG.json.gz and "
+                         "summary-TAG.json (e.g. the engine commit), so earlier results stay")
     args = parser.parse_args(argv)
     if args.command == "summary":
         return cmd_summary(args.workdir, args)
