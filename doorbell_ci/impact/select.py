@@ -9,6 +9,10 @@ A test is selected, first matching reason wins, when:
   code runs under no test); a changed function that ran at import time counts as module level;
 * ``recent_failure``: it failed or was flaky in the recent runs of history.json.
 
+A changed Python file whose old and new text are the same code (comments, blank lines,
+formatting: ``changes.compare_code``) selects nothing and cannot make everything run, unless it
+matches ``impact_full_run``; ``no_code_change`` says so, one line per file, with the reasons.
+
 Everything runs instead (``full_run_reason``) when a change is one coverage cannot see: a
 ``conftest.py``; a non-Python file not in the ignore list (configuration, data, fixtures,
 dependency pins, pyproject.toml, the doorbell-ci config); a Python file that is not a test file
@@ -46,6 +50,7 @@ class Selection:
     reasons: dict[str, str] = field(default_factory=dict)  # "suite::nodeid" -> the first reason it was selected
     deselected: list[str] = field(default_factory=list)  # "suite::nodeid"
     ignored: list[str] = field(default_factory=list)  # changed paths that select nothing (docs)
+    no_code_change: list[str] = field(default_factory=list)  # "src/x.py: comments/formatting only", per file
 
     @property
     def count(self) -> int:
@@ -120,14 +125,19 @@ def select_tests(impact: ImpactMap, changes: Changes, collected: Mapping[str, li
     ignore = DEFAULT_IGNORE + GENERATED + tuple(settings.ignore)
     relevant: list[ChangedFile] = []
     ignored: list[str] = []
+    no_code_change: list[str] = []
     for changed in changes.files:
         if matches(changed.path, ignore) and not matches(changed.path, settings.full_run):
             ignored.append(changed.path)
             continue
+        if changed.note:
+            no_code_change.append(f"{changed.path}: {changed.note}")
+        if changed.same_code and not matches(changed.path, settings.full_run):
+            continue  # the same code: no test, not even a conftest.py's, can tell
         reason = unseen_change(changed, impact, test_files, settings)
         if reason:
             selection = full_run(collected, reason)
-            selection.ignored = ignored
+            selection.ignored, selection.no_code_change = ignored, no_code_change
             return selection
         relevant.append(changed)
     by_path = {changed.path: changed for changed in relevant}
@@ -155,7 +165,7 @@ def select_tests(impact: ImpactMap, changes: Changes, collected: Mapping[str, li
                 deselected.append(key)
         selected[suite] = chosen
     return Selection(selected=selected, total=sum(len(ids) for ids in collected.values()), reasons=reasons,
-                     deselected=deselected, ignored=ignored)
+                     deselected=deselected, ignored=ignored, no_code_change=no_code_change)
 
 
 def _reason(key: str, test_file: str, impact: ImpactMap, by_path: Mapping[str, ChangedFile],

@@ -315,6 +315,7 @@ def _document(mode: str, map_facts: dict[str, Any] | None, selection: Selection 
         "selected": selection.count if selection else None,
         "total": selection.total if selection else None,
         "reasons": selection.reason_counts() if selection else {},
+        "no_code_change": list(selection.no_code_change[:MAX_CHANGED_LISTED]) if selection else [],
         "deselected": list(selection.deselected) if selection else [],
         "missed": [],
         "recorded": None,
