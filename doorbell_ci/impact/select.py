@@ -23,7 +23,7 @@ by name); a file outside the project folder; anything matching ``impact_full_run
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from doorbell_ci.impact.changes import WHOLE_FILE, ChangedFile, Changes
@@ -86,8 +86,12 @@ def full_run(collected: Mapping[str, list[str]], reason: str) -> Selection:
 
 
 def unseen_change(changed: ChangedFile, impact: ImpactMap, test_files: set[str],
-                  settings: SelectSettings) -> str | None:
-    """Why this change is one coverage cannot see (so everything runs), or None."""
+                  settings: SelectSettings, unlisted: Sequence[str] = ()) -> str | None:
+    """Why this change is one coverage cannot see (so everything runs), or None.
+
+    ``unlisted``: suites whose tests could not be listed (a collection error): an unmeasured file
+    may be one of their test files, so the collection error is the reason, not the file.
+    """
     path = changed.path
     if matches(path, settings.full_run):
         return f"{path} changed (impact_full_run)"
@@ -100,6 +104,10 @@ def unseen_change(changed: ChangedFile, impact: ImpactMap, test_files: set[str],
         return f"{path} changed (not Python code: configuration, data or pins that coverage cannot see)"
     if path in test_files or path in impact.files:
         return None
+    if unlisted:
+        logs = ", ".join(f"logs/{suite}-collect.log" for suite in unlisted)
+        return (f"the tests of {', '.join(unlisted)} could not be listed (a collection error? see {logs}), so "
+                f"{path} ({changed.kind}) cannot be told from one of their test files; every test runs")
     return f"{path} {changed.kind}, a Python file the map never measured and not a test file"
 
 
@@ -115,8 +123,11 @@ def import_time_lines(impact: ImpactMap) -> dict[str, list[tuple[int, int]]]:
 
 def select_tests(impact: ImpactMap, changes: Changes, collected: Mapping[str, list[str]],
                  recent_failures: set[str], settings: SelectSettings,
-                 importers_of: Callable[[set[str]], set[str]] | None = None) -> Selection:
+                 importers_of: Callable[[set[str]], set[str]] | None = None,
+                 unlisted: Sequence[str] = ()) -> Selection:
     """The tests to run for ``changes`` (see the module docstring); ``collected`` is suite -> node ids.
+
+    ``unlisted`` names the suites whose tests could not be listed (they run whole, outside ``collected``).
 
     ``importers_of`` maps changed module paths to the test files that import them (``imports.py``);
     without it, a module-level change reaches only the tests that executed a line of the file.
@@ -134,7 +145,7 @@ def select_tests(impact: ImpactMap, changes: Changes, collected: Mapping[str, li
             no_code_change.append(f"{changed.path}: {changed.note}")
         if changed.same_code and not matches(changed.path, settings.full_run):
             continue  # the same code: no test, not even a conftest.py's, can tell
-        reason = unseen_change(changed, impact, test_files, settings)
+        reason = unseen_change(changed, impact, test_files, settings, unlisted)
         if reason:
             selection = full_run(collected, reason)
             selection.ignored, selection.no_code_change = ignored, no_code_change
