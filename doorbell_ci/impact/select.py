@@ -11,7 +11,9 @@ A test is selected, first matching reason wins, when:
 
 A changed Python file whose old and new text are the same code (comments, blank lines,
 formatting: ``changes.compare_code``) selects nothing and cannot make everything run, unless it
-matches ``impact_full_run``; ``no_code_change`` says so, one line per file, with the reasons.
+matches ``impact_full_run``, or unless it holds collected items itself: a test file, or a module
+with doctest or lint items (pytest-flake8, pytest-mypy read the text, not the code), whose own
+tests still run. ``no_code_change`` says so, one line per file, with the reasons.
 
 Everything runs instead (``full_run_reason``) when a change is one coverage cannot see: a
 ``conftest.py``; a non-Python file not in the ignore list (configuration, data, fixtures,
@@ -141,9 +143,11 @@ def select_tests(impact: ImpactMap, changes: Changes, collected: Mapping[str, li
         if matches(changed.path, ignore) and not matches(changed.path, settings.full_run):
             ignored.append(changed.path)
             continue
+        own_items = changed.path in test_files  # a test file, or a module with doctest or lint items
         if changed.note:
-            no_code_change.append(f"{changed.path}: {changed.note}")
-        if changed.same_code and not matches(changed.path, settings.full_run):
+            tail = "; its own tests still run (they may read its text)" if changed.same_code and own_items else ""
+            no_code_change.append(f"{changed.path}: {changed.note}{tail}")
+        if changed.same_code and not own_items and not matches(changed.path, settings.full_run):
             continue  # the same code: no test, not even a conftest.py's, can tell
         reason = unseen_change(changed, impact, test_files, settings, unlisted)
         if reason:
@@ -158,7 +162,7 @@ def select_tests(impact: ImpactMap, changes: Changes, collected: Mapping[str, li
                 and _overlap(_merged(at_import.get(changed.path, [])), changed.blocks):
             changed.blocks, changed.why_whole = WHOLE_FILE, "a changed function ran at import time"
     code = {changed.path: changed.blocks for changed in relevant if changed.blocks}
-    module_level = {changed.path for changed in relevant if changed.path.endswith(".py")
+    module_level = {changed.path for changed in relevant if changed.path.endswith(".py") and not changed.same_code
                     and (changed.whole or changed.path not in impact.files)}
     importing = importers_of(module_level) if importers_of and module_level else set()
     selected: dict[str, list[str]] = {}

@@ -195,10 +195,18 @@ def test_the_same_code_selects_nothing_and_says_why() -> None:
     selection = select(same("src/mod.py"))
     assert selection.full_run_reason is None and selection.count == 0
     assert selection.no_code_change == ["src/mod.py: comments/formatting only"]
-    # even where any change runs everything (coverage cannot see conftest.py) or selects a whole test file
-    selection = select(same("tests/conftest.py"), same("setup.py"), same("tests/test_mod.py"))
+    # even where any change runs everything: coverage cannot see conftest.py, the map never measured setup.py
+    selection = select(same("tests/conftest.py"), same("setup.py"))
     assert selection.full_run_reason is None and selection.count == 0
-    assert len(selection.no_code_change) == 3
+    assert len(selection.no_code_change) == 2
+
+
+def test_a_file_with_its_own_collected_items_still_runs_them_and_only_them() -> None:
+    """A test file's items, or a module's lint or doctest items, may read its text: they still run."""
+    selection = select(same("tests/test_mod.py"))
+    assert selection.count == 2 and set(selection.reasons.values()) == {"modified_test_file"}
+    assert selection.no_code_change == ["tests/test_mod.py: comments/formatting only; its own tests still run "
+                                        "(they may read its text)"]
 
 
 def test_impact_full_run_still_wins_over_the_same_code() -> None:
