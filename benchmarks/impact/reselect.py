@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project", required=True)
     parser.add_argument("--clone", type=Path, required=True, help="a clone of the project to check commits out in")
     parser.add_argument("--out", type=Path, required=True, help="JSON file: per commit, this engine's selection")
+    parser.add_argument("--no-importers", action="store_true",
+                        help="leave out the import-closure rule (a module-level change selects every importer), "
+                             "to measure what it costs; not a sound selection")
     args = parser.parse_args(argv)
     runs = args.workdir / "runs" / args.project
     data = json.loads((args.workdir / "results" / f"{args.project}-history.json").read_text(encoding="utf-8"))
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                                  output_dir=str(args.out.parent), project=str(args.clone))
         recent = stage._recent_failures(config, collected, [])
         selection = select_tests(impact_map, found, collected, recent, SelectSettings(ignore=tuple(data["ignore"])),
-                                 stage._importers(args.clone, found, collected))
+                                 None if args.no_importers else stage._importers(args.clone, found, collected))
         real = entry["selected"].get("impact") or {}
         out[sha] = {"index": index, "subject": entry["subject"], "selected": selection.count,
                     "total": selection.total, "full_run_reason": selection.full_run_reason,
