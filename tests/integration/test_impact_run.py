@@ -460,6 +460,34 @@ def test_audit_runs_everything_and_names_a_failure_the_selection_would_have_miss
     assert summary_line(impact).startswith("selection would have missed 1 failing test(s); audit: all 10 tests ran")
 
 
+def test_a_test_reading_source_text_is_the_same_code_rules_blind_spot_and_audit_names_it(tmp_path: Path) -> None:
+    """The documented unsound case: a comment changes what ``inspect.getsource`` returns, not the code."""
+    origin = tmp_path / "origin"
+    files = {"pyproject.toml": FILES["pyproject.toml"], ".gitignore": "test-results/\n",
+             "src/pkg/__init__.py": "", "src/pkg/mod.py": "def answer():\n    return 42\n",
+             "tests/unit/test_mod.py": "from pkg.mod import answer\n\n\ndef test_answer():\n"
+                                       "    assert answer() == 42\n",
+             "tests/unit/test_source.py": "import inspect\n\nfrom pkg import mod\n\n\ndef test_no_todo_left():\n"
+                                          "    assert 'TODO' not in inspect.getsource(mod)\n"}
+    for path, text in files.items():
+        (origin / path).parent.mkdir(parents=True, exist_ok=True)
+        (origin / path).write_text(text, encoding="utf-8")
+    git(origin, "init", "-q", "-b", "main")
+    git(origin, "add", "-A")
+    git(origin, "commit", "-qm", "A")
+    done, _ = doorbell(origin, "--record-impact")
+    assert done.returncode == 0, done.stdout + done.stderr
+    shutil.copy(origin / "test-results" / "impact.json.gz", tmp_path / "A.json.gz")
+    (origin / "src/pkg/mod.py").write_text("def answer():\n    return 42  # TODO: ask again\n", encoding="utf-8")
+    git(origin, "commit", "-qam", "B")
+    done, report = doorbell(origin, "--select", "audit", "--impact-map", str(tmp_path / "A.json.gz"),
+                            output=tmp_path / "audit")
+    impact = report["impact"]
+    assert done.returncode == 1 and report["failed"] == ["tests/unit/test_source.py::test_no_todo_left"]
+    assert impact["selected"] == 0 and impact["no_code_change"] == ["src/pkg/mod.py: comments/formatting only"]
+    assert impact["missed"] == ["unit::tests/unit/test_source.py::test_no_todo_left"]
+
+
 def test_recording_with_two_xdist_workers_gives_the_same_map(recorded: tuple[Path, Path], tmp_path: Path) -> None:
     project = change(recorded, tmp_path, {})
     done, report = doorbell(project, "--record-impact", "--workers", "2")
