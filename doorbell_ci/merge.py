@@ -264,6 +264,7 @@ def merge_impact(parts: Sequence[tuple[str, dict[str, Any] | None]], notices: li
                 changed.setdefault(str(entry.get("path")), entry)
     merged["changed"] = list(changed.values())
     merged["deselected"] = _joined(selections, "deselected")
+    merged["no_code_change"] = _joined(selections, "no_code_change")
     merged["missed"] = _joined([impact for _, impact in present], "missed")
     merged["notices"] = _joined([impact for _, impact in present], "notices")
     return merged
@@ -271,7 +272,7 @@ def merge_impact(parts: Sequence[tuple[str, dict[str, Any] | None]], notices: li
 
 _RECORDED_ONLY: dict[str, Any] = {"mode": "all", "map": None, "full_run_reason": None, "base": None, "head": None,
                                   "changed": [], "selected": None, "total": None, "reasons": {}, "deselected": [],
-                                  "missed": [], "notices": []}
+                                  "no_code_change": [], "missed": [], "notices": []}
 
 
 def merge_maps(shards: Sequence[Shard], output_dir: Path, notices: list[str]) -> dict[str, Any] | None:

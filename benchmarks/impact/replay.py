@@ -120,10 +120,11 @@ def save_json(path: Path, data) -> None:
 class Layout:
     """Where one project's clone, venv, run outputs and result files live."""
 
-    def __init__(self, workdir: Path, project: Project) -> None:
+    def __init__(self, workdir: Path, project: Project, pythonpath: str = "", venv: Path | None = None) -> None:
         self.project = project
+        self.pythonpath = pythonpath  # --pythonpath: an engine checkout (and the clone's source) ahead of the venv's
         self.clone = workdir / "src" / project.name
-        self.venv = workdir / f"venv-{project.name}"
+        self.venv = venv or workdir / f"venv-{project.name}"
         self.python = self.venv / "bin" / "python"
         self.runs = workdir / "runs" / project.name
         self.results = workdir / "results"
@@ -212,7 +213,9 @@ def doorbell(layout: Layout, output: Path, *extra: str, coverage: bool = True, r
     if not reports:
         argv.append("--no-reports")  # report.json is still written: all the replay reads
     env = {**os.environ, **layout.project.env}
-    env.pop("PYTHONPATH", None)  # the venv's editable doorbell-ci, never another checkout's
+    env.pop("PYTHONPATH", None)  # the venv's editable doorbell-ci, never another checkout's ...
+    if layout.pythonpath:  # ... unless --pythonpath names the engine to replay
+        env["PYTHONPATH"] = layout.pythonpath
     load = os.getloadavg()
     start = time.perf_counter()
     try:
@@ -265,6 +268,7 @@ def cmd_history(layout: Layout, args: argparse.Namespace) -> int:
                             "tip": layout.project.tip, "commits": {}})
     data["order"] = shas
     data["ignore"] = list(layout.project.ignore)
+    data["pythonpath"] = layout.pythonpath
     for index, sha in enumerate(shas):
         entry = data["commits"].get(sha)
         full_dir = layout.runs / sha[:12] / "full"
@@ -705,6 +709,11 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
                         help=f"clones, venvs, run outputs and result JSON (default {DEFAULT_WORKDIR})")
+    parser.add_argument("--pythonpath", default="",
+                        help="PYTHONPATH for every run: an engine checkout to replay instead of the venv's editable "
+                             "doorbell-ci, then the clone's source folder (so the checked-out commit is imported)")
+    parser.add_argument("--venv", type=Path, default=None,
+                        help="an existing venv to run in (default: WORKDIR/venv-PROJECT, made by setup)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("setup", "history", "mutate", "overhead"):
         command = sub.add_parser(name)
@@ -735,7 +744,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "summary":
         return cmd_summary(args.workdir, args)
-    layout = Layout(args.workdir, PROJECTS[args.project])
+    layout = Layout(args.workdir, PROJECTS[args.project], args.pythonpath, args.venv)
     handler = {"setup": cmd_setup, "history": cmd_history, "mutate": cmd_mutate, "overhead": cmd_overhead}
     return handler[args.command](layout, args)
 

@@ -11,6 +11,22 @@ are then widened to blocks with ``ast`` on the OLD text, the text the map's line
 
 An insertion between two old lines touches both neighbours. Rename detection is off: a rename
 is a deletion plus an addition, which the rules below treat soundly on both sides.
+
+Then the OLD and the NEW text are compared as code (``compare_code``), since a text change is
+not always a code change:
+
+* the same ``ast`` (``ast.dump`` without positions) before and after: comments, blank lines and
+  formatting only, so the file changes no behaviour and selects nothing (``same_code``);
+* otherwise, when the module bodies pair up statement by statement (same length, same kinds)
+  and every pair is either the same code or a function or class whose header (name, decorators,
+  signature, bases) is the same code, only the bodies of the functions that differ changed:
+  those are the blocks, even where the text at module or class level changed too (a comment
+  between two methods, a reformatted signature).
+
+Docstrings and string constants are part of the ``ast``, so changing one is a code change, as is
+``__version__ = "..."``. What the ``ast`` leaves out is line numbers and comments: a test that
+reads source text (``inspect.getsource``, ``linecache``, a logged ``lineno``) can change outcome
+without a code change, which ``--select audit`` reports as a miss (docs/IMPACT.md, Limits).
 """
 
 from __future__ import annotations
@@ -38,6 +54,8 @@ class ChangedFile:
     new_ranges: tuple[tuple[int, int], ...] = ()  # lines of the NEW text (for the reports)
     why_whole: str = ""  # why the whole file counts as changed
     hunks: tuple[Hunk, ...] = ()
+    same_code: bool = False  # the old and new text are the same code (compare_code): no block, no test
+    note: str = ""  # a one-line reason the change counts for less than its text says ("comments/formatting only")
 
     @property
     def whole(self) -> bool:
@@ -226,12 +244,21 @@ class Block:
         return self.body_first, self.last
 
 
-def function_blocks(source: bytes) -> list[Block] | None:
-    """Every function and method of ``source``; None when it does not parse."""
+def parse(source: bytes) -> ast.Module | None:
+    """The module's ``ast`` (bytes: the coding cookie decides how literals read), None when it does not parse."""
     try:
-        tree = ast.parse(source)
+        return ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+
+
+def function_blocks(source: bytes) -> list[Block] | None:
+    """Every function and method of ``source``; None when it does not parse."""
+    tree = parse(source)
+    return None if tree is None else blocks_of(tree)
+
+
+def blocks_of(tree: ast.Module) -> list[Block]:
     blocks = []
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno is not None:
@@ -313,11 +340,103 @@ def to_blocks(project: Path, changes: Changes, recorded_sha: dict[str, str]) -> 
         if changed.path in recorded_sha and recorded_sha[changed.path] != sha1_of(source):
             changed.blocks, changed.why_whole = WHOLE_FILE, "the map was recorded from a different text of it"
             continue
-        blocks = function_blocks(source)
-        if blocks is None:
+        tree = parse(source)
+        if tree is None:
             changed.blocks, changed.why_whole = WHOLE_FILE, "its old text does not parse"
             continue
-        changed.blocks, changed.why_whole = widen(changed.hunks, blocks)
+        changed.blocks, changed.why_whole = widen(changed.hunks, blocks_of(tree))
+        new_source = new_text(project, changed.path)
+        new_tree = parse(new_source) if new_source is not None else None
+        if new_source is None or new_tree is None or _shebang(source) != _shebang(new_source):
+            continue  # the text alone decides (a new text that does not parse fails its importers anyway)
+        compared = compare_code(tree, new_tree)
+        if compared.same:
+            changed.blocks, changed.why_whole, changed.same_code = (), "", True
+            changed.note = SAME_CODE
+        elif compared.bodies is not None:
+            if changed.whole:
+                changed.note = OUTSIDE_BODIES_SAME
+            changed.blocks, changed.why_whole = compared.bodies, ""
+
+
+def new_text(project: Path, path: str) -> bytes | None:
+    """The working tree's bytes of ``path`` (what the diff compared with); None for a link or an unreadable file."""
+    target = project / PurePosixPath(path)
+    try:
+        return None if target.is_symlink() else target.read_bytes()
+    except OSError:
+        return None
+
+
+def _shebang(source: bytes) -> bytes:
+    """``#!`` picks the interpreter of a script a test runs: a comment that is behaviour."""
+    return source.split(b"\n", 1)[0].strip() if source.startswith(b"#!") else b""
+
+
+# --- the same code in another text ---------------------------------------------------------------
+
+SAME_CODE = "comments/formatting only"
+OUTSIDE_BODIES_SAME = "comments/formatting only outside the changed function bodies"
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+@dataclass(frozen=True)
+class CodeComparison:
+    same: bool  # the same ``ast``: no behaviour changed
+    bodies: tuple[tuple[int, int], ...] | None  # else the changed function bodies (old lines), None: not only those
+
+
+def compare_code(old: ast.Module, new: ast.Module) -> CodeComparison:
+    """What changed as code between two parses of a file (the module docstring explains the rules)."""
+    if ast.dump(old) == ast.dump(new):
+        return CodeComparison(True, ())
+    bodies = _changed_bodies(old.body, new.body)
+    return CodeComparison(False, tuple(sorted(bodies)) if bodies else None)
+
+
+def _header(node: ast.AST) -> list[str]:
+    """Everything of a ``def`` or ``class`` but its body, as code: name, decorators, signature, bases."""
+    return [_dumped(getattr(node, name, None)) for name in node._fields if name != "body"]
+
+
+def _dumped(value: object) -> str:
+    if isinstance(value, ast.AST):
+        return ast.dump(value)
+    if isinstance(value, list):
+        return repr([_dumped(item) for item in value])
+    return repr(value)
+
+
+def _changed_bodies(old_body: list[ast.stmt], new_body: list[ast.stmt]) -> set[tuple[int, int]] | None:
+    """The function bodies (old lines) that differ between two statement lists, or None when more differs.
+
+    Statements are paired by position only when both lists have the same length and kinds (an
+    added, removed or moved statement is a change at this level). A pair that is the same code
+    changes nothing, whatever its text; a ``def`` or ``class`` pair with the same header changed
+    inside: a class by its statements (paired the same way), a function by its body, or only by
+    the bodies of the functions nested in it when nothing else in it differs (the innermost-body
+    rule of ``widen``). Anything else differing returns None: the caller's whole statement changed.
+    """
+    if len(old_body) != len(new_body) or any(type(a) is not type(b) for a, b in zip(old_body, new_body, strict=True)):
+        return None
+    bodies: set[tuple[int, int]] = set()
+    for old, new in zip(old_body, new_body, strict=True):
+        if ast.dump(old) == ast.dump(new):
+            continue
+        if not isinstance(old, (*_DEFS, ast.ClassDef)) or _header(old) != _header(new):
+            return None
+        assert isinstance(new, (*_DEFS, ast.ClassDef))
+        inner = _changed_bodies(old.body, new.body)
+        if isinstance(old, ast.ClassDef):
+            if not inner:
+                return None  # a class-level statement changed: it runs when the class is defined
+            bodies |= inner
+        elif inner:
+            bodies |= inner
+        else:
+            end = old.end_lineno if old.end_lineno is not None else old.body[-1].lineno
+            bodies.add((old.body[0].lineno, end))
+    return bodies
 
 
 def drift(project: Path, changes: Changes, recorded_sha: dict[str, str]) -> None:

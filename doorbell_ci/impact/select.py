@@ -9,6 +9,12 @@ A test is selected, first matching reason wins, when:
   code runs under no test); a changed function that ran at import time counts as module level;
 * ``recent_failure``: it failed or was flaky in the recent runs of history.json.
 
+A changed Python file whose old and new text are the same code (comments, blank lines,
+formatting: ``changes.compare_code``) selects nothing and cannot make everything run, unless it
+matches ``impact_full_run``, or unless it holds collected items itself: a test file, or a module
+with doctest or lint items (pytest-flake8, pytest-mypy read the text, not the code), whose own
+tests still run. ``no_code_change`` says so, one line per file, with the reasons.
+
 Everything runs instead (``full_run_reason``) when a change is one coverage cannot see: a
 ``conftest.py``; a non-Python file not in the ignore list (configuration, data, fixtures,
 dependency pins, pyproject.toml, the doorbell-ci config); a Python file that is not a test file
@@ -19,7 +25,7 @@ by name); a file outside the project folder; anything matching ``impact_full_run
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from doorbell_ci.impact.changes import WHOLE_FILE, ChangedFile, Changes
@@ -46,6 +52,7 @@ class Selection:
     reasons: dict[str, str] = field(default_factory=dict)  # "suite::nodeid" -> the first reason it was selected
     deselected: list[str] = field(default_factory=list)  # "suite::nodeid"
     ignored: list[str] = field(default_factory=list)  # changed paths that select nothing (docs)
+    no_code_change: list[str] = field(default_factory=list)  # "src/x.py: comments/formatting only", per file
 
     @property
     def count(self) -> int:
@@ -81,8 +88,12 @@ def full_run(collected: Mapping[str, list[str]], reason: str) -> Selection:
 
 
 def unseen_change(changed: ChangedFile, impact: ImpactMap, test_files: set[str],
-                  settings: SelectSettings) -> str | None:
-    """Why this change is one coverage cannot see (so everything runs), or None."""
+                  settings: SelectSettings, unlisted: Sequence[str] = ()) -> str | None:
+    """Why this change is one coverage cannot see (so everything runs), or None.
+
+    ``unlisted``: suites whose tests could not be listed (a collection error): an unmeasured file
+    may be one of their test files, so the collection error is the reason, not the file.
+    """
     path = changed.path
     if matches(path, settings.full_run):
         return f"{path} changed (impact_full_run)"
@@ -95,6 +106,10 @@ def unseen_change(changed: ChangedFile, impact: ImpactMap, test_files: set[str],
         return f"{path} changed (not Python code: configuration, data or pins that coverage cannot see)"
     if path in test_files or path in impact.files:
         return None
+    if unlisted:
+        logs = ", ".join(f"logs/{suite}-collect.log" for suite in unlisted)
+        return (f"the tests of {', '.join(unlisted)} could not be listed (a collection error? see {logs}), so "
+                f"{path} ({changed.kind}) cannot be told from one of their test files; every test runs")
     return f"{path} {changed.kind}, a Python file the map never measured and not a test file"
 
 
@@ -110,8 +125,11 @@ def import_time_lines(impact: ImpactMap) -> dict[str, list[tuple[int, int]]]:
 
 def select_tests(impact: ImpactMap, changes: Changes, collected: Mapping[str, list[str]],
                  recent_failures: set[str], settings: SelectSettings,
-                 importers_of: Callable[[set[str]], set[str]] | None = None) -> Selection:
+                 importers_of: Callable[[set[str]], set[str]] | None = None,
+                 unlisted: Sequence[str] = ()) -> Selection:
     """The tests to run for ``changes`` (see the module docstring); ``collected`` is suite -> node ids.
+
+    ``unlisted`` names the suites whose tests could not be listed (they run whole, outside ``collected``).
 
     ``importers_of`` maps changed module paths to the test files that import them (``imports.py``);
     without it, a module-level change reaches only the tests that executed a line of the file.
@@ -120,14 +138,21 @@ def select_tests(impact: ImpactMap, changes: Changes, collected: Mapping[str, li
     ignore = DEFAULT_IGNORE + GENERATED + tuple(settings.ignore)
     relevant: list[ChangedFile] = []
     ignored: list[str] = []
+    no_code_change: list[str] = []
     for changed in changes.files:
         if matches(changed.path, ignore) and not matches(changed.path, settings.full_run):
             ignored.append(changed.path)
             continue
-        reason = unseen_change(changed, impact, test_files, settings)
+        own_items = changed.path in test_files  # a test file, or a module with doctest or lint items
+        if changed.note:
+            tail = "; its own tests still run (they may read its text)" if changed.same_code and own_items else ""
+            no_code_change.append(f"{changed.path}: {changed.note}{tail}")
+        if changed.same_code and not own_items and not matches(changed.path, settings.full_run):
+            continue  # the same code: no test, not even a conftest.py's, can tell
+        reason = unseen_change(changed, impact, test_files, settings, unlisted)
         if reason:
             selection = full_run(collected, reason)
-            selection.ignored = ignored
+            selection.ignored, selection.no_code_change = ignored, no_code_change
             return selection
         relevant.append(changed)
     by_path = {changed.path: changed for changed in relevant}
@@ -137,7 +162,7 @@ def select_tests(impact: ImpactMap, changes: Changes, collected: Mapping[str, li
                 and _overlap(_merged(at_import.get(changed.path, [])), changed.blocks):
             changed.blocks, changed.why_whole = WHOLE_FILE, "a changed function ran at import time"
     code = {changed.path: changed.blocks for changed in relevant if changed.blocks}
-    module_level = {changed.path for changed in relevant if changed.path.endswith(".py")
+    module_level = {changed.path for changed in relevant if changed.path.endswith(".py") and not changed.same_code
                     and (changed.whole or changed.path not in impact.files)}
     importing = importers_of(module_level) if importers_of and module_level else set()
     selected: dict[str, list[str]] = {}
@@ -155,7 +180,7 @@ def select_tests(impact: ImpactMap, changes: Changes, collected: Mapping[str, li
                 deselected.append(key)
         selected[suite] = chosen
     return Selection(selected=selected, total=sum(len(ids) for ids in collected.values()), reasons=reasons,
-                     deselected=deselected, ignored=ignored)
+                     deselected=deselected, ignored=ignored, no_code_change=no_code_change)
 
 
 def _reason(key: str, test_file: str, impact: ImpactMap, by_path: Mapping[str, ChangedFile],

@@ -157,8 +157,9 @@ def _select(plan: Plan, environment: Any, config: Any, console: Any) -> ImpactSt
     else:
         settings = SelectSettings(full_run=tuple(config.impact_full_run),
                                   ignore=(*config.impact_ignore, *_own_folders(config)))
+        unlisted = [suite.name for suite in pytest_suites if suite.name not in collected]
         selection = select_tests(impact_map, found, collected, _recent_failures(config, collected, stage.notices),
-                                 settings, _importers(Path(config.project), found, collected))
+                                 settings, _importers(Path(config.project), found, collected), unlisted)
     stage.selection = selection
     stage.impact = _document(mode, map_facts, selection, found)
     stage.notices.extend(stage.impact["notices"])  # the pipeline reports stage.notices
@@ -315,6 +316,7 @@ def _document(mode: str, map_facts: dict[str, Any] | None, selection: Selection 
         "selected": selection.count if selection else None,
         "total": selection.total if selection else None,
         "reasons": selection.reason_counts() if selection else {},
+        "no_code_change": list(selection.no_code_change[:MAX_CHANGED_LISTED]) if selection else [],
         "deselected": list(selection.deselected) if selection else [],
         "missed": [],
         "recorded": None,

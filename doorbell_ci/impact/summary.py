@@ -64,6 +64,11 @@ def reason_counts(impact: dict[str, Any]) -> list[tuple[str, int]]:
     return [(label, count) for label, count in known + other if count]
 
 
+def no_code_change(impact: dict[str, Any] | None) -> list[str]:
+    """Changed files whose change is (partly) no code change: ``src/x.py: comments/formatting only``."""
+    return text_list(impact.get("no_code_change")) if isinstance(impact, dict) else []
+
+
 def missed(impact: dict[str, Any] | None) -> list[str]:
     """Audit mode: the tests that failed in the full run and that the selection would have left out."""
     return text_list(impact.get("missed")) if isinstance(impact, dict) else []

@@ -263,6 +263,60 @@ def test_module_level_and_decorator_changes_reach_every_test_of_the_importers(
     assert ran(report) == calc_tests
 
 
+def test_a_comment_or_formatting_at_module_level_selects_nothing_and_says_why(
+        recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    calc = edited("src/pkg/calc.py", "LIMIT = 10\n", "LIMIT = 10  # the cap\n")
+    calc = calc.replace("def mul(a, b):", "def mul(\n    a,\n    b,\n):")  # a signature reformatted
+    data = edited("src/pkg/data.py", "class Db:\n", "class Db:\n    # rows are fixed\n\n")  # class level
+    project = change(recorded, tmp_path, {"src/pkg/calc.py": calc, "src/pkg/data.py": data})
+    done, report = select(recorded, project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    impact = report["impact"]
+    assert impact["full_run_reason"] is None and ran(report) == set() and impact["selected"] == 0
+    assert impact["no_code_change"] == ["src/pkg/calc.py: comments/formatting only",
+                                        "src/pkg/data.py: comments/formatting only"]
+    assert "no code change: src/pkg/calc.py: comments/formatting only" in done.stdout
+
+    # the same comment next to a real change in a function body: that body's tests only, not the whole file
+    project = change(recorded, tmp_path / "with-code", {
+        "src/pkg/calc.py": edited("src/pkg/calc.py", "LIMIT = 10\n", "LIMIT = 10  # the cap\n").replace(
+            "    return -a\n", "    return 0 - a\n")})
+    done, report = select(recorded, project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ran(report) == {"unit::tests/unit/test_calc.py::test_neg"}
+    assert report["impact"]["no_code_change"] == [
+        "src/pkg/calc.py: comments/formatting only outside the changed function bodies"]
+
+
+def test_a_docstring_or_a_string_constant_is_a_code_change(recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    project = change(recorded, tmp_path, {
+        "src/pkg/calc.py": edited("src/pkg/calc.py", "def neg(a):\n", 'def neg(a):\n    """Minus a."""\n')})
+    done, report = select(recorded, project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ran(report) == {"unit::tests/unit/test_calc.py::test_neg"} and not report["impact"]["no_code_change"]
+    project = change(recorded, tmp_path / "module", {
+        "src/pkg/data.py": '"""The rows."""\n' + FILES["src/pkg/data.py"]})  # a module docstring: import-time
+    done, report = select(recorded, project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ran(report) == {key for key in ALL_TESTS if "test_db.py" in key}
+
+
+def test_a_collection_error_is_the_reason_everything_runs(recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    broken = {"tests/integration/test_flow.py": "import pkg.calc\nimport no_such_module_anywhere\n",
+              "tests/integration/test_new.py": "def test_new():\n    assert True\n"}
+    project = change(recorded, tmp_path, broken)
+    done, report = select(recorded, project, "--suites", "integration")
+    assert report["impact"]["full_run_reason"].startswith("the tests could not be listed (a collection error?")
+    # one suite lists, the other does not: its new test file is not "a file the map never measured"
+    done, report = select(recorded, project, "--suites", "unit", "integration", output=tmp_path / "two")
+    reason = report["impact"]["full_run_reason"]
+    assert reason.startswith("the tests of integration could not be listed (a collection error? see "
+                             "logs/integration-collect.log)"), reason
+    assert "never measured" not in reason
+    assert "ModuleNotFoundError" in (tmp_path / "two" / "logs" / "integration-collect.log").read_text()
+    assert {key for key in ran(report) if key.startswith("unit::")} == ALL_TESTS  # every test ran
+
+
 def test_a_change_in_a_function_no_test_ran_selects_nothing_and_passes(
         recorded: tuple[Path, Path], tmp_path: Path) -> None:
     project = change(recorded, tmp_path, {
@@ -404,6 +458,34 @@ def test_audit_runs_everything_and_names_a_failure_the_selection_would_have_miss
     from doorbell_ci.impact import summary_line
 
     assert summary_line(impact).startswith("selection would have missed 1 failing test(s); audit: all 10 tests ran")
+
+
+def test_a_test_reading_source_text_is_the_same_code_rules_blind_spot_and_audit_names_it(tmp_path: Path) -> None:
+    """The documented unsound case: a comment changes what ``inspect.getsource`` returns, not the code."""
+    origin = tmp_path / "origin"
+    files = {"pyproject.toml": FILES["pyproject.toml"], ".gitignore": "test-results/\n",
+             "src/pkg/__init__.py": "", "src/pkg/mod.py": "def answer():\n    return 42\n",
+             "tests/unit/test_mod.py": "from pkg.mod import answer\n\n\ndef test_answer():\n"
+                                       "    assert answer() == 42\n",
+             "tests/unit/test_source.py": "import inspect\n\nfrom pkg import mod\n\n\ndef test_no_todo_left():\n"
+                                          "    assert 'TODO' not in inspect.getsource(mod)\n"}
+    for path, text in files.items():
+        (origin / path).parent.mkdir(parents=True, exist_ok=True)
+        (origin / path).write_text(text, encoding="utf-8")
+    git(origin, "init", "-q", "-b", "main")
+    git(origin, "add", "-A")
+    git(origin, "commit", "-qm", "A")
+    done, _ = doorbell(origin, "--record-impact")
+    assert done.returncode == 0, done.stdout + done.stderr
+    shutil.copy(origin / "test-results" / "impact.json.gz", tmp_path / "A.json.gz")
+    (origin / "src/pkg/mod.py").write_text("def answer():\n    return 42  # TODO: ask again\n", encoding="utf-8")
+    git(origin, "commit", "-qam", "B")
+    done, report = doorbell(origin, "--select", "audit", "--impact-map", str(tmp_path / "A.json.gz"),
+                            output=tmp_path / "audit")
+    impact = report["impact"]
+    assert done.returncode == 1 and report["failed"] == ["tests/unit/test_source.py::test_no_todo_left"]
+    assert impact["selected"] == 0 and impact["no_code_change"] == ["src/pkg/mod.py: comments/formatting only"]
+    assert impact["missed"] == ["unit::tests/unit/test_source.py::test_no_todo_left"]
 
 
 def test_recording_with_two_xdist_workers_gives_the_same_map(recorded: tuple[Path, Path], tmp_path: Path) -> None:

@@ -66,8 +66,10 @@ def test_audit_shards_join_what_each_found_missed(tmp_path: Path) -> None:
 
 
 def test_legs_that_selected_apart_are_added_up_with_a_notice(tmp_path: Path) -> None:
-    unit = with_impact(shard(tmp_path / "unit", 1, 1, {"unit": {"a": Outcome.PASSED}}), selection())
+    unit = with_impact(shard(tmp_path / "unit", 1, 1, {"unit": {"a": Outcome.PASSED}}),
+                       selection(no_code_change=["src/a.py: comments/formatting only"]))
     e2e = with_impact(shard(tmp_path / "e2e", 1, 1, {"e2e": {"x": Outcome.PASSED}}), selection(
+        no_code_change=["src/a.py: comments/formatting only", "src/b.py: comments/formatting only"],
         map={"commit": "c" * 40, "platform_key": "Linux-aarch64-py3.12"}, base="c" * 40, selected=5, total=5,
         full_run_reason="conftest.py changed", deselected=[], reasons={},
         changed=[{"path": "tests/e2e/conftest.py", "kind": "modified", "lines": [[1, 1]]},
@@ -78,6 +80,7 @@ def test_legs_that_selected_apart_are_added_up_with_a_notice(tmp_path: Path) -> 
     assert impact is not None
     assert (impact["selected"], impact["total"], impact["full_run_reason"]) == (8, 15, None)
     assert [entry["path"] for entry in impact["changed"]] == ["src/app.py", "tests/e2e/conftest.py"]
+    assert impact["no_code_change"] == ["src/a.py: comments/formatting only", "src/b.py: comments/formatting only"]
     text = "\n".join(result.notices)
     assert "selected with different base commits" in text and "against 2 different impact maps" in text
     assert "one leg ran every test: conftest.py changed" in text

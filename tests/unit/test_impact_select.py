@@ -198,3 +198,14 @@ def test_doorbell_cis_own_files_inside_the_project_are_not_changes(tmp_path) -> 
     assert _own_folders(config) == ("test-results/**", "maps/impact.json.gz", "fetched/**")
     outside = SimpleNamespace(project=tmp_path, output_dir=tmp_path.parent / "out", impact_map=None, history_from=None)
     assert _own_folders(outside) == ()
+
+
+def test_an_unmeasured_file_next_to_a_suite_that_could_not_be_listed_names_the_collection_error() -> None:
+    added = ChangedFile("tests/it/test_other.py", "added", (), WHOLE_FILE)
+    assert select(added).full_run_reason == ("tests/it/test_other.py added, a Python file the map never measured "
+                                             "and not a test file")
+    selection = select_tests(the_map(), Changes("c" * 40, "d" * 40, [added]), {"unit": COLLECTED["unit"]}, set(),
+                             SelectSettings(), None, unlisted=["integration"])
+    assert selection.full_run_reason == (
+        "the tests of integration could not be listed (a collection error? see logs/integration-collect.log), so "
+        "tests/it/test_other.py (added) cannot be told from one of their test files; every test runs")

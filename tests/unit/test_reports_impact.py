@@ -18,6 +18,7 @@ from doorbell_ci.github.publish import publish
 from doorbell_ci.impact import summary_line
 from doorbell_ci.reports import html, json_report, markdown, write_all
 from doorbell_ci.reports.console import print_summary
+from doorbell_ci.reports.impact_view import console_lines
 from doorbell_ci.results import Outcome, RunResult, SuiteResult, SuiteStatus, TestResult
 from tests.unit.test_github_api import CHECK_RUNS, actions_env, client_for, context_for  # noqa: F401 (a fixture)
 
@@ -231,3 +232,22 @@ def test_the_comment_state_follows_the_selection_and_ignores_its_absence() -> No
     assert comment_state(run_with(selection())) != comment_state(run_with(None))
     assert comment_state(run_with(selection())) != comment_state(run_with(selection(selected=413)))
     assert comment_state(run_with(selection())) == comment_state(run_with(selection(deselected=["x"])))
+
+
+def test_a_change_that_is_no_code_change_is_named_where_the_reasons_are(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    notes = ["src/doorbell/faces.py: comments/formatting only", "src/doorbell/<b>.py: comments/formatting only"]
+    json_report.write(run_with(selection(no_code_change=notes)), tmp_path, exit_code=0)
+    run = json_report.read(tmp_path)[0]
+    print_summary(run, tmp_path, full_reports=True)
+    assert "    no code change: src/doorbell/faces.py: comments/formatting only" in capsys.readouterr().out
+    section = html.render(run).split('<h2 id="selection">', 1)[1].split("<h2 ", 1)[0]
+    assert "<li><code>src/doorbell/faces.py: comments/formatting only</code></li>" in section
+    assert "&lt;b&gt;.py" in section and "<b>.py" not in section
+    summary = markdown.render(run)
+    assert ("Text changed, code did not (these select no test): src/doorbell/faces.py: comments/formatting only"
+            in summary)
+    # an older report.json without the field, or an odd value, shows nothing
+    for odd in (None, "text", [1, 2]):
+        impact = selection(no_code_change=odd)
+        assert not any("no code change" in line for line in console_lines(impact))
