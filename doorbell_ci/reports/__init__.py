@@ -16,8 +16,12 @@ from typing import NoReturn
 
 from doorbell_ci import atomic, redaction
 from doorbell_ci.errors import ReportError
-from doorbell_ci.reports import ctrf, dashboard, html, json_report, junit, markdown
 from doorbell_ci.results import RunResult
+
+# The writers (jinja2, junitparser, the dashboard) are imported where they are used, not here:
+# `doorbell-ci run` imports this package at start-up for the console summary (reports.console),
+# and importing every writer then cost 0.1-0.2 s of CPU before the first suite could start
+# (docs/PERFORMANCE.md, "Floor"). The pipeline imports them while the suites run.
 
 
 def write_all(run: RunResult, output_dir: Path, exit_code: int | None, full: bool = True) -> dict[str, Path]:
@@ -26,6 +30,8 @@ def write_all(run: RunResult, output_dir: Path, exit_code: int | None, full: boo
     Every string of ``run`` is redacted first, in place (the caller prints the same object next):
     a test that prints a token must not put it into a report (see redaction.py).
     """
+    from doorbell_ci.reports import json_report
+
     redaction.current().redact_object(run)
     try:
         written = {"json": json_report.write(run, output_dir, exit_code)}
@@ -42,6 +48,8 @@ def write_all(run: RunResult, output_dir: Path, exit_code: int | None, full: boo
 
 def _write_secondary(run: RunResult, output_dir: Path, exit_code: int | None, written: dict[str, Path]) -> list[str]:
     """The reports made from report.json: each one that fails is named, the others are still written."""
+    from doorbell_ci.reports import ctrf, dashboard, html, json_report, junit
+
     steps = (
         ("junit", lambda: junit.write(run, output_dir)),
         ("ctrf", lambda: ctrf.write(run, output_dir)),
@@ -70,6 +78,8 @@ def _write_elsewhere(run: RunResult, exit_code: int | None, full: bool, error: R
     worse than reports in an unexpected place. A report.json already there (an earlier run's) is
     left intact, never half overwritten, and the error line says it is not this run's.
     """
+    from doorbell_ci.reports import json_report
+
     fallback = None
     try:
         fallback = Path(tempfile.mkdtemp(prefix=f"doorbell-ci-reports-{run.run_id}-"))
@@ -86,6 +96,8 @@ def _write_elsewhere(run: RunResult, exit_code: int | None, full: bool, error: R
 
 
 def _write_markdown(run: RunResult, output_dir: Path) -> Path:
+    from doorbell_ci.reports import markdown
+
     path = output_dir / markdown.FILENAME
     atomic.write_text(path, markdown.render(run))
     return path
