@@ -9,6 +9,7 @@ goes to a new temp folder instead, named in the error (exit 4): the results are 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -44,6 +45,24 @@ def write_all(run: RunResult, output_dir: Path, exit_code: int | None, full: boo
         raise ReportError(f"could not write {'; '.join(failed)}; report.json and the other reports were written "
                           f"(re-render with `doorbell-ci report {output_dir}`)", run=run)
     return written
+
+
+def replaced_names(output_dir: Path, full: bool = True) -> frozenset[str]:
+    """The files in ``output_dir`` that :func:`write_all` replaces (made from the redacted run).
+
+    The output folder's scrub leaves them unread (``redaction.scrub_output(leave=...)``): they are
+    the previous run's reports, about to be replaced; one that is not replaced after all is
+    scanned then (``redaction.scrub_left``). dashboard.html only when a history.json is there to
+    draw it from.
+    """
+    from doorbell_ci.reports import ctrf, dashboard, html, json_report, junit, markdown
+
+    names = {json_report.FILENAME}
+    if full:
+        names |= {junit.FILENAME, ctrf.FILENAME, html.FILENAME, markdown.FILENAME}
+        if os.path.lexists(output_dir / dashboard.HISTORY_FILENAME):
+            names.add(dashboard.FILENAME)
+    return frozenset(names)
 
 
 def _write_secondary(run: RunResult, output_dir: Path, exit_code: int | None, written: dict[str, Path]) -> list[str]:
