@@ -118,5 +118,5 @@ def _write_markdown(run: RunResult, output_dir: Path) -> Path:
     from doorbell_ci.reports import markdown
 
     path = output_dir / markdown.FILENAME
-    atomic.write_text(path, markdown.render(run))
+    atomic.write_text(path, markdown.render(run), durable=False)  # made again from report.json
     return path

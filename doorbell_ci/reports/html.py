@@ -95,5 +95,5 @@ def write(run: RunResult, output_dir: Path, exit_code: int | None = None) -> Pat
     from doorbell_ci.atomic import write_text
 
     path = output_dir / FILENAME
-    write_text(path, render(run, exit_code))
+    write_text(path, render(run, exit_code), durable=False)  # made again from report.json
     return path
