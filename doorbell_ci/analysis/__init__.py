@@ -114,7 +114,7 @@ def read_base(path: Path) -> tuple[history_.BaseRun, dict[str, Any]]:
     Not a RunResult: at 50,000 tests making one TestResult per entry took longer than decoding the
     JSON (docs/PERFORMANCE.md, "Floor"). ReportError if it is missing, not ours, or damaged there.
     """
-    from doorbell_ci.reports import json_report
+    from doorbell_ci.reports import json_report  # here: the report.json format's reader, as read_report
 
     document = json_report.read_document(path)
     try:
