@@ -100,3 +100,35 @@ def test_reports_a_test_wrote_into_are_replaced_or_scrubbed_in_a_real_run(tmp_pa
         assert holding(output, token) == [], extra
         assert (output / "report.html").is_file() and (output / "report.json").is_file()
     assert "planted" in (output / "report.html").read_text(encoding="utf-8")  # --no-reports: the test's, masked
+
+
+AS_NONROOT = '''
+import os, sys
+from pathlib import Path
+from doorbell_ci import atomic
+from doorbell_ci.redaction import Redactor, scrub_left, scrub_output
+folder, token = Path(sys.argv[1]), sys.argv[2]
+for name in ("report.json", "report.html"):
+    (folder / name).write_text("earlier " + token + "\\n")
+os.chmod(folder / "report.html", 0)  # a test's chmod 000 on a report that then fails to be written
+redactor = Redactor({token})
+done = scrub_output(folder, redactor, leave={"report.json", "report.html"})
+atomic.write_text(folder / "report.json", "this run's report\\n")
+after = scrub_left(folder, done, redactor)
+print("CHANGED", sorted(path.name for path in after.changed), "REMOVED", sorted(p.name for p, _ in after.removed))
+'''
+
+
+def test_as_non_root_a_left_report_made_unreadable_is_still_scanned(tmp_path: Path) -> None:
+    """As uid 65534 a chmod 000 really stops a read: the scan of a left report that was not replaced
+    makes it readable again (the folder is the run's own) and masks it, as the full scrub does."""
+    from tests.nonroot import give_to_nonroot, nonroot_python, run_as_nonroot
+
+    token = fake_token()
+    folder = tmp_path / "results"
+    folder.mkdir()
+    give_to_nonroot(tmp_path)
+    completed = run_as_nonroot([nonroot_python(), "-c", AS_NONROOT, str(folder), token], timeout=120)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "CHANGED ['report.html'] REMOVED []" in completed.stdout, completed.stdout
+    assert holding(folder, token) == []
