@@ -102,7 +102,8 @@ def test_a_previous_report_damaged_where_the_base_is_read_is_a_notice_and_the_ru
     good = path.read_text(encoding="utf-8")
     for damage in (lambda d: d["suites"][0]["tests"][0].pop("name"),
                    lambda d: d["suites"][0]["tests"][0].update(outcome="exploded"),
-                   lambda d: d["run"].pop("id")):
+                   lambda d: d["run"].pop("id"),
+                   lambda d: d["suites"][0]["tests"].append(["not", "an", "object"])):
         document = json.loads(good)
         damage(document)
         path.write_text(json.dumps(document), encoding="utf-8")
