@@ -40,6 +40,8 @@ def child(argv: list[str], out_file: Path) -> None:  # noqa: C901, PLR0915 - one
     records: list[tuple[str, float, float, float]] = []
 
     def wrap(owner: object, name: str, label: str | None = None) -> None:
+        if not hasattr(owner, name):  # an older doorbell-ci, measured for comparison
+            return
         function = getattr(owner, name)
         label = label or f"{getattr(owner, '__name__', owner)}.{name}"
 
