@@ -127,10 +127,29 @@ class ProcessTree:
             pass
         return members
 
+    def _sampled_members(self) -> list[psutil.Process]:
+        """The members, found through the kernel's per-thread child lists where it keeps them.
+
+        ``psutil.Process.children(recursive=True)`` reads the parent of every process on the
+        machine (2 ms a sample with 100 processes here, most of a sample's cost, several times a
+        second while a suite runs); following ``/proc/<pid>/task/<tid>/children`` from the root
+        reads a few small files (0.07 ms). The same parent links either way; elsewhere, psutil.
+        """
+        pids = _descendant_pids(self.root.pid)
+        if pids is None:
+            return self._members()
+        members = [self.root]
+        for pid in pids:
+            try:
+                members.append(psutil.Process(pid))
+            except psutil.Error:  # exited since it was listed
+                continue
+        return members
+
     def sample(self) -> None:
         rss = 0
         with self._lock:
-            for proc in self._members():
+            for proc in self._sampled_members():
                 if proc is self.root and not self._measure_root:
                     continue
                 try:
@@ -177,6 +196,40 @@ class ProcessTree:
             _signal(proc, terminate=False)
         _, survivors = psutil.wait_procs(still_alive + self.alive(), timeout=TERMINATE_GRACE)
         return len(survivors)
+
+
+def _descendant_pids(root: int) -> list[int] | None:
+    """Every pid under ``root`` from ``/proc/<pid>/task/<tid>/children`` (Linux 3.5+ with
+    CONFIG_PROC_CHILDREN); None where the root's own list cannot be read (another system, that
+    kernel option off, the root gone), for the caller to ask psutil instead."""
+    try:
+        tasks = os.listdir(f"/proc/{root}/task")
+        lists = []
+        for task in tasks:
+            with open(f"/proc/{root}/task/{task}/children", "rb") as handle:
+                lists.append(handle.read())
+    except OSError:
+        return None
+    found: list[int] = []
+    pending = [int(pid) for data in lists for pid in data.split()]
+    seen = {root}
+    while pending:
+        pid = pending.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        found.append(pid)
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:  # exited since it was listed
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/children", "rb") as handle:
+                    pending += [int(child) for child in handle.read().split()]
+            except OSError:  # that thread ended: a process it started is adopted by another, seen next sample
+                continue
+    return found
 
 
 def _create_time(proc: psutil.Process) -> float:

@@ -35,7 +35,7 @@ def analyse(
     run: RunResult,
     *,
     history: Mapping[str, str],
-    base: RunResult | None = None,
+    base: RunResult | history_.BaseRun | None = None,
     base_source: str | None = None,
     reruns: Reruns | None = None,
     suite_envs: Mapping[str, Mapping[str, str]] | None = None,
@@ -108,21 +108,37 @@ def read_report(path: Path) -> tuple[RunResult, dict[str, Any]]:
     return json_report.read(path)
 
 
+def read_base(path: Path) -> tuple[history_.BaseRun, dict[str, Any]]:
+    """What the analysis needs of an earlier report.json: its run id and failing tests, and the document.
+
+    Not a RunResult: at 50,000 tests making one TestResult per entry took longer than decoding the
+    JSON (docs/PERFORMANCE.md, "Floor"). ReportError if it is missing, not ours, or damaged there.
+    """
+    from doorbell_ci.reports import json_report  # here: the report.json format's reader, as read_report
+
+    document = json_report.read_document(path)
+    try:
+        return history_.BaseRun.from_document(document), document
+    except (KeyError, TypeError, ValueError) as error:
+        raise ReportError(f"{path if not path.is_dir() else path / json_report.FILENAME} is damaged: "
+                          f"missing or bad field {error}") from None
+
+
 def for_run(result: RunResult, config: Any, reruns: Reruns | None = None,
             shard: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Analyse a finished run; unreadable earlier reports become notices on ``result``."""
     previous_path = Path(config.output_dir) / "report.json"
     previous: dict[str, Any] | None = None
-    previous_run: RunResult | None = None
+    previous_run: history_.BaseRun | None = None
     if os.path.isfile(previous_path):  # os.path: a test may have made the output folder unreadable
         try:
-            previous_run, previous = read_report(previous_path)
+            previous_run, previous = read_base(previous_path)
         except ReportError as error:
             result.notices.append(f"analysis: the previous report is not used for history: {error}")
     base, base_source = previous_run, (str(previous_path) if previous_run else None)
     if config.against is not None:
         try:
-            base, base_document = read_report(Path(config.against))
+            base, base_document = read_base(Path(config.against))
             base_source = str(config.against)
             previous = previous or base_document  # in CI the base run's report is the only earlier one
         except ReportError as error:
@@ -251,12 +267,12 @@ def reanalyse(path: Path, against: Path | None = None) -> tuple[RunResult, dict[
     stored = stored_section(document)
     base = base_source = None
     if against is not None:
-        base, _ = read_report(against)
+        base, _ = read_base(against)
         base_source = str(against)
     elif isinstance(stored.get("against"), dict) and stored["against"].get("source"):
         source = Path(str(stored["against"]["source"]))
         try:
-            base, _ = read_report(source)
+            base, _ = read_base(source)
             base_source = str(source)
         except ReportError:
             run.notices.append(f"analysis: the base report {source} is no longer readable; failures are not "

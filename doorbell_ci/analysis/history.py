@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from doorbell_ci.analysis.signatures import test_key
-from doorbell_ci.results import Outcome, RunResult, TestResult
+from doorbell_ci.results import Outcome, RunResult, TestResult, node_id
 
 HISTORY_LENGTH = 20  # outcomes kept per test, oldest first
 FLIP_WINDOW = 10  # a test is flipping if its last this-many outcomes hold both a pass and a failure
@@ -23,6 +23,7 @@ LETTERS = {Outcome.PASSED: "P", Outcome.FAILED: "F", Outcome.ERROR: "E", Outcome
 FLAKY_LETTER = "K"
 _FAILING = frozenset("FE")
 _PASSING = frozenset("PK")
+_KNOWN_LETTERS = frozenset("PFESK")
 
 
 @dataclass
@@ -39,6 +40,43 @@ class Classification:
         return None
 
 
+@dataclass(frozen=True)
+class BaseRun:
+    """What the classification needs of the run it compares with: its id and its failing tests' keys."""
+
+    run_id: str
+    failing: frozenset[str]
+
+    @classmethod
+    def of(cls, run: RunResult) -> BaseRun:
+        return cls(run.run_id, frozenset(failing_keys(run)))
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> BaseRun:
+        """From a report.json document (``json_report.read_document``), without a TestResult per test.
+
+        KeyError, TypeError or ValueError when it is damaged where this reads it (the run's id, a
+        suite's name, a test's name or outcome), as ``json_report.read`` would raise there.
+        """
+        from doorbell_ci.reports import json_report  # here: the reports package imports the analysis
+
+        version = document.get("schema_version")
+        passed_left_out = isinstance(version, int) and version >= 2  # as json_report.entry_outcome reads it
+        failing = set()
+        for suite in document["suites"]:
+            name = suite["name"]
+            for entry in suite["tests"]:
+                if not isinstance(entry, dict):
+                    raise TypeError(f"a test entry of suite {str(name)[:100]!r} is not an object")
+                if passed_left_out and "outcome" not in entry:  # a passed test, most of them: nothing to read
+                    continue
+                if json_report.entry_outcome(document, entry) in (Outcome.FAILED, Outcome.ERROR):
+                    file, classname = entry.get("file"), entry.get("classname", "")
+                    nodeid = node_id(file if isinstance(file, str) else None, str(classname), str(entry["name"]))
+                    failing.add(f"{name}::{nodeid}")  # signatures.test_key
+        return cls(str(document["run"]["id"]), frozenset(failing))
+
+
 def is_failing(test: TestResult) -> bool:
     return test.outcome in (Outcome.FAILED, Outcome.ERROR)
 
@@ -47,8 +85,8 @@ def failing_keys(run: RunResult) -> set[str]:
     return {test_key(test) for test in run.iter_tests() if is_failing(test)}
 
 
-def classify(current: RunResult, base: RunResult) -> Classification:
-    base_failing = failing_keys(base)
+def classify(current: RunResult, base: RunResult | BaseRun) -> Classification:
+    base_failing = base.failing if isinstance(base, BaseRun) else failing_keys(base)
     result = Classification()
     for test in current.iter_tests():
         key = test_key(test)
@@ -73,7 +111,7 @@ def previous_history(previous: Mapping[str, Any] | None) -> dict[str, str]:
     stored = analysis.get("history") if isinstance(analysis, dict) else None
     if isinstance(stored, dict):
         return {str(k): str(v)[-HISTORY_LENGTH:] for k, v in stored.items()
-                if isinstance(v, str) and set(v) <= set("PFESK")}
+                if isinstance(v, str) and _KNOWN_LETTERS.issuperset(v)}
     from doorbell_ci.reports import json_report  # here: the reports package imports the analysis
 
     history: dict[str, str] = {}
@@ -91,7 +129,11 @@ def previous_history(previous: Mapping[str, Any] | None) -> dict[str, str]:
 
 def extend_history(tests: Iterable[TestResult], earlier: Mapping[str, str]) -> dict[str, str]:
     """This run's outcome appended to each test's earlier history (tests no longer present are dropped)."""
-    return {test_key(test): (earlier.get(test_key(test), "") + letter(test))[-HISTORY_LENGTH:] for test in tests}
+    extended = {}
+    for test in tests:
+        key = test_key(test)
+        extended[key] = (earlier.get(key, "") + letter(test))[-HISTORY_LENGTH:]
+    return extended
 
 
 def flipping(history: Mapping[str, str]) -> dict[str, str]:

@@ -15,6 +15,7 @@ never copied and masked.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -54,17 +55,29 @@ def _environment(suite_env: Mapping[str, str],
                  environ: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
     """(variables for the command, names of the run's variables left out because they may hold secrets)."""
     environ = os.environ if environ is None else environ
-    redactor = redaction.Redactor.from_environ(environ)
+    picked, left_out = _project_variables(tuple(sorted(environ.items())))
+    return {**picked, **suite_env}, list(left_out)
+
+
+@functools.lru_cache(maxsize=4)
+def _project_variables(environ: tuple[tuple[str, str], ...]) -> tuple[Mapping[str, str], tuple[str, ...]]:
+    """The run's variables a reproduction may carry, and those left out, for one environment.
+
+    Remembered per environment: every failure's command asks, and matching every variable against
+    the patterns and the secrets (a Redactor built from them) once per failure took 0.3 s of CPU at
+    600 failures. The mapping is never handed out (callers copy it).
+    """
+    redactor = redaction.Redactor.from_environ(dict(environ))
     picked: dict[str, str] = {}
     left_out: list[str] = []
-    for name, value in sorted(environ.items()):
+    for name, value in environ:
         if not any(fnmatch(name, pattern) for pattern in RELEVANT_ENV) or name.startswith("DOORBELL_CI_"):
             continue
         if name.upper().endswith(redaction.SECRET_SUFFIXES) or redactor.redact(value) != value:
             left_out.append(name)  # by name: whoever reruns it has the value, the report must not
         else:
             picked[name] = value
-    return {**picked, **suite_env}, left_out
+    return picked, tuple(left_out)
 
 
 def _extra_pytest_args(argv: list[str]) -> list[str]:

@@ -9,6 +9,7 @@ goes to a new temp folder instead, named in the error (exit 4): the results are 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,8 +17,12 @@ from typing import NoReturn
 
 from doorbell_ci import atomic, redaction
 from doorbell_ci.errors import ReportError
-from doorbell_ci.reports import ctrf, dashboard, html, json_report, junit, markdown
 from doorbell_ci.results import RunResult
+
+# The writers (jinja2, junitparser, the dashboard) are imported where they are used, not here:
+# `doorbell-ci run` imports this package at start-up for the console summary (reports.console),
+# and importing every writer then cost 0.1-0.2 s of CPU before the first suite could start
+# (docs/PERFORMANCE.md, "Floor"). The pipeline imports them while the suites run.
 
 
 def write_all(run: RunResult, output_dir: Path, exit_code: int | None, full: bool = True) -> dict[str, Path]:
@@ -26,6 +31,8 @@ def write_all(run: RunResult, output_dir: Path, exit_code: int | None, full: boo
     Every string of ``run`` is redacted first, in place (the caller prints the same object next):
     a test that prints a token must not put it into a report (see redaction.py).
     """
+    from doorbell_ci.reports import json_report
+
     redaction.current().redact_object(run)
     try:
         written = {"json": json_report.write(run, output_dir, exit_code)}
@@ -40,8 +47,28 @@ def write_all(run: RunResult, output_dir: Path, exit_code: int | None, full: boo
     return written
 
 
+def replaced_names(output_dir: Path, full: bool = True) -> frozenset[str]:
+    """The files in ``output_dir`` that :func:`write_all` replaces (made from the redacted run).
+
+    The output folder's scrub leaves them unread (``redaction.scrub_output(leave=...)``): they are
+    the previous run's reports, about to be replaced; one that is not replaced after all is
+    scanned then (``redaction.scrub_left``). dashboard.html only when a history.json is there to
+    draw it from.
+    """
+    from doorbell_ci.reports import ctrf, dashboard, html, json_report, junit, markdown
+
+    names = {json_report.FILENAME}
+    if full:
+        names |= {junit.FILENAME, ctrf.FILENAME, html.FILENAME, markdown.FILENAME}
+        if os.path.lexists(output_dir / dashboard.HISTORY_FILENAME):
+            names.add(dashboard.FILENAME)
+    return frozenset(names)
+
+
 def _write_secondary(run: RunResult, output_dir: Path, exit_code: int | None, written: dict[str, Path]) -> list[str]:
     """The reports made from report.json: each one that fails is named, the others are still written."""
+    from doorbell_ci.reports import ctrf, dashboard, html, json_report, junit
+
     steps = (
         ("junit", lambda: junit.write(run, output_dir)),
         ("ctrf", lambda: ctrf.write(run, output_dir)),
@@ -70,6 +97,8 @@ def _write_elsewhere(run: RunResult, exit_code: int | None, full: bool, error: R
     worse than reports in an unexpected place. A report.json already there (an earlier run's) is
     left intact, never half overwritten, and the error line says it is not this run's.
     """
+    from doorbell_ci.reports import json_report
+
     fallback = None
     try:
         fallback = Path(tempfile.mkdtemp(prefix=f"doorbell-ci-reports-{run.run_id}-"))
@@ -86,6 +115,8 @@ def _write_elsewhere(run: RunResult, exit_code: int | None, full: bool, error: R
 
 
 def _write_markdown(run: RunResult, output_dir: Path) -> Path:
+    from doorbell_ci.reports import markdown
+
     path = output_dir / markdown.FILENAME
-    atomic.write_text(path, markdown.render(run))
+    atomic.write_text(path, markdown.render(run), durable=False)  # made again from report.json
     return path

@@ -128,5 +128,6 @@ def build(run: RunResult) -> dict[str, Any]:
 
 def write(run: RunResult, output_dir: Path) -> Path:
     path = output_dir / FILENAME
-    atomic.write_text(path, json.dumps(build(run), ensure_ascii=False, allow_nan=False))
+    atomic.write_text(path, json.dumps(build(run), ensure_ascii=False, allow_nan=False),
+                      durable=False)  # made again from report.json
     return path

@@ -534,7 +534,7 @@ def write(history: History, output: Path) -> Path:
     """Write the page to ``output`` atomically (a web server or a Pages upload never sees half a page)."""
     from doorbell_ci.atomic import write_text
 
-    write_text(output, render(history))
+    write_text(output, render(history), durable=False)  # made again from history.json
     return output
 
 

@@ -86,14 +86,29 @@ def render(run: RunResult, exit_code: int | None = None) -> str:
         slowest=slowest(run, 25),
         rows_per_suite=ROWS_PER_SUITE,
         analysis_view=analysis_render.view(run.analysis),
+        analysis_shown=analysis_shown(run.analysis),
         impact=impact_view.view(run.impact),
         coverage_files=sorted(run.coverage.files, key=lambda f: f.percent)[:300] if run.coverage else [],
     )
+
+
+def analysis_shown(analysis: Any) -> Any:
+    """The analysis section as the page prints it whole: the per-test history counted, not listed.
+
+    It holds one entry for every test of the run (``suite::nodeid`` and its last outcomes), 10 MB
+    of a 12 MB page at 50,000 tests and 0.2 s of rendering; report.json keeps it, and the tests
+    whose history matters are listed under ``flipping``.
+    """
+    if not isinstance(analysis, dict) or not isinstance(analysis.get("history"), dict):
+        return analysis
+    count = len(analysis["history"])
+    return {**analysis, "history": f"{count} test{'s' if count != 1 else ''}: in report.json (analysis.history); "
+                                   "those whose outcome flips are under \"flipping\""}
 
 
 def write(run: RunResult, output_dir: Path, exit_code: int | None = None) -> Path:
     from doorbell_ci.atomic import write_text
 
     path = output_dir / FILENAME
-    write_text(path, render(run, exit_code))
+    write_text(path, render(run, exit_code), durable=False)  # made again from report.json
     return path

@@ -164,6 +164,19 @@ def os_error_text(error: OSError) -> str:
 
 def read(path: Path) -> tuple[RunResult, dict[str, Any]]:
     """Load report.json back into a RunResult (and the raw document, for fields we only pass on)."""
+    document = read_document(path)
+    try:
+        return _from_dict(document), document
+    except (KeyError, TypeError, ValueError) as error:
+        raise ReportError(f"{path} is damaged: missing or bad field {error}") from None
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    """A report.json's document, checked to be ours and of a version this reader knows; no RunResult.
+
+    For readers that need a few facts of an earlier run (the analysis' base run and history):
+    making 50,000 TestResults of it cost them 0.4 s of CPU after every suite.
+    """
     if path.is_dir():
         path = path / FILENAME
     try:
@@ -180,10 +193,7 @@ def read(path: Path) -> tuple[RunResult, dict[str, Any]]:
             f"{path} has schema version {version!r}; this doorbell-ci {__version__} reads versions "
             f"{', '.join(map(str, READABLE_VERSIONS))}: use the doorbell-ci version that wrote it"
         )
-    try:
-        return _from_dict(document), document
-    except (KeyError, TypeError, ValueError) as error:
-        raise ReportError(f"{path} is damaged: missing or bad field {error}") from None
+    return document
 
 
 def entry_outcome(document: Mapping[str, Any], entry: Mapping[str, Any]) -> Outcome:

@@ -41,3 +41,35 @@ def test_merged_junit_has_every_ran_suite(tmp_path: Path) -> None:
     assert '<testsuite name="unit"' in text and '<testsuite name="e2e"' in text
     assert 'name="load"' not in text  # absent suites are not test suites
     assert "e2e (timeout)" in text
+
+
+def test_the_per_test_history_is_counted_not_listed(tmp_path: Path) -> None:
+    """The analysis' history has an entry for every test (10 MB of a 12 MB page at 50,000 tests); the
+    page counts it and lists the flipping tests, report.json keeps it whole."""
+    from doorbell_ci import analysis
+    from doorbell_ci.config import load_config
+    from doorbell_ci.reports import json_report
+
+    config = load_config(tmp_path, {})
+    config.output_dir.mkdir()
+    run = sample_run()
+    run.suites[0].tests += [TestResult("unit", f"test_steady_{i}", "tests.unit.test_many", Outcome.PASSED, 0.001)
+                            for i in range(20_000)]
+    run.analysis = analysis.for_run(run, config)
+    json_report.write(run, config.output_dir, 1)
+    again = sample_run()  # the next run: the sample's failing tests flip, the 20,000 stay passed
+    again.suites[0].tests += [TestResult("unit", f"test_steady_{i}", "tests.unit.test_many", Outcome.PASSED, 0.001)
+                              for i in range(20_000)]
+    for test in again.iter_tests():
+        if test.outcome is Outcome.FAILED:
+            test.outcome, test.message, test.details = Outcome.PASSED, "", ""
+    again.analysis = analysis.for_run(again, config)
+    assert len(again.analysis["history"]) > 20_000 and again.analysis["flipping"]
+    page = html.render(again, exit_code=0)
+    assert page.count("test_steady_") < html.ROWS_PER_SUITE + 100  # the bounded list of all tests, the slowest
+    assert f"{len(again.analysis['history'])} tests: in report.json (analysis.history)" in page
+    for key in again.analysis["flipping"]:
+        assert key.split("::")[-1] in page
+    assert len(page) < 2_000_000
+    json_report.write(again, config.output_dir, 0)
+    assert '"test_steady_19999' in (config.output_dir / "report.json").read_text(encoding="utf-8")

@@ -76,3 +76,18 @@ def test_a_command_suite_is_reproduced_by_its_own_command(tmp_path: Path) -> Non
     assert how["seed"] is None
     suite.command = ["python3", "-m", "pytest", "js_bridge_tests"]  # a command suite that is pytest after all
     assert reproduce(test, suite, "/work/p", {}, {"kind": "local"}, tmp_path)["scope"] == "test"
+
+
+def test_the_remembered_environment_follows_every_change_of_it() -> None:
+    """The project variables are worked out once per environment (every failure asks): never a stale answer."""
+    first = {"DOORBELL_SAMPLE_FAIL": "1", "HOME": "/root"}
+    assert _environment({}, first) == ({"DOORBELL_SAMPLE_FAIL": "1"}, [])
+    assert _environment({}, first) == ({"DOORBELL_SAMPLE_FAIL": "1"}, [])  # the second ask, remembered
+    changed = {**first, "DOORBELL_SAMPLE_FAIL": "2"}
+    assert _environment({}, changed) == ({"DOORBELL_SAMPLE_FAIL": "2"}, [])
+    with_secret = {**first, "GITHUB_TOKEN": "ghp_" + "a1" * 18, "DOORBELL_ECHO": "ghp_" + "a1" * 18}
+    env, left_out = _environment({"SUITE_VAR": "x"}, with_secret)
+    assert env == {"DOORBELL_SAMPLE_FAIL": "1", "SUITE_VAR": "x"} and left_out == ["DOORBELL_ECHO"]
+    env["DOORBELL_SAMPLE_FAIL"] = "mutated by a caller"  # the remembered mapping is never handed out
+    left_out.append("X")
+    assert _environment({}, with_secret) == ({"DOORBELL_SAMPLE_FAIL": "1"}, ["DOORBELL_ECHO"])
