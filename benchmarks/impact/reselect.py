@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         out[sha] = {"index": index, "subject": entry["subject"], "selected": selection.count,
                     "total": selection.total, "full_run_reason": selection.full_run_reason,
                     "no_code_change": getattr(selection, "no_code_change", None),
-                    "constants": getattr(selection, "constants", None),
+                    "constants": getattr(selection, "constants", None), "reasons": selection.reason_counts(),
                     "full_failures": len(failures), "missed": missed, "unmatched_failures": unmatched,
                     "replayed_selected": real.get("selected"), "replayed_total": real.get("total")}
         print(f"[{index:2}] {sha[:8]} {selection.count}/{selection.total} (replayed {real.get('selected')}/"
