@@ -46,8 +46,11 @@ FILES = {
     "tests/unit/test_star.py": "import pkg.star\n\n\ndef test_star():\n    assert pkg.star.double(1) == 2\n",
     "tests/unit/test_dyn.py": 'from pkg.dyn import setting\n\n\ndef test_dyn():\n    assert setting("SETTING") == 1\n',
     "tests/unit/test_dyn_import.py": "import pkg.dyn\n\n\ndef test_dyn_import():\n    assert pkg.dyn\n",
+    # reads UNUSED by a computed name: the rule's blind spot, which audit names
+    "tests/unit/test_computed.py": 'import pkg\n\n\ndef test_computed():\n'
+                                   '    assert getattr(pkg, "UN" + "USED") == 5\n',
 }
-ALL = {"clamp", "double", "version", "attr", "star", "dyn", "dyn_import"}
+ALL = {"clamp", "double", "version", "attr", "star", "dyn", "dyn_import", "computed"}
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
 
 
@@ -164,3 +167,17 @@ def test_a_module_using_globals_counts_whole(recorded: tuple[Path, Path], tmp_pa
     # importer of pkg.dyn runs, and test_dyn, which asserts the old value, fails in the selected run
     assert selected == {"dyn", "dyn_import"}
     assert impact["constants"] == []
+
+
+def test_a_computed_name_is_the_rules_blind_spot_and_audit_names_it(recorded: tuple[Path, Path],
+                                                                     tmp_path: Path) -> None:
+    origin, impact_map = recorded
+    project = tmp_path / "project"
+    git(tmp_path, "clone", "-q", str(origin), str(project))
+    (project / "src/pkg/__init__.py").write_text(pkg(("UNUSED = 5", "UNUSED = 6")), encoding="utf-8")
+    git(project, "commit", "-qam", "B")
+    report = doorbell(project, "--select", "audit", "--impact-map", str(impact_map), exit_code=1)
+    impact = report["impact"]
+    # test_attr names UNUSED in a string and fails too, but affected runs it; test_computed it would have missed
+    assert impact["mode"] == "audit" and impact["missed"] == ["unit::tests/unit/test_computed.py::test_computed"]
+    assert impact["constants"] == ["src/pkg/__init__.py: UNUSED"]
