@@ -67,7 +67,11 @@ def doorbell(project: Path, *args: str, exit_code: int = 0) -> dict:
          "--no-history", "--allow-no-tests", "--output-dir", str(output), *args],
         cwd=project, env=environment, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == exit_code, done.stdout + done.stderr
-    return json.loads((output / "report.json").read_text(encoding="utf-8"))
+    report = json.loads((output / "report.json").read_text(encoding="utf-8"))
+    report["stdout"] = done.stdout
+    report["html"] = (output / "report.html").read_text(encoding="utf-8")
+    report["summary"] = (output / "summary.md").read_text(encoding="utf-8")
+    return report
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +142,11 @@ def test_a_version_bump_nobody_mentions_selects_no_test(recorded: tuple[Path, Pa
     report = doorbell(project, "--select", "affected", "--impact-map", str(tmp_path / "B.json.gz"))
     assert report["impact"]["full_run_reason"] is None
     assert report["impact"]["selected"] == 0 and report["impact"]["constants"] == ["src/pkg/__init__.py: __version__"]
+    # every report says why the bump selected nothing
+    assert ("constants only (their readers ran, not every importer): src/pkg/__init__.py: __version__"
+            in report["stdout"])
+    assert "<li><code>src/pkg/__init__.py: __version__</code></li>" in report["html"]
+    assert "Only constants changed at module level" in report["summary"]  # (markdown escapes the path)
 
 
 def test_a_constant_a_function_reads_selects_the_tests_that_ran_it(recorded: tuple[Path, Path],
