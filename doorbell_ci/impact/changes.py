@@ -490,9 +490,9 @@ def _read_dynamically(old: ast.Module, new: ast.Module, names: set[str]) -> str:
                 return f"the module defines {statement.name} (its {label} text)"
         own = _own_names(tree)
         for node in ast.walk(tree):
-            if isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load) \
-                    and id(node) not in inside:
-                return f"{node.id} is read at module or class level (line {node.lineno}), when the module is imported"
+            read = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+            if read in names and isinstance(getattr(node, "ctx", None), ast.Load) and id(node) not in inside:
+                return f"{read} is read at module or class level (line {node.lineno}), when the module is imported"
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 if node.func.id in _DYNAMIC_CALLS or (node.func.id in ("vars", "dir") and not node.args):
                     return f"the module calls {node.func.id}() (line {node.lineno}): it may read its constants by name"
@@ -535,7 +535,10 @@ def _bodies_reading(tree: ast.Module, names: set[str]) -> set[tuple[int, int]]:
     """The body lines of every function whose body reads one of ``names`` (nested functions' bodies too)."""
     found: set[tuple[int, int]] = set()
     for function in _function_nodes(tree):
+        # by name, as an attribute (``import pkg`` then ``pkg.NAME`` inside pkg), or in a string (getattr)
         reads = any(isinstance(node, ast.Name) and node.id in names
+                    or isinstance(node, ast.Attribute) and node.attr in names
+                    or isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names
                     or isinstance(node, ast.Global | ast.Nonlocal) and names & set(node.names)
                     for statement in function.body for node in ast.walk(statement))
         if reads and function.end_lineno is not None:

@@ -53,6 +53,13 @@ def test_a_constant_selects_the_bodies_of_the_functions_reading_it() -> None:
     assert result.names == ("LIMIT",) and result.bodies == ((8, 8), (13, 15), (14, 14))
 
 
+def test_a_function_reading_it_as_an_attribute_or_a_string_of_its_own_module_counts() -> None:
+    old = (MODULE + "\n\ndef through_sys():\n    return sys.LIMIT\n"
+           "\n\ndef by_string(m):\n    return getattr(m, 'LIMIT')\n")
+    result = compared(old.replace("LIMIT: int = 10", "LIMIT: int = 11"), old)
+    assert result.names == ("LIMIT",) and result.bodies == ((8, 8), (13, 15), (14, 14), (22, 22), (26, 26))
+
+
 def test_a_constant_and_a_function_body_are_the_union() -> None:
     result = compared(MODULE.replace('"1.0"', '"2.0"').replace('return "box"', 'return "crate"'))
     assert result.names == ("__version__",) and result.bodies == ((18, 18),)
@@ -76,6 +83,7 @@ def test_anything_more_than_a_value_is_not_a_constant_change(new: str, why: None
     ("\nTWICE = (LIMIT, LIMIT)\n", "LIMIT is read at module or class level"),
     ("\nclass C:\n    size = LIMIT\n", "LIMIT is read at module or class level"),
     ("\ndef f(x=LIMIT):\n    return x\n", "LIMIT is read at module or class level"),
+    ("\nTWICE = sys.LIMIT\n", "LIMIT is read at module or class level"),
 ])
 def test_a_module_that_may_read_its_names_dynamically_counts_whole(extra: str, why: str) -> None:
     old = MODULE + extra
