@@ -538,7 +538,8 @@ def _bodies_reading(tree: ast.Module, names: set[str]) -> set[tuple[int, int]]:
         # by name, as an attribute (``import pkg`` then ``pkg.NAME`` inside pkg), or in a string (getattr)
         reads = any(isinstance(node, ast.Name) and node.id in names
                     or isinstance(node, ast.Attribute) and node.attr in names
-                    or isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names
+                    or isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and node.value.rsplit(".", 1)[-1] in names
                     or isinstance(node, ast.Global | ast.Nonlocal) and names & set(node.names)
                     for statement in function.body for node in ast.walk(statement))
         if reads and function.end_lineno is not None:

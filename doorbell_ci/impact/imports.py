@@ -145,7 +145,8 @@ def mentions(tree: ast.AST, path: str, names: set[str], module: str) -> bool:
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id in names or isinstance(node, ast.Attribute) and node.attr in names:
             return True
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and node.value.rsplit(".", 1)[-1] in names:  # "NAME", or "pkg.NAME" (mock.patch)
             return True
         if isinstance(node, ast.alias) and (node.name.rsplit(".", 1)[-1] in names or node.asname in names):
             return True
@@ -164,8 +165,9 @@ def mentioning(project: Path, python_files: Iterable[str], test_files: Iterable[
     A project file other than the module itself that mentions a name (``mentions``) may read it, at
     import time or later, so every test file whose import closure (conftest.py files included)
     reaches such a file is selected, as is a test file that mentions it itself. A collected file
-    that is not Python (a doctest text file) counts when its text holds a name as a word; a file
-    that cannot be read or parsed counts as mentioning everything.
+    counts too when its text holds a name as a word (a doctest text file, a doctest in a docstring
+    of a module collected with --doctest-modules); a file that cannot be read or parsed counts as
+    mentioning everything.
     """
     files = list(python_files)
     graph = ImportGraph(project, files)
@@ -183,13 +185,15 @@ def mentioning(project: Path, python_files: Iterable[str], test_files: Iterable[
     words = [re.compile(rf"(?<![\w]){re.escape(name)}(?![\w])") for names in constants.values() for name in names]
     reached: set[str] = set()
     for test_file in test_files:
+        # its text as words too: a doctest in a docstring (a collected module's items) reads names from a string
+        try:
+            text = (project / test_file).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        if not text or any(word.search(text) for word in words):
+            reached.add(test_file)
+            continue
         if not test_file.endswith(".py"):
-            try:
-                text = (project / test_file).read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                text = ""
-            if not text or any(word.search(text) for word in words):
-                reached.add(test_file)
             continue
         closure = graph.closure([test_file, *conftests_for(test_file, conftests)])
         if readers & closure or any("*" in graph.edges(path) for path in closure):

@@ -122,12 +122,15 @@ def test_mentions_are_names_attributes_imports_strings_and_star_imports(tmp_path
         "tests/test_star.py": "import pkg.reexport\n",
         "tests/test_other.py": "import pkg.other\n",
         "tests/test_plain.py": "import pkg\n",
+        "tests/test_patch.py": "from unittest import mock\n\n@mock.patch('pkg.__version__', '2')\ndef test(): pass\n",
+        "pkg/doc.py": '"""\n>>> import pkg\n>>> pkg.__version__\n"""\n',  # collected with --doctest-modules
         "tests/test_broken.py": "import pkg\ndef (:\n",
         "README.rst": ">>> import pkg\n>>> pkg.__version__\n'1'\n",
         "docs/usage.txt": ">>> import pkg\n",
     })
     python = [path for path in files if path.endswith(".py")]
-    tests = [path for path in files if path.startswith("tests/")] + ["README.rst", "docs/usage.txt"]
+    tests = [path for path in files if path.startswith("tests/")] + ["README.rst", "docs/usage.txt", "pkg/doc.py"]
     reached = mentioning(tmp_path, python, tests, {"pkg/__init__.py": {"__version__"}})
     assert reached == {"tests/test_name.py", "tests/test_attr.py", "tests/test_string.py", "tests/test_alias.py",
-                       "tests/test_star.py", "tests/test_broken.py", "README.rst"}
+                       "tests/test_star.py", "tests/test_broken.py", "README.rst", "tests/test_patch.py",
+                       "pkg/doc.py"}
