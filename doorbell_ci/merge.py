@@ -265,6 +265,7 @@ def merge_impact(parts: Sequence[tuple[str, dict[str, Any] | None]], notices: li
     merged["changed"] = list(changed.values())
     merged["deselected"] = _joined(selections, "deselected")
     merged["no_code_change"] = _joined(selections, "no_code_change")
+    merged["constants"] = _joined(selections, "constants")
     merged["missed"] = _joined([impact for _, impact in present], "missed")
     merged["notices"] = _joined([impact for _, impact in present], "notices")
     return merged
@@ -272,7 +273,7 @@ def merge_impact(parts: Sequence[tuple[str, dict[str, Any] | None]], notices: li
 
 _RECORDED_ONLY: dict[str, Any] = {"mode": "all", "map": None, "full_run_reason": None, "base": None, "head": None,
                                   "changed": [], "selected": None, "total": None, "reasons": {}, "deselected": [],
-                                  "no_code_change": [], "missed": [], "notices": []}
+                                  "no_code_change": [], "constants": [], "missed": [], "notices": []}
 
 
 def merge_maps(shards: Sequence[Shard], output_dir: Path, notices: list[str]) -> dict[str, Any] | None:

@@ -56,6 +56,7 @@ class ChangedFile:
     hunks: tuple[Hunk, ...] = ()
     same_code: bool = False  # the old and new text are the same code (compare_code): no block, no test
     note: str = ""  # a one-line reason the change counts for less than its text says ("comments/formatting only")
+    names: tuple[str, ...] = ()  # module-level constants whose value alone changed (compare_code): read by name only
 
     @property
     def whole(self) -> bool:
@@ -354,9 +355,11 @@ def to_blocks(project: Path, changes: Changes, recorded_sha: dict[str, str]) -> 
             changed.blocks, changed.why_whole, changed.same_code = (), "", True
             changed.note = SAME_CODE
         elif compared.bodies is not None:
-            if changed.whole:
+            if changed.whole and not compared.names:
                 changed.note = OUTSIDE_BODIES_SAME
-            changed.blocks, changed.why_whole = compared.bodies, ""
+            changed.blocks, changed.why_whole, changed.names = compared.bodies, "", compared.names
+        elif compared.why:
+            changed.why_whole = compared.why
 
 
 def new_text(project: Path, path: str) -> bytes | None:
@@ -384,14 +387,164 @@ _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 class CodeComparison:
     same: bool  # the same ``ast``: no behaviour changed
     bodies: tuple[tuple[int, int], ...] | None  # else the changed function bodies (old lines), None: not only those
+    names: tuple[str, ...] = ()  # module-level constants whose value changed (bodies then include their readers)
+    why: str = ""  # why a constant change still counts as the whole file
 
 
 def compare_code(old: ast.Module, new: ast.Module) -> CodeComparison:
     """What changed as code between two parses of a file (the module docstring explains the rules)."""
     if ast.dump(old) == ast.dump(new):
         return CodeComparison(True, ())
-    bodies = _changed_bodies(old.body, new.body)
-    return CodeComparison(False, tuple(sorted(bodies)) if bodies else None)
+    names, old_rest, new_rest = _changed_constants(old.body, new.body)
+    bodies = _changed_bodies(old_rest, new_rest)
+    if not names or bodies is None:
+        return CodeComparison(False, tuple(sorted(bodies)) if bodies else None)
+    why = _read_dynamically(old, new, names)
+    if why:
+        return CodeComparison(False, None, why=why)
+    readers = {body for tree in (old,) for body in _bodies_reading(tree, names)}
+    return CodeComparison(False, tuple(sorted(bodies | readers)), tuple(sorted(names)))
+
+
+# --- a changed module-level constant -------------------------------------------------------------
+#
+# ``NAME = <expression without calls>`` at module level, changed in its value only: the import
+# runs no other code differently, so the change reaches other code only where NAME is read. In
+# the module itself that is a function body reading it (its lines are in the map, like a changed
+# body); elsewhere a file that mentions NAME (select.py, imports.mentioning). Anything that could
+# read NAME without naming it falls back to the whole file: see docs/IMPACT.md, "Module constants".
+
+# nodes a constant's value may hold: no call, no await or yield, no walrus, no lambda (code run later)
+_VALUE_NODES = (ast.Constant, ast.Name, ast.Attribute, ast.Subscript, ast.Slice, ast.Tuple, ast.List, ast.Set,
+                ast.Dict, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.JoinedStr,
+                ast.FormattedValue, ast.Starred, ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
+# module attributes that Python or the import system read by themselves
+_SPECIAL = frozenset({"__all__", "__path__", "__getattr__", "__dir__", "__spec__", "__loader__", "__package__",
+                      "__name__", "__file__", "__builtins__", "__annotations__", "__doc__", "__class__",
+                      "__cached__", "__dict__"})
+_DYNAMIC_CALLS = frozenset({"globals", "locals", "eval", "exec", "__import__"})
+
+
+def _constant_target(statement: ast.stmt) -> tuple[list[str], ast.expr] | None:
+    """The names and value of ``NAME = value`` / ``A = B = value`` / ``NAME: T = value``; None otherwise."""
+    if isinstance(statement, ast.Assign):
+        if not all(isinstance(target, ast.Name) for target in statement.targets):
+            return None
+        names, value = [target.id for target in statement.targets if isinstance(target, ast.Name)], statement.value
+    elif isinstance(statement, ast.AnnAssign) and statement.simple and statement.value is not None \
+            and isinstance(statement.target, ast.Name):
+        names, value = [statement.target.id], statement.value
+    else:
+        return None
+    if not all(isinstance(node, _VALUE_NODES) for node in ast.walk(value)):
+        return None
+    return names, value
+
+
+def _changed_constants(old_body: list[ast.stmt], new_body: list[ast.stmt]
+                       ) -> tuple[set[str], list[ast.stmt], list[ast.stmt]]:
+    """The constants whose value alone changed, and both bodies without those statements.
+
+    Only when the bodies pair up (same length and kinds, as in ``_changed_bodies``); a pair counts
+    when both sides are constant assignments to the same names (and annotation) and only the value
+    differs.
+    """
+    if len(old_body) != len(new_body) or any(type(a) is not type(b) for a, b in zip(old_body, new_body, strict=True)):
+        return set(), old_body, new_body
+    names: set[str] = set()
+    old_rest: list[ast.stmt] = []
+    new_rest: list[ast.stmt] = []
+    for old, new in zip(old_body, new_body, strict=True):
+        before, after = _constant_target(old), _constant_target(new)
+        if before and after and before[0] == after[0] and ast.dump(before[1]) != ast.dump(after[1]) \
+                and _dumped(getattr(old, "annotation", None)) == _dumped(getattr(new, "annotation", None)):
+            names.update(before[0])
+            continue
+        old_rest.append(old)
+        new_rest.append(new)
+    return names, old_rest, new_rest
+
+
+def _function_nodes(tree: ast.AST) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    return [node for node in ast.walk(tree) if isinstance(node, _DEFS)]
+
+
+def _inside_bodies(tree: ast.Module) -> set[int]:
+    """ids of the nodes inside a function's body (not its decorators, defaults or annotations)."""
+    inside: set[int] = set()
+    for function in _function_nodes(tree):
+        for statement in function.body:
+            inside.update(id(node) for node in ast.walk(statement))
+    return inside
+
+
+def _read_dynamically(old: ast.Module, new: ast.Module, names: set[str]) -> str:
+    """Why NAME may be read other than by name in the module (so the whole file counts), or ""."""
+    special = sorted(names & _SPECIAL)
+    if special:
+        return f"{special[0]} changed (Python reads it by itself)"
+    for label, tree in (("old", old), ("new", new)):
+        inside = _inside_bodies(tree)
+        for statement in tree.body:
+            if isinstance(statement, _DEFS) and statement.name in ("__getattr__", "__dir__"):
+                return f"the module defines {statement.name} (its {label} text)"
+        own = _own_names(tree)
+        for node in ast.walk(tree):
+            read = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+            if read in names and isinstance(getattr(node, "ctx", None), ast.Load) and id(node) not in inside:
+                return f"{read} is read at module or class level (line {node.lineno}), when the module is imported"
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                if node.func.id in _DYNAMIC_CALLS or (node.func.id in ("vars", "dir") and not node.args):
+                    return f"the module calls {node.func.id}() (line {node.lineno}): it may read its constants by name"
+                if node.func.id in ("vars", "getattr", "setattr", "hasattr", "dir") and node.args \
+                        and _is_itself(node.args[0], own):
+                    return f"the module calls {node.func.id}() on itself (line {node.lineno})"
+            if isinstance(node, ast.Attribute) and node.attr == "__dict__" and _is_itself(node.value, own):
+                return f"the module reads its own __dict__ (line {node.lineno})"
+            if isinstance(node, ast.Attribute) and node.attr == "modules" \
+                    and isinstance(node.value, ast.Name) and node.value.id == "sys":
+                return f"the module reads sys.modules (line {node.lineno}): it may reach itself"
+    return ""
+
+
+def _own_names(tree: ast.Module) -> set[str]:
+    """Names an ``import`` of the module itself could bind (``import pkg``): any imported name, to be safe."""
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            bound.update(alias.asname or alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            bound.update(alias.asname or alias.name for alias in node.names)
+    return bound
+
+
+def _is_itself(node: ast.expr, own: set[str]) -> bool:
+    """Could ``node`` be the module itself: an imported name, ``sys.modules[...]`` or an import call."""
+    if isinstance(node, ast.Name):
+        return node.id in own
+    if isinstance(node, ast.Attribute):
+        return _is_itself(node.value, own)
+    if isinstance(node, ast.Subscript):
+        return "modules" in ast.dump(node.value)
+    if isinstance(node, ast.Call):
+        return "import" in ast.dump(node.func)
+    return False
+
+
+def _bodies_reading(tree: ast.Module, names: set[str]) -> set[tuple[int, int]]:
+    """The body lines of every function whose body reads one of ``names`` (nested functions' bodies too)."""
+    found: set[tuple[int, int]] = set()
+    for function in _function_nodes(tree):
+        # by name, as an attribute (``import pkg`` then ``pkg.NAME`` inside pkg), or in a string (getattr)
+        reads = any(isinstance(node, ast.Name) and node.id in names
+                    or isinstance(node, ast.Attribute) and node.attr in names
+                    or isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and node.value.rsplit(".", 1)[-1] in names
+                    or isinstance(node, ast.Global | ast.Nonlocal) and names & set(node.names)
+                    for statement in function.body for node in ast.walk(statement))
+        if reads and function.end_lineno is not None:
+            found.add((function.body[0].lineno, function.end_lineno))
+    return found
 
 
 def _header(node: ast.AST) -> list[str]:

@@ -16,7 +16,8 @@ come from (``src/pkg/x.py`` answers to ``src.pkg.x``, ``pkg.x`` and ``x``).
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -126,3 +127,85 @@ def importers(project: Path, python_files: Iterable[str], test_files: Iterable[s
         if changed_modules & closure or any("*" in graph.edges(path) for path in closure):
             reached.add(test_file)
     return reached
+
+
+def _resolved_base(node: ast.ImportFrom, path: str) -> str:
+    """The dotted module ``from ... import`` reads from, relative levels resolved against ``path``."""
+    if not node.level:
+        return node.module or ""
+    package = list(PurePosixPath(path).parent.parts)
+    base_parts = package[: len(package) - (node.level - 1)] if node.level - 1 <= len(package) else []
+    return ".".join([*base_parts, *([node.module] if node.module else [])])
+
+
+def mentions(tree: ast.AST, path: str, names: set[str], module: str) -> bool:
+    """Whether ``tree`` may read one of ``names`` of ``module`` (a path): as a name, an attribute, an
+    imported name, a string equal to it (``getattr(m, "NAME")``), or through ``from module import *``."""
+    own = set(module_names(module))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in names or isinstance(node, ast.Attribute) and node.attr in names:
+            return True
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and node.value.rsplit(".", 1)[-1] in names:  # "NAME", or "pkg.NAME" (mock.patch)
+            return True
+        if isinstance(node, ast.alias) and (node.name.rsplit(".", 1)[-1] in names or node.asname in names):
+            return True
+        if isinstance(node, ast.Global | ast.Nonlocal) and names & set(node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names) \
+                and _resolved_base(node, path) in own:
+            return True
+    return False
+
+
+def mentioning(project: Path, python_files: Iterable[str], test_files: Iterable[str],
+               constants: Mapping[str, set[str]]) -> set[str]:
+    """The test files that may read a changed module-level constant: ``constants`` is {module path: names}.
+
+    A project file other than the module itself that mentions a name (``mentions``) may read it, at
+    import time or later, so every test file whose import closure (conftest.py files included)
+    reaches such a file is selected, as is a test file that mentions it itself. A collected file
+    counts too when its text holds a name as a word (a doctest text file, a doctest in a docstring
+    of a module collected with --doctest-modules); a file that cannot be read or parsed counts as
+    mentioning everything.
+    """
+    files = list(python_files)
+    graph = ImportGraph(project, files)
+    conftests = {path for path in files if PurePosixPath(path).name == "conftest.py"}
+    readers: set[str] = set()
+    for path in files:
+        tree = _parse(project / path)
+        if tree is None:
+            if (project / path).exists():
+                readers.add(path)
+            continue
+        # a module's own reads are its function bodies (changes.compare_code), not a mention
+        if any(mentions(tree, path, names, module) for module, names in constants.items() if module != path):
+            readers.add(path)
+    words = [re.compile(rf"(?<![\w]){re.escape(name)}(?![\w])") for names in constants.values() for name in names]
+    reached: set[str] = set()
+    for test_file in test_files:
+        # its text as words too: a doctest in a docstring (a collected module's items) reads names from a string
+        try:
+            text = (project / test_file).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        if not text or any(word.search(text) for word in words):
+            reached.add(test_file)
+            continue
+        if not test_file.endswith(".py"):
+            continue
+        closure = graph.closure([test_file, *conftests_for(test_file, conftests)])
+        if readers & closure or any("*" in graph.edges(path) for path in closure):
+            reached.add(test_file)
+    return reached
+
+
+def _parse(target: Path) -> ast.Module | None:
+    try:
+        source = target.read_bytes()
+        if len(source) > MAX_FILE_BYTES:
+            return None
+        return ast.parse(source)
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return None

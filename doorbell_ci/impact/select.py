@@ -15,6 +15,12 @@ matches ``impact_full_run``, or unless it holds collected items itself: a test f
 with doctest or lint items (pytest-flake8, pytest-mypy read the text, not the code), whose own
 tests still run. ``no_code_change`` says so, one line per file, with the reasons.
 
+A module whose only change at module level is the value of constants (``NAME = <no call>``,
+``changes.compare_code``) is not counted as changed at module level: the tests that ran a function
+of it reading NAME (its body is a block), and the test files whose own text or import closure
+mentions NAME (``mentions_of``, ``imports.mentioning``), are selected instead of every importer.
+``constants`` says so, one line per file.
+
 Everything runs instead (``full_run_reason``) when a change is one coverage cannot see: a
 ``conftest.py``; a non-Python file not in the ignore list (configuration, data, fixtures,
 dependency pins, pyproject.toml, the doorbell-ci config); a Python file that is not a test file
@@ -53,6 +59,7 @@ class Selection:
     deselected: list[str] = field(default_factory=list)  # "suite::nodeid"
     ignored: list[str] = field(default_factory=list)  # changed paths that select nothing (docs)
     no_code_change: list[str] = field(default_factory=list)  # "src/x.py: comments/formatting only", per file
+    constants: list[str] = field(default_factory=list)  # "src/x.py: __version__", a constant-only module change
 
     @property
     def count(self) -> int:
@@ -126,13 +133,16 @@ def import_time_lines(impact: ImpactMap) -> dict[str, list[tuple[int, int]]]:
 def select_tests(impact: ImpactMap, changes: Changes, collected: Mapping[str, list[str]],
                  recent_failures: set[str], settings: SelectSettings,
                  importers_of: Callable[[set[str]], set[str]] | None = None,
-                 unlisted: Sequence[str] = ()) -> Selection:
+                 unlisted: Sequence[str] = (),
+                 mentions_of: Callable[[dict[str, set[str]]], set[str]] | None = None) -> Selection:
     """The tests to run for ``changes`` (see the module docstring); ``collected`` is suite -> node ids.
 
     ``unlisted`` names the suites whose tests could not be listed (they run whole, outside ``collected``).
 
     ``importers_of`` maps changed module paths to the test files that import them (``imports.py``);
     without it, a module-level change reaches only the tests that executed a line of the file.
+    ``mentions_of`` maps {module path: changed constant names} to the test files that may read them
+    (``imports.mentioning``); without it, a constant change counts as a module-level change.
     """
     test_files = {test_file_of(nodeid) for ids in collected.values() for nodeid in ids}
     ignore = DEFAULT_IGNORE + GENERATED + tuple(settings.ignore)
@@ -161,10 +171,22 @@ def select_tests(impact: ImpactMap, changes: Changes, collected: Mapping[str, li
         if changed.path.endswith(".py") and changed.blocks and not changed.whole \
                 and _overlap(_merged(at_import.get(changed.path, [])), changed.blocks):
             changed.blocks, changed.why_whole = WHOLE_FILE, "a changed function ran at import time"
+    constants: dict[str, set[str]] = {}
+    for changed in relevant:
+        if not changed.names or changed.whole or changed.path not in impact.files:
+            continue
+        if mentions_of is None or changed.path in test_files:  # its own doctest or lint items may read them
+            changed.blocks = WHOLE_FILE
+            changed.why_whole = "a module-level constant changed" + (
+                " in a file with its own tests" if mentions_of is not None else "")
+            continue
+        constants[changed.path] = set(changed.names)
     code = {changed.path: changed.blocks for changed in relevant if changed.blocks}
     module_level = {changed.path for changed in relevant if changed.path.endswith(".py") and not changed.same_code
                     and (changed.whole or changed.path not in impact.files)}
     importing = importers_of(module_level) if importers_of and module_level else set()
+    if constants and mentions_of is not None:
+        importing |= mentions_of(constants)
     selected: dict[str, list[str]] = {}
     reasons: dict[str, str] = {}
     deselected: list[str] = []
@@ -180,7 +202,8 @@ def select_tests(impact: ImpactMap, changes: Changes, collected: Mapping[str, li
                 deselected.append(key)
         selected[suite] = chosen
     return Selection(selected=selected, total=sum(len(ids) for ids in collected.values()), reasons=reasons,
-                     deselected=deselected, ignored=ignored, no_code_change=no_code_change)
+                     deselected=deselected, ignored=ignored, no_code_change=no_code_change,
+                     constants=[f"{path}: {', '.join(sorted(names))}" for path, names in sorted(constants.items())])
 
 
 def _reason(key: str, test_file: str, impact: ImpactMap, by_path: Mapping[str, ChangedFile],

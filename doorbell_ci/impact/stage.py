@@ -159,7 +159,8 @@ def _select(plan: Plan, environment: Any, config: Any, console: Any) -> ImpactSt
                                   ignore=(*config.impact_ignore, *_own_folders(config)))
         unlisted = [suite.name for suite in pytest_suites if suite.name not in collected]
         selection = select_tests(impact_map, found, collected, _recent_failures(config, collected, stage.notices),
-                                 settings, _importers(Path(config.project), found, collected), unlisted)
+                                 settings, _importers(Path(config.project), found, collected), unlisted,
+                                 _mentions(Path(config.project), found, collected))
     stage.selection = selection
     stage.impact = _document(mode, map_facts, selection, found)
     stage.notices.extend(stage.impact["notices"])  # the pipeline reports stage.notices
@@ -236,21 +237,37 @@ def _changes(project: Path, impact_map: ImpactMap, output_dir: Path | None = Non
 def _importers(project: Path, found: changes_.Changes, collected: dict[str, list[str]]) -> Any:
     """``importers_of`` for select_tests: the test files whose import closure reaches a changed module."""
     def importers_of(modules: set[str]) -> set[str]:
-        from doorbell_ci.impact import changes as changes_
         from doorbell_ci.impact.imports import importers
-        from doorbell_ci.impact.select import test_file_of
 
-        try:
-            listed = str(changes_.git(project, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
-                                      "--", "*.py"))
-        except changes_.GitError:
-            listed = ""
-        python_files = {path for path in listed.split("\0") if path}
-        python_files |= {changed.path for changed in found.files if changed.path.endswith(".py")}
-        test_files = {test_file_of(nodeid) for ids in collected.values() for nodeid in ids}
-        return importers(project, python_files, test_files, modules)
+        return importers(project, *_python_and_test_files(project, found, collected), modules)
 
     return importers_of
+
+
+def _mentions(project: Path, found: changes_.Changes, collected: dict[str, list[str]]) -> Any:
+    """``mentions_of`` for select_tests: the test files that may read a changed module-level constant."""
+    def mentions_of(constants: dict[str, set[str]]) -> set[str]:
+        from doorbell_ci.impact.imports import mentioning
+
+        return mentioning(project, *_python_and_test_files(project, found, collected), constants)
+
+    return mentions_of
+
+
+def _python_and_test_files(project: Path, found: changes_.Changes,
+                           collected: dict[str, list[str]]) -> tuple[set[str], set[str]]:
+    """The project's Python files (tracked, untracked, and deleted ones) and the collected test files."""
+    from doorbell_ci.impact import changes as changes_
+    from doorbell_ci.impact.select import test_file_of
+
+    try:
+        listed = str(changes_.git(project, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+                                  "--", "*.py"))
+    except changes_.GitError:
+        listed = ""
+    python_files = {path for path in listed.split("\0") if path}
+    python_files |= {changed.path for changed in found.files if changed.path.endswith(".py")}
+    return python_files, {test_file_of(nodeid) for ids in collected.values() for nodeid in ids}
 
 
 def _restrict(plan: Plan, selection: Selection) -> Plan:
@@ -317,6 +334,8 @@ def _document(mode: str, map_facts: dict[str, Any] | None, selection: Selection 
         "total": selection.total if selection else None,
         "reasons": selection.reason_counts() if selection else {},
         "no_code_change": list(selection.no_code_change[:MAX_CHANGED_LISTED]) if selection else [],
+        # "src/x.py: __version__": only module-level constants changed there; their readers ran, not every importer
+        "constants": list(selection.constants[:MAX_CHANGED_LISTED]) if selection else [],
         "deselected": list(selection.deselected) if selection else [],
         "missed": [],
         "recorded": None,

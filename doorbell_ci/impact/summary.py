@@ -69,6 +69,11 @@ def no_code_change(impact: dict[str, Any] | None) -> list[str]:
     return text_list(impact.get("no_code_change")) if isinstance(impact, dict) else []
 
 
+def constants(impact: dict[str, Any] | None) -> list[str]:
+    """Files whose only module-level change is constants' values: ``src/x.py: __version__`` (their readers ran)."""
+    return text_list(impact.get("constants")) if isinstance(impact, dict) else []
+
+
 def missed(impact: dict[str, Any] | None) -> list[str]:
     """Audit mode: the tests that failed in the full run and that the selection would have left out."""
     return text_list(impact.get("missed")) if isinstance(impact, dict) else []

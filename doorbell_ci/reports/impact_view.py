@@ -14,6 +14,7 @@ from typing import Any
 
 from doorbell_ci.impact.summary import (
     changed_files,
+    constants,
     missed,
     no_code_change,
     number,
@@ -55,6 +56,8 @@ def console_lines(impact: dict[str, Any] | None) -> list[str]:
         lines.append(("    why: ", why))
     if not impact.get("full_run_reason"):
         lines += [("    no code change: ", note) for note in no_code_change(impact)[:CONSOLE_FILES]]
+        lines += [("    constants only (their readers ran, not every importer): ", note)
+                  for note in constants(impact)[:CONSOLE_FILES]]
     _, deselected = _facts(impact)
     if deselected:
         verb = "would not have run" if impact.get("mode") == "audit" else "not run"
@@ -85,6 +88,7 @@ def view(impact: dict[str, Any] | None) -> dict[str, Any] | None:
         "changed_cut": max(0, len(files) - MAX_HTML_CHANGED),
         "reasons": reason_counts(impact),
         "no_code_change": no_code_change(impact)[:MAX_HTML_CHANGED],
+        "constants": constants(impact)[:MAX_HTML_CHANGED],
         "deselected": deselected[:MAX_HTML_DESELECTED],
         "deselected_count": count,
         "deselected_cut": max(0, count - MAX_HTML_DESELECTED),
@@ -122,6 +126,9 @@ def markdown_lines(impact: dict[str, Any] | None, max_rows: int = 20) -> list[st
     if shown["no_code_change"] and not shown["full_run_reason"]:
         parts += ["Text changed, code did not (these select no test): "
                   + "; ".join(md_inline(note, 300) for note in shown["no_code_change"][:max_rows]) + ".", ""]
+    if shown["constants"] and not shown["full_run_reason"]:
+        parts += ["Only constants changed at module level (the tests reading or naming them ran, not every "
+                  "importer): " + "; ".join(md_inline(note, 300) for note in shown["constants"][:max_rows]) + ".", ""]
     if shown["missed"]:
         parts += [f"**Missed by the selection ({len(shown['missed'])}):**", ""]
         parts += [f"- ❌ {md_code(test, 300)}" for test in shown["missed"][:max_rows]]

@@ -102,13 +102,14 @@ def test_the_same_code_in_another_text_has_no_block(tmp_path: Path, new: str) ->
 
 @pytest.mark.parametrize(("new", "why"), [
     (edited(('"""The module\'s docstring."""', '"""The module\'s new docstring."""')), "module docstring"),
-    (edited(('__version__ = "1.0"', '__version__ = "1.1"')), "__version__"),
-    (edited(("LIMIT = 10", "LIMIT = 11")), "a constant"),
+    # a changed constant's value alone is not the whole file (tests/unit/test_impact_constants.py); these are
+    (edited(('__version__ = "1.0"', '__version__ = "1.1"\nLIMIT2 = 1')), "an assignment added"),
+    (edited(("LIMIT = 10", "LIMIT = int('11')")), "a constant made by a call"),
     (edited(("    size = 3\n", "    size = 3\n    shape = 'cube'\n")), "a class attribute added"),
     (edited(("def add(a, b):", "def add(a, b=0):")), "a default value"),
     (edited(("class Box:", "class Box(object):")), "a base class"),
     (edited(("def add(a, b):\n", "def add(a, b):\n    pass\n\n\ndef add(a, b):\n")), "a function added"),
-], ids=["module-docstring", "version", "constant", "class-attribute", "default", "base", "added-def"])
+], ids=["module-docstring", "added-assignment", "call", "class-attribute", "default", "base", "added-def"])
 def test_a_code_change_at_module_or_class_level_is_still_the_whole_file(tmp_path: Path, new: str,
                                                                        why: str) -> None:
     changed = changed_after(tmp_path, new)
@@ -214,6 +215,6 @@ def test_impact_full_run_still_wins_over_the_same_code() -> None:
     assert selection.full_run_reason == "src/mod.py changed (impact_full_run)"
 
 
-def test_a_version_bump_still_selects_every_importer() -> None:
+def test_a_module_level_code_change_still_selects_every_importer() -> None:
     selection = select(ChangedFile("src/mod.py", "modified", ((3, 3),), WHOLE_FILE, why_whole="line 3"))
     assert selection.count == 2 and selection.no_code_change == []
