@@ -97,6 +97,8 @@ def test_a_benchmark_near_the_line_gets_more_samples_within_the_budget(tmp_path:
     rows = {row["name"].rsplit("::", 1)[-1]: row for row in section["benchmarks"]}
     adaptive = section["adaptive"]
     near, far = rows["test_near"], rows["test_far"]
+    print({**adaptive, "near": {k: v for k, v in (near.get("adaptive") or {}).items() if k != "pooled"},
+           "verdict": near["verdict"]})  # the figures docs/PERFORMANCE.md quotes
 
     shown = {k: v for k, v in near.items() if not k.endswith("samples") and k != "trend"}
     assert adaptive["benchmarks"] == [names["test_near"]], (adaptive, notices, shown)
