@@ -107,6 +107,7 @@ class Config:
     perf_base: str | None = None
     baseline_dir: Path = Path("baselines")
     perf_metric: str = "wall"
+    perf_adaptive_budget: float = 0.0  # seconds; 0 = no adaptive second look
     reruns: int = 0  # --- failure analysis, flaky reruns, sharding (options.py) ---
     flaky_fails: bool = False
     against: Path | None = None

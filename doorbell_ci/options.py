@@ -119,6 +119,19 @@ def parse_seconds(raw: Any) -> float | None:
     return value
 
 
+def parse_budget(raw: Any) -> float:
+    """Seconds a step may add to the run: 0 (off) to 24 hours."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise ValueError(f"expected a number of seconds, got {shown(raw)}")
+    try:
+        value = float(raw) if str(raw).strip() else 0.0
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"expected a number of seconds, got {shown(raw)}") from None
+    if not 0 <= value <= MAX_TIMEOUT_SECONDS:  # also NaN, inf
+        raise ValueError(f"must be between 0 (off) and {MAX_TIMEOUT_SECONDS:g} seconds, got {shown(raw)}")
+    return value
+
+
 def parse_percent(raw: Any) -> float | None:
     if raw is None or (isinstance(raw, str) and raw.strip() == ""):
         return None
@@ -372,6 +385,11 @@ OPTIONS: tuple[Option, ...] = (
            "steadier on a shared or overloaded machine) or instructions (instructions per call counted under "
            "Valgrind: independent of load and clock, gates 1% changes; needs valgrind).",
            choice("wall", "cpu", "instructions"), "wall", flag="--perf-metric", metavar="wall|cpu|instructions"),
+    Option("perf_adaptive_budget", "History mode, wall or CPU time: seconds the run may spend measuring again "
+           "the benchmarks close to the regression line (not decided, slower by at least half the threshold, "
+           "p < 0.05), for a second look on the pooled samples held to p < 0.01 (Holm); 0 turns it off. The first "
+           "look is unchanged, so the false-alarm rate is at most 0.05 + 0.01 (docs/PERFORMANCE.md, Adaptive samples).",
+           parse_budget, 0.0, flag="--perf-adaptive-budget", metavar="SECONDS"),
     Option("baseline_dir", "Folder of baseline files for history mode (relative paths are under the project).",
            parse_path, Path("baselines"), flag="--baseline-dir", metavar="DIR"),
     # --- failure analysis, flaky reruns, sharding ---

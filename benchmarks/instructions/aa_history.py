@@ -1,7 +1,7 @@
 """A/A of ``--perf-metric instructions`` in history mode: independent comparisons, each from a fresh process.
 
-    nice -n 5 python benchmarks/instructions/aa_history.py --comparisons 100
-    python benchmarks/instructions/aa_history.py --analyse-only
+    nice -n 19 python benchmarks/instructions/aa_history.py --comparisons 100
+    python benchmarks/instructions/aa_history.py --analyse-only --also benchmarks/instructions/aa_history_1.json
 
 Runs ``comparisons + K`` fresh processes one after another, each counting two small benchmarks
 (``sum(range(2000))``, the one whose count the heap layout moved by 2.1%, and sorting 300 strings)
@@ -16,6 +16,9 @@ with counts, ``stats.classify`` with Holm over the suite, 1% gate, K = 5): proce
 K processes before it, the sliding window a default branch's history is. Every current process is
 fresh and used once; the histories overlap as they do in CI. A flagged benchmark is counted as a
 false alarm before the confirmation re-measurement (which would only remove alarms).
+
+``--also`` counts another series (an earlier run of this script: ``aa_history_1.json``, 36 processes
+stopped early) with this one: comparisons stay inside each series, so no process is the head of two.
 """
 
 from __future__ import annotations
@@ -91,6 +94,21 @@ def collect(processes: int, results: Path) -> dict[str, Any]:
     return data  # load_after is missing from a run that was cut short
 
 
+def analyse_series(series: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several independent series (separate runs of this script): comparisons are made inside each one
+    (its own sliding history), so no process is the head of two comparisons; the counts add up."""
+    parts = [analyse(data) for data in series]
+    total = {"comparisons": sum(p["comparisons"] for p in parts), "false_alarms": sum(p["false_alarms"] for p in parts),
+             "largest_ratio": max(p["largest_ratio"] for p in parts),
+             "smallest_p_slower": min(p["smallest_p_slower"] for p in parts),
+             "processes": sum(p["processes"] for p in parts),
+             "comparisons_with_a_noisy_benchmark": sum(p["comparisons_with_a_noisy_benchmark"] for p in parts),
+             "gate": parts[0]["gate"], "history_k": K,
+             "load_range": [min(min(p["load_per_process"]) for p in parts),
+                            max(max(p["load_per_process"]) for p in parts)]}
+    return {**total, "series": parts}
+
+
 def analyse(data: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
@@ -100,6 +118,7 @@ def analyse(data: dict[str, Any]) -> dict[str, Any]:
     names = sorted(runs[0]["figures"])
     medians = np.array([[run["figures"][n]["median"] for n in names] for run in runs], dtype=float)
     comparisons, alarms, flagged_benchmarks, noisy_seen = 0, 0, {n: 0 for n in names}, 0
+    largest_ratio, smallest_p = 0.0, 1.0  # how close the closest comparison came to an alarm
     for current in range(K, len(runs)):
         matrix = medians[current - K:current]
         p_slower, p_faster, ratio, _, _ = compare._history_test(matrix, medians[current], counted=True)
@@ -109,6 +128,7 @@ def analyse(data: dict[str, Any]) -> dict[str, Any]:
         codes = stats.classify(p_slower, p_faster, ratio, noisy, np.ones(len(names), bool),
                                stats.INSTRUCTION_THRESHOLD)
         comparisons += 1
+        largest_ratio, smallest_p = max(largest_ratio, float(ratio.max())), min(smallest_p, float(p_slower.min()))
         noisy_seen += int(noisy.any())
         if any(c == stats.REGRESSION for c in codes):
             alarms += 1
@@ -119,6 +139,7 @@ def analyse(data: dict[str, Any]) -> dict[str, Any]:
                   "cv": float(medians[:, i].std(ddof=1) / medians[:, i].mean())} for i, n in enumerate(names)}
     return {"comparisons": comparisons, "false_alarms": alarms, "false_alarms_per_benchmark": flagged_benchmarks,
             "comparisons_with_a_noisy_benchmark": noisy_seen, "gate": stats.INSTRUCTION_THRESHOLD, "history_k": K,
+            "largest_ratio": largest_ratio, "smallest_p_slower": smallest_p,
             "processes": len(runs), "spread_between_processes": spread,
             "cpu_seconds_per_process": statistics.mean(r["cpu_seconds"] for r in runs),
             "load_per_process": [r["load"] for r in runs], "started": data.get("started"),
@@ -131,6 +152,8 @@ def main() -> int:
     parser.add_argument("--child", type=int, default=None)
     parser.add_argument("--analyse-only", action="store_true")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--also", type=Path, action="append", default=[],
+                        help="results of another, independent series to count with this one (analysis only)")
     args = parser.parse_args()
     if args.child is not None:
         print(json.dumps(child(args.child)))
@@ -140,6 +163,13 @@ def main() -> int:
     else:
         data = collect(args.comparisons + K, args.results)
         args.results.write_text(json.dumps({"data": data}, indent=1))  # kept even if the analysis fails
+    if args.also:
+        others = [json.loads(path.read_text())["data"] for path in args.also]
+        analysis = analyse_series([*others, data])
+        args.results.write_text(json.dumps({"analysis": analysis, "data": data,
+                                            "other_series": [str(path) for path in args.also]}, indent=1))
+        print(json.dumps({k: v for k, v in analysis.items() if k != "series"}, indent=1))
+        return 0
     analysis = analyse(data)
     args.results.write_text(json.dumps({"analysis": analysis, "data": data}, indent=1))
     print(json.dumps({k: v for k, v in analysis.items() if k != "load_per_process"}, indent=1))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -521,6 +522,10 @@ def _history(config: Config, output_dir: Path, measured: Measured, suite_args: d
     gateable = jobs >= stats.MIN_GATING_HISTORY
     codes = stats.classify(p_slower, p_faster, ratio, noisy, gateable, threshold)
     p_holm = stats.holm(np.where(~noisy & gateable, p_slower, np.nan))
+    second: dict[str, dict[str, Any]] = {}
+    if config.perf_adaptive_budget > 0 and not counted:  # counts need no more samples (docs/PERFORMANCE.md)
+        first = FirstLook(names, matrix, current, codes, p_slower, ratio, bounds[..., 1], noisy, gateable)
+        second = _adaptive(config, output_dir, measured, first, threshold, environ, section, notices)
     section["suite_shift"] = None if counted else float(np.exp(shift))
     section["suite_normalised"] = not counted and len(names) >= stats.SUITE_NORMALISE_MIN
     candidates = [n for n, c in zip(names, codes, strict=True) if c == stats.REGRESSION]
@@ -543,6 +548,8 @@ def _history(config: Config, output_dir: Path, measured: Measured, suite_args: d
                              f"{stats.MIN_GATING_HISTORY} needed to gate")
         if name in candidates:
             _confirm_history(row, name, index, matrix, current, again, threshold, counted)
+        if name in second:
+            _apply_second_look(row, second[name], threshold)
         last_peak = next((e.peak_memory[name] for e in reversed(history) if name in e.peak_memory), None)
         row["memory"] = _memory([last_peak] if last_peak else [], measured.records[name].peak_memory)
         rows[name] = row
@@ -580,17 +587,136 @@ def _confirm_history(row: dict[str, Any], name: str, index: int, matrix: np.ndar
 
 
 def _remeasure_head(config: Config, output_dir: Path, measured: Measured, names: list[str],
-                    environ: dict[str, str], notices: list[str]) -> dict[str, BenchmarkRecord]:
-    """History mode's confirmation: the flagged benchmarks alone, in one fresh process of the head."""
+                    environ: dict[str, str], notices: list[str], folder: str = "confirm", timeout: float = 1800.0,
+                    what: str = "confirmation re-measurement") -> dict[str, BenchmarkRecord]:
+    """History mode's confirmation: the flagged benchmarks alone, in one fresh process of the head.
+
+    Also the adaptive second look's extra samples (``folder`` per process, ``timeout`` what is left
+    of its budget).
+    """
     head = paired.Side("head", "HEAD", config.project)
-    work = output_dir / PERF_FOLDER / "confirm"
+    work = output_dir / PERF_FOLDER / folder
     work.mkdir(parents=True, exist_ok=True)
     selection = _selection([measured.records[n].nodeid for n in names])
     samples = len(next(iter(measured.records[n].wall for n in names), [])) or 20  # as many as the first time
-    records, problem = paired.run_side(head, selection, work / "head.json", samples, work / "head.log", 1800.0,
+    records, problem = paired.run_side(head, selection, work / "head.json", samples, work / "head.log", timeout,
                                        environ, inject_slowdown=True)
     if problem:
-        notices.append(f"performance: confirmation re-measurement failed: {problem}")
+        notices.append(f"performance: {what} failed: {problem}")
     pool = {record.name: record for record in records}
     _use_metric(pool, config.perf_metric)
     return pool
+
+
+# --- history mode's adaptive second look (--perf-adaptive-budget) ------------------------------------
+
+MAX_ADAPTIVE_PROCESSES = 8  # extra processes at most, whatever the budget (8 x 20 samples: the gain has flattened)
+ADAPTIVE_OVERHEAD = 1.5  # a process's time over its samples' (start-up, warm-up, calibration), until one is measured
+
+
+@dataclass
+class FirstLook:
+    """History mode's first look at one suite, per benchmark (arrays in ``names`` order)."""
+
+    names: list[str]
+    matrix: np.ndarray  # earlier jobs x benchmarks
+    current: np.ndarray  # this job's medians
+    codes: np.ndarray
+    p_slower: np.ndarray
+    ratio: np.ndarray
+    upper: np.ndarray  # upper 95% bound of the ratio
+    noisy: np.ndarray
+    gateable: np.ndarray
+
+
+def _adaptive(config: Config, output_dir: Path, measured: Measured, first: FirstLook, threshold: float,
+              environ: dict[str, str], section: dict[str, Any], notices: list[str]) -> dict[str, dict[str, Any]]:
+    """More samples of the benchmarks close to the line, within the time budget, and the second look.
+
+    ``stats.near_the_line`` picks the benchmarks the first look left undecided; their tests run again
+    in fresh processes of the head (the confirmation's mechanism) while the next process is expected
+    to fit in the budget; the first look's own test on the pooled median then decides, held to
+    ``ADAPTIVE_ALPHA`` by ``stats.second_look`` (docs/PERFORMANCE.md, "Adaptive samples", has the
+    simulation behind the choice). Returns, per resampled benchmark, what its row shows.
+    """
+    budget = float(config.perf_adaptive_budget)
+    names, current, p_slower, ratio = first.names, first.current, first.p_slower, first.ratio
+    near = stats.near_the_line(first.codes, p_slower, ratio, first.upper, first.noisy, first.gateable, threshold)
+    chosen = [n for n, flag in zip(names, near, strict=True) if flag]
+    record = {"budget_seconds": budget, "seconds": 0.0, "processes": 0, "benchmarks": chosen,
+              "first_alpha": stats.FAMILY_ALPHA, "second_alpha": stats.ADAPTIVE_ALPHA,
+              "stopped": "no benchmark close to the line" if not chosen else ""}
+    section["adaptive"] = record
+    if not chosen:
+        return {}
+    extra: dict[str, list[list[float]]] = {n: [] for n in chosen}
+    expected = ADAPTIVE_OVERHEAD * sum(len(measured.records[n].wall) * statistics.median(measured.records[n].wall)
+                                       * max(1, measured.records[n].loops) for n in chosen)
+    start = time.monotonic()
+    while True:
+        left = budget - (time.monotonic() - start)
+        if record["processes"] >= MAX_ADAPTIVE_PROCESSES:
+            record["stopped"] = f"{MAX_ADAPTIVE_PROCESSES} extra processes (the most taken)"
+            break
+        if expected > left:
+            record["stopped"] = (f"the next process (~{expected:.1f} s) would not fit in the {left:.1f} s "
+                                 "left of the budget")
+            break
+        began = time.monotonic()
+        pool = _remeasure_head(config, output_dir, measured, chosen, environ, notices,
+                               folder=f"adaptive/{record['processes']:02d}", timeout=max(1.0, left),
+                               what="adaptive re-measurement")
+        expected = time.monotonic() - began  # the next one will take about as long as this one
+        if not any(pool.get(n) and pool[n].wall for n in chosen):
+            record["stopped"] = "a re-measurement measured nothing (see the notices)"
+            break
+        record["processes"] += 1
+        for n in chosen:
+            if pool.get(n) and pool[n].wall:
+                extra[n].append(list(pool[n].wall))
+    record["seconds"] = round(time.monotonic() - start, 3)
+    notices.append(f"performance: {len(chosen)} benchmark(s) close to the line measured again in "
+                   f"{record['processes']} extra process(es), {record['seconds']:.1f} s of the {budget:g} s budget "
+                   f"(stopped: {record['stopped']})")
+    resampled = np.array([bool(extra.get(n)) for n in names])
+    if not resampled.any():
+        return {}
+    pooled = {n: measured.records[n].wall + [v for process in extra[n] for v in process]
+              for n in names if extra.get(n)}
+    second_current = np.array([statistics.median(pooled[n]) if n in pooled else current[i]
+                               for i, n in enumerate(names)])
+    p_second, _, ratio_second, _, _ = _history_test(first.matrix, second_current)
+    in_family = ~first.noisy & first.gateable
+    regression = stats.second_look(p_second, ratio_second, resampled, in_family, threshold)
+    results = {}
+    for index, n in enumerate(names):
+        if not resampled[index]:
+            continue
+        results[n] = {"extra_samples": len(pooled[n]) - len(measured.records[n].wall),
+                      "extra_processes": len(extra[n]), "seconds": record["seconds"], "samples": len(pooled[n]),
+                      "first_look": {"p_value": float(p_slower[index]), "ratio": float(ratio[index])},
+                      "p_value": float(p_second[index]), "ratio": float(ratio_second[index]),
+                      "regression": bool(regression[index]), "pooled": pooled[n]}
+    return results
+
+
+def _apply_second_look(row: dict[str, Any], second: dict[str, Any], threshold: float) -> None:
+    """The row of a resampled benchmark shows the pooled samples and the second look's verdict."""
+    pooled = second.pop("pooled")
+    row["head_samples"] = pooled
+    row["head_median"] = statistics.median(pooled)
+    row["ratio"], row["p_value"] = second["ratio"], second["p_value"]
+    row["p_holm"] = None  # the second look's Holm runs at its own level over the whole family
+    row["base_median"] = row["head_median"] / second["ratio"] if second["ratio"] > 0 else None
+    row["adaptive"] = second
+    if second["regression"]:
+        row["verdict"] = stats.Verdict.REGRESSION.value
+        row["reason"] = (f"close to the line at first (ratio {second['first_look']['ratio']:.3f}, "
+                         f"p {second['first_look']['p_value']:.3f}); regression on {second['samples']} samples")
+        row["confirmation"] = {"confirmed": True, "by": "adaptive samples from fresh processes",
+                               "p_value": second["p_value"], "ratio": second["ratio"]}
+        return
+    possible = second["p_value"] < stats.POSSIBLE_ALPHA and second["ratio"] >= 1 + threshold
+    row["verdict"] = (stats.Verdict.POSSIBLE_REGRESSION if possible else stats.Verdict.UNCHANGED).value
+    row["reason"] = (f"close to the line at first; {second['extra_samples']} more samples did not show a "
+                     "regression at the second look's level")

@@ -39,6 +39,10 @@ INSTRUCTION_THRESHOLD = 0.01  # default minimum effect for instruction counts (t
 UNSTABLE_CV = 0.0025  # an instruction count that varies more than this (a quarter of the 1% gate) is not gated
 INSTRUCTION_NOISE_FLOOR = 0.0005  # relative sd per process assumed at least (measured: 0.005-0.05%)
 WAITING_SHARE = 0.5  # CPU/wall below half of the run's most CPU-bound benchmark: it waits (sleep, I/O, locks)
+# History mode's adaptive second look (compare._adaptive): the first look keeps its 0.05, the second look
+# on the pooled samples is held to 0.01, so the two together cannot exceed 0.06 (union bound).
+ADAPTIVE_ALPHA = 0.01
+NEAR_P = 0.05  # uncorrected p below this and half the minimum effect: "close to the line", worth more samples
 _MAD_TO_SIGMA = 1.4826
 _MAD_RELATIVE_SE = 1.166  # standard error of a MAD-based sigma, relative, times sqrt(n)
 
@@ -212,7 +216,7 @@ def history_test(history_logs: ArrayLike, current_logs: ArrayLike,
 
 
 def classify(p_slower: ArrayLike, p_faster: ArrayLike, ratio: ArrayLike, noisy: ArrayLike,
-             gateable: ArrayLike, threshold: float) -> NDArray[np.int_]:
+             gateable: ArrayLike, threshold: float, family_alpha: float = FAMILY_ALPHA) -> NDArray[np.int_]:
     """Verdict codes for one suite (last axis = benchmarks), before confirmation.
 
     Holm runs over the gated benchmarks only (not noisy, enough samples or history). A Holm-significant
@@ -233,11 +237,47 @@ def classify(p_slower: ArrayLike, p_faster: ArrayLike, ratio: ArrayLike, noisy: 
     codes = np.full(ratio.shape, UNCHANGED)
     possible = has_baseline & ~noisy & big_slowdown & (p_slower < POSSIBLE_ALPHA)
     codes = np.where(possible, POSSIBLE, codes)
-    codes = np.where(in_family & big_slowdown & (slower_holm < FAMILY_ALPHA), REGRESSION, codes)
+    codes = np.where(in_family & big_slowdown & (slower_holm < family_alpha), REGRESSION, codes)
     codes = np.where(in_family & big_speedup & (faster_holm < FAMILY_ALPHA), IMPROVEMENT, codes)
     codes = np.where(noisy & has_baseline, NOISY, codes)
     codes = np.where(~has_baseline, NO_BASELINE, codes)
     return codes
+
+
+def near_the_line(codes: ArrayLike, p_slower: ArrayLike, ratio: ArrayLike, upper: ArrayLike, noisy: ArrayLike,
+                  gateable: ArrayLike, threshold: float) -> NDArray[np.bool_]:
+    """Benchmarks the first look could not decide but more samples might: slower by at least half the
+    minimum effect, suggestive (uncorrected p < ``NEAR_P``), with the upper 95% bound of the ratio
+    (``upper``) at or above the minimum effect, not a candidate already, not noisy, gated.
+
+    A benchmark far below the line gains nothing from more samples, nor does one shown to be slower
+    by less than the minimum effect (its upper bound is under it); one already flagged is confirmed
+    the usual way; a noisy one is not gated at all, however many samples it gets.
+    """
+    codes = np.asarray(codes)
+    return np.asarray((codes != REGRESSION) & (codes != NO_BASELINE) & ~np.asarray(noisy, dtype=bool)
+                      & np.asarray(gateable, dtype=bool) & (np.asarray(ratio) >= 1 + threshold / 2)
+                      & (np.asarray(upper) >= 1 + threshold) & (np.asarray(p_slower) < NEAR_P))
+
+
+def second_look(p_second: ArrayLike, ratio_second: ArrayLike, resampled: ArrayLike,
+                in_family: ArrayLike, threshold: float) -> NDArray[np.bool_]:
+    """Which resampled benchmarks are regressions at the second look, on the pooled samples.
+
+    ``p_second`` is the first look's own test (:func:`history_test`) on the pooled median: the pooled
+    median varies less than the earlier jobs' medians it is compared with, so that p-value is valid
+    (conservative). Holm at ``ADAPTIVE_ALPHA`` runs over the *whole* gated family, the benchmarks not
+    resampled entering with p = 1: which benchmarks were resampled depends on the data, and a family
+    made only of them would be chosen after looking; p = 1 is a valid p-value, so Holm's guarantee
+    holds. The first look at ``FAMILY_ALPHA`` and this one at ``ADAPTIVE_ALPHA`` together stay within
+    their sum (union bound), whatever the correlation between the looks.
+    """
+    resampled = np.asarray(resampled, dtype=bool)
+    in_family = np.asarray(in_family, dtype=bool)
+    second = np.where(in_family, np.where(resampled, np.asarray(p_second, dtype=float), 1.0), np.nan)
+    adjusted = holm(second)
+    return np.asarray(resampled & in_family & (adjusted < ADAPTIVE_ALPHA)
+                      & (np.asarray(ratio_second) >= 1 + threshold))
 
 
 def confirmed(p_slower_again: ArrayLike, ratio_again: ArrayLike, threshold: float) -> NDArray[np.bool_]:

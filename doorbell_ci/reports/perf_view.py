@@ -109,6 +109,12 @@ def markdown_lines(performance: dict[str, Any] | None, limit_rows: int = 40) -> 
     if shift:
         how = "divided out" if performance.get("suite_normalised") else "not divided out: fewer than 10 benchmarks"
         parts += [f"Suite-wide speed shift of this job against the history: {shift:.3f}× ({how}).", ""]
+    adaptive = performance.get("adaptive") or {}
+    if adaptive.get("benchmarks"):
+        parts += [f"Adaptive samples: {len(adaptive['benchmarks'])} benchmark(s) close to the line measured again in "
+                  f"{adaptive.get('processes', 0)} extra process(es), {adaptive.get('seconds', 0):.1f} s of the "
+                  f"{adaptive.get('budget_seconds', 0):g} s budget; decided at p < {adaptive.get('second_alpha')} "
+                  f"(Holm) on the pooled samples, the first look at {adaptive.get('first_alpha')}.", ""]
     baseline = performance.get("baseline") or {}
     if baseline.get("reason"):
         parts += [f"No baseline: {md_inline(str(baseline['reason']), 500)}", ""]
@@ -122,6 +128,9 @@ def markdown_lines(performance: dict[str, Any] | None, limit_rows: int = 40) -> 
         name = md_cell_code(str(row.get("name", "")), 200)  # a benchmark's name comes from the tests
         verdict = row.get("verdict", "")
         memory = row.get("memory") or {}
+        extra = (row.get("adaptive") or {}).get("extra_samples")
+        if extra:
+            verdict += f" (+{extra} samples)"
         if memory.get("verdict") == "regression":
             verdict += f" (peak memory {memory['head_bytes'] / 2**20:.1f} MiB vs {memory['base_bytes'] / 2**20:.1f})"
         base, head = human_value(row.get("base_median"), metric), human_value(row.get("head_median"), metric)

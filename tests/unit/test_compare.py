@@ -161,3 +161,45 @@ def test_mode_and_threshold_defaults_per_runner(tmp_path: Path) -> None:
     assert compare.resolve_threshold(config, hosted_pr) == 0.05
     assert compare.resolve_threshold(config, {"RUNNER_ENVIRONMENT": "self-hosted"}) == 0.03
     assert compare.resolve_threshold(replace(config, regression_threshold=8.0), {}) == pytest.approx(0.08)
+
+
+NEAR = 0.0110
+
+
+def _write_spread_history(directory: Path, runs: int = 20, spread: float = 0.04, seed: int = 2) -> None:
+    """Earlier jobs whose medians differ by ``spread`` per benchmark: a history that cannot resolve a few percent."""
+    rng = np.random.default_rng(seed)
+    key = baselines.platform_key(PLATFORM)
+    for run in range(runs):
+        medians = {name: 0.010 * float(np.exp(rng.normal(0, spread))) for name in NAMES}
+        benchmarks = {name: {"wall": list(median * np.exp(rng.normal(0, 0.01, 20))), "cpu": [], "metrics": {},
+                             "peak_memory": []} for name, median in medians.items()}
+        baselines.update(directory, key, benchmarks, commit=f"c{run}", run_id=str(run))
+
+
+def test_adaptive_budget_too_small_for_one_process_starts_none_and_keeps_the_first_look(tmp_path: Path) -> None:
+    config = _config(tmp_path, perf_mode="history", regression_threshold=3.0, perf_adaptive_budget=0.01)
+    _write_spread_history(config.project / "baselines")
+    current = {name: 0.010 for name in NAMES}
+    current[NAMES[0]] = NEAR  # slower, close to the line, not decided against a 4% spread
+    _write_samples(tmp_path / "out", current)
+    section, notices = compare.compare(config, tmp_path / "out", PLATFORM, {}, environ={})
+    rows = _by_name(section)
+    adaptive = section["adaptive"]
+    assert adaptive["benchmarks"] == [NAMES[0]]
+    assert adaptive["processes"] == 0 and "would not fit" in adaptive["stopped"]
+    assert not (tmp_path / "out" / "perf" / "adaptive").exists()  # no process was started
+    assert "adaptive" not in rows[NAMES[0]] and len(rows[NAMES[0]]["head_samples"]) == 20
+    assert 0.05 / 12 < rows[NAMES[0]]["p_value"] < 0.05 and rows[NAMES[0]]["verdict"] != "regression"
+    assert any("0 extra process(es)" in notice for notice in notices)
+
+
+def test_without_an_adaptive_budget_nothing_is_measured_again(tmp_path: Path) -> None:
+    config = _config(tmp_path, perf_mode="history", regression_threshold=3.0)
+    assert config.perf_adaptive_budget == 0
+    _write_spread_history(config.project / "baselines")
+    current = {name: 0.010 for name in NAMES}
+    current[NAMES[0]] = NEAR
+    _write_samples(tmp_path / "out", current)
+    section, _ = compare.compare(config, tmp_path / "out", PLATFORM, {}, environ={})
+    assert "adaptive" not in section and "adaptive" not in _by_name(section)[NAMES[0]]

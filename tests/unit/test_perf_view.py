@@ -68,3 +68,25 @@ def test_instruction_counts_are_shown_in_their_unit_beside_the_wall_time() -> No
     assert any("throttled" in line and "do not depend on the clock" in line for line in lines)
     plot = perf_view.samples_plot({"base_samples": [100.0], "head_samples": [103.0]}, "instructions")
     assert plot["low"] == "100 instr" and plot["high"] == "103 instr"
+
+
+def test_adaptive_samples_are_summarised_and_marked_on_their_row() -> None:
+    performance = {
+        "mode": "history", "counts": {"regression": 1, "unchanged": 1},
+        "adaptive": {"benchmarks": ["near"], "processes": 3, "seconds": 41.25, "budget_seconds": 60.0,
+                     "first_alpha": 0.05, "second_alpha": 0.01},
+        "benchmarks": [
+            {"name": "near", "verdict": "regression", "ratio": 1.09, "p_value": 1e-4, "base_median": 0.01,
+             "head_median": 0.0109, "adaptive": {"extra_samples": 60, "seconds": 41.25}},
+            {"name": "far", "verdict": "unchanged", "ratio": 1.0, "p_value": 0.5, "base_median": 0.01,
+             "head_median": 0.01},
+        ],
+    }
+    lines = perf_view.markdown_lines(performance)
+    assert ("Adaptive samples: 1 benchmark(s) close to the line measured again in 3 extra process(es), 41.2 s of "
+            "the 60 s budget; decided at p < 0.01 (Holm) on the pooled samples, the first look at 0.05.") in lines
+    near = next(line for line in lines if "`near`" in line)
+    far = next(line for line in lines if "`far`" in line)
+    assert "+60 samples" in near.replace("\\", "") and "samples" not in far
+    performance["adaptive"]["benchmarks"] = []  # nothing close to the line: no sentence
+    assert not any(line.startswith("Adaptive samples") for line in perf_view.markdown_lines(performance))

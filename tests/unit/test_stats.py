@@ -152,3 +152,46 @@ def test_paired_timings_take_the_process_as_the_unit() -> None:
     head = [1.10 * np.exp(rng.normal(0, 0.01)) for _ in range(4)]
     assert stats.process_test(base, head)[0] < 0.001
     assert math.isnan(stats.process_test(base[:2], head[:2])[0])  # too few processes: the caller falls back
+
+
+# --- history mode's adaptive second look ------------------------------------------------------------
+
+
+def test_second_look_is_holm_over_the_whole_gated_family() -> None:
+    in_family = np.ones(10, dtype=bool)
+    resampled = np.zeros(10, dtype=bool)
+    resampled[0] = True
+    ratio = np.full(10, 1.08)
+    p_second = np.full(10, 1e-9)  # the benchmarks not resampled must not count, however small their p
+    p_second[0] = 0.0015  # x 10 (the family) = 0.015: not below 0.01
+    assert not stats.second_look(p_second, ratio, resampled, in_family, 0.03).any()
+    p_second[0] = 0.0009  # x 10 = 0.009
+    assert stats.second_look(p_second, ratio, resampled, in_family, 0.03).tolist() == [True] + [False] * 9
+    ratio[0] = 1.02  # significant, but under the 3% minimum effect
+    assert not stats.second_look(p_second, ratio, resampled, in_family, 0.03).any()
+
+
+def test_near_the_line_is_undecided_suggestive_and_at_least_half_the_threshold() -> None:
+    codes = np.array([stats.UNCHANGED, stats.POSSIBLE, stats.REGRESSION, stats.UNCHANGED, stats.UNCHANGED,
+                      stats.NOISY, stats.UNCHANGED])
+    p_slower = np.array([0.03, 0.004, 1e-6, 0.2, 0.03, 0.01, 0.03])
+    ratio = np.array([1.04, 1.08, 1.20, 1.04, 1.01, 1.06, 1.04, 1.02])
+    upper = np.array([1.12, 1.15, 1.30, 1.10, 1.05, 1.20, 1.12, 1.025])
+    codes = np.append(codes, stats.UNCHANGED)
+    p_slower = np.append(p_slower, 1e-6)
+    noisy = codes == stats.NOISY
+    gateable = np.array([True] * 6 + [False, True])
+    near = stats.near_the_line(codes, p_slower, ratio, upper, noisy, gateable, 0.03)
+    # undecided and close; possible regression; already a candidate; p too big; under 1.5%; noisy; too little
+    # history; surely slower, but surely by less than the 3% (its upper bound is under it)
+    assert near.tolist() == [True, True, False, False, False, False, False, False]
+
+
+def test_the_first_look_spends_less_alpha_when_a_second_may_follow() -> None:
+    p_slower = np.array([0.0045] + [0.5] * 9)  # Holm: x 10 = 0.045
+    ratio = np.array([1.10] + [1.0] * 9)
+    noisy, gateable = np.zeros(10, dtype=bool), np.ones(10, dtype=bool)
+    at_05 = stats.classify(p_slower, 1 - p_slower, ratio, noisy, gateable, 0.03)
+    at_04 = stats.classify(p_slower, 1 - p_slower, ratio, noisy, gateable, 0.03,
+                           family_alpha=stats.FAMILY_ALPHA - stats.ADAPTIVE_ALPHA)
+    assert at_05[0] == stats.REGRESSION and at_04[0] == stats.POSSIBLE
