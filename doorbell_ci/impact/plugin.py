@@ -1,11 +1,22 @@
 """A pytest plugin, loaded with ``-p doorbell_ci.impact.plugin`` while the impact map is recorded.
 
-It names coverage.py's dynamic context after the test that is running, once per test (pytest-cov's
-``--cov-context=test`` switches at setup, call and teardown; the phases are of no use to the map).
-The cost is the same either way: on 2,000 one-line tests both took about 1.4x the CPU of plain
-coverage, almost all of it coverage.py writing each test's lines to its SQLite file when the
-context switches (it reconnects for every write). Naming the contexts here keeps their form ours,
-whatever pytest-cov does, and lets the shared fixtures below have contexts of their own.
+At every test boundary it takes the lines the test executed from coverage.py's in-memory data
+(:class:`LineRecorder`) and writes them to ``<file>.<workerid>.lines``, one JSON line per stretch
+of one test (or shared fixture, or "" for what runs outside any test); ``record`` reads them back.
+Why not coverage's dynamic contexts, which this plugin used first: a context switch makes coverage
+write the lines gathered so far to its SQLite file, reconnecting for every write, and on a suite of
+hundreds of tiny tests (python-humanize/humanize, 784 tests) that write was most of the cost of
+recording (docs/IMPACT.md "Recording cost"). Taking the lines from memory costs a set copy per
+measured file a test touched, and the project's own coverage data is left exactly as it would be
+without recording: the lines are handed back to coverage before it writes, under the project's
+own contexts if it has any.
+
+That needs coverage.py's collector internals (``Coverage._collector``, its ``data`` sets and
+``flush_data``), so :func:`recorder_problem` checks them and the coverage version first; when
+anything is not as expected (another coverage major version, the ``sysmon`` core, which stops
+reporting a line once seen), or ``DOORBELL_CI_IMPACT_RECORDER=contexts`` is set, the plugin names
+coverage's dynamic context after the running test instead, as before (``record`` reads the contexts
+from the coverage data then). Both ways give the same map (tests/integration/test_impact_recorder.py).
 
 A module-, class-, package- or session-scoped fixture is set up once, during the setup of the
 first test that needs it, so per-test contexts would give its lines to that one test only; the
@@ -30,31 +41,163 @@ from typing import Any
 
 import pytest
 
-from doorbell_ci.impact import CONTEXT_PREFIX, FIXTURES_ENV
+from doorbell_ci.impact import CONTEXT_PREFIX, FIXTURES_ENV, LINES_SUFFIX, RECORDER_ENV
 
 _coverage_instance: list[Any] = []  # looked up once: Coverage.current() is the one pytest-cov started
 _current: list[str] = [""]  # the test or shared fixture running now ("" between tests)
 _spawned: set[str] = set()
 _spawn_file: list[str] = []
+_lines_file: list[str] = []  # where this process's LineRecorder writes (set by pytest_configure)
+TESTED_COVERAGE = ((7, 0), (8, 0))  # the collector internals LineRecorder reads, checked on 7.x
 
 
 def fixture_id(fixturedef: Any) -> str:
     return f"{getattr(fixturedef, 'baseid', '')}::{fixturedef.argname}"
 
 
+def recorder_problem(cov: Any) -> str | None:
+    """Why :class:`LineRecorder` cannot read ``cov``'s data (contexts are used instead); None if it can."""
+    import coverage
+
+    if os.environ.get(RECORDER_ENV, "") == "contexts":
+        return f"{RECORDER_ENV}=contexts"
+    try:
+        version = tuple(int(part) for part in coverage.__version__.split(".")[:2])
+    except ValueError:
+        return f"coverage {coverage.__version__} is not a version this recorder knows"
+    if not TESTED_COVERAGE[0] <= version < TESTED_COVERAGE[1]:
+        return f"coverage {coverage.__version__} is outside {TESTED_COVERAGE}"
+    collector = getattr(cov, "_collector", None)
+    core = getattr(collector, "core", None)
+    if not isinstance(getattr(collector, "data", None), dict) or not callable(getattr(collector, "flush_data", None)):
+        return "coverage's collector has no in-memory data to read"
+    if not getattr(core, "supports_dynamic_contexts", False) or not getattr(core, "systrace", False):
+        return "coverage's core reports a line only once (sysmon)"
+    if getattr(collector, "branch", False) and not isinstance(getattr(core, "packed_arcs", None), bool):
+        return "coverage's arc encoding is unknown"
+    return None
+
+
+def _lines_of_arcs(arcs: Any, packed: bool) -> set[int]:
+    """The lines of measured arcs, as coverage's ``contexts_by_lineno`` counts them (both ends, if > 0)."""
+    lines = set()
+    for arc in arcs:
+        if packed:  # coverage's CTracer_record_pair: two 28-bit line numbers and their signs in one int
+            first, second = arc & 0xFFFFFFF, (arc >> 28) & 0xFFFFFFF
+            if arc & (1 << 56):
+                first = -first
+            if arc & (1 << 57):
+                second = -second
+        else:
+            first, second = arc
+        if first > 0:
+            lines.add(first)
+        if second > 0:
+            lines.add(second)
+    return lines
+
+
+def ranges_of(lines: set[int]) -> list[list[int]]:
+    """``{1, 2, 3, 7}`` -> ``[[1, 3], [7, 7]]``: what the ``.lines`` file holds (line 0 and below dropped)."""
+    spans: list[list[int]] = []
+    for line in sorted(lines):
+        if line < 1:
+            continue
+        if spans and spans[-1][1] == line - 1:
+            spans[-1][1] = line
+        else:
+            spans.append([line, line])
+    return spans
+
+
+class LineRecorder:
+    """Per-test lines taken from coverage's in-memory data, with no dynamic context and no SQLite write.
+
+    coverage's tracer adds each executed line to a set per file (``collector.data``) and only adds
+    what the set lacks, so a test's lines are what the sets hold after emptying them at the test's
+    start. :meth:`switch` does that: it moves the sets' contents into this process's ``.lines``
+    file under the context that was running, and keeps them in ``given`` (the union since
+    coverage last wrote). Whenever coverage writes (``flush_data``: at its own context switches, and
+    when it saves at the end), the wrapper around it first takes what the running context added and
+    puts ``given`` back into the sets, so coverage writes exactly the lines it would have written
+    without this recorder.
+    """
+
+    def __init__(self, cov: Any, path: str) -> None:
+        self.collector = cov._collector
+        self.branch = bool(getattr(self.collector, "branch", False))
+        self.packed = bool(getattr(getattr(self.collector, "core", None), "packed_arcs", False))
+        self.context = ""
+        self.given: dict[str, set[Any]] = {}
+        # the names coverage writes (absolute, or relative with relative_files), as the contexts way had them
+        self.file_name = getattr(self.collector, "cached_mapped_file", None) or (lambda name: name)
+        self.handle = open(path, "w", encoding="utf-8")  # noqa: SIM115 - open for the whole session, closed in close()
+        flush_data = self.collector.flush_data
+
+        def flush_then_write() -> Any:
+            if not self.handle.closed:  # after close() the sets already hold everything again
+                self.take()
+                self.give_back()
+                self.handle.flush()
+            return flush_data()
+
+        self.collector.flush_data = flush_then_write  # this instance only: coverage's own writes go through it
+
+    def take(self) -> None:
+        """Move what the sets hold into the file, under the running context."""
+        taken = {}
+        for name, live in self.collector.data.copy().items():  # copy(): tracers in other threads add files
+            if live:
+                snapshot = live.copy()
+                live.difference_update(snapshot)  # in place: the tracer holds these set objects
+                self.given.setdefault(name, set()).update(snapshot)
+                spans = ranges_of(_lines_of_arcs(snapshot, self.packed) if self.branch else snapshot)
+                if spans:
+                    taken[self.file_name(name)] = spans
+        if taken:
+            self.handle.write(json.dumps({"context": self.context, "lines": taken}, separators=(",", ":")) + "\n")
+
+    def give_back(self) -> None:
+        data = self.collector.data
+        for name, values in self.given.items():
+            data.setdefault(name, set()).update(values)
+        self.given = {}
+
+    def switch(self, context: str) -> str:
+        self.take()
+        previous, self.context = self.context, context
+        return previous
+
+    def close(self) -> None:
+        """Whatever is still unwritten goes back to coverage (if it writes after this) and to the file."""
+        self.take()
+        self.give_back()
+        self.handle.close()
+
+
 def _coverage() -> Any:
+    """What switches contexts: a :class:`LineRecorder`, or the Coverage object itself (contexts)."""
     if not _coverage_instance:
         try:
             import coverage
 
-            _coverage_instance.append(coverage.Coverage.current())
+            cov = coverage.Coverage.current()
         except Exception:  # noqa: BLE001 - no coverage: nothing to name
-            _coverage_instance.append(None)
+            cov = None
+        if cov is not None and _lines_file:
+            try:
+                if recorder_problem(cov) is None:
+                    cov = LineRecorder(cov, _lines_file[0])
+            except Exception:  # noqa: BLE001 - the .lines file cannot be opened: contexts, as before
+                pass
+        _coverage_instance.append(cov)
     return _coverage_instance[0]
 
 
 def _switch(cov: Any, context: str) -> Any:
     try:
+        if isinstance(cov, LineRecorder):
+            return cov.switch(context)
         return cov.switch_context(context)  # coverage 7.16+ returns the previous context
     except Exception:  # noqa: BLE001 - not started, or a core without dynamic contexts (sysmon)
         return None
@@ -107,7 +250,21 @@ def pytest_configure(config: pytest.Config) -> None:
     if target:
         worker = getattr(config, "workerinput", {}).get("workerid", "main")
         _spawn_file.append(f"{target}.{worker}.spawned")
+        _lines_file.append(f"{target}.{worker}{LINES_SUFFIX}")
         _watch_process_starts()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _coverage_instance and isinstance(_coverage_instance[0], LineRecorder):
+        _coverage_instance[0].close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Iterator[Any]:
+    """Coverage has started by now in every process: the xdist controller, which runs no test but
+    imports the conftest files, records its lines (all outside any test) too."""
+    _coverage()
+    return (yield)
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

@@ -365,6 +365,7 @@ def _after_run(stage: ImpactStage, plan: Plan, config: Any, result: Any) -> None
 
 
 def _record(plan: Plan, config: Any, result: Any, impact: dict[str, Any]) -> dict[str, Any] | None:
+    from doorbell_ci.impact import LINES_SUFFIX
     from doorbell_ci.impact import changes as changes_
     from doorbell_ci.impact.impactmap import ImpactMapError, write_map
     from doorbell_ci.impact.record import Recording, build_map, read_fixture_uses, read_spawned, read_suite
@@ -385,10 +386,14 @@ def _record(plan: Plan, config: Any, result: Any, impact: dict[str, Any]) -> dic
         elif not data_file.is_file():
             recording.notices.append(f"impact: {suite.name} left no coverage data; its tests have no map entry")
         else:
-            read_suite(recording, suite.name, data_file, project)
             written = sorted(plan.output_dir.glob(f"{fixtures_file(suite.name)}.*"))
-            read_fixture_uses(recording, suite.name, [path for path in written if path.suffix != ".spawned"])
+            lines = [path for path in written if path.suffix == LINES_SUFFIX]
+            read_suite(recording, suite.name, data_file, project, lines)
+            read_fixture_uses(recording, suite.name,
+                              [path for path in written if path.suffix not in (".spawned", LINES_SUFFIX)])
             read_spawned(recording, suite.name, [path for path in written if path.suffix == ".spawned"])
+            for path in lines:  # read once; a big suite's are as big as its per-test coverage
+                path.unlink(missing_ok=True)
     impact["notices"].extend(recording.notices)
     read = set(recording.suites)
     ran: list[str] = []
