@@ -581,13 +581,26 @@ def summarize_overhead(data: dict) -> dict:
         result["contexts_wall_ratio_of_medians"] = round(result["C"]["wall_median"] / result["A"]["wall_median"], 3)
         result["contexts_suite_ratio_of_medians"] = round(result["C"]["suite_median"] / result["A"]["suite_median"], 3)
         result["contexts_wall_ratio_per_pair"] = [round(c["wall_seconds"] / a["wall_seconds"], 3) for a, c in contexts]
-        digests = {r.get("map_sha1") for r in data["runs"] if r["side"] in "BC"}
-        result["maps_identical"] = len(digests) == 1 and None not in digests
+        # a project whose tests take random paths (cachetools' RRCache evicts a random key) records
+        # different maps run to run with either recorder: then the question is whether B and C share one
+        by_side = {side: [r.get("map_sha1") for r in data["runs"] if r["side"] == side] for side in "BC"}
+        result["maps_identical"] = len(set(by_side["B"] + by_side["C"])) == 1 and None not in by_side["B"]
+        result["distinct_maps"] = {side: len(set(digests)) for side, digests in by_side.items()}
+        result["maps_shared"] = bool(set(by_side["B"]) & set(by_side["C"]) - {None})
     result["load_before"] = _quantiles([r["load_before"][0] for r in data["runs"]])
     result["recorded"] = next((r["recorded"] for r in data["runs"] if r.get("recorded")), None)
     result["tests"] = next((r["tests"] for r in data["runs"] if r.get("tests")), None)
     result["dates"] = [data["runs"][0]["at"], data["runs"][-1]["at"]] if data["runs"] else []
     return result
+
+
+def _same_map(overhead: dict) -> str:
+    runs = overhead["B"]["n"] + overhead["C"]["n"]
+    if overhead["maps_identical"]:
+        return f"yes, all {runs} maps equal"
+    distinct = overhead["distinct_maps"]
+    return (f"{'a map in common' if overhead['maps_shared'] else 'NO map in common'}; distinct maps: "
+            f"{distinct['B']} of {overhead['B']['n']} (B), {distinct['C']} of {overhead['C']['n']} (C)")
 
 
 def cmd_summary(workdir: Path, args: argparse.Namespace) -> int:
@@ -734,7 +747,7 @@ def _summary_markdown(out: dict) -> str:
             lines.append(f"| {name} | in-memory lines (B) | {o['B']['wall_median']} s | "
                          f"**{o['wall_ratio_of_medians']}x** | "
                          f"{', '.join(str(r) for r in o['wall_ratio_per_pair'])} | {o['suite_ratio_of_medians']}x | "
-                         f"{'yes' if o['maps_identical'] else 'NO'} |")
+                         f"{_same_map(o)} |")
             lines.append(f"| {name} | coverage contexts (C, before) | {o['C']['wall_median']} s | "
                          f"{o['contexts_wall_ratio_of_medians']}x | "
                          f"{', '.join(str(r) for r in o['contexts_wall_ratio_per_pair'])} | "

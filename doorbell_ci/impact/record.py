@@ -1,8 +1,10 @@
-"""Recording: which lines each test executed, from coverage.py data with per-test dynamic contexts.
+"""Recording: which lines each test executed, from ``plugin.py``'s per-test lines or coverage's contexts.
 
-The suites run with ``plugin.py``, which names coverage's dynamic context after the running test
-(``tests/test_x.py::test_a``; pytest-cov's ``--cov-context=test`` adds ``|setup``, ``|run``,
-``|teardown``, which are dropped when a project uses it): a function-scoped fixture's lines
+The suites run with ``plugin.py``, which writes each test's lines to ``.lines`` files (one per
+xdist worker) or, when it cannot read coverage's in-memory data, names coverage's dynamic context
+after the running test (``tests/test_x.py::test_a``; pytest-cov's ``--cov-context=test`` adds
+``|setup``, ``|run``, ``|teardown``, which are dropped when a project uses it). Both name the same
+contexts, so both give the same map: a function-scoped fixture's lines
 belong to the test that set it up. A
 shared fixture (module scope and wider) runs once for many tests, so ``plugin`` records
 its lines under a context of its own and lists the tests that use it; each of them gets them.

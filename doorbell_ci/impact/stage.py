@@ -1,6 +1,6 @@
 """The impact stage in the pipeline: select before the suites run, record and audit after.
 
-* :func:`prepare_plan` loads ``plugin.py`` (per-test coverage contexts) into the suites that
+* :func:`prepare_plan` loads ``plugin.py`` (per-test lines) into the suites that
   collect coverage when the map is to be recorded.
 * :func:`select` (after ``environment.prepare``, before sharding) lists each pytest suite's tests
   with a ``--collect-only`` probe (sharding's own probe), reads the map, diffs against its commit
