@@ -129,6 +129,7 @@ class LineRecorder:
         self.packed = bool(getattr(getattr(self.collector, "core", None), "packed_arcs", False))
         self.context = ""
         self.given: dict[str, set[Any]] = {}
+        self.failed = False  # a write failed: the file must not claim to be complete
         # the names coverage writes (absolute, or relative with relative_files), as the contexts way had them
         self.file_name = getattr(self.collector, "cached_mapped_file", None) or (lambda name: name)
         self.handle = open(path, "w", encoding="utf-8")  # noqa: SIM115 - open for the whole session, closed in close()
@@ -136,9 +137,12 @@ class LineRecorder:
 
         def flush_then_write() -> Any:
             if not self.handle.closed:  # after close() the sets already hold everything again
-                self.take()
+                try:
+                    self.take()
+                    self.handle.flush()
+                except Exception:  # noqa: BLE001 - coverage's own save must go on whatever the recording does
+                    self.failed = True
                 self.give_back()
-                self.handle.flush()
             return flush_data()
 
         self.collector.flush_data = flush_then_write  # this instance only: coverage's own writes go through it
@@ -146,16 +150,20 @@ class LineRecorder:
     def take(self) -> None:
         """Move what the sets hold into the file, under the running context."""
         taken = {}
-        for name, live in self.collector.data.copy().items():  # copy(): tracers in other threads add files
-            if live:
-                snapshot = live.copy()
-                live.difference_update(snapshot)  # in place: the tracer holds these set objects
-                self.given.setdefault(name, set()).update(snapshot)
-                spans = ranges_of(_lines_of_arcs(snapshot, self.packed) if self.branch else snapshot)
-                if spans:
-                    taken[self.file_name(name)] = spans
-        if taken:
-            self.handle.write(json.dumps({"context": self.context, "lines": taken}, separators=(",", ":")) + "\n")
+        try:
+            for name, live in self.collector.data.copy().items():  # copy(): tracers in other threads add files
+                if live:
+                    snapshot = live.copy()
+                    live.difference_update(snapshot)  # in place: the tracer holds these set objects
+                    self.given.setdefault(name, set()).update(snapshot)  # first: coverage gets them back whatever
+                    spans = ranges_of(_lines_of_arcs(snapshot, self.packed) if self.branch else snapshot)
+                    if spans:
+                        taken[self.file_name(name)] = spans
+            if taken:
+                self.handle.write(json.dumps({"context": self.context, "lines": taken}, separators=(",", ":")) + "\n")
+        except Exception:
+            self.failed = True
+            raise
 
     def give_back(self) -> None:
         data = self.collector.data
@@ -169,10 +177,21 @@ class LineRecorder:
         return previous
 
     def close(self) -> None:
-        """Whatever is still unwritten goes back to coverage (if it writes after this) and to the file."""
-        self.take()
-        self.give_back()
-        self.handle.close()
+        """Whatever is still unwritten goes to the file and back to coverage (if it writes after this).
+
+        The last line says the file is complete; ``record`` refuses a file without it (a worker that
+        crashed, a full disk): lines missing from it would make tests that ran look as if they ran
+        nothing measured, and such a test would never be selected.
+        """
+        try:
+            self.take()
+            if not self.failed:
+                self.handle.write(json.dumps({"complete": True}) + "\n")
+            self.handle.close()
+        except Exception:  # noqa: BLE001 - no marker: the suite gets no map entries, never wrong ones
+            self.failed = True
+        finally:
+            self.give_back()
 
 
 def _coverage() -> Any:

@@ -87,19 +87,26 @@ def read_lines_files(recording: Recording, suite: str, files: list[Path], projec
 
     Each line is ``{"context": ..., "lines": {measured file: [[first, last], ...]}}``, a context
     named as in coverage's contexts (a test's node id, a shared fixture's, "" outside tests); one
-    context can have many lines (a test resumes after a shared fixture's setup). Raises OSError or
-    ValueError on a file that cannot be read or is not that, so the suite gets no entries rather
-    than partial ones.
+    context can have many lines (a test resumes after a shared fixture's setup); the last line is
+    ``{"complete": true}``. Raises OSError or ValueError on a file that cannot be read, is not
+    that, or lacks the last line (a worker that crashed), so the suite gets no entries rather than
+    partial ones.
     """
     import json
 
     paths: dict[str, str | None] = {}
     read = Recording()
     for file in files:
+        complete = False
         with file.open(encoding="utf-8") as handle:
             for number, text in enumerate(handle, 1):
+                if complete:
+                    raise ValueError(f"{file.name} goes on after its end (line {number})")
                 try:
                     record = json.loads(text)
+                    if record == {"complete": True}:
+                        complete = True
+                        continue
                     context, per_file = record["context"], record["lines"]
                     if not isinstance(context, str) or not isinstance(per_file, dict):
                         raise TypeError("not a context and its lines")
@@ -115,6 +122,8 @@ def read_lines_files(recording: Recording, suite: str, files: list[Path], projec
                         _add(read, suite, context, path, lines)
                 except (ValueError, KeyError, TypeError) as error:
                     raise ValueError(f"{file.name} line {number} is not a context and its lines ({error})") from None
+        if not complete:
+            raise ValueError(f"{file.name} is incomplete (its process ended before the recording was written out)")
     for key, per_file in read.lines.items():
         for path, lines in per_file.items():
             recording.lines[key][path] |= lines

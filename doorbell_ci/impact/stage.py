@@ -392,8 +392,9 @@ def _record(plan: Plan, config: Any, result: Any, impact: dict[str, Any]) -> dic
             read_fixture_uses(recording, suite.name,
                               [path for path in written if path.suffix not in (".spawned", LINES_SUFFIX)])
             read_spawned(recording, suite.name, [path for path in written if path.suffix == ".spawned"])
-            for path in lines:  # read once; a big suite's are as big as its per-test coverage
-                path.unlink(missing_ok=True)
+            if suite.name in recording.suites:  # read once (a big suite's are as big as its per-test
+                for path in lines:               # coverage); a refused one stays, to be looked at
+                    path.unlink(missing_ok=True)
     impact["notices"].extend(recording.notices)
     read = set(recording.suites)
     ran: list[str] = []

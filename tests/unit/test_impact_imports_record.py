@@ -95,6 +95,9 @@ def test_a_map_is_built_from_real_coverage_data_with_contexts(tmp_path: Path) ->
     assert read_map(tmp_path / "impact.json.gz").tests == built.tests
 
 
+COMPLETE = '{"complete": true}\n'  # LineRecorder's last line
+
+
 def test_a_map_is_built_from_the_recorders_lines_files(tmp_path: Path) -> None:
     project = tmp_path
     write(project, {"src/m.py": "def a():\n    return 1\n\n\ndef b():\n    return 2\n", "src/empty.py": ""})
@@ -107,8 +110,10 @@ def test_a_map_is_built_from_the_recorders_lines_files(tmp_path: Path) -> None:
         f'{{"context": "", "lines": {{"{source}": [[1, 1], [5, 5]]}}}}\n'
         f'{{"context": "tests/t.py::test_b", "lines": {{"{source}": [[6, 6]]}}}}\n'
         f'{{"context": "doorbell-ci-fixture:tests::db", "lines": {{"{source}": [[2, 2]]}}}}\n'
-        f'{{"context": "tests/t.py::test_b", "lines": {{"/elsewhere/lib.py": [[1, 9]]}}}}\n', encoding="utf-8")
-    worker1.write_text(f'{{"context": "tests/t.py::test_a", "lines": {{"{source}": [[2, 2]]}}}}\n', encoding="utf-8")
+        f'{{"context": "tests/t.py::test_b", "lines": {{"/elsewhere/lib.py": [[1, 9]]}}}}\n{COMPLETE}',
+        encoding="utf-8")
+    worker1.write_text(f'{{"context": "tests/t.py::test_a", "lines": {{"{source}": [[2, 2]]}}}}\n{COMPLETE}',
+                       encoding="utf-8")
     uses = tmp_path / "unit.impact-fixtures.gw0"
     uses.write_text('{"test": "tests/t.py::test_b", "fixtures": ["tests::db"]}\n', encoding="utf-8")
 
@@ -126,12 +131,16 @@ def test_a_map_is_built_from_the_recorders_lines_files(tmp_path: Path) -> None:
     assert recording.suites == ["unit"] and not recording.notices
 
     damaged = tmp_path / "unit.impact-fixtures.gw2.lines"
-    damaged.write_text(f'{{"context": "tests/t.py::test_c", "lines": {{"{source}": [[1, 1]]}}}}\n{{"context": 3}}\n',
-                       encoding="utf-8")
-    other = Recording()
-    read_suite(other, "other", tmp_path / ".coverage.unit", project, [damaged])
-    assert other.suites == [] and not other.lines  # no partial entries: the suite's tests always run
-    assert "unit.impact-fixtures.gw2.lines line 2 is not a context and its lines" in other.notices[0]
+    damaged.write_text(f'{{"context": "tests/t.py::test_c", "lines": {{"{source}": [[1, 1]]}}}}\n{{"context": 3}}\n'
+                       f'{COMPLETE}', encoding="utf-8")
+    crashed = tmp_path / "unit.impact-fixtures.gw3.lines"  # a worker that died: no last line
+    crashed.write_text(f'{{"context": "tests/t.py::test_c", "lines": {{"{source}": [[1, 1]]}}}}\n', encoding="utf-8")
+    for file, problem in ((damaged, "gw2.lines line 2 is not a context and its lines"),
+                          (crashed, "gw3.lines is incomplete")):
+        other = Recording()
+        read_suite(other, "other", tmp_path / ".coverage.unit", project, [worker1, file])
+        assert other.suites == [] and not other.lines  # no partial entries: the suite's tests always run
+        assert problem in other.notices[0]
 
 
 def test_data_without_contexts_or_damaged_costs_only_that_suite(tmp_path: Path) -> None:
