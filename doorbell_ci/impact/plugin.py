@@ -278,12 +278,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         _coverage_instance[0].close()
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtestloop(session: pytest.Session) -> Iterator[Any]:
+@pytest.hookimpl(hookwrapper=True)  # old-style, like the others: a project's pytest may be older than 8
+def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
     """Coverage has started by now in every process: the xdist controller, which runs no test but
     imports the conftest files, records its lines (all outside any test) too."""
     _coverage()
-    return (yield)
+    yield
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
