@@ -132,7 +132,9 @@ class LineRecorder:
         self.failed = False  # a write failed: the file must not claim to be complete
         # the names coverage writes (absolute, or relative with relative_files), as the contexts way had them
         self.file_name = getattr(self.collector, "cached_mapped_file", None) or (lambda name: name)
-        self.handle = open(path, "w", encoding="utf-8")  # noqa: SIM115 - open for the whole session, closed in close()
+        # "x": logs/ is emptied at each run's start, so a file that exists was made by this suite's own
+        # process; this one is a flaky test's rerun (FileExistsError: it records nothing, see _coverage)
+        self.handle = open(path, "x", encoding="utf-8")  # noqa: SIM115 - open for the whole session, closed in close()
         flush_data = self.collector.flush_data
 
         def flush_then_write() -> Any:
@@ -207,6 +209,8 @@ def _coverage() -> Any:
             try:
                 if recorder_problem(cov) is None:
                     cov = LineRecorder(cov, _lines_file[0])
+            except FileExistsError:  # a rerun of one test (coverage from the project's own addopts): not ours
+                cov = None
             except Exception:  # noqa: BLE001 - the .lines file cannot be opened: contexts, as before
                 pass
         _coverage_instance.append(cov)
@@ -330,7 +334,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if shared:
             lines.append(json.dumps({"test": item.nodeid, "fixtures": sorted(shared)}))
     try:
-        with open(f"{target}.{worker}", "w", encoding="utf-8") as handle:
+        # "x": a flaky test's rerun (logs/ is emptied at each run's start) must not replace the suite's list
+        with open(f"{target}.{worker}", "x", encoding="utf-8") as handle:
             handle.write("".join(line + "\n" for line in lines))
+    except FileExistsError:
+        pass
     except OSError:
         pass  # the map then lacks the shared fixtures' lines for these tests (they are not selected by them)

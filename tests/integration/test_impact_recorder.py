@@ -25,9 +25,9 @@ from tests.integration.test_impact_run import ALL_TESTS, FILES, git
 PYPROJECT = FILES["pyproject.toml"]
 
 
-def project(tmp_path: Path, pyproject: str) -> Path:
+def project(tmp_path: Path, pyproject: str, extra: dict[str, str] | None = None) -> Path:
     root = tmp_path / "project"
-    for path, text in {**FILES, "pyproject.toml": pyproject}.items():
+    for path, text in {**FILES, "pyproject.toml": pyproject, **(extra or {})}.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text, encoding="utf-8")
     git(root, "init", "-q", "-b", "main")
@@ -36,7 +36,7 @@ def project(tmp_path: Path, pyproject: str) -> Path:
     return root
 
 
-def run(root: Path, output: str, *args: str, recorder: str | None = None) -> Path:
+def run(root: Path, output: str, *args: str, recorder: str | None = None, exit_codes: tuple[int, ...] = (0,)) -> Path:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("DOORBELL_CI_", "GITHUB_"))}
     if recorder is not None:
         environment["DOORBELL_CI_IMPACT_RECORDER"] = recorder
@@ -44,7 +44,7 @@ def run(root: Path, output: str, *args: str, recorder: str | None = None) -> Pat
         [sys.executable, "-m", "doorbell_ci", "run", "--project", str(root), "--suites", "unit", "--quiet",
          "--no-history", "--output-dir", str(root / output), *args],
         cwd=root, env=environment, capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode in exit_codes, done.stdout + done.stderr
     return root / output
 
 
@@ -101,3 +101,16 @@ def test_the_projects_own_test_contexts_stay_as_they_are(tmp_path: Path) -> None
     contexts = coverage_data(plain)
     assert "tests/unit/test_calc.py::test_neg|run" in contexts
     assert coverage_data(new) == contexts
+
+
+def test_a_flaky_rerun_under_the_projects_own_cov_does_not_replace_the_suites_recording(tmp_path: Path) -> None:
+    # the rerun runs without doorbell-ci's --cov, but the project's addopts start coverage anyway: it
+    # must not overwrite the suite's .lines file or fixture lists (every other test would look empty)
+    root = project(tmp_path, PYPROJECT.replace('pythonpath = ["src"]', 'pythonpath = ["src"]\naddopts = "--cov"'),
+                   {"tests/unit/test_fail.py": "def test_fail():\n    assert False\n"})
+    new = run(root, "new", "--record-impact", "--reruns", "1", exit_codes=(1,))
+    old = run(root, "old", "--record-impact", "--reruns", "1", recorder="contexts", exit_codes=(1,))
+    new_map, old_map = read_map(new / "impact.json.gz"), read_map(old / "impact.json.gz")
+    assert new_map.tests == old_map.tests and new_map.files == old_map.files
+    assert new_map.tests["unit::tests/unit/test_calc.py::test_neg"]["src/pkg/calc.py"] == ((25, 25),)
+    assert new_map.tests["unit::tests/unit/test_db.py::test_db_exact"]["src/pkg/data.py"] == ((3, 3),)
