@@ -41,7 +41,7 @@ from typing import Any
 
 import pytest
 
-from doorbell_ci.impact import CONTEXT_PREFIX, FIXTURES_ENV, LINES_SUFFIX, RECORDER_ENV
+from doorbell_ci.impact import CONTEXT_PREFIX, CONTEXTS_SUFFIX, FIXTURES_ENV, LINES_SUFFIX, RECORDER_ENV
 
 _coverage_instance: list[Any] = []  # looked up once: Coverage.current() is the one pytest-cov started
 _current: list[str] = [""]  # the test or shared fixture running now ("" between tests)
@@ -71,6 +71,8 @@ def recorder_problem(cov: Any) -> str | None:
     core = getattr(collector, "core", None)
     if not isinstance(getattr(collector, "data", None), dict) or not callable(getattr(collector, "flush_data", None)):
         return "coverage's collector has no in-memory data to read"
+    if core is None:
+        return "coverage's collector has no core this recorder knows (an older coverage 7)"
     if not getattr(core, "supports_dynamic_contexts", False) or not getattr(core, "systrace", False):
         return "coverage's core reports a line only once (sysmon)"
     if getattr(collector, "branch", False) and not isinstance(getattr(core, "packed_arcs", None), bool):
@@ -206,15 +208,28 @@ def _coverage() -> Any:
         except Exception:  # noqa: BLE001 - no coverage: nothing to name
             cov = None
         if cov is not None and _lines_file:
+            problem = None
             try:
-                if recorder_problem(cov) is None:
+                problem = recorder_problem(cov)
+                if problem is None:
                     cov = LineRecorder(cov, _lines_file[0])
             except FileExistsError:  # a rerun of one test (coverage from the project's own addopts): not ours
                 cov = None
-            except Exception:  # noqa: BLE001 - the .lines file cannot be opened: contexts, as before
-                pass
+            except Exception as error:  # noqa: BLE001 - the .lines file cannot be opened: contexts, as before
+                problem = f"{type(error).__name__}: {error}"
+            if problem is not None:
+                _say_contexts(problem)
         _coverage_instance.append(cov)
     return _coverage_instance[0]
+
+
+def _say_contexts(problem: str) -> None:
+    """Why this process records with coverage's contexts, for the run's notices (``<file>.<worker>.contexts``)."""
+    try:
+        with open(_lines_file[0][: -len(LINES_SUFFIX)] + CONTEXTS_SUFFIX, "x", encoding="utf-8") as handle:
+            handle.write(problem[:500] + "\n")
+    except OSError:
+        pass
 
 
 def _switch(cov: Any, context: str) -> Any:

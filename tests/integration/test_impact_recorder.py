@@ -10,6 +10,7 @@ what the same run writes without recording.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -89,6 +90,10 @@ def test_the_in_memory_recorder_gives_the_contexts_recorders_map(tmp_path: Path,
     assert coverage_data(new) == coverage_data(plain)  # no context of ours in the project's data
     assert set(coverage_data(old)) > {""}  # (the contexts recorder's were there)
     assert not list((new / "logs").glob("*.lines"))  # read once, then removed
+    notices = [json.loads((output / "report.json").read_text(encoding="utf-8"))["notices"] for output in (new, old)]
+    assert not any("dynamic contexts" in notice for notice in notices[0])
+    assert any("recorded with coverage's dynamic contexts, which is slower (DOORBELL_CI_IMPACT_RECORDER=contexts)"
+               in notice for notice in notices[1])
 
 
 def test_the_projects_own_test_contexts_stay_as_they_are(tmp_path: Path) -> None:
