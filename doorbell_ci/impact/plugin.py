@@ -34,6 +34,7 @@ not select it. Every test (or shared fixture) that starts a process is written t
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -132,8 +133,15 @@ class LineRecorder:
         self.context = ""
         self.given: dict[str, set[Any]] = {}
         self.failed = False  # a write failed: the file must not claim to be complete
-        # the names coverage writes (absolute, or relative with relative_files), as the contexts way had them
-        self.file_name = getattr(self.collector, "cached_mapped_file", None) or (lambda name: name)
+        # the names coverage's data has once pytest-cov has combined it (relative_files, and [paths]
+        # aliases: an installed package's files mapped to the project's src/), as the contexts way had them
+        mapped = getattr(self.collector, "cached_mapped_file", None) or (lambda name: name)
+        make_aliases = getattr(cov, "_make_aliases", None)
+        if callable(make_aliases):
+            alias = make_aliases().map
+            self.file_name = functools.cache(lambda name: alias(mapped(name)))
+        else:
+            self.file_name = mapped
         # "x": logs/ is emptied at each run's start, so a file that exists was made by this suite's own
         # process; this one is a flaky test's rerun (FileExistsError: it records nothing, see _coverage)
         self.handle = open(path, "x", encoding="utf-8")  # noqa: SIM115 - open for the whole session, closed in close()

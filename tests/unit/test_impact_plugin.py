@@ -148,3 +148,40 @@ def test_the_recorder_falls_back_to_contexts_when_asked_or_when_coverage_is_not_
     assert recorder_problem(idle) == "coverage's collector has no in-memory data to read"
     monkeypatch.setenv(RECORDER_ENV, "contexts")
     assert recorder_problem(idle) == f"{RECORDER_ENV}=contexts"
+
+
+ALIASED = """\
+import json, sys
+import coverage
+folder = sys.argv[1]
+sys.path.insert(0, folder + "/installed")
+cov = coverage.Coverage(data_file=folder + "/.coverage", source=[folder], config_file=folder + "/coveragerc")
+cov.start()
+import measured
+from doorbell_ci.impact.plugin import LineRecorder
+recorder = LineRecorder(cov, folder + "/x.lines")
+recorder.switch("test_first")
+measured.first(3)
+recorder.switch("")
+cov.stop()
+cov.save()
+recorder.close()
+"""
+
+
+def test_measured_files_get_the_names_coverages_paths_aliases_give_them(tmp_path: Path) -> None:
+    # a package tested installed (tox without usedevelop): [paths] maps its files to the project's src/,
+    # which is what pytest-cov's combine writes and the map is made of
+    for folder in ("src", "installed"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "measured.py").write_text(MODULE, encoding="utf-8")
+    (tmp_path / "coveragerc").write_text(f"[paths]\nsource =\n    {tmp_path}/src\n    {tmp_path}/installed\n",
+                                         encoding="utf-8")
+    (tmp_path / "child.py").write_text(ALIASED, encoding="utf-8")
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("COVERAGE_", "DOORBELL_CI"))}
+    done = subprocess.run([sys.executable, str(tmp_path / "child.py"), str(tmp_path)],  # noqa: S603
+                          capture_output=True, text=True, timeout=120, check=False, env=environment, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    records = [json.loads(line) for line in (tmp_path / "x.lines").read_text(encoding="utf-8").splitlines()]
+    assert {name for record in records[:-1] for name in record["lines"]} == {str(tmp_path / "src" / "measured.py")}
+    assert lines_by_context(records)["test_first"] == {2, 3}
