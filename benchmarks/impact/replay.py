@@ -19,7 +19,8 @@ Subcommands (each resumable: a commit or mutant already in its JSON file is not 
                selected run against the previous commit's map. Counts faults the full suite
                detects and the selected run misses (target 0).
 - ``overhead`` the full run with coverage, without and with ``--record-impact``, interleaved
-               A B A B, medians and load averages (target: at most 1.3x wall).
+               A B A B, medians and load averages (target: at most 1.3x wall); ``--sides ABC``
+               adds C, the previous recorder (coverage contexts), and checks its map equals B's.
 - ``summary``  the figures (``--json`` for machine-readable output).
 
 Runs are strictly sequential (the machine is shared). Everything lands under ``--workdir``;
@@ -193,7 +194,7 @@ def _impact_facts(impact: dict | None) -> dict | None:
 
 
 def doorbell(layout: Layout, output: Path, *extra: str, coverage: bool = True, reports: bool = True,
-             history: Path | None = None) -> RunOutcome:
+             history: Path | None = None, extra_env: dict[str, str] | None = None) -> RunOutcome:
     """One `doorbell-ci run` of the project's suite (its tests/ folder as the ad-hoc suite).
 
     ``history``: the previous default-branch run's history.json, as the action fetches it (the selected
@@ -212,7 +213,7 @@ def doorbell(layout: Layout, output: Path, *extra: str, coverage: bool = True, r
         argv.append("--no-coverage")
     if not reports:
         argv.append("--no-reports")  # report.json is still written: all the replay reads
-    env = {**os.environ, **layout.project.env}
+    env = {**os.environ, **layout.project.env, **(extra_env or {})}
     env.pop("PYTHONPATH", None)  # the venv's editable doorbell-ci, never another checkout's ...
     if layout.pythonpath:  # ... unless --pythonpath names the engine to replay
         env["PYTHONPATH"] = layout.pythonpath
@@ -426,19 +427,44 @@ def _mutant_facts(run: RunOutcome, baseline: set[str]) -> dict:
 
 # ---------------------------------------------------------------------------------------------- overhead
 
+# A: coverage on, no map; B: the same plus recording; C: recording the previous way, with coverage's
+# dynamic contexts (DOORBELL_CI_IMPACT_RECORDER=contexts), whose map must be the same as B's
+OVERHEAD_SIDES = {"A": ([], {}), "B": (["--record-impact"], {}),
+                  "C": (["--record-impact"], {"DOORBELL_CI_IMPACT_RECORDER": "contexts"})}
+
+
+def map_digest(path: Path) -> str | None:
+    """sha1 of a map's tests and files (not its creation time): equal digests, equal maps."""
+    import hashlib
+
+    if not path.exists():
+        return None
+    document = json.loads(gzip.decompress(path.read_bytes()))
+    canonical = json.dumps({"tests": document.get("tests"), "files": document.get("files")}, sort_keys=True)
+    return hashlib.sha1(canonical.encode("utf-8")).hexdigest()  # noqa: S324 - an identity check, not security
+
+
 def cmd_overhead(layout: Layout, args: argparse.Namespace) -> int:
     checkout(layout, layout.project.tip)
     path = layout.result("overhead")
-    data = load_json(path, {"project": layout.project.name, "commit": layout.project.tip, "runs": []})
-    sides = {"A": [], "B": ["--record-impact"]}  # A: coverage on, no map; B: the same plus recording
-    while len(data["runs"]) < 2 * args.pairs:
-        side = "AB"[len(data["runs"]) % 2]
-        outcome = doorbell(layout, layout.runs / "overhead" / side, *sides[side])
+    data = load_json(path, {"project": layout.project.name, "commit": layout.project.tip, "runs": [],
+                            "sides": args.sides})
+    if data.get("sides", "AB") != args.sides:
+        print(f"{path} holds runs of --sides {data.get('sides', 'AB')}: move it away or use those sides",
+              file=sys.stderr)
+        return 2
+    sides = args.sides
+    while len(data["runs"]) < len(sides) * args.pairs:
+        side = sides[len(data["runs"]) % len(sides)]
+        flags, extra_env = OVERHEAD_SIDES[side]
+        outcome = doorbell(layout, layout.runs / "overhead" / side, *flags, extra_env=extra_env)
         facts = outcome.facts()
         data["runs"].append({"side": side, "wall_seconds": facts["wall_seconds"],
                              "suite_seconds": facts["suite_seconds"], "load_before": facts["load_before"],
                              "exit_code": facts["exit_code"], "tests": (facts["totals"] or {}).get("tests"),
-                             "recorded": (facts["impact"] or {}).get("recorded"), "at": now()})
+                             "recorded": (facts["impact"] or {}).get("recorded"), "at": now(),
+                             "map_sha1": map_digest(layout.runs / "overhead" / side / "impact.json.gz")
+                             if flags else None})
         data["updated_at"] = now()
         save_json(path, data)
         print(f"{side} {facts['wall_seconds']:.2f}s (suite {facts['suite_seconds']:.2f}s) "
@@ -538,8 +564,8 @@ def summarize_mutate(data: dict) -> dict:
 
 
 def summarize_overhead(data: dict) -> dict:
-    result = {"project": data["project"], "commit": data["commit"]}
-    for side in "AB":
+    result = {"project": data["project"], "commit": data["commit"], "sides": data.get("sides", "AB")}
+    for side in result["sides"]:
         runs = [r for r in data["runs"] if r["side"] == side]
         result[side] = {"n": len(runs), "wall_median": round(statistics.median([r["wall_seconds"] for r in runs]), 3)
                         if runs else None,
@@ -553,11 +579,34 @@ def summarize_overhead(data: dict) -> dict:
         result["suite_ratio_of_medians"] = round(result["B"]["suite_median"] / result["A"]["suite_median"], 3)
         result["wall_ratio_per_pair"] = [round(b["wall_seconds"] / a["wall_seconds"], 3) for a, b in pairs]
         result["wall_ratio_median_of_pairs"] = round(statistics.median(result["wall_ratio_per_pair"]), 3)
+    contexts = list(zip([r for r in data["runs"] if r["side"] == "A"], [r for r in data["runs"] if r["side"] == "C"],
+                        strict=False))
+    if contexts:  # the previous recorder, measured in the same rounds
+        result["contexts_wall_ratio_of_medians"] = round(result["C"]["wall_median"] / result["A"]["wall_median"], 3)
+        result["contexts_suite_ratio_of_medians"] = round(result["C"]["suite_median"] / result["A"]["suite_median"], 3)
+        result["contexts_wall_ratio_per_pair"] = [round(c["wall_seconds"] / a["wall_seconds"], 3) for a, c in contexts]
+        result["contexts_wall_ratio_median_of_pairs"] = round(
+            statistics.median(result["contexts_wall_ratio_per_pair"]), 3)
+        # a project whose tests take random paths (cachetools' RRCache evicts a random key) records
+        # different maps run to run with either recorder: then the question is whether B and C share one
+        by_side = {side: [r.get("map_sha1") for r in data["runs"] if r["side"] == side] for side in "BC"}
+        result["maps_identical"] = len(set(by_side["B"] + by_side["C"])) == 1 and None not in by_side["B"]
+        result["distinct_maps"] = {side: len(set(digests)) for side, digests in by_side.items()}
+        result["maps_shared"] = bool(set(by_side["B"]) & set(by_side["C"]) - {None})
     result["load_before"] = _quantiles([r["load_before"][0] for r in data["runs"]])
     result["recorded"] = next((r["recorded"] for r in data["runs"] if r.get("recorded")), None)
     result["tests"] = next((r["tests"] for r in data["runs"] if r.get("tests")), None)
     result["dates"] = [data["runs"][0]["at"], data["runs"][-1]["at"]] if data["runs"] else []
     return result
+
+
+def _same_map(overhead: dict) -> str:
+    runs = overhead["B"]["n"] + overhead["C"]["n"]
+    if overhead["maps_identical"]:
+        return f"yes, all {runs} maps equal"
+    distinct = overhead["distinct_maps"]
+    return (f"{'a map in common' if overhead['maps_shared'] else 'NO map in common'}; distinct maps: "
+            f"{distinct['B']} of {overhead['B']['n']} (B), {distinct['C']} of {overhead['C']['n']} (C)")
 
 
 def cmd_summary(workdir: Path, args: argparse.Namespace) -> int:
@@ -699,6 +748,21 @@ def _summary_markdown(out: dict) -> str:
                          f"{rec.get('tests')} tests, {rec.get('files')} files, {rec.get('bytes')} bytes | "
                          f"{o['load_before'].get('median')} ({o['load_before'].get('min')}-"
                          f"{o['load_before'].get('max')}) | {' .. '.join(o['dates'])} |")
+    rows = [(name, part["overhead"]) for name, part in out["projects"].items()
+            if part.get("overhead", {}).get("contexts_wall_ratio_of_medians")]
+    if rows:
+        lines += ["", "| project | recorder | with --record-impact (median wall) | ratio of medians "
+                  "| median of per-round ratios | per-round ratios | suite time ratio | same map |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, o in rows:
+            lines.append(f"| {name} | in-memory lines (B) | {o['B']['wall_median']} s | "
+                         f"**{o['wall_ratio_of_medians']}x** | **{o['wall_ratio_median_of_pairs']}x** | "
+                         f"{', '.join(str(r) for r in o['wall_ratio_per_pair'])} | {o['suite_ratio_of_medians']}x | "
+                         f"{_same_map(o)} |")
+            lines.append(f"| {name} | coverage contexts (C, before) | {o['C']['wall_median']} s | "
+                         f"{o['contexts_wall_ratio_of_medians']}x | {o['contexts_wall_ratio_median_of_pairs']}x | "
+                         f"{', '.join(str(r) for r in o['contexts_wall_ratio_per_pair'])} | "
+                         f"{o['contexts_suite_ratio_of_medians']}x | |")
     return "\n".join(lines)
 
 
@@ -733,7 +797,10 @@ def main(argv: list[str] | None = None) -> int:
             command.add_argument("--per-commit", type=int, default=3, help="faults per commit (default 3)")
             command.add_argument("--seed", type=int, default=14)
         if name == "overhead":
-            command.add_argument("--pairs", type=int, default=5, help="A B pairs (default 5)")
+            command.add_argument("--pairs", type=int, default=5, help="rounds of the sides (default 5)")
+            command.add_argument("--sides", choices=("AB", "ABC"), default="AB",
+                                 help="AB: without and with --record-impact; ABC: and C, recording with coverage's "
+                                 "dynamic contexts (the previous recorder), whose map must be the same as B's")
     summary = sub.add_parser("summary")
     summary.add_argument("--json", action="store_true")
     summary.add_argument("--markdown", action="store_true", help="the tables of docs/IMPACT.md")

@@ -1,8 +1,10 @@
-"""Recording: which lines each test executed, from coverage.py data with per-test dynamic contexts.
+"""Recording: which lines each test executed, from ``plugin.py``'s per-test lines or coverage's contexts.
 
-The suites run with ``plugin.py``, which names coverage's dynamic context after the running test
-(``tests/test_x.py::test_a``; pytest-cov's ``--cov-context=test`` adds ``|setup``, ``|run``,
-``|teardown``, which are dropped when a project uses it): a function-scoped fixture's lines
+The suites run with ``plugin.py``, which writes each test's lines to ``.lines`` files (one per
+xdist worker) or, when it cannot read coverage's in-memory data, names coverage's dynamic context
+after the running test (``tests/test_x.py::test_a``; pytest-cov's ``--cov-context=test`` adds
+``|setup``, ``|run``, ``|teardown``, which are dropped when a project uses it). Both name the same
+contexts, so both give the same map: a function-scoped fixture's lines
 belong to the test that set it up. A
 shared fixture (module scope and wider) runs once for many tests, so ``plugin`` records
 its lines under a context of its own and lists the tests that use it; each of them gets them.
@@ -72,14 +74,84 @@ def project_path(measured: str, project: Path) -> str | None:
         return None
 
 
-def read_suite(recording: Recording, suite: str, data_file: Path, project: Path) -> None:
-    """Add one suite's coverage data (``data_file``, pytest-cov's combined file) to ``recording``."""
+def _add(recording: Recording, suite: str, context: str, path: str, lines: Iterable[int]) -> None:
+    test = test_of(context)
+    if test is not None:
+        recording.lines[f"{suite}::{test}"][path].update(lines)
+    elif context.startswith(CONTEXT_PREFIX):
+        recording.fixture_lines[f"{suite}::{context[len(CONTEXT_PREFIX):]}"][path].update(lines)
+
+
+def read_lines_files(recording: Recording, suite: str, files: list[Path], project: Path) -> None:
+    """The per-test lines ``plugin.LineRecorder`` wrote (one file per xdist worker) into ``recording``.
+
+    Each line is ``{"context": ..., "lines": {measured file: [[first, last], ...]}}``, a context
+    named as in coverage's contexts (a test's node id, a shared fixture's, "" outside tests); one
+    context can have many lines (a test resumes after a shared fixture's setup); the last line is
+    ``{"complete": true}``. Raises OSError or ValueError on a file that cannot be read, is not
+    that, or lacks the last line (a worker that crashed), so the suite gets no entries rather than
+    partial ones.
+    """
+    import json
+
+    paths: dict[str, str | None] = {}
+    read = Recording()
+    for file in files:
+        complete = False
+        with file.open(encoding="utf-8") as handle:
+            for number, text in enumerate(handle, 1):
+                if complete:
+                    raise ValueError(f"{file.name} goes on after its end (line {number})")
+                try:
+                    record = json.loads(text)
+                    if record == {"complete": True}:
+                        complete = True
+                        continue
+                    context, per_file = record["context"], record["lines"]
+                    if not isinstance(context, str) or not isinstance(per_file, dict):
+                        raise TypeError("not a context and its lines")
+                    for measured, spans in per_file.items():
+                        if measured not in paths:
+                            paths[measured] = project_path(measured, project)
+                        path = paths[measured]
+                        if path is None:
+                            continue
+                        lines: list[int] = []
+                        for first, last in spans:
+                            lines.extend(range(int(first), int(last) + 1))
+                        _add(read, suite, context, path, lines)
+                except (ValueError, KeyError, TypeError) as error:
+                    raise ValueError(f"{file.name} line {number} is not a context and its lines ({error})") from None
+        if not complete:
+            raise ValueError(f"{file.name} is incomplete (its process ended before the recording was written out)")
+    for key, per_file in read.lines.items():
+        for path, lines in per_file.items():
+            recording.lines[key][path] |= lines
+    for key, per_file in read.fixture_lines.items():
+        for path, lines in per_file.items():
+            recording.fixture_lines[key][path] |= lines
+
+
+def read_suite(recording: Recording, suite: str, data_file: Path, project: Path,
+               lines_files: Iterable[Path] = ()) -> None:
+    """Add one suite's coverage data (``data_file``, pytest-cov's combined file) to ``recording``.
+
+    With ``lines_files`` (``plugin.LineRecorder``'s), the per-test lines come from them and the
+    coverage data only says which files were measured; without, from the data's dynamic contexts.
+    """
     from coverage import CoverageData
     from coverage.exceptions import CoverageException
 
+    lines_files = list(lines_files)
     try:
         data = CoverageData(basename=str(data_file))
         data.read()
+        if lines_files:
+            read_lines_files(recording, suite, lines_files, project)
+            measured = (project_path(name, project) for name in data.measured_files())
+            recording.measured.update(path for path in measured if path is not None)
+            recording.suites.append(suite)
+            return
         contexts = data.measured_contexts()
         if contexts <= {""}:
             recording.notices.append(f"impact: {suite}'s coverage data has no per-test contexts (was "
@@ -94,11 +166,7 @@ def read_suite(recording: Recording, suite: str, data_file: Path, project: Path)
                 if line < 1:  # coverage's line 0: an empty module's "executed" marker, not a line
                     continue
                 for context in tests:
-                    test = test_of(context)
-                    if test is not None:
-                        recording.lines[f"{suite}::{test}"][path].add(line)
-                    elif context.startswith(CONTEXT_PREFIX):
-                        recording.fixture_lines[f"{suite}::{context[len(CONTEXT_PREFIX):]}"][path].add(line)
+                    _add(recording, suite, context, path, (line,))
     except (CoverageException, OSError, ValueError) as error:  # sqlite3.DatabaseError is not an OSError
         recording.notices.append(f"impact: {suite}'s coverage data could not be read ({error}); "
                                  "its tests have no map entry")

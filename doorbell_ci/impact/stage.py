@@ -1,6 +1,6 @@
 """The impact stage in the pipeline: select before the suites run, record and audit after.
 
-* :func:`prepare_plan` loads ``plugin.py`` (per-test coverage contexts) into the suites that
+* :func:`prepare_plan` loads ``plugin.py`` (per-test lines) into the suites that
   collect coverage when the map is to be recorded.
 * :func:`select` (after ``environment.prepare``, before sharding) lists each pytest suite's tests
   with a ``--collect-only`` probe (sharding's own probe), reads the map, diffs against its commit
@@ -385,7 +385,20 @@ def _after_run(stage: ImpactStage, plan: Plan, config: Any, result: Any) -> None
     result.notices.extend(impact["notices"][reported:])
 
 
+def _say_contexts(recording: Any, suite: str, files: list[Path]) -> None:
+    """A suite recorded with coverage's dynamic contexts, the slower way (plugin.py), says why, once."""
+    if not files:
+        return
+    try:
+        why = files[0].read_text(encoding="utf-8", errors="replace").strip()[:300]
+    except OSError as error:
+        why = error.strerror or str(error)
+    recording.notices.append(f"impact: {suite} was recorded with coverage's dynamic contexts, which is slower "
+                             f"({why})")
+
+
 def _record(plan: Plan, config: Any, result: Any, impact: dict[str, Any]) -> dict[str, Any] | None:
+    from doorbell_ci.impact import CONTEXTS_SUFFIX, LINES_SUFFIX
     from doorbell_ci.impact import changes as changes_
     from doorbell_ci.impact.impactmap import ImpactMapError, write_map
     from doorbell_ci.impact.record import Recording, build_map, read_fixture_uses, read_spawned, read_suite
@@ -406,10 +419,16 @@ def _record(plan: Plan, config: Any, result: Any, impact: dict[str, Any]) -> dic
         elif not data_file.is_file():
             recording.notices.append(f"impact: {suite.name} left no coverage data; its tests have no map entry")
         else:
-            read_suite(recording, suite.name, data_file, project)
             written = sorted(plan.output_dir.glob(f"{fixtures_file(suite.name)}.*"))
-            read_fixture_uses(recording, suite.name, [path for path in written if path.suffix != ".spawned"])
+            lines = [path for path in written if path.suffix == LINES_SUFFIX]
+            read_suite(recording, suite.name, data_file, project, lines)
+            uses = [path for path in written if path.suffix not in (".spawned", LINES_SUFFIX, CONTEXTS_SUFFIX)]
+            read_fixture_uses(recording, suite.name, uses)
+            _say_contexts(recording, suite.name, [path for path in written if path.suffix == CONTEXTS_SUFFIX])
             read_spawned(recording, suite.name, [path for path in written if path.suffix == ".spawned"])
+            if suite.name in recording.suites:  # read once (a big suite's are as big as its per-test
+                for path in lines:               # coverage); a refused one stays, to be looked at
+                    path.unlink(missing_ok=True)
     impact["notices"].extend(recording.notices)
     read = set(recording.suites)
     ran: list[str] = []

@@ -95,6 +95,54 @@ def test_a_map_is_built_from_real_coverage_data_with_contexts(tmp_path: Path) ->
     assert read_map(tmp_path / "impact.json.gz").tests == built.tests
 
 
+COMPLETE = '{"complete": true}\n'  # LineRecorder's last line
+
+
+def test_a_map_is_built_from_the_recorders_lines_files(tmp_path: Path) -> None:
+    project = tmp_path
+    write(project, {"src/m.py": "def a():\n    return 1\n\n\ndef b():\n    return 2\n", "src/empty.py": ""})
+    source, empty = str(project / "src" / "m.py"), str(project / "src" / "empty.py")
+    data = coverage.CoverageData(basename=str(tmp_path / ".coverage.unit"))
+    data.add_lines({source: [1, 2, 5, 6], empty: [0]})  # no contexts: the project's data, as without recording
+    data.write()
+    worker0, worker1 = tmp_path / "unit.impact-fixtures.gw0.lines", tmp_path / "unit.impact-fixtures.gw1.lines"
+    worker0.write_text(
+        f'{{"context": "", "lines": {{"{source}": [[1, 1], [5, 5]]}}}}\n'
+        f'{{"context": "tests/t.py::test_b", "lines": {{"{source}": [[6, 6]]}}}}\n'
+        f'{{"context": "doorbell-ci-fixture:tests::db", "lines": {{"{source}": [[2, 2]]}}}}\n'
+        f'{{"context": "tests/t.py::test_b", "lines": {{"/elsewhere/lib.py": [[1, 9]]}}}}\n{COMPLETE}',
+        encoding="utf-8")
+    worker1.write_text(f'{{"context": "tests/t.py::test_a", "lines": {{"{source}": [[2, 2]]}}}}\n{COMPLETE}',
+                       encoding="utf-8")
+    uses = tmp_path / "unit.impact-fixtures.gw0"
+    uses.write_text('{"test": "tests/t.py::test_b", "fixtures": ["tests::db"]}\n', encoding="utf-8")
+
+    recording = Recording()
+    read_suite(recording, "unit", tmp_path / ".coverage.unit", project, [worker0, worker1])
+    read_fixture_uses(recording, "unit", [uses])
+    built = build_map(recording, project, "ab" * 20, False, "key", ran=["unit::tests/t.py::test_a",
+                                                                        "unit::tests/t.py::test_b"])
+    assert built.files.keys() == {"src/m.py", "src/empty.py"}  # measured: from the coverage data
+    assert built.tests == {
+        "unit::": {"src/m.py": ((1, 1), (5, 5))},
+        "unit::tests/t.py::test_a": {"src/m.py": ((2, 2),)},
+        "unit::tests/t.py::test_b": {"src/m.py": ((2, 2), (6, 6))},
+    }
+    assert recording.suites == ["unit"] and not recording.notices
+
+    damaged = tmp_path / "unit.impact-fixtures.gw2.lines"
+    damaged.write_text(f'{{"context": "tests/t.py::test_c", "lines": {{"{source}": [[1, 1]]}}}}\n{{"context": 3}}\n'
+                       f'{COMPLETE}', encoding="utf-8")
+    crashed = tmp_path / "unit.impact-fixtures.gw3.lines"  # a worker that died: no last line
+    crashed.write_text(f'{{"context": "tests/t.py::test_c", "lines": {{"{source}": [[1, 1]]}}}}\n', encoding="utf-8")
+    for file, problem in ((damaged, "gw2.lines line 2 is not a context and its lines"),
+                          (crashed, "gw3.lines is incomplete")):
+        other = Recording()
+        read_suite(other, "other", tmp_path / ".coverage.unit", project, [worker1, file])
+        assert other.suites == [] and not other.lines  # no partial entries: the suite's tests always run
+        assert problem in other.notices[0]
+
+
 def test_data_without_contexts_or_damaged_costs_only_that_suite(tmp_path: Path) -> None:
     data = coverage.CoverageData(basename=str(tmp_path / ".coverage.plain"))
     data.add_lines({str(tmp_path / "m.py"): [1]})
