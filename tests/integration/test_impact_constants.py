@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.git_repo import commit_files, git
+
 PKG = '''\
 __version__ = "1.0"
 
@@ -51,14 +53,6 @@ FILES = {
                                    '    assert getattr(pkg, "UN" + "USED") == 5\n',
 }
 ALL = {"clamp", "double", "version", "attr", "star", "dyn", "dyn_import", "computed"}
-GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run([*GIT, *args], cwd=cwd, check=True, capture_output=True, text=True,  # noqa: S603
-                          timeout=60).stdout.strip()
-
-
 def doorbell(project: Path, *args: str, exit_code: int = 0) -> dict:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("DOORBELL_CI_", "GITHUB_"))}
     output = project / "test-results"
@@ -77,12 +71,7 @@ def doorbell(project: Path, *args: str, exit_code: int = 0) -> dict:
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     origin = tmp_path_factory.mktemp("origin")
-    for path, text in FILES.items():
-        (origin / path).parent.mkdir(parents=True, exist_ok=True)
-        (origin / path).write_text(text, encoding="utf-8")
-    git(origin, "init", "-q", "-b", "main")
-    git(origin, "add", "-A")
-    git(origin, "commit", "-qm", "A")
+    commit_files(origin, FILES, "A", init=True)
     report = doorbell(origin, "--record-impact")
     assert report["impact"]["recorded"]["tests"] == len(ALL)
     maps = tmp_path_factory.mktemp("maps")
@@ -96,10 +85,7 @@ def selected_after(recorded: tuple[Path, Path], tmp_path: Path, edits: dict[str,
     origin, impact_map = recorded
     project = tmp_path / "project"
     git(tmp_path, "clone", "-q", str(origin), str(project))
-    for path, text in edits.items():
-        (project / path).write_text(text, encoding="utf-8")
-    git(project, "add", "-A")
-    git(project, "commit", "-qm", "B")
+    commit_files(project, edits, "B")
     report = doorbell(project, "--select", "affected", "--impact-map", str(impact_map), exit_code=exit_code)
     impact = report["impact"]
     assert impact["full_run_reason"] is None, impact["full_run_reason"]
@@ -130,10 +116,7 @@ def test_a_version_bump_nobody_mentions_selects_no_test(recorded: tuple[Path, Pa
              "tests/unit/test_version.py": "import pkg\n\n\ndef test_version():\n    assert pkg.double\n"}
     project = tmp_path / "project"
     git(tmp_path, "clone", "-q", str(origin), str(project))
-    for path, text in edits.items():
-        (project / path).write_text(text, encoding="utf-8")
-    git(project, "add", "-A")
-    git(project, "commit", "-qm", "B")
+    commit_files(project, edits, "B")
     # a second commit C bumps the version only; its map is B's, recorded for real
     doorbell(project, "--record-impact")
     shutil.copy(project / "test-results" / "impact.json.gz", tmp_path / "B.json.gz")

@@ -21,19 +21,15 @@ import coverage
 import pytest
 
 from doorbell_ci.impact.impactmap import ImpactMap, read_map
-from tests.integration.test_impact_run import ALL_TESTS, FILES, git
+from tests.git_repo import commit_files
+from tests.integration.test_impact_run import ALL_TESTS, FILES
 
 PYPROJECT = FILES["pyproject.toml"]
 
 
 def project(tmp_path: Path, pyproject: str, extra: dict[str, str] | None = None) -> Path:
     root = tmp_path / "project"
-    for path, text in {**FILES, "pyproject.toml": pyproject, **(extra or {})}.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(text, encoding="utf-8")
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "A")
+    commit_files(root, {**FILES, "pyproject.toml": pyproject, **(extra or {})}, "A", init=True)
     return root
 
 

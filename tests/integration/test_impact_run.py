@@ -21,6 +21,7 @@ import pytest
 
 from doorbell_ci.impact.impactmap import read_map
 from doorbell_ci.reports import json_report
+from tests.git_repo import commit_files, git
 
 FILES = {
     "pyproject.toml": '[project]\nname = "pkg"\nversion = "0"\n\n[tool.pytest.ini_options]\npythonpath = ["src"]\n',
@@ -134,14 +135,6 @@ ALL_TESTS = {
     "unit::tests/unit/test_db.py::test_db_exact", "unit::tests/unit/test_extra.py::test_third",
     "unit::tests/unit/test_files.py::test_reads_data", "unit::tests/unit/test_plain.py::test_plain",
 }
-GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run([*GIT, *args], cwd=cwd, check=True, capture_output=True, text=True,  # noqa: S603
-                          timeout=60).stdout.strip()
-
-
 def doorbell(project: Path, *args: str, output: Path | None = None) -> tuple[subprocess.CompletedProcess[str], dict]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("DOORBELL_CI_", "GITHUB_"))}
     output = output or project / "test-results"
@@ -163,12 +156,7 @@ def ran(report: dict) -> set[str]:
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The repository at commit A and the impact map recorded there."""
     origin = tmp_path_factory.mktemp("origin")
-    for path, text in FILES.items():
-        (origin / path).parent.mkdir(parents=True, exist_ok=True)
-        (origin / path).write_text(text, encoding="utf-8")
-    git(origin, "init", "-q", "-b", "main")
-    git(origin, "add", "-A")
-    git(origin, "commit", "-qm", "A")
+    commit_files(origin, FILES, "A", init=True)
     done, report = doorbell(origin, "--record-impact")
     assert done.returncode == 0, done.stdout + done.stderr
     assert report["impact"]["recorded"]["tests"] == len(ALL_TESTS)
@@ -469,12 +457,7 @@ def test_a_test_reading_source_text_is_the_same_code_rules_blind_spot_and_audit_
                                        "    assert answer() == 42\n",
              "tests/unit/test_source.py": "import inspect\n\nfrom pkg import mod\n\n\ndef test_no_todo_left():\n"
                                           "    assert 'TODO' not in inspect.getsource(mod)\n"}
-    for path, text in files.items():
-        (origin / path).parent.mkdir(parents=True, exist_ok=True)
-        (origin / path).write_text(text, encoding="utf-8")
-    git(origin, "init", "-q", "-b", "main")
-    git(origin, "add", "-A")
-    git(origin, "commit", "-qm", "A")
+    commit_files(origin, files, "A", init=True)
     done, _ = doorbell(origin, "--record-impact")
     assert done.returncode == 0, done.stdout + done.stderr
     shutil.copy(origin / "test-results" / "impact.json.gz", tmp_path / "A.json.gz")
