@@ -24,6 +24,17 @@ raise SystemExit(code)
 """
 
 
+
+def imported_modules(project: Path, script: str) -> set[str]:
+    """Run ``script`` (a doorbell-ci run that prints ``MODULES [...]``) in ``project``; the modules it listed."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DOORBELL_CI_", "GITHUB_"))}
+    completed = subprocess.run(  # noqa: S603 - our own CLI on a project the test made
+        [sys.executable, "-c", script], cwd=project, env=environment, capture_output=True, text=True,
+        timeout=300, check=False)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    line = next(line for line in completed.stdout.splitlines() if line.startswith("MODULES "))
+    return set(json.loads(line[len("MODULES "):]))
+
 def test_a_plain_run_with_history_never_imports_numpy_or_scipy(tmp_path: Path) -> None:
     project = tmp_path / "project"
     (project / "tests" / "unit").mkdir(parents=True)
@@ -31,14 +42,8 @@ def test_a_plain_run_with_history_never_imports_numpy_or_scipy(tmp_path: Path) -
         "def test_one():\n    assert 1 + 1 == 2\n\n\ndef test_two():\n    assert 'a'.upper() == 'A'\n",
         encoding="utf-8")
     (project / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0"\n', encoding="utf-8")
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DOORBELL_CI_", "GITHUB_"))}
     for run in (1, 2):  # the second run also reads the first one's report.json and history.json
-        completed = subprocess.run(  # noqa: S603 - our own CLI on a project the test made
-            [sys.executable, "-c", RUN_AND_LIST], cwd=project, env=environment, capture_output=True, text=True,
-            timeout=300, check=False)
-        assert completed.returncode == 0, completed.stdout + completed.stderr
-        line = next(line for line in completed.stdout.splitlines() if line.startswith("MODULES "))
-        modules = set(json.loads(line[len("MODULES "):]))
+        modules = imported_modules(project, RUN_AND_LIST)
         assert "doorbell_ci" in modules and "junitparser" in modules  # the run and its reports did happen
         assert not modules & {"numpy", "scipy"}, f"run {run} imported {sorted(modules & {'numpy', 'scipy'})}"
         history = json.loads((project / "test-results" / "history.json").read_text(encoding="utf-8"))
@@ -72,13 +77,7 @@ def test_start_up_imports_no_report_writer_before_the_first_suite(tmp_path: Path
     (project / "tests" / "unit" / "test_mod.py").write_text("def test_one():\n    assert 1 + 1 == 2\n",
                                                              encoding="utf-8")
     (project / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0"\n', encoding="utf-8")
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DOORBELL_CI_", "GITHUB_"))}
-    completed = subprocess.run(  # noqa: S603 - our own CLI on a project the test made
-        [sys.executable, "-c", LIST_AT_FIRST_SUITE], cwd=project, env=environment, capture_output=True, text=True,
-        timeout=300, check=False)
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    line = next(line for line in completed.stdout.splitlines() if line.startswith("MODULES "))
-    modules = set(json.loads(line[len("MODULES "):]))
+    modules = imported_modules(project, LIST_AT_FIRST_SUITE)
     assert "doorbell_ci" in modules and "psutil" in modules  # start-up did happen
     assert not modules & {"jinja2", "junitparser", "lxml"}, sorted(modules & {"jinja2", "junitparser", "lxml"})
     report = json.loads((project / "test-results" / "report.json").read_text(encoding="utf-8"))
