@@ -90,7 +90,7 @@ def measure(junit_path: Path, output_dir: Path) -> dict[str, object]:
     """In this (fresh) process: parse, then write the reports, timing each step and the peak memory."""
     from doorbell_ci import atomic
     from doorbell_ci.reports import html, json_report, junit, markdown
-    from doorbell_ci.results import RunResult, SuiteResult, SuiteStatus, read_junit
+    from doorbell_ci.results import RunResult, SuiteResult, SuiteStatus, counts_held, read_junit
 
     output_dir.mkdir(parents=True, exist_ok=True)
     phases: dict[str, float] = {}
@@ -107,13 +107,14 @@ def measure(junit_path: Path, output_dir: Path) -> dict[str, object]:
     run = RunResult(run_id="bench", project="bench", started_at="2026-01-01T00:00:00+00:00",
                     finished_at="2026-01-01T00:20:34+00:00", duration=1234.5,
                     suites=[SuiteResult(name="unit", status=SuiteStatus.FAILED, tests=tests, duration=1234.5)])
-    timed("json", lambda: json_report.write(run, output_dir, 1))
-    timed("html", lambda: html.write(run, output_dir, 1))
-    timed("markdown", lambda: atomic.write_text(output_dir / markdown.FILENAME, markdown.render(run)))
-    phases["parse_json_html_md"] = time.perf_counter() - begin
-    cpu["parse_json_html_md"] = time.process_time() - begin_cpu
-    peak_main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    timed("merged_junit", lambda: junit.write(run, output_dir))
+    with counts_held(run):  # as reports.write_all writes them: each suite's counts counted once
+        timed("json", lambda: json_report.write(run, output_dir, 1))
+        timed("html", lambda: html.write(run, output_dir, 1))
+        timed("markdown", lambda: atomic.write_text(output_dir / markdown.FILENAME, markdown.render(run)))
+        phases["parse_json_html_md"] = time.perf_counter() - begin
+        cpu["parse_json_html_md"] = time.process_time() - begin_cpu
+        peak_main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        timed("merged_junit", lambda: junit.write(run, output_dir))
     peak_all = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     counts = run.counts
     return {

@@ -17,7 +17,7 @@ from typing import NoReturn
 
 from doorbell_ci import atomic, redaction
 from doorbell_ci.errors import ReportError
-from doorbell_ci.results import RunResult
+from doorbell_ci.results import RunResult, counts_held
 
 # The writers (jinja2, junitparser, the dashboard) are imported where they are used, not here:
 # `doorbell-ci run` imports this package at start-up for the console summary (reports.console),
@@ -34,13 +34,14 @@ def write_all(run: RunResult, output_dir: Path, exit_code: int | None, full: boo
     from doorbell_ci.reports import json_report
 
     redaction.current().redact_object(run)
-    try:
-        written = {"json": json_report.write(run, output_dir, exit_code)}
-    except ReportError as error:
-        _write_elsewhere(run, exit_code, full, error)
-    if not full:
-        return written
-    failed = _write_secondary(run, output_dir, exit_code, written)
+    with counts_held(run):  # from here on the results no longer change
+        try:
+            written = {"json": json_report.write(run, output_dir, exit_code)}
+        except ReportError as error:
+            _write_elsewhere(run, exit_code, full, error)
+        if not full:
+            return written
+        failed = _write_secondary(run, output_dir, exit_code, written)
     if failed:
         raise ReportError(f"could not write {'; '.join(failed)}; report.json and the other reports were written "
                           f"(re-render with `doorbell-ci report {output_dir}`)", run=run)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Mapping
+from json.encoder import encode_basestring
+from math import isfinite as _isfinite
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +53,7 @@ def _test(test: TestResult) -> dict[str, Any]:
         data["outcome"] = test.outcome.value
     duration = test.duration
     if duration:
-        text = repr(duration)
-        # at most microseconds: round() costs twice what this check does, and JUnit times are short already
-        data["duration"] = round(duration, 6) if len(text) > 8 or "e" in text else duration
+        data["duration"] = _duration(duration)
     if test.file:
         data["file"] = test.file
     if test.line:
@@ -74,7 +74,61 @@ def _test(test: TestResult) -> dict[str, Any]:
 _PASSED = Outcome.PASSED
 
 
-def _suite(suite: SuiteResult) -> dict[str, Any]:
+def _duration(duration: float) -> float:
+    """A test's duration as report.json keeps it: at most microseconds."""
+    text = repr(duration)
+    # round() costs twice what this check does, and JUnit times are short already
+    return round(duration, 6) if len(text) > 8 or "e" in text else duration
+
+
+def _tests_text(tests: list[TestResult]) -> str:
+    """A suite's ``tests`` array as JSON text, the same text ``json.dumps([_test(t) ...])`` gives.
+
+    Most tests of a big run are plain passes: their entry is spelled out here from pieces the C
+    string encoder makes, with each distinct classname and file encoded once (they repeat for every
+    test of a class), instead of a dict built per test and walked again by the encoder (a third less
+    work at 100,000 tests; docs/PERFORMANCE.md, "Report building at 100,000 tests"). Anything else
+    (a failure, output, a value of another type than the fields declare) takes ``_test`` and the
+    encoder; a NaN or infinite duration raises ValueError there as ``jsonsafe.dumps`` does, so
+    ``_finite_json`` still catches it.
+    """
+    encode = encode_basestring
+    shared: dict[str, str] = {}
+    parts = []
+    for test in tests:
+        name, classname, file, line, duration = test.name, test.classname, test.file, test.line, test.duration
+        if (test.outcome is not _PASSED or test.message or test.details or test.stdout or test.stderr
+                or test.flaky or name.__class__ is not str or (classname and classname.__class__ is not str)
+                or (file and file.__class__ is not str) or (line and line.__class__ is not int)
+                or duration.__class__ is not float or not _isfinite(duration)):
+            parts.append(_dumps(_test(test)))
+            continue
+        text = '{"name":' + encode(name)
+        if classname:
+            known = shared.get(classname)
+            if known is None:
+                known = shared[classname] = ',"classname":' + encode(classname)
+            text += known
+        if duration:
+            text += ',"duration":' + repr(_duration(duration))
+        if file:
+            known = shared.get(file)
+            if known is None:
+                known = shared[file] = ',"file":' + encode(file)
+            text += known
+        if line:
+            text += ',"line":' + repr(line)
+        parts.append(text + "}")
+    return "[" + ",".join(parts) + "]"
+
+
+def _dumps(value: Any) -> str:
+    # check_circular off: the document is a tree to_dict just built, and the encoder's id() bookkeeping
+    # for each of 100,000 test objects was a fifth of its time; a cycle (a bug) would still raise RecursionError
+    return jsonsafe.dumps(value, ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
+def _suite(suite: SuiteResult, with_tests: bool = True) -> dict[str, Any]:
     r = suite.resources
     return {
         "name": suite.name,
@@ -91,11 +145,11 @@ def _suite(suite: SuiteResult) -> dict[str, Any]:
         "log_file": suite.log_file,
         "output_tail": suite.output_tail,
         "platform": suite.platform,
-        "tests": [_test(t) for t in suite.tests],
+        "tests": [_test(t) for t in suite.tests] if with_tests else [],
     }
 
 
-def to_dict(run: RunResult, exit_code: int | None = None) -> dict[str, Any]:
+def to_dict(run: RunResult, exit_code: int | None = None, with_tests: bool = True) -> dict[str, Any]:
     coverage = None
     if run.coverage is not None:
         c = run.coverage
@@ -120,7 +174,7 @@ def to_dict(run: RunResult, exit_code: int | None = None) -> dict[str, Any]:
             "command": run.command,
         },
         "totals": _counts(run.counts),
-        "suites": [_suite(s) for s in run.suites],
+        "suites": [_suite(s, with_tests) for s in run.suites],
         "coverage": coverage,
         "environment": run.environment,
         "platform": run.platform,
@@ -134,25 +188,50 @@ def to_dict(run: RunResult, exit_code: int | None = None) -> dict[str, Any]:
 def write(run: RunResult, output_dir: Path, exit_code: int | None = None) -> Path:
     path = output_dir / FILENAME
     try:
-        atomic.write_text(path, _finite_json(to_dict(run, exit_code)))
+        atomic.write_text(path, _finite_json(run, exit_code))
     except OSError as error:
         kept = " (the report.json already there is an earlier run's, left intact)" if os.path.isfile(path) else ""
         raise ReportError(f"could not write {path}: {os_error_text(error)}{kept}") from None
     return path
 
 
-def _finite_json(document: dict[str, Any]) -> str:
+def _finite_json(run: RunResult, exit_code: int | None) -> str:
     """report.json as strict JSON: a NaN or Infinity (from any stage) becomes null with a notice, never a failure."""
     try:
-        # check_circular off: the document is a tree to_dict just built, and the encoder's id() bookkeeping
-        # for each of 100,000 test objects was a fifth of its time; a cycle (a bug) would still raise RecursionError
-        return jsonsafe.dumps(document, ensure_ascii=False, separators=(",", ":"), check_circular=False)
+        return _encode(run, exit_code)
     except ValueError:
-        document, replaced = jsonsafe.finite_copy(document)
+        document, replaced = jsonsafe.finite_copy(to_dict(run, exit_code))
         shown = ", ".join(replaced[:5]) + (f" and {len(replaced) - 5} more" if len(replaced) > 5 else "")
         document["notices"] = [*document.get("notices", []),
                                f"report.json: non-finite numbers (NaN or Infinity) were written as null at {shown}"]
         return jsonsafe.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def _encode(run: RunResult, exit_code: int | None) -> str:
+    """``_dumps(to_dict(run, exit_code))``, with each suite's tests written by ``_tests_text``.
+
+    The same keys in the same order: the document and each suite are encoded around the one
+    member written separately (``suites``, ``tests``), and the pieces joined.
+    """
+    document = to_dict(run, exit_code, with_tests=False)
+    suites = [_object_text(entry, "tests", _tests_text(suite.tests))
+              for entry, suite in zip(document["suites"], run.suites, strict=True)]
+    return _object_text(document, "suites", "[" + ",".join(suites) + "]")
+
+
+def _object_text(mapping: dict[str, Any], key: str, value_text: str) -> str:
+    """``mapping`` as a JSON object, ``key``'s value being the JSON text ``value_text``."""
+    keys = list(mapping)
+    at = keys.index(key)
+    parts = []
+    before = _dumps({name: mapping[name] for name in keys[:at]})
+    if len(before) > 2:  # not "{}"
+        parts.append(before[1:-1])
+    parts.append(_dumps(key) + ":" + value_text)
+    after = _dumps({name: mapping[name] for name in keys[at + 1:]})
+    if len(after) > 2:
+        parts.append(after[1:-1])
+    return "{" + ",".join(parts) + "}"
 
 
 def os_error_text(error: OSError) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from doorbell_ci.analysis.history import previous_history
 from doorbell_ci.errors import ReportError
 from doorbell_ci.reports import json_report, write_all
-from doorbell_ci.results import Outcome, TestResult
+from doorbell_ci.results import Outcome, RunResult, SuiteResult, SuiteStatus, TestResult, counts_held
 from tests.unit._report_samples import sample_run
 
 V1_REPORT = Path(__file__).resolve().parents[1] / "fixtures" / "report_v1" / "report.json"
@@ -140,3 +141,75 @@ def test_reports_get_the_mode_a_plain_file_would_get(tmp_path: Path) -> None:
     for path in written.values():
         assert (path.stat().st_mode & 0o777) == (plain.stat().st_mode & 0o777), path.name
     assert os.access(written["html"], os.R_OK)
+
+
+def _plainly_encoded(run: RunResult, exit_code: int | None) -> str:
+    """report.json's text the plain way: the whole document built as dicts, then one json.dumps."""
+    return json.dumps(json_report.to_dict(run, exit_code), ensure_ascii=False, separators=(",", ":"),
+                      allow_nan=False)
+
+
+# values of every shape a test's fields take (and some they should not): the shortcut for plain passes
+# must give the encoder's own text for each, or leave the entry to the encoder
+_ODD_TESTS = [
+    TestResult("unit", 'quote " back \\ slash \x01 \u2028 \U0001f514 \ud800', "a.B", Outcome.PASSED, 1e-07, "a.py", 3),
+    TestResult("unit", "no classname, file or line", "", Outcome.PASSED, 0.0, None, None),
+    TestResult("unit", "empty file, line 0", "c", Outcome.PASSED, 12345.123456789, "", 0),
+    TestResult("unit", "long duration", "c", Outcome.PASSED, 0.1 + 0.2, "f.py", 10**12),
+    TestResult("unit", "an int duration", "c", Outcome.PASSED, 3, "f.py", 1),  # type: ignore[arg-type]
+    TestResult("unit", "a bool line", "c", Outcome.PASSED, 0.5, "f.py", True),  # type: ignore[arg-type]
+    TestResult("unit", "a str line", "c", Outcome.PASSED, 0.5, "f.py", "7"),  # type: ignore[arg-type]
+    TestResult("unit", "negative zero", "c", Outcome.PASSED, -0.0, "f.py", 2),
+    TestResult("unit", "flaky", "c", Outcome.PASSED, 0.5, "f.py", 2, flaky=True),
+    TestResult("unit", "failed", "c", Outcome.FAILED, 0.5, "f.py", 2, "m", "d", "o", "e"),
+    TestResult("unit", "passed with output", "c", Outcome.PASSED, 0.5, "f.py", 2, stdout="o"),
+    TestResult("unit", "skipped", "c", Outcome.SKIPPED, 0.0, "f.py", 2, "why"),
+]
+
+
+@pytest.mark.parametrize("index", range(len(_ODD_TESTS)))
+def test_each_test_entry_is_the_text_the_encoder_writes(index: int) -> None:
+    run = sample_run()
+    run.suites[0].tests = [_ODD_TESTS[index], *run.suites[0].tests, _ODD_TESTS[index]]
+    assert json_report._finite_json(run, 1) == _plainly_encoded(run, 1)  # noqa: SLF001
+
+
+def test_a_big_run_is_written_as_the_encoder_would_write_it(tmp_path: Path) -> None:
+    run = sample_run()
+    run.suites.append(SuiteResult(name="empty", status=SuiteStatus.PASSED))
+    run.suites[0].tests = [TestResult("unit", f"test_{n}[{n % 7}]", f"tests.test_m{n % 13}", Outcome.PASSED,
+                                      n / 997, f"tests/test_m{n % 13}.py", n % 300) for n in range(3000)]
+    run.suites[0].tests += _ODD_TESTS
+    run.notices = ["a notice"]
+    assert json_report._finite_json(run, 1) == _plainly_encoded(run, 1)  # noqa: SLF001
+    json_report.write(run, tmp_path, 1)
+    assert json_report.read(tmp_path / "report.json")[1]["suites"][0]["tests"][2999]["name"] == "test_2999[3]"
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_duration_still_becomes_null_with_a_notice(tmp_path: Path, bad: float) -> None:
+    run = sample_run()
+    run.suites[0].tests[0].outcome = Outcome.PASSED
+    run.suites[0].tests[0].duration = bad
+    json_report.write(run, tmp_path)
+    document = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert "duration" in document["suites"][0]["tests"][0] and document["suites"][0]["tests"][0]["duration"] is None
+    assert "non-finite numbers" in document["notices"][-1]
+
+
+def test_counts_are_held_only_while_the_reports_are_written(tmp_path: Path) -> None:
+    run = sample_run()
+    before = run.counts
+    with counts_held(run):
+        assert run.counts == before
+        run.counts.failed += 5  # a copy each time: a caller cannot change what the others read
+        assert run.counts == before
+    run.suites[0].tests[0].outcome = Outcome.PASSED if run.suites[0].tests[0].outcome is not Outcome.PASSED \
+        else Outcome.FAILED
+    assert run.counts != before  # counted afresh once the span is over
+    write_all(run, tmp_path, 1)
+    document = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert document["totals"] == {"tests": run.counts.tests, "passed": run.counts.passed,
+                                  "failed": run.counts.failed, "errors": run.counts.errors,
+                                  "skipped": run.counts.skipped}
+    assert all("_held_counts" not in vars(suite) for suite in run.suites)
