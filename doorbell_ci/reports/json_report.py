@@ -81,8 +81,9 @@ def _duration(duration: float) -> float:
     return round(duration, 6) if len(text) > 8 or "e" in text else duration
 
 
-def _tests_text(tests: list[TestResult]) -> str:
-    """A suite's ``tests`` array as JSON text, the same text ``json.dumps([_test(t) ...])`` gives.
+def _test_pieces(tests: list[TestResult], parts: list[str]) -> None:
+    """A suite's ``tests`` array as JSON text pieces appended to ``parts``: together, the text
+    ``json.dumps([_test(t) ...])`` gives.
 
     Most tests of a big run are plain passes: their entry is spelled out here from pieces the C
     string encoder makes, with each distinct classname and file encoded once (they repeat for every
@@ -94,14 +95,19 @@ def _tests_text(tests: list[TestResult]) -> str:
     """
     encode = encode_basestring
     shared: dict[str, str] = {}
-    parts = []
+    append = parts.append
+    append("[")
+    first = True
     for test in tests:
+        if not first:
+            append(",")
+        first = False
         name, classname, file, line, duration = test.name, test.classname, test.file, test.line, test.duration
         if (test.outcome is not _PASSED or test.message or test.details or test.stdout or test.stderr
                 or test.flaky or name.__class__ is not str or (classname and classname.__class__ is not str)
                 or (file and file.__class__ is not str) or (line and line.__class__ is not int)
                 or duration.__class__ is not float or not _isfinite(duration)):
-            parts.append(_dumps(_test(test)))
+            append(_dumps(_test(test)))
             continue
         text = '{"name":' + encode(name)
         if classname:
@@ -118,8 +124,8 @@ def _tests_text(tests: list[TestResult]) -> str:
             text += known
         if line:
             text += ',"line":' + repr(line)
-        parts.append(text + "}")
-    return "[" + ",".join(parts) + "]"
+        append(text + "}")
+    append("]")
 
 
 def _dumps(value: Any) -> str:
@@ -188,50 +194,55 @@ def to_dict(run: RunResult, exit_code: int | None = None, with_tests: bool = Tru
 def write(run: RunResult, output_dir: Path, exit_code: int | None = None) -> Path:
     path = output_dir / FILENAME
     try:
-        atomic.write_text(path, _finite_json(run, exit_code))
+        pieces = _finite_json(run, exit_code)  # all of it first: a ValueError must not leave half a file
+        with atomic.replacing(path) as handle:
+            handle.writelines(pieces)
     except OSError as error:
         kept = " (the report.json already there is an earlier run's, left intact)" if os.path.isfile(path) else ""
         raise ReportError(f"could not write {path}: {os_error_text(error)}{kept}") from None
     return path
 
 
-def _finite_json(run: RunResult, exit_code: int | None) -> str:
+def _finite_json(run: RunResult, exit_code: int | None) -> list[str]:
     """report.json as strict JSON: a NaN or Infinity (from any stage) becomes null with a notice, never a failure."""
     try:
-        return _encode(run, exit_code)
+        return _pieces(run, exit_code)
     except ValueError:
         document, replaced = jsonsafe.finite_copy(to_dict(run, exit_code))
         shown = ", ".join(replaced[:5]) + (f" and {len(replaced) - 5} more" if len(replaced) > 5 else "")
         document["notices"] = [*document.get("notices", []),
                                f"report.json: non-finite numbers (NaN or Infinity) were written as null at {shown}"]
-        return jsonsafe.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        return [jsonsafe.dumps(document, ensure_ascii=False, separators=(",", ":"))]
 
 
-def _encode(run: RunResult, exit_code: int | None) -> str:
-    """``_dumps(to_dict(run, exit_code))``, with each suite's tests written by ``_tests_text``.
+def _pieces(run: RunResult, exit_code: int | None) -> list[str]:
+    """``_dumps(to_dict(run, exit_code))`` as a list of pieces, each suite's tests from ``_test_pieces``.
 
     The same keys in the same order: the document and each suite are encoded around the one
-    member written separately (``suites``, ``tests``), and the pieces joined.
+    member written separately (``suites``, ``tests``). Pieces, not one string: the file is written
+    from them, so report.json is never held whole in memory next to the results (27 MB at 100,000).
     """
     document = to_dict(run, exit_code, with_tests=False)
-    suites = [_object_text(entry, "tests", _tests_text(suite.tests))
-              for entry, suite in zip(document["suites"], run.suites, strict=True)]
-    return _object_text(document, "suites", "[" + ",".join(suites) + "]")
+    parts: list[str] = []
+    head, tail = _around(document, "suites")
+    parts.append(head + "[")
+    for index, (entry, suite) in enumerate(zip(document["suites"], run.suites, strict=True)):
+        suite_head, suite_tail = _around(entry, "tests")
+        parts.append(("," if index else "") + suite_head)
+        _test_pieces(suite.tests, parts)
+        parts.append(suite_tail)
+    parts.append("]" + tail)
+    return parts
 
 
-def _object_text(mapping: dict[str, Any], key: str, value_text: str) -> str:
-    """``mapping`` as a JSON object, ``key``'s value being the JSON text ``value_text``."""
+def _around(mapping: dict[str, Any], key: str) -> tuple[str, str]:
+    """The JSON text of ``mapping`` before and after ``key``'s value (the key itself included before)."""
     keys = list(mapping)
     at = keys.index(key)
-    parts = []
-    before = _dumps({name: mapping[name] for name in keys[:at]})
-    if len(before) > 2:  # not "{}"
-        parts.append(before[1:-1])
-    parts.append(_dumps(key) + ":" + value_text)
-    after = _dumps({name: mapping[name] for name in keys[at + 1:]})
-    if len(after) > 2:
-        parts.append(after[1:-1])
-    return "{" + ",".join(parts) + "}"
+    before = _dumps({name: mapping[name] for name in keys[:at]})[:-1]  # "{..." without its "}"
+    after = _dumps({name: mapping[name] for name in keys[at + 1:]})[1:]  # "...}" without its "{"
+    return (before + ("," if len(before) > 1 else "") + _dumps(key) + ":",
+            ("," if len(after) > 1 else "") + after)
 
 
 def os_error_text(error: OSError) -> str:
