@@ -122,11 +122,31 @@ def commands(project: Path, out: Path, workers: int, coverage: bool,
                  f"--cov-report=xml:{cov_dir / 'coverage.xml'}", f"--cov-report=json:{cov_dir / 'coverage.json'}"]
     # without coverage, pytest-cov stays loaded on both sides (doorbell-ci's suites load it and so does a
     # plain `pytest` where it is installed); until 2026-12 the bare side had -p no:cov, a head start
-    doorbell = [sys.executable, "-m", "doorbell_ci", "run", "--project", str(project), "--suites", "unit",
+    doorbell = [sys.executable, "-c", SELF_CPU, "run", "--project", str(project), "--suites", "unit",
                 "--workers", str(workers), "--output-dir", str(out / "doorbell"), "--quiet"]
     if not coverage:
         doorbell.append("--no-coverage")
     return {"pytest": bare, "doorbell-ci": doorbell}
+
+
+# The doorbell-ci side runs through this (``python -c SELF_CPU run ...`` is ``python -m doorbell_ci run ...``)
+# so that its own process's CPU (all its threads: start-up, output pump, tree sampler, parsing, reports)
+# is known apart from the suite's processes under it: the whole tree's CPU minus this is what the suite
+# itself used, to compare with bare pytest's. The variable is removed before the suites start.
+SELF_CPU_VARIABLE = "DOORBELL_BENCH_SELF_CPU"
+SELF_CPU = (
+    "import atexit, os, resource, runpy, sys\n"
+    f"path = os.environ.pop({SELF_CPU_VARIABLE!r}, None)\n"
+    "def done():\n"
+    "    if path is None:\n"
+    "        return\n"
+    "    usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "    with open(path, 'w') as out:\n"
+    "        out.write(repr(usage.ru_utime + usage.ru_stime))\n"
+    "atexit.register(done)\n"
+    "sys.argv[0] = 'doorbell_ci'\n"
+    "runpy.run_module('doorbell_ci', run_name='__main__', alter_sys=True)\n"
+)
 
 
 def measured_environment() -> dict[str, str]:
@@ -141,7 +161,8 @@ def measured_environment() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
 
 
-def timed(argv: list[str], cwd: Path, ok_codes: tuple[int, ...] = (0,)) -> tuple[float, float]:
+def timed(argv: list[str], cwd: Path, ok_codes: tuple[int, ...] = (0,),
+          extra_env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall seconds and CPU seconds (user + system of the whole process tree) of one run.
 
     CPU time is the steadier figure on a shared machine: other people's load stretches wall
@@ -150,7 +171,8 @@ def timed(argv: list[str], cwd: Path, ok_codes: tuple[int, ...] = (0,)) -> tuple
     """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     begin = time.perf_counter()
-    completed = subprocess.run(argv, cwd=cwd, env=measured_environment(), stdout=subprocess.PIPE,  # noqa: S603
+    completed = subprocess.run(argv, cwd=cwd, env={**measured_environment(), **(extra_env or {})},  # noqa: S603
+                               stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, check=False)
     elapsed = time.perf_counter() - begin
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -225,13 +247,21 @@ def main(argv: list[str] | None = None) -> int:
                     timed(command, project, ok_codes)
             times: dict[str, list[float]] = {tool: [] for tool in argvs}
             cpu: dict[str, list[float]] = {tool: [] for tool in argvs}
-            for _ in range(args.runs):
-                for tool, command in argvs.items():
-                    wall, cpu_seconds = timed(command, project, ok_codes)
+            own_cpu: list[float] = []  # doorbell-ci's own process (see SELF_CPU)
+            self_cpu_file = root / "self-cpu"
+            for index in range(args.runs):
+                # alternate which side goes first: a machine whose speed drifts favours neither
+                for tool in (("pytest", "doorbell-ci") if index % 2 == 0 else ("doorbell-ci", "pytest")):
+                    self_cpu_file.unlink(missing_ok=True)
+                    extra = {SELF_CPU_VARIABLE: str(self_cpu_file)} if tool == "doorbell-ci" else None
+                    wall, cpu_seconds = timed(argvs[tool], project, ok_codes, extra)
                     times[tool].append(wall)
                     cpu[tool].append(cpu_seconds)
+                    if tool == "doorbell-ci":
+                        own_cpu.append(float(self_cpu_file.read_text(encoding="utf-8")))
                 print(f"  {config}: pytest {times['pytest'][-1]:.2f}s wall / {cpu['pytest'][-1]:.2f}s CPU, "
-                      f"doorbell-ci {times['doorbell-ci'][-1]:.2f}s / {cpu['doorbell-ci'][-1]:.2f}s, "
+                      f"doorbell-ci {times['doorbell-ci'][-1]:.2f}s / {cpu['doorbell-ci'][-1]:.2f}s "
+                      f"(its own process {own_cpu[-1]:.2f}s, the suite's {cpu['doorbell-ci'][-1] - own_cpu[-1]:.2f}s), "
                       f"load {os.getloadavg()[0]:.1f}", flush=True)
             tests = _tests_run(root / "out")
             medians = {tool: statistics.median(values) for tool, values in times.items()}
@@ -245,6 +275,13 @@ def main(argv: list[str] | None = None) -> int:
                 "ratio_of_medians": round(medians["doorbell-ci"] / medians["pytest"], 3),
                 "median_of_pair_ratios": round(statistics.median(ratios), 3),
                 "cpu_ratio_of_medians": round(cpu_medians["doorbell-ci"] / cpu_medians["pytest"], 3),
+                # doorbell-ci's side split: its own process, and the suite's processes under it (the same
+                # pytest command as the bare side's, so suite_cpu_ratio should be 1 within the machine's noise)
+                "orchestrator_cpu": [round(v, 3) for v in own_cpu],
+                "orchestrator_cpu_median": round(statistics.median(own_cpu), 3),
+                "orchestrator_cpu_share_of_bare_cpu": round(statistics.median(own_cpu) / cpu_medians["pytest"], 4),
+                "suite_cpu_ratio": round(statistics.median(
+                    [c - o for c, o in zip(cpu["doorbell-ci"], own_cpu, strict=True)]) / cpu_medians["pytest"], 3),
                 "commands": {tool: " ".join(c).replace(str(root), "$TMP") for tool, c in argvs.items()},
                 "tests": tests,
                 "load_average": {"start": [round(v, 2) for v in load_at_start],
@@ -253,8 +290,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{config}: wall medians pytest {medians['pytest']:.2f}s, doorbell-ci {medians['doorbell-ci']:.2f}s, "
                   f"ratio {results[config]['ratio_of_medians']:.3f} (median of paired ratios "
                   f"{results[config]['median_of_pair_ratios']:.3f}); CPU medians pytest {cpu_medians['pytest']:.2f}s, "
-                  f"doorbell-ci {cpu_medians['doorbell-ci']:.2f}s, ratio {results[config]['cpu_ratio_of_medians']:.3f}",
-                  flush=True)
+                  f"doorbell-ci {cpu_medians['doorbell-ci']:.2f}s, "
+                  f"ratio {results[config]['cpu_ratio_of_medians']:.3f}; "
+                  f"doorbell-ci's own process {results[config]['orchestrator_cpu_median']:.2f}s CPU "
+                  f"({100 * results[config]['orchestrator_cpu_share_of_bare_cpu']:.1f}% of bare pytest's), "
+                  f"its suite's processes {results[config]['suite_cpu_ratio']:.3f}x bare pytest's CPU", flush=True)
         report = {"mode": args.mode, "real_targets": args.real_targets if real else None, "runs": args.runs,
                   "workers": args.workers, "machine": machine(),
                   "load_average_at_end": os.getloadavg(), "results": results}
