@@ -359,6 +359,8 @@ def _paired_rows(measured: Measured, result: paired.PairedMeasurement, threshold
             row["head_median"] = statistics.median(head[index])
             row.update({k: decision[k] for k in ("ratio", "ci", "p_value", "p_holm")})
             row["noisy"] = decision["noisy"]
+            if "spread" in decision:
+                row["spread"] = decision["spread"]
             if decision.get("reason"):
                 row["reason"] = decision["reason"]
             if section["metric"] == "instructions":
@@ -384,14 +386,33 @@ def _decide_pairs(base: list[list[float]], head: list[list[float]], threshold: f
         if min(len(base_processes), len(head_processes)) >= stats.MIN_PROCESSES:
             p_slower[index], p_faster[index] = stats.process_test(base_processes, head_processes)
     ratio = np.array([float(stats.median_ratio(h, b)) for b, h in zip(base, head, strict=True)])
-    noisy = np.array([bool(stats.is_noisy_pair(b, h, loops=n)) for b, h, n in zip(base, head, loops, strict=True)])
+    shown = np.array([bool(stats.is_noisy_pair(b, h, loops=n)) for b, h, n in zip(base, head, loops, strict=True)])
+    spread = np.array([float(stats.pair_spread(b, h)) for b, h in zip(base, head, strict=True)])
+    short = np.array([bool(stats.too_short(b, n) | stats.too_short(h, n)) for b, h, n in zip(base, head, loops,
+                                                                                             strict=True)])
+    noisy, reasons = _noise(shown, short, ratio, spread, threshold)
     gateable = np.array([min(len(b), len(h)) >= stats.MIN_GATING_SAMPLES for b, h in zip(base, head, strict=True)])
     codes = stats.classify(p_slower, p_faster, ratio, noisy, gateable, threshold)
     p_holm = stats.holm(np.where(~noisy & gateable, p_slower, np.nan))
     return [{"code": int(codes[i]), "ratio": float(ratio[i]),
              "ci": list(stats.bootstrap_ratio_interval(head[i], base[i])),
              "p_value": float(p_slower[i]), "p_holm": None if np.isnan(p_holm[i]) else float(p_holm[i]),
-             "noisy": bool(noisy[i])} for i in range(len(base))]
+             "noisy": bool(noisy[i]), "spread": float(spread[i]), "reason": reasons[i]} for i in range(len(base))]
+
+
+def _noise(shown: np.ndarray, short: np.ndarray, ratio: np.ndarray, spread: np.ndarray,
+           threshold: float) -> tuple[np.ndarray, list[str]]:
+    """Which benchmarks stay out of the gate for their spread, and why the others shown noisy are judged.
+
+    A benchmark whose spread is shown over 10% is still judged when its ratio is beyond
+    ``stats.noise_bar`` (the minimum effect plus three spreads): contention explains small effects,
+    not a 3x slowdown. Samples under 1 ms never are (timer noise).
+    """
+    noisy = stats.kept_out(shown, short, ratio, spread, threshold)
+    reasons = [f"noisy (spread {spread[i]:.0%}), but the ratio {ratio[i]:.2f} is beyond what it explains "
+               f"({float(stats.noise_bar(spread[i], threshold)):.2f} or its inverse): judged"
+               if shown[i] and not noisy[i] else "" for i in range(len(ratio))]
+    return noisy, reasons
 
 
 def _decide_instruction_pairs(base: list[BenchmarkRecord], head: list[BenchmarkRecord], threshold: float,
@@ -447,9 +468,22 @@ def _confirm_pair(row: dict[str, Any], name: str, again: paired.PairedMeasuremen
             p_again = stats.process_test(base_processes, head_processes)[0]
     ok = bool(stats.confirmed(p_again, ratio_again, threshold))
     row["confirmation"] = {"confirmed": ok, "p_value": p_again, "ratio": ratio_again}
+    if ok and metric != "instructions" and bool(stats.is_noisy_pair(base, head)):
+        ok = _within_noise(row, float(ratio_again), float(stats.pair_spread(base, head)), threshold)
     if not ok:
         row["verdict"] = stats.Verdict.POSSIBLE_REGRESSION.value
         row["reason"] = "flagged, but the confirmation re-measurement did not flag it again"
+
+
+def _within_noise(row: dict[str, Any], ratio: float, spread: float, threshold: float) -> bool:
+    """A re-measurement shown noisy confirms only beyond its own ``stats.noise_bar``; False (and says so) if not."""
+    row["confirmation"]["spread"] = spread
+    if bool(stats.beyond_noise(ratio, spread, threshold)):
+        return True
+    row["confirmation"]["confirmed"] = False
+    row["confirmation"]["reason"] = (f"the re-measurement was noisy (spread {spread:.0%}) and its ratio {ratio:.2f} "
+                                     f"is within what that explains ({float(stats.noise_bar(spread, threshold)):.2f})")
+    return False
 
 
 def _memory_only(row: dict[str, Any], base: list[int] | list[float], head: list[int] | list[float]) -> None:
@@ -517,8 +551,12 @@ def _history(config: Config, output_dir: Path, measured: Measured, suite_args: d
                                                          shares.get(n), best) or "")
         noisy = np.array([bool(reason) for reason in reasons])
     else:
-        noisy = np.array([bool(stats.is_noisy(measured.records[n].wall, loops=max(1, measured.records[n].loops)))
-                          for n in names])
+        samples = [measured.records[n].wall for n in names]
+        loops = [max(1, measured.records[n].loops) for n in names]
+        shown = np.array([bool(stats.is_noisy(values, loops=n)) for values, n in zip(samples, loops, strict=True)])
+        short = np.array([bool(stats.too_short(values, n)) for values, n in zip(samples, loops, strict=True)])
+        spread = np.array([float(stats.robust_cv(values)) for values in samples])
+        noisy, reasons = _noise(shown, short, ratio, spread, threshold)
     gateable = jobs >= stats.MIN_GATING_HISTORY
     codes = stats.classify(p_slower, p_faster, ratio, noisy, gateable, threshold)
     p_holm = stats.holm(np.where(~noisy & gateable, p_slower, np.nan))
@@ -543,6 +581,8 @@ def _history(config: Config, output_dir: Path, measured: Measured, suite_args: d
                     "base_median": float(current[index] / ratio[index]) if ratio[index] > 0 else None})
         if reasons and reasons[index]:
             row["reason"] = reasons[index]
+        if not counted:
+            row["spread"] = float(spread[index])
         if not gateable[index] and row["verdict"] != stats.Verdict.NO_BASELINE:
             row["reason"] = (f"only {int(jobs[index])} earlier run(s) in the history; "
                              f"{stats.MIN_GATING_HISTORY} needed to gate")
@@ -581,6 +621,8 @@ def _confirm_history(row: dict[str, Any], name: str, index: int, matrix: np.ndar
     p_again, _, ratio_again, _, _ = _history_test(matrix, second, counted)
     ok = bool(stats.confirmed(p_again[index], ratio_again[index], threshold))
     row["confirmation"] = {"confirmed": ok, "p_value": float(p_again[index]), "ratio": float(ratio_again[index])}
+    if ok and not counted and bool(stats.is_noisy(record.wall)):
+        ok = _within_noise(row, float(ratio_again[index]), float(stats.robust_cv(record.wall)), threshold)
     if not ok:
         row["verdict"] = stats.Verdict.POSSIBLE_REGRESSION.value
         row["reason"] = "flagged, but the confirmation re-measurement did not flag it again"

@@ -26,7 +26,8 @@ from doorbell_ci.perf.baselines import MAX_HISTORY  # noqa: F401 - jobs of histo
 FAMILY_ALPHA = 0.05  # Holm family-wise error rate across one suite
 POSSIBLE_ALPHA = 0.01  # uncorrected level for "possible regression" (comment only)
 CONFIRM_ALPHA = 0.01  # the confirmation re-measurement must flag again at this level
-NOISY_CV = 0.10  # a benchmark whose spread is shown to exceed this never gates
+NOISY_CV = 0.10  # a benchmark whose spread is shown to exceed this is noisy: it gates only beyond noise_bar
+NOISY_GATE_SPREADS = 3.0  # a noisy benchmark is judged when slower by the minimum effect plus this many spreads
 MIN_SAMPLE_SECONDS = 0.001  # samples shorter than this are timer noise
 MIN_GATING_SAMPLES = 10  # per side, paired mode
 MIN_PROCESSES = 3  # per side, for the process-level test of timings (paired mode runs 4)
@@ -158,6 +159,45 @@ def is_noisy_pair(base: ArrayLike, head: ArrayLike, max_cv: float = NOISY_CV,
     shortest = np.minimum(np.min(base_values, axis=-1), np.min(head_values, axis=-1))
     too_short = shortest * np.asarray(loops) < MIN_SAMPLE_SECONDS
     return np.asarray(is_noisy(relative, max_cv) | too_short)
+
+
+def pair_spread(base: ArrayLike, head: ArrayLike) -> NDArray[np.float64]:
+    """Paired mode's spread: the robust CV of both sides' samples, each relative to its own median."""
+    base_values = np.asarray(base, dtype=float)
+    head_values = np.asarray(head, dtype=float)
+    return robust_cv(np.concatenate([base_values / np.median(base_values, axis=-1, keepdims=True),
+                                     head_values / np.median(head_values, axis=-1, keepdims=True)], axis=-1))
+
+
+def too_short(samples: ArrayLike, loops: ArrayLike = 1) -> NDArray[np.bool_]:
+    """A whole sample under ``MIN_SAMPLE_SECONDS``: timer noise, never judged whatever the ratio."""
+    return np.asarray(np.min(np.asarray(samples, dtype=float), axis=-1) * np.asarray(loops) < MIN_SAMPLE_SECONDS)
+
+
+def noise_bar(spread: ArrayLike, threshold: float, spreads: float = NOISY_GATE_SPREADS) -> NDArray[np.float64]:
+    """The ratio a noisy benchmark must reach to be judged: ``1 + threshold + spreads * spread``.
+
+    A spread over 10% (contention: one process of a side 1.5x slower than its twin) can move a ratio of
+    medians by about its own size, so small effects on such a benchmark stay ``noisy``; a slowdown several
+    spreads beyond the minimum effect is not something the spread explains (a 3x slower head measured at
+    2.5x with a 30% spread). benchmarks/detection/contention.py has the simulation behind ``spreads``.
+    """
+    return np.asarray(1 + threshold + spreads * np.asarray(spread, dtype=float))
+
+
+def beyond_noise(ratio: ArrayLike, spread: ArrayLike, threshold: float,
+                 spreads: float = NOISY_GATE_SPREADS) -> NDArray[np.bool_]:
+    """Where a ratio is past :func:`noise_bar` either way (slower, or faster by the mirror image)."""
+    bar = noise_bar(spread, threshold, spreads)
+    ratio = np.asarray(ratio, dtype=float)
+    return np.asarray((ratio >= bar) | (ratio <= 1 / bar))
+
+
+def kept_out(noisy: ArrayLike, short: ArrayLike, ratio: ArrayLike, spread: ArrayLike, threshold: float,
+             spreads: float = NOISY_GATE_SPREADS) -> NDArray[np.bool_]:
+    """The noisy benchmarks that stay out of the gate: all of them but those (not too short) beyond the noise bar."""
+    judged = ~np.asarray(short, dtype=bool) & beyond_noise(ratio, spread, threshold, spreads)
+    return np.asarray(np.asarray(noisy, dtype=bool) & ~judged)
 
 
 def holm(pvalues: ArrayLike) -> NDArray[np.float64]:

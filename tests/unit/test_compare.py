@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from doorbell_ci.config import load_config
-from doorbell_ci.perf import baselines, compare, measure
+from doorbell_ci.perf import baselines, compare, measure, stats
 
 PLATFORM = {"os": "linux", "arch": "x86_64", "python": "3.11.7", "cpu_model": "Test CPU", "runner_label": "unit"}
 NAMES = [f"tests/performance/test_b.py::test_{index}" for index in range(12)]
@@ -22,11 +22,13 @@ def _config(tmp_path: Path, **changes: object):
     return replace(config, **changes)
 
 
-def _write_samples(output: Path, medians: dict[str, float], spread: float = 0.01, seed: int = 0) -> None:
+def _write_samples(output: Path, medians: dict[str, float], spread: float = 0.01, seed: int = 0,
+                   spreads: dict[str, float] | None = None) -> None:
     rng = np.random.default_rng(seed)
+    own = spreads or {}
     records = [measure.BenchmarkRecord(name=name, nodeid=name, loops=2,
-                                       wall=list(median * np.exp(rng.normal(0, spread, 20))),
-                                       cpu=list(median * np.exp(rng.normal(0, spread, 20))))
+                                       wall=list(median * np.exp(rng.normal(0, own.get(name, spread), 20))),
+                                       cpu=list(median * np.exp(rng.normal(0, own.get(name, spread), 20))))
                for name, median in medians.items()]
     measure.write_samples(output / "perf" / "performance.json", "performance", records)
 
@@ -203,3 +205,53 @@ def test_without_an_adaptive_budget_nothing_is_measured_again(tmp_path: Path) ->
     _write_samples(tmp_path / "out", current)
     section, _ = compare.compare(config, tmp_path / "out", PLATFORM, {}, environ={})
     assert "adaptive" not in section and "adaptive" not in _by_name(section)[NAMES[0]]
+
+
+def test_a_noisy_benchmark_is_judged_when_slower_than_its_spread_explains(tmp_path: Path) -> None:
+    """Spread 30% (contention): a 3x slowdown is a regression candidate, a 1.3x one stays noisy (never gates)."""
+    config = _config(tmp_path)
+    _write_history(config.project / "baselines", runs=20)
+    current = {name: 0.010 for name in NAMES}
+    current[NAMES[0]], current[NAMES[1]] = 0.030, 0.013
+    _write_samples(tmp_path / "out", current, spreads={NAMES[0]: 0.3, NAMES[1]: 0.3, NAMES[2]: 0.3})
+    section, notices = compare.compare(config, tmp_path / "out", PLATFORM, {}, environ={})
+    rows = _by_name(section)
+    judged, small, steady = rows[NAMES[0]], rows[NAMES[1]], rows[NAMES[2]]
+    assert stats.is_noisy(judged["head_samples"]) and judged["noisy"] is False
+    assert "is beyond what it explains" in judged["reason"] and judged["ratio"] > 2
+    # the candidate went to its confirmation; this project has no tests to measure again, so it is not confirmed
+    assert judged["confirmation"]["confirmed"] is False and judged["verdict"] == "possible regression"
+    assert any("confirmation re-measurement failed" in notice for notice in notices)
+    assert small["verdict"] == "noisy" and small["noisy"] is True and small["reason"] == ""
+    assert steady["verdict"] == "noisy"
+
+
+def test_a_noisy_confirmation_confirms_only_beyond_its_own_bar() -> None:
+    rng = np.random.default_rng(4)
+    matrix = np.full((20, 1), 0.010) * np.exp(rng.normal(0, 0.01, (20, 1)))
+    current = np.array([0.030])
+    for again_median, confirmed in ((0.030, True), (0.015, False)):
+        record = measure.BenchmarkRecord(name="b", nodeid="b", loops=1,
+                                         wall=list(again_median * np.exp(rng.normal(0, 0.3, 20))), cpu=[])
+        row: dict = {"verdict": "regression"}
+        compare._confirm_history(row, "b", 0, matrix, current, {"b": record}, 0.05)
+        assert row["confirmation"]["confirmed"] is confirmed, row
+        assert row["confirmation"]["spread"] > 0.1
+        assert (row["verdict"] == "regression") is confirmed
+        assert confirmed or "within what that explains" in row["confirmation"]["reason"]
+
+
+def test_paired_decisions_judge_a_noisy_benchmark_only_far_beyond_its_spread() -> None:
+    rng = np.random.default_rng(8)
+
+    def noisy(median: float) -> list[float]:
+        return list(median * np.exp(rng.normal(0, 0.3, 20)))
+
+    base = [noisy(0.01), noisy(0.01), list(np.full(20, 0.0004) * np.exp(rng.normal(0, 0.3, 20)))]
+    head = [noisy(0.03), noisy(0.013), list(np.full(20, 0.0012) * np.exp(rng.normal(0, 0.3, 20)))]
+    decisions = compare._decide_pairs(base, head, 0.05, [1, 1, 1])
+    three, small, short = decisions
+    assert stats.CODES[three["code"]] is stats.Verdict.REGRESSION and three["noisy"] is False
+    assert three["spread"] > 0.15 and "judged" in three["reason"]
+    assert stats.CODES[small["code"]] is stats.Verdict.NOISY and small["reason"] == ""
+    assert stats.CODES[short["code"]] is stats.Verdict.NOISY  # under 1 ms a sample: timer noise, whatever the ratio

@@ -101,6 +101,28 @@ def test_noisy_pair_pools_both_sides_and_ignores_the_shift() -> None:
     assert not stats.is_noisy_pair(base, head)
 
 
+def test_the_noise_bar_is_the_minimum_effect_plus_three_spreads_either_way() -> None:
+    assert float(stats.noise_bar(0.20, 0.05)) == pytest.approx(1.65)
+    beyond = stats.beyond_noise([1.66, 1.64, 1 / 1.66, 1 / 1.64, 3.0, 3.0], [0.2, 0.2, 0.2, 0.2, 0.6, 0.7], 0.05)
+    assert beyond.tolist() == [True, False, True, False, True, False]
+
+
+def test_the_pair_spread_is_the_pooled_spread_the_noisy_rule_judges() -> None:
+    rng = np.random.default_rng(5)
+    base = 0.05 * np.exp(rng.normal(0, 0.25, 20))
+    head = 3 * 0.05 * np.exp(rng.normal(0, 0.25, 20))
+    spread = float(stats.pair_spread(base, head))
+    assert 0.15 < spread < 0.40  # a 3x shift does not count as spread
+    relative = np.concatenate([base / np.median(base), head / np.median(head)])
+    assert spread == pytest.approx(float(stats.robust_cv(relative)))
+    assert bool(stats.is_noisy_pair(base, head)) == bool(stats.is_noisy(relative))
+
+
+def test_too_short_counts_the_inner_loops() -> None:
+    assert stats.too_short([0.0005, 0.002]) and not stats.too_short([0.0005, 0.002], loops=4)
+    assert not stats.too_short([0.0011, 0.05])
+
+
 def test_confirmation_needs_significance_and_the_minimum_effect() -> None:
     assert stats.confirmed(0.001, 1.2, 0.05)
     assert not stats.confirmed(0.02, 1.2, 0.05)
