@@ -83,17 +83,25 @@ def paired_rule(rng: np.random.Generator, suites: int, between: float, within: f
     candidates = codes == stats.REGRESSION
     base_again = samples(rng, job, within, SAMPLES)
     head_again = samples(rng, job + slowdown_vector(slowdown), within, SAMPLES)
-    again = stats.confirmed(stats.mann_whitney_greater(head_again, base_again),
-                            stats.median_ratio(head_again, base_again), threshold)
+    ratio_again = stats.median_ratio(head_again, base_again)
+    again = stats.confirmed(stats.mann_whitney_greater(head_again, base_again), ratio_again, threshold)
+    again &= ~_paired_noisy(base_again, head_again, ratio_again, threshold)  # a noisy one must clear its bar
     return candidates, candidates & again
 
 
+def _paired_noisy(base: np.ndarray, head: np.ndarray, ratio: np.ndarray, threshold: float) -> np.ndarray:
+    """The product's rule: shown noisy and not beyond the noise bar (stats.kept_out)."""
+    short = stats.too_short(base) | stats.too_short(head)
+    return stats.kept_out(stats.is_noisy_pair(base, head), short, ratio, stats.pair_spread(base, head), threshold)
+
+
 def _paired_codes(base: np.ndarray, head: np.ndarray, threshold: float) -> np.ndarray:
+    ratio = stats.median_ratio(head, base)
     return stats.classify(
         stats.mann_whitney_greater(head, base),
         stats.mann_whitney_less(head, base),
-        stats.median_ratio(head, base),
-        stats.is_noisy_pair(base, head),
+        ratio,
+        _paired_noisy(base, head, ratio, threshold),
         np.full(base.shape[:-1], SAMPLES >= stats.MIN_GATING_SAMPLES),
         threshold,
     )
@@ -107,11 +115,15 @@ def history_rule(rng: np.random.Generator, suites: int, between: float, within: 
     current = samples(rng, job, within, SAMPLES)
     p_slower, p_faster, ratio, _bounds, _shift = stats.history_test(history, np.log(np.median(current, axis=-1)))
     gateable = np.full(ratio.shape, HISTORY_JOBS >= stats.MIN_GATING_HISTORY)
-    codes = stats.classify(p_slower, p_faster, ratio, stats.is_noisy(current), gateable, threshold)
+    noisy = stats.kept_out(stats.is_noisy(current), stats.too_short(current), ratio, stats.robust_cv(current),
+                           threshold)
+    codes = stats.classify(p_slower, p_faster, ratio, noisy, gateable, threshold)
     candidates = codes == stats.REGRESSION
     again = samples(rng, job, within, SAMPLES)
     p_again, _, ratio_again, _, _ = stats.history_test(history, np.log(np.median(again, axis=-1)))
-    return candidates, candidates & stats.confirmed(p_again, ratio_again, threshold)
+    again_noisy = stats.kept_out(stats.is_noisy(again), stats.too_short(again), ratio_again, stats.robust_cv(again),
+                                 threshold)
+    return candidates, candidates & stats.confirmed(p_again, ratio_again, threshold) & ~again_noisy
 
 
 def rates(flags: np.ndarray, slowdown: float) -> float:
