@@ -12,9 +12,11 @@ from __future__ import annotations
 import math
 import os
 import statistics
+import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from scipy import stats as scipy_stats
 
 from doorbell_ci.config import load_config
@@ -40,6 +42,7 @@ def test_far(perf):
 SAMPLES = 10
 BUDGET = 20.0
 JOBS = 10
+ATTEMPTS = 8
 
 
 def _project(tmp_path: Path) -> Path:
@@ -79,14 +82,21 @@ def test_a_benchmark_near_the_line_gets_more_samples_within_the_budget(tmp_path:
     output = tmp_path / "out"
     environ = _environ()
     head = paired.Side("head", "HEAD", project)
-    for attempt in range(1, 4):  # a first run whose CPU samples spread over 10% is "noisy" and never resampled
+    # A first run whose CPU samples spread over 10% is "noisy" (never resampled; a noisy test_far leaves
+    # test_near alone in the Holm family, a candidate at once): measured again, a few seconds apart, as
+    # long as contention on the shared machine lasts (a first run takes ~2 s).
+    spreads = []
+    for attempt in range(1, ATTEMPTS + 1):
         records, problem = paired.run_side(head, ["tests/performance"], output / "perf" / "performance.json",
                                            SAMPLES, tmp_path / f"first-{attempt}.log", 600.0, environ,
                                            inject_slowdown=False)
         assert problem is None and len(records) == 2, problem
-        if not any(stats.is_noisy(record.cpu) for record in records):
+        if not any(stats.is_noisy(record.cpu, loops=max(1, record.loops)) for record in records):
             break
-        print(f"attempt {attempt} of 3: a noisy first run, measured again")
+        spreads.append("/".join(f"{float(stats.robust_cv(record.cpu)):.2f}" for record in records))
+        time.sleep(5)
+    else:
+        pytest.fail(f"every first run was noisy ({ATTEMPTS} runs, spreads {', '.join(spreads)}): too busy to time")
     names = _seed_history(project, output)
 
     config = replace(load_config(project, environ={}), perf_mode="history", perf_metric="cpu",

@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from doorbell_ci.errors import ExitCode
-from doorbell_ci.perf import baselines
+from doorbell_ci.perf import baselines, stats
 from doorbell_ci.perf.compare import read_measurements
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_project"
@@ -54,14 +55,27 @@ def test_history_mode_reports_a_confirmed_regression_and_exits_6(tmp_path: Path)
     assert first.returncode == ExitCode.OK, first.stdout + first.stderr
     _seed_history(tmp_path / "first", project / "baselines")
 
-    output = tmp_path / "second"
-    second = _run(project, output, "--perf-mode", "history", "--perf-metric", "cpu", "--fail-on-regression",
-                  slowdown=f"{SLOWED}=3.0")
-    report = json.loads((output / "report.json").read_text())
-    performance = report["performance"]
-    rows = {row["name"].rsplit("::", 1)[-1]: row for row in performance["benchmarks"]}
-    slowed = rows[SLOWED]
-    shown = {k: v for k, v in slowed.items() if not k.endswith("samples")}
+    attempts = []
+    for attempt in range(3):  # a spread over ~50% (contention) still leaves even 3x "noisy": measured again
+        output = tmp_path / f"second-{attempt}"
+        second = _run(project, output, "--perf-mode", "history", "--perf-metric", "cpu", "--fail-on-regression",
+                      slowdown=f"{SLOWED}=3.0")
+        report = json.loads((output / "report.json").read_text())
+        performance = report["performance"]
+        rows = {row["name"].rsplit("::", 1)[-1]: row for row in performance["benchmarks"]}
+        slowed = rows[SLOWED]
+        shown = {k: v for k, v in slowed.items() if not k.endswith("samples")}
+        if slowed["verdict"] == "noisy":
+            assert not stats.beyond_noise(slowed["ratio"], slowed["spread"], performance["threshold"]), shown
+        elif slowed["verdict"] == "possible regression" and "within what that explains" in \
+                (slowed["confirmation"] or {}).get("reason", ""):
+            pass  # flagged, and the re-measurement too noisy to confirm it
+        else:
+            break
+        assert second.returncode == ExitCode.OK, second.stdout + second.stderr  # neither fails the run
+        attempts.append(f"attempt {attempt + 1}: {slowed['verdict']}, ratio {slowed['ratio']:.2f}")
+    else:
+        pytest.fail("the machine was too noisy to time in three attempts: " + "; ".join(attempts))
     assert slowed["verdict"] == "regression", (shown, report["notices"])
     assert slowed["ratio"] > 1.5 and slowed["confirmation"]["confirmed"] is True
     assert len(slowed["trend"]) == 5 and slowed["history_jobs"] == 5

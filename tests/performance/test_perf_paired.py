@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from doorbell_ci.errors import ExitCode, PerfError
-from doorbell_ci.perf import paired
+from doorbell_ci.perf import paired, stats
 from tests.tooling import require_tool
 
 WORK = '''
@@ -97,14 +97,16 @@ def _run(repo: Path, output: Path, *flags: str) -> subprocess.CompletedProcess[s
 
 
 def test_a_slower_head_is_a_confirmed_regression_and_fails_the_run(repo: Path, tmp_path: Path) -> None:
-    """A 3x slower head is never called unchanged; on a machine quiet enough to time, it fails the run.
+    """A 3x slower head is never called unchanged; unless the machine is too noisy to time, it fails the run.
 
     On the shared CI machine the CPU time of the same code moves by up to 70% for seconds at a time
     (host contention): a process of one side can run 1.5x slower than the other process of the same
-    side, and the spread rule then calls even a 3.7x slowdown ``noisy`` (it never gates on spread it
-    cannot explain). That verdict is honest, not wrong; the test measures again, up to three times,
-    and fails on a wrong verdict at once or when no attempt could be timed. Instruction counts
-    (the test below) are the gate that does not depend on the machine being quiet.
+    side. Such a spread once made the 3x slowdown ``noisy`` in three runs in a row (measured 2.45x,
+    3.56x, 2.64x), a false green; now a noisy benchmark is judged when its ratio is beyond the noise
+    bar (1 + 5% + 3 spreads), so only a spread over ~50% still leaves it ``noisy``, or a noisy
+    re-measurement leaves it unconfirmed. The test measures again then, up to three times, and fails
+    on a wrong verdict at once or when no attempt could be timed. Instruction counts (the test below)
+    are the gate that does not depend on the machine being quiet.
     """
     attempts = []
     for attempt in range(3):
@@ -113,7 +115,8 @@ def test_a_slower_head_is_a_confirmed_regression_and_fails_the_run(repo: Path, t
         performance = json.loads((output / "report.json").read_text())["performance"]
         rows = {row["name"].rsplit("::", 1)[-1]: row for row in performance["benchmarks"]}
         work = rows["test_work"]
-        assert work["verdict"] in {"regression", "noisy"}, work  # never unchanged, possible or improvement
+        shown = {k: v for k, v in work.items() if not k.endswith("samples")}
+        assert work["verdict"] in {"regression", "noisy", "possible regression"}, shown  # never unchanged or better
         assert rows["test_steady"]["verdict"] in {"unchanged", "noisy", "possible regression", "improvement"}
         assert performance["paired"]["order"] == "ABBA" and performance["paired"]["processes"] == 4
         assert performance["baseline"]["commit"] == _git(repo, "rev-parse", "main")
@@ -121,7 +124,14 @@ def test_a_slower_head_is_a_confirmed_regression_and_fails_the_run(repo: Path, t
         assert _git(repo, "worktree", "list").count("\n") == 0
         if work["verdict"] == "noisy":
             assert completed.returncode == ExitCode.OK, completed.stdout + completed.stderr  # noisy never gates
-            attempts.append(f"attempt {attempt + 1}: noisy, ratio {work['ratio']:.2f}")
+            assert not stats.beyond_noise(work["ratio"], work["spread"], performance["threshold"]), shown  # else judged
+            attempts.append(f"attempt {attempt + 1}: noisy, ratio {work['ratio']:.2f}, spread {work['spread']:.2f}")
+            continue
+        if work["verdict"] == "possible regression":  # only a re-measurement too noisy to confirm may say so here
+            assert "within what that explains" in work["confirmation"].get("reason", ""), shown
+            assert completed.returncode == ExitCode.OK, completed.stdout + completed.stderr
+            attempts.append(f"attempt {attempt + 1}: flagged at {work['ratio']:.2f}, re-measurement noisy "
+                            f"({work['confirmation']['ratio']:.2f}, spread {work['confirmation']['spread']:.2f})")
             continue
         # the gate's own bar, not the 3x of the code: contention compresses a timing ratio (2x once measured 1.23x)
         assert work["ratio"] >= 1.05 and work["confirmation"]["ratio"] >= 1.05, work
