@@ -255,3 +255,21 @@ def test_paired_decisions_judge_a_noisy_benchmark_only_far_beyond_its_spread() -
     assert three["spread"] > 0.15 and "judged" in three["reason"]
     assert stats.CODES[small["code"]] is stats.Verdict.NOISY and small["reason"] == ""
     assert stats.CODES[short["code"]] is stats.Verdict.NOISY  # under 1 ms a sample: timer noise, whatever the ratio
+
+
+def test_paired_timings_gate_only_with_three_processes_a_side() -> None:
+    """Two processes a side: samples of one process are not independent, so a 2x slowdown is reported, not gated."""
+    rng = np.random.default_rng(9)
+    base = [list(0.010 * np.exp(rng.normal(0, 0.02, 20)))]
+    head = [list(0.020 * np.exp(rng.normal(0, 0.02, 20)))]
+
+    def medians(values: list[float], count: int) -> list[float]:
+        return [float(np.median(part)) for part in np.array_split(values, count)]
+
+    two = compare._decide_pairs(base, head, 0.05, [1], [(medians(base[0], 2), medians(head[0], 2))])[0]
+    assert stats.CODES[two["code"]] is stats.Verdict.POSSIBLE_REGRESSION and two["p_holm"] is None
+    assert "2 process(es) a side" in two["reason"] and "DOORBELL_CI_PERF_PROCESSES" in two["reason"]
+    three = compare._decide_pairs(base, head, 0.05, [1], [(medians(base[0], 4), medians(head[0], 4))])[0]
+    assert stats.CODES[three["code"]] is stats.Verdict.REGRESSION and three["reason"] == ""
+    alone = compare._decide_pairs(base, head, 0.05, [1])[0]  # no process figures: the samples decide
+    assert stats.CODES[alone["code"]] is stats.Verdict.REGRESSION
