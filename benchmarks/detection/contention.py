@@ -5,7 +5,7 @@ machine a 3x slower head was measured at 2.45x, 3.56x and 2.64x in three runs an
 each time (robust CV over 10%), a false green. The rule tried here keeps ``noisy`` for the small
 effects the spread can explain and judges the rest: a noisy benchmark enters the gate only when its
 ratio of medians is beyond ``stats.noise_bar`` (the minimum effect plus ``k`` times its own robust
-CV), and its confirmation re-measurement must clear the same bar with its own spread.
+CV), and its confirmation re-measurement, if noisy, must clear the same bar with its own spread.
 
 Run from the repository root (numpy and scipy, doorbell-ci dependencies):
 
@@ -67,8 +67,8 @@ def side(rng: np.random.Generator, suites: int, processes: int, s_w: float, s_p:
 
 
 def decide(base: np.ndarray, head: np.ndarray, processes: int, spreads: float | None
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """First-look regression flags and the benchmarks' pooled spread (suites x benchmarks).
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """First-look regression flags, the benchmarks' pooled spread and which were judged despite their noise.
 
     ``spreads`` None: the old rule (noisy never gates); otherwise a noisy benchmark is judged when its
     ratio is beyond ``1 + threshold + spreads * spread``.
@@ -85,18 +85,21 @@ def decide(base: np.ndarray, head: np.ndarray, processes: int, spreads: float | 
     else:
         p_slower = stats.mann_whitney_greater(flat_h, flat_b)
         p_faster = stats.mann_whitney_less(flat_h, flat_b)
-    noisy = stats.is_noisy_pair(flat_b, flat_h)
+    shown = stats.is_noisy_pair(flat_b, flat_h)
     spread = stats.pair_spread(flat_b, flat_h)
+    noisy = shown
     if spreads is not None:
         short = stats.too_short(flat_b) | stats.too_short(flat_h)
-        noisy = stats.kept_out(noisy, short, ratio, spread, THRESHOLD, spreads)
+        noisy = stats.kept_out(shown, short, ratio, spread, THRESHOLD, spreads)
     gateable = np.ones(ratio.shape, dtype=bool)
     codes = stats.classify(p_slower, p_faster, ratio, noisy, gateable, THRESHOLD)
-    return codes == stats.REGRESSION, spread
+    return codes == stats.REGRESSION, spread, shown & ~noisy
 
 
-def confirm(base: np.ndarray, head: np.ndarray, processes: int, spreads: float | None) -> np.ndarray:
-    """The re-measurement flags again: p < 0.01 and the minimum effect, beyond its own spread's bar if noisy."""
+def confirm(base: np.ndarray, head: np.ndarray, processes: int, spreads: float | None,
+            judged: np.ndarray) -> np.ndarray:
+    """The re-measurement flags again: p < 0.01 and the minimum effect; one ``judged`` despite its noise at the
+    first look must also clear its own spread's bar if the re-measurement is noisy."""
     flat_b = base.reshape(base.shape[:2] + (-1,))
     flat_h = head.reshape(head.shape[:2] + (-1,))
     ratio = stats.median_ratio(flat_h, flat_b)
@@ -109,7 +112,7 @@ def confirm(base: np.ndarray, head: np.ndarray, processes: int, spreads: float |
     noisy = stats.is_noisy_pair(flat_b, flat_h)
     if spreads is None:
         return ok
-    return ok & (~noisy | stats.beyond_noise(ratio, stats.pair_spread(flat_b, flat_h), THRESHOLD, spreads))
+    return ok & ~(judged & noisy & ~stats.beyond_noise(ratio, stats.pair_spread(flat_b, flat_h), THRESHOLD, spreads))
 
 
 def _welch(head_logs: np.ndarray, base_logs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,8 +134,8 @@ def cell(rng: np.random.Generator, suites: int, processes: int, scenario: tuple[
     base2, head2 = side(rng, suites, processes, s_w, s_p, q, zero), side(rng, suites, processes, s_w, s_p, q, shift)
     result: dict[str, float] = {}
     for spreads in (None, *SPREADS):
-        first, spread = decide(base, head, processes, spreads)
-        final = first & confirm(base2, head2, processes, spreads)
+        first, spread, judged = decide(base, head, processes, spreads)
+        final = first & confirm(base2, head2, processes, spreads, judged)
         label = "noisy never gates" if spreads is None else f"k={spreads:g}"
         result[label] = float(final.any(axis=-1).mean()) if slowdown == 0 else float(final[:, 0].mean())
     result["median_spread"] = float(np.median(spread))

@@ -81,11 +81,12 @@ def paired_rule(rng: np.random.Generator, suites: int, between: float, within: f
     head = samples(rng, job + slowdown_vector(slowdown), within, SAMPLES)
     codes = _paired_codes(base, head, threshold)
     candidates = codes == stats.REGRESSION
+    judged = stats.is_noisy_pair(base, head) & ~_paired_noisy(base, head, stats.median_ratio(head, base), threshold)
     base_again = samples(rng, job, within, SAMPLES)
     head_again = samples(rng, job + slowdown_vector(slowdown), within, SAMPLES)
     ratio_again = stats.median_ratio(head_again, base_again)
     again = stats.confirmed(stats.mann_whitney_greater(head_again, base_again), ratio_again, threshold)
-    again &= ~_paired_noisy(base_again, head_again, ratio_again, threshold)  # a noisy one must clear its bar
+    again &= ~(judged & _paired_noisy(base_again, head_again, ratio_again, threshold))  # judged despite noise: bar
     return candidates, candidates & again
 
 
@@ -117,13 +118,14 @@ def history_rule(rng: np.random.Generator, suites: int, between: float, within: 
     gateable = np.full(ratio.shape, HISTORY_JOBS >= stats.MIN_GATING_HISTORY)
     noisy = stats.kept_out(stats.is_noisy(current), stats.too_short(current), ratio, stats.robust_cv(current),
                            threshold)
+    judged = stats.is_noisy(current) & ~noisy
     codes = stats.classify(p_slower, p_faster, ratio, noisy, gateable, threshold)
     candidates = codes == stats.REGRESSION
     again = samples(rng, job, within, SAMPLES)
     p_again, _, ratio_again, _, _ = stats.history_test(history, np.log(np.median(again, axis=-1)))
     again_noisy = stats.kept_out(stats.is_noisy(again), stats.too_short(again), ratio_again, stats.robust_cv(again),
                                  threshold)
-    return candidates, candidates & stats.confirmed(p_again, ratio_again, threshold) & ~again_noisy
+    return candidates, candidates & stats.confirmed(p_again, ratio_again, threshold) & ~(judged & again_noisy)
 
 
 def rates(flags: np.ndarray, slowdown: float) -> float:

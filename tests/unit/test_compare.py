@@ -217,12 +217,13 @@ def test_a_noisy_benchmark_is_judged_when_slower_than_its_spread_explains(tmp_pa
     section, notices = compare.compare(config, tmp_path / "out", PLATFORM, {}, environ={})
     rows = _by_name(section)
     judged, small, steady = rows[NAMES[0]], rows[NAMES[1]], rows[NAMES[2]]
-    assert stats.is_noisy(judged["head_samples"]) and judged["noisy"] is False
+    assert stats.is_noisy(judged["head_samples"]) and judged["noisy"] is False and judged["judged_despite_noise"]
     assert "is beyond what it explains" in judged["reason"] and judged["ratio"] > 2
     # the candidate went to its confirmation; this project has no tests to measure again, so it is not confirmed
     assert judged["confirmation"]["confirmed"] is False and judged["verdict"] == "possible regression"
     assert any("confirmation re-measurement failed" in notice for notice in notices)
     assert small["verdict"] == "noisy" and small["noisy"] is True and small["reason"] == ""
+    assert not small["judged_despite_noise"] and not rows[NAMES[3]]["judged_despite_noise"]
     assert steady["verdict"] == "noisy"
 
 
@@ -230,15 +231,18 @@ def test_a_noisy_confirmation_confirms_only_beyond_its_own_bar() -> None:
     rng = np.random.default_rng(4)
     matrix = np.full((20, 1), 0.010) * np.exp(rng.normal(0, 0.01, (20, 1)))
     current = np.array([0.030])
-    for again_median, confirmed in ((0.030, True), (0.015, False)):
+    for again_median, judged, confirmed in ((0.030, True, True), (0.015, True, False), (0.015, False, True)):
         record = measure.BenchmarkRecord(name="b", nodeid="b", loops=1,
                                          wall=list(again_median * np.exp(rng.normal(0, 0.3, 20))), cpu=[])
-        row: dict = {"verdict": "regression"}
+        row: dict = {"verdict": "regression", "judged_despite_noise": judged}
         compare._confirm_history(row, "b", 0, matrix, current, {"b": record}, 0.05)
         assert row["confirmation"]["confirmed"] is confirmed, row
-        assert row["confirmation"]["spread"] > 0.1
         assert (row["verdict"] == "regression") is confirmed
-        assert confirmed or "within what that explains" in row["confirmation"]["reason"]
+        if judged:  # only a benchmark judged despite its noise is held to the bar again
+            assert row["confirmation"]["spread"] > 0.1
+            assert confirmed or "within what that explains" in row["confirmation"]["reason"]
+        else:
+            assert "spread" not in row["confirmation"]
 
 
 def test_paired_decisions_judge_a_noisy_benchmark_only_far_beyond_its_spread() -> None:
@@ -252,7 +256,7 @@ def test_paired_decisions_judge_a_noisy_benchmark_only_far_beyond_its_spread() -
     decisions = compare._decide_pairs(base, head, 0.05, [1, 1, 1])
     three, small, short = decisions
     assert stats.CODES[three["code"]] is stats.Verdict.REGRESSION and three["noisy"] is False
-    assert three["spread"] > 0.15 and "judged" in three["reason"]
+    assert three["spread"] > 0.15 and "judged" in three["reason"] and three["judged_despite_noise"]
     assert stats.CODES[small["code"]] is stats.Verdict.NOISY and small["reason"] == ""
     assert stats.CODES[short["code"]] is stats.Verdict.NOISY  # under 1 ms a sample: timer noise, whatever the ratio
 
