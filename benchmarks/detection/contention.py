@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -36,6 +35,8 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from simulate import write_results  # noqa: E402 - beside this file
+
 from doorbell_ci.perf import stats  # noqa: E402
 
 BENCHMARKS = 30
@@ -73,18 +74,7 @@ def decide(base: np.ndarray, head: np.ndarray, processes: int, spreads: float | 
     ``spreads`` None: the old rule (noisy never gates); otherwise a noisy benchmark is judged when its
     ratio is beyond ``1 + threshold + spreads * spread``.
     """
-    flat_b = base.reshape(base.shape[:2] + (-1,))
-    flat_h = head.reshape(head.shape[:2] + (-1,))
-    ratio = stats.median_ratio(flat_h, flat_b)
-    if processes >= stats.MIN_PROCESSES:
-        pb = np.log(np.median(base, axis=-1))
-        ph = np.log(np.median(head, axis=-1))
-        t, df = _welch(ph, pb)
-        p_slower = scipy_stats.t.sf(t, df)
-        p_faster = scipy_stats.t.cdf(t, df)
-    else:
-        p_slower = stats.mann_whitney_greater(flat_h, flat_b)
-        p_faster = stats.mann_whitney_less(flat_h, flat_b)
+    flat_b, flat_h, ratio, p_slower, p_faster = _test(base, head, processes)
     shown = stats.is_noisy_pair(flat_b, flat_h)
     spread = stats.pair_spread(flat_b, flat_h)
     noisy = shown
@@ -100,19 +90,24 @@ def confirm(base: np.ndarray, head: np.ndarray, processes: int, spreads: float |
             judged: np.ndarray) -> np.ndarray:
     """The re-measurement flags again: p < 0.01 and the minimum effect; one ``judged`` despite its noise at the
     first look must also clear its own spread's bar if the re-measurement is noisy."""
-    flat_b = base.reshape(base.shape[:2] + (-1,))
-    flat_h = head.reshape(head.shape[:2] + (-1,))
-    ratio = stats.median_ratio(flat_h, flat_b)
-    if processes >= stats.MIN_PROCESSES:
-        t, df = _welch(np.log(np.median(head, axis=-1)), np.log(np.median(base, axis=-1)))
-        p_slower = scipy_stats.t.sf(t, df)
-    else:
-        p_slower = stats.mann_whitney_greater(flat_h, flat_b)
+    flat_b, flat_h, ratio, p_slower, _ = _test(base, head, processes)
     ok = stats.confirmed(p_slower, ratio, THRESHOLD)
     noisy = stats.is_noisy_pair(flat_b, flat_h)
     if spreads is None:
         return ok
     return ok & ~(judged & noisy & ~stats.beyond_noise(ratio, stats.pair_spread(flat_b, flat_h), THRESHOLD, spreads))
+
+
+def _test(base: np.ndarray, head: np.ndarray, processes: int) -> tuple[np.ndarray, ...]:
+    """Both sides' samples flattened, the ratio of medians and (p slower, p faster), as the product tests them:
+    process medians with 3 or more processes a side, else Mann-Whitney on the samples."""
+    flat_b = base.reshape(base.shape[:2] + (-1,))
+    flat_h = head.reshape(head.shape[:2] + (-1,))
+    ratio = stats.median_ratio(flat_h, flat_b)
+    if processes >= stats.MIN_PROCESSES:
+        t, df = _welch(np.log(np.median(head, axis=-1)), np.log(np.median(base, axis=-1)))
+        return flat_b, flat_h, ratio, scipy_stats.t.sf(t, df), scipy_stats.t.cdf(t, df)
+    return flat_b, flat_h, ratio, stats.mann_whitney_greater(flat_h, flat_b), stats.mann_whitney_less(flat_h, flat_b)
 
 
 def _welch(head_logs: np.ndarray, base_logs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -182,14 +177,7 @@ def main() -> int:
                 name = f"{scenario[0]} ({scenario[1]:.0%}, {scenario[2]:.0%}, {scenario[3]:.0%})"
                 lines.append(f"| {processes} | {name} | {cells[0]['median_spread']:.3f} "
                              f"| {cells[0]['noisy_share']:.2f} | {label} | {values} |")
-    table = "\n".join(lines) + "\n"
-    elapsed = time.monotonic() - begin
-    document = {"suites_per_cell": args.suites, "seed": args.seed, "seconds": round(elapsed, 1),
-                "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
-                "rows": rows, "markdown": table}
-    args.output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    print(table)
-    print(f"{len(rows)} cells in {elapsed:.0f} s; written to {args.output}")
+    write_results(args.output, args.suites, args.seed, time.monotonic() - begin, rows, "\n".join(lines) + "\n")
     return 0
 
 

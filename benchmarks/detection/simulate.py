@@ -190,14 +190,19 @@ def main() -> int:
     begin = time.monotonic()
     rows = run(args.suites, args.seed)
     elapsed = time.monotonic() - begin
-    table = markdown(rows, args.suites)
-    document = {"suites_per_cell": args.suites, "seed": args.seed, "seconds": round(elapsed, 1),
+    write_results(args.output, args.suites, args.seed, elapsed, rows, markdown(rows, args.suites))
+    return 0
+
+
+def write_results(output: Path, suites: int, seed: int, elapsed: float, rows: list[dict[str, float]],
+                  table: str) -> None:
+    """The simulation's JSON (cells, table, machine) and the table on stdout; contention.py writes its own so."""
+    document = {"suites_per_cell": suites, "seed": seed, "seconds": round(elapsed, 1),
                 "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
                 "rows": rows, "markdown": table}
-    args.output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     print(table)
-    print(f"{len(rows)} cells in {elapsed:.0f} s; written to {args.output}")
-    return 0
+    print(f"{len(rows)} cells in {elapsed:.0f} s; written to {output}")
 
 
 if __name__ == "__main__":

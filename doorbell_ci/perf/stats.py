@@ -142,8 +142,7 @@ def is_noisy(samples: ArrayLike, max_cv: float = NOISY_CV, loops: ArrayLike = 1)
     values = np.asarray(samples, dtype=float)
     count = values.shape[-1]
     margin = 1 + 2.326 * _MAD_RELATIVE_SE / np.sqrt(count)
-    too_short = np.min(values, axis=-1) * np.asarray(loops) < MIN_SAMPLE_SECONDS
-    return np.asarray((robust_cv(values) > max_cv * margin) | too_short)
+    return np.asarray((robust_cv(values) > max_cv * margin) | too_short(values, loops))
 
 
 def is_noisy_pair(base: ArrayLike, head: ArrayLike, max_cv: float = NOISY_CV,
@@ -152,21 +151,20 @@ def is_noisy_pair(base: ArrayLike, head: ArrayLike, max_cv: float = NOISY_CV,
 
     Pooling doubles the samples the spread is estimated from (a slowdown shifts the median, not the spread).
     """
-    base_values = np.asarray(base, dtype=float)
-    head_values = np.asarray(head, dtype=float)
-    relative = np.concatenate([base_values / np.median(base_values, axis=-1, keepdims=True),
-                               head_values / np.median(head_values, axis=-1, keepdims=True)], axis=-1)
-    shortest = np.minimum(np.min(base_values, axis=-1), np.min(head_values, axis=-1))
-    too_short = shortest * np.asarray(loops) < MIN_SAMPLE_SECONDS
-    return np.asarray(is_noisy(relative, max_cv) | too_short)
+    return np.asarray(is_noisy(_relative_pair(base, head), max_cv) | too_short(base, loops) | too_short(head, loops))
 
 
 def pair_spread(base: ArrayLike, head: ArrayLike) -> NDArray[np.float64]:
     """Paired mode's spread: the robust CV of both sides' samples, each relative to its own median."""
+    return robust_cv(_relative_pair(base, head))
+
+
+def _relative_pair(base: ArrayLike, head: ArrayLike) -> NDArray[np.float64]:
+    """Both sides' samples, each divided by its own side's median, side by side on the last axis."""
     base_values = np.asarray(base, dtype=float)
     head_values = np.asarray(head, dtype=float)
-    return robust_cv(np.concatenate([base_values / np.median(base_values, axis=-1, keepdims=True),
-                                     head_values / np.median(head_values, axis=-1, keepdims=True)], axis=-1))
+    return np.concatenate([base_values / np.median(base_values, axis=-1, keepdims=True),
+                           head_values / np.median(head_values, axis=-1, keepdims=True)], axis=-1)
 
 
 def too_short(samples: ArrayLike, loops: ArrayLike = 1) -> NDArray[np.bool_]:
